@@ -1,0 +1,241 @@
+// Package store is WireGUI's storage layer: one SQL text over database/sql for SQLite
+// (modernc.org/sqlite, no cgo) and PostgreSQL (pgx). The few differences live in dialect.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/pressly/goose/v3"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"wiregui/migrations"
+)
+
+// Options says which database to open.
+type Options struct {
+	Driver string // "sqlite" or "postgres"
+	DSN    string // a file path for SQLite, a postgres:// URL for PostgreSQL
+	// Key is the 32-byte AES key that encrypts secrets at rest (preshared keys, the server private key).
+	Key    []byte
+	Logger *slog.Logger
+}
+
+// Store is the one concrete storage implementation. It is safe for concurrent use.
+type Store struct {
+	read    *sql.DB // queries
+	write   *sql.DB // transactions and writes; a single connection on SQLite
+	dialect dialect
+	seal    *sealer
+	log     *slog.Logger
+	path    string // SQLite file, for backups
+}
+
+// dialect holds what differs between the two databases.
+type dialect struct {
+	name  string
+	goose goose.Dialect
+	// lockAddresses serialises address allocation inside a transaction. SQLite needs none:
+	// its write transactions are already exclusive.
+	lockAddresses string
+}
+
+var (
+	sqliteDialect   = dialect{name: "sqlite", goose: goose.DialectSQLite3}
+	postgresDialect = dialect{name: "postgres", goose: goose.DialectPostgres, lockAddresses: "SELECT pg_advisory_xact_lock(51820)"}
+)
+
+// Open connects to the database and checks that it answers. It does not migrate.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	seal, err := newSealer(opts.Key)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{seal: seal, log: opts.Logger}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	switch opts.Driver {
+	case "sqlite":
+		err = s.openSQLite(opts.DSN)
+	case "postgres":
+		err = s.openPostgres(opts.DSN)
+	default:
+		err = fmt.Errorf("unknown database driver %q", opts.Driver)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Ping(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) openSQLite(path string) error {
+	if path == "" {
+		return errors.New("sqlite: empty database path")
+	}
+	s.dialect = sqliteDialect
+	s.path = path
+	const pragmas = "_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+		"&_pragma=synchronous(NORMAL)&_time_format=sqlite"
+	var err error
+	s.write, err = sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
+	if err != nil {
+		return fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	s.write.SetMaxOpenConns(1)
+	s.write.SetConnMaxIdleTime(0)
+	s.read, err = sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(1)")
+	if err != nil {
+		s.write.Close()
+		return fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	s.read.SetMaxOpenConns(4)
+	return nil
+}
+
+func (s *Store) openPostgres(url string) error {
+	s.dialect = postgresDialect
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return fmt.Errorf("open postgres: %w", err)
+	}
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(8)
+	s.read, s.write = db, db
+	return nil
+}
+
+// Driver names the database in use: "sqlite" or "postgres".
+func (s *Store) Driver() string { return s.dialect.name }
+
+// Ping checks that the database answers a query (and, for SQLite, that the file is a database).
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var n int
+	q := "SELECT 1"
+	if s.dialect.name == "sqlite" {
+		q = "SELECT count(*) FROM sqlite_master"
+	}
+	if err := s.write.QueryRowContext(ctx, q).Scan(&n); err != nil {
+		return fmt.Errorf("%s: %w", s.dialect.name, cleanDBError(err))
+	}
+	return nil
+}
+
+// Close closes the database connections.
+func (s *Store) Close() error {
+	err := s.write.Close()
+	if s.read != s.write {
+		err = errors.Join(err, s.read.Close())
+	}
+	return err
+}
+
+// Migrate applies pending migrations. A non-empty SQLite database is first copied with
+// VACUUM INTO next to the file, so a failed upgrade can be undone by hand.
+func (s *Store) Migrate(ctx context.Context) (applied int, err error) {
+	fsys, err := migrations.FS(s.dialect.name)
+	if err != nil {
+		return 0, err
+	}
+	p, err := goose.NewProvider(s.dialect.goose, s.write, fsys)
+	if err != nil {
+		return 0, fmt.Errorf("migrations: %w", err)
+	}
+	pending, err := p.HasPending(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("migrations: %w", cleanDBError(err))
+	}
+	if !pending {
+		return 0, nil
+	}
+	if s.dialect.name == "sqlite" {
+		if err := s.backupBeforeMigrate(ctx, p); err != nil {
+			return 0, err
+		}
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return len(results), fmt.Errorf("migrate: %w", err)
+	}
+	for _, r := range results {
+		s.log.Info("migration applied", slog.Int64("version", r.Source.Version), slog.String("file", filepath.Base(r.Source.Path)))
+	}
+	return len(results), nil
+}
+
+func (s *Store) backupBeforeMigrate(ctx context.Context, p *goose.Provider) error {
+	version, err := p.GetDBVersion(ctx)
+	if err != nil || version == 0 {
+		return nil // a new database: nothing to keep
+	}
+	dst := fmt.Sprintf("%s.v%d-%s.bak", s.path, version, time.Now().UTC().Format("20060102T150405"))
+	if _, err := os.Stat(dst); err == nil {
+		return nil
+	}
+	if _, err := s.write.ExecContext(ctx, "VACUUM INTO $1", dst); err != nil {
+		return fmt.Errorf("back up %s before migrating: %w", s.path, err)
+	}
+	s.log.Info("database backed up before migration", slog.String("backup", dst))
+	return nil
+}
+
+// inTx runs fn in one write transaction: committed when fn returns nil, rolled back otherwise.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", cleanDBError(err))
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", cleanDBError(err))
+	}
+	return nil
+}
+
+// isUniqueViolation reports whether err is a UNIQUE or PRIMARY KEY violation on either database.
+func isUniqueViolation(err error) bool {
+	var le *sqlite.Error
+	if errors.As(err, &le) {
+		return le.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || le.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "23505"
+	}
+	return false
+}
+
+// cleanDBError turns driver errors that users see at start-up into one readable line.
+func cleanDBError(err error) error {
+	var le *sqlite.Error
+	if errors.As(err, &le) && le.Code() == sqlite3.SQLITE_NOTADB {
+		return errors.New("file is not a database (corrupt or not SQLite)")
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, "\n"); i >= 0 {
+		return errors.New(msg[:i])
+	}
+	return err
+}
+
+// now returns the current time in UTC at microsecond precision, which both databases keep exactly.
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }

@@ -1,0 +1,388 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"wiregui/store"
+	"wiregui/store/storetest"
+)
+
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+// seqPool hands out addresses from a fixed list, skipping used ones; enough to test the store.
+type seqPool struct{ addrs []netip.Addr }
+
+func (p seqPool) Allocate(used []netip.Addr) (netip.Addr, error) {
+	taken := map[netip.Addr]bool{}
+	for _, a := range used {
+		taken[a] = true
+	}
+	for _, a := range p.addrs {
+		if !taken[a] {
+			return a, nil
+		}
+	}
+	return netip.Addr{}, errors.New("pool full")
+}
+
+func pools(n int) store.AddressPools {
+	var v4, v6 seqPool
+	for i := range n {
+		v4.addrs = append(v4.addrs, netip.MustParseAddr(fmt.Sprintf("10.3.%d.%d", 2+i/250, 2+i%250)))
+		v6.addrs = append(v6.addrs, netip.MustParseAddr(fmt.Sprintf("fd00::3:2:%x", 2+i)))
+	}
+	return store.AddressPools{IPv4: v4, IPv6: v6}
+}
+
+func mustUser(t *testing.T, s *store.Store, email string) *store.User {
+	t.Helper()
+	u := &store.User{Email: email, PasswordHash: "x"}
+	if err := s.CreateUser(context.Background(), u); err != nil {
+		t.Fatalf("create user %s: %v", email, err)
+	}
+	return u
+}
+
+func TestMigrateTwiceAppliesNothing(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, s *store.Store) {
+		n, err := s.Migrate(context.Background())
+		if err != nil || n != 0 {
+			t.Fatalf("second Migrate = %d, %v; want 0, nil", n, err)
+		}
+	})
+}
+
+func TestUsersEmailIsCaseInsensitiveAndUnique(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		u := mustUser(t, s, " Alice@Example.COM ")
+		if u.Email != "alice@example.com" || u.Role != store.RoleUnprivileged {
+			t.Errorf("got email %q role %q, want alice@example.com unprivileged", u.Email, u.Role)
+		}
+		got, err := s.UserByEmail(ctx, "ALICE@example.com")
+		if err != nil || got.ID != u.ID {
+			t.Fatalf("UserByEmail = %v, %v; want %s", got, err, u.ID)
+		}
+		err = s.CreateUser(ctx, &store.User{Email: "alice@EXAMPLE.com"})
+		if !errors.Is(err, store.ErrConflict) {
+			t.Errorf("duplicate email: got %v, want ErrConflict", err)
+		}
+		if _, err := s.UserByEmail(ctx, "nobody@example.com"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("missing user: got %v, want ErrNotFound", err)
+		}
+		if n, _ := s.CountUsers(ctx); n != 1 {
+			t.Errorf("CountUsers = %d, want 1", n)
+		}
+	})
+}
+
+func TestUserSignInAndDisable(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		u := mustUser(t, s, "bob@example.com")
+		at := time.Date(2026, 11, 24, 10, 0, 0, 123000, time.UTC)
+		if err := s.RecordSignIn(ctx, u.ID, "password", at); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetUserDisabled(ctx, u.ID, &at); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.UserByID(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.LastSignedInAt == nil || !got.LastSignedInAt.Equal(at) || !got.Disabled() {
+			t.Errorf("got signed in %v disabled %v, want %v and disabled", got.LastSignedInAt, got.DisabledAt, at)
+		}
+		if err := s.SetUserDisabled(ctx, "no-such-id", nil); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("disable missing user: got %v, want ErrNotFound", err)
+		}
+	})
+}
+
+func TestCreateDeviceAllocatesAndEncryptsPresharedKey(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		u := mustUser(t, s, "carol@example.com")
+		d := &store.Device{UserID: u.ID, Name: "laptop", PublicKey: "pub1", PresharedKey: "psk-secret-value"}
+		if err := s.CreateDevice(ctx, d, pools(10)); err != nil {
+			t.Fatal(err)
+		}
+		if d.IPv4 != netip.MustParseAddr("10.3.2.2") || d.IPv6 != netip.MustParseAddr("fd00::3:2:2") {
+			t.Errorf("got %v %v, want 10.3.2.2 fd00::3:2:2", d.IPv4, d.IPv6)
+		}
+		d2 := &store.Device{UserID: u.ID, Name: "phone", PublicKey: "pub2"}
+		if err := s.CreateDevice(ctx, d2, store.AddressPools{IPv4: pools(10).IPv4}); err != nil {
+			t.Fatal(err)
+		}
+		if d2.IPv4 != netip.MustParseAddr("10.3.2.3") || d2.IPv6.IsValid() {
+			t.Errorf("got %v %v, want 10.3.2.3 and no IPv6", d2.IPv4, d2.IPv6)
+		}
+		got, err := s.DeviceByID(ctx, d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.PresharedKey != "psk-secret-value" || got.UserEmail != "carol@example.com" || got.Name != "laptop" {
+			t.Errorf("got psk %q email %q name %q", got.PresharedKey, got.UserEmail, got.Name)
+		}
+		if raw := rawColumn(t, s, "SELECT preshared_key FROM devices WHERE id = $1", d.ID); strings.Contains(raw, "psk-secret") || raw == "" {
+			t.Errorf("preshared key stored as %q, want ciphertext", raw)
+		}
+		err = s.CreateDevice(ctx, &store.Device{UserID: u.ID, Name: "dup", PublicKey: "pub1"}, pools(10))
+		if !errors.Is(err, store.ErrConflict) {
+			t.Errorf("duplicate public key: got %v, want ErrConflict", err)
+		}
+		list, err := s.ListDevicesByUser(ctx, u.ID)
+		if err != nil || len(list) != 2 || list[0].Name != "laptop" || list[1].Name != "phone" {
+			t.Fatalf("ListDevicesByUser = %+v, %v", list, err)
+		}
+		if err := s.DeleteDevice(ctx, d.ID); err != nil {
+			t.Fatal(err)
+		}
+		d3 := &store.Device{UserID: u.ID, Name: "reuse", PublicKey: "pub3"}
+		if err := s.CreateDevice(ctx, d3, pools(10)); err != nil || d3.IPv4 != netip.MustParseAddr("10.3.2.2") {
+			t.Errorf("after delete got %v, %v; want the freed 10.3.2.2", d3.IPv4, err)
+		}
+		if err := s.DeleteDevice(ctx, d.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("delete twice: got %v, want ErrNotFound", err)
+		}
+	})
+}
+
+func TestCreateDeviceFullPoolWritesNothing(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		u := mustUser(t, s, "dan@example.com")
+		if err := s.CreateDevice(ctx, &store.Device{UserID: u.ID, Name: "a", PublicKey: "k1"}, pools(1)); err != nil {
+			t.Fatal(err)
+		}
+		err := s.CreateDevice(ctx, &store.Device{UserID: u.ID, Name: "b", PublicKey: "k2"}, pools(1))
+		if err == nil || !strings.Contains(err.Error(), "pool full") {
+			t.Fatalf("got %v, want the pool's error", err)
+		}
+		if list, _ := s.ListDevices(ctx); len(list) != 1 {
+			t.Errorf("got %d devices, want 1", len(list))
+		}
+	})
+}
+
+func TestConcurrentDeviceCreationGetsDistinctAddresses(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		u := mustUser(t, s, "eve@example.com")
+		const n = 40
+		p := pools(n)
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i := range n {
+			wg.Go(func() {
+				errs <- s.CreateDevice(ctx, &store.Device{UserID: u.ID, Name: "d", PublicKey: fmt.Sprintf("key%d", i)}, p)
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("concurrent create: %v", err)
+			}
+		}
+		list, _ := s.ListDevices(ctx)
+		seen := map[netip.Addr]bool{}
+		for _, d := range list {
+			if seen[d.IPv4] || seen[d.IPv6] {
+				t.Fatalf("address reused: %v %v", d.IPv4, d.IPv6)
+			}
+			seen[d.IPv4], seen[d.IPv6] = true, true
+		}
+		if len(list) != n {
+			t.Errorf("got %d devices, want %d", len(list), n)
+		}
+	})
+}
+
+func TestDeletingUserCascadesAndActiveDevicesSkipDisabled(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		on, off := mustUser(t, s, "on@example.com"), mustUser(t, s, "off@example.com")
+		for i, u := range []*store.User{on, off} {
+			if err := s.CreateDevice(ctx, &store.Device{UserID: u.ID, Name: "d", PublicKey: fmt.Sprint("k", i)}, pools(5)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		at := time.Now()
+		s.SetUserDisabled(ctx, off.ID, &at)
+		active, err := s.ListActiveDevices(ctx)
+		if err != nil || len(active) != 1 || active[0].UserID != on.ID {
+			t.Fatalf("ListActiveDevices = %+v, %v; want only on@'s device", active, err)
+		}
+		execRaw(t, s, "DELETE FROM users WHERE id = $1", on.ID)
+		if list, _ := s.ListDevices(ctx); len(list) != 1 {
+			t.Errorf("after deleting a user got %d devices, want 1", len(list))
+		}
+	})
+}
+
+func TestDeviceStatsKeep64BitCounters(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		u := mustUser(t, s, "frank@example.com")
+		d := &store.Device{UserID: u.ID, Name: "d", PublicKey: "statkey"}
+		if err := s.CreateDevice(ctx, d, pools(2)); err != nil {
+			t.Fatal(err)
+		}
+		hs := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		up := store.StatsUpdate{PublicKey: "statkey", DeviceStats: store.DeviceStats{
+			RxBytes: 1<<33 + 7, TxBytes: 1<<31 + 1, LatestHandshake: &hs, RemoteEndpoint: "[2001:db8::1]:51820"}}
+		if err := s.UpdateDeviceStats(ctx, []store.StatsUpdate{up, {PublicKey: "gone"}}); err != nil {
+			t.Fatal(err)
+		}
+		stats, err := s.DeviceStats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := stats["statkey"]
+		if got.RxBytes != up.RxBytes || got.TxBytes != up.TxBytes || !got.LatestHandshake.Equal(hs) || got.RemoteEndpoint != up.RemoteEndpoint {
+			t.Errorf("got %+v, want %+v", got, up.DeviceStats)
+		}
+	})
+}
+
+func TestServerKeysAreGeneratedOnceAndEncrypted(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		if _, err := s.ServerKeys(ctx); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("before: got %v, want ErrNotFound", err)
+		}
+		calls := 0
+		gen := func() (store.ServerKeys, error) {
+			calls++
+			return store.ServerKeys{PrivateKey: fmt.Sprint("private-", calls), PublicKey: fmt.Sprint("public-", calls)}, nil
+		}
+		k1, err := s.EnsureServerKeys(ctx, gen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k2, err := s.EnsureServerKeys(ctx, gen)
+		if err != nil || k2 != k1 || calls != 1 {
+			t.Errorf("second Ensure = %+v, %v after %d generations; want %+v after 1", k2, err, calls, k1)
+		}
+		if raw := rawColumn(t, s, "SELECT server_private_key FROM configuration WHERE id = $1", "1"); strings.Contains(raw, "private-1") {
+			t.Errorf("server private key stored in plaintext: %q", raw)
+		}
+	})
+}
+
+func TestConfigurationIsASingleton(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, s *store.Store) {
+		s.EnsureServerKeys(context.Background(), func() (store.ServerKeys, error) { return store.ServerKeys{PrivateKey: "a", PublicKey: "b"}, nil })
+		err := tryRaw(s, "INSERT INTO configuration (id, created_at, updated_at) VALUES (2, $1, $1)", time.Now())
+		if err == nil {
+			t.Error("a second configuration row was accepted")
+		}
+	})
+}
+
+func TestWrongEncryptionKeyIsReported(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k.db")
+	ctx := context.Background()
+	s, err := store.Open(ctx, store.Options{Driver: "sqlite", DSN: path, Key: storetest.Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Migrate(ctx)
+	s.EnsureServerKeys(ctx, func() (store.ServerKeys, error) { return store.ServerKeys{PrivateKey: "a", PublicKey: "b"}, nil })
+	s.Close()
+	other := []byte(strings.Repeat("z", 32))
+	s, err = store.Open(ctx, store.Options{Driver: "sqlite", DSN: path, Key: other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.ServerKeys(ctx); err == nil || !strings.Contains(err.Error(), "wrong encryption key") {
+		t.Errorf("got %v, want a wrong-key error", err)
+	}
+}
+
+func TestSessions(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		ss := s.Sessions()
+		if err := ss.CommitCtx(ctx, "tok", []byte("data1"), time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if err := ss.CommitCtx(ctx, "tok", []byte("data2"), time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if err := ss.CommitCtx(ctx, "old", []byte("x"), time.Now().Add(-time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if b, ok, err := ss.FindCtx(ctx, "tok"); err != nil || !ok || string(b) != "data2" {
+			t.Errorf("Find(tok) = %q, %v, %v; want data2", b, ok, err)
+		}
+		if _, ok, _ := ss.FindCtx(ctx, "old"); ok {
+			t.Error("an expired session was found")
+		}
+		if n, err := ss.DeleteExpired(ctx); err != nil || n != 1 {
+			t.Errorf("DeleteExpired = %d, %v; want 1", n, err)
+		}
+		ss.DeleteCtx(ctx, "tok")
+		if _, ok, _ := ss.FindCtx(ctx, "tok"); ok {
+			t.Error("a deleted session was found")
+		}
+	})
+}
+
+func TestOpenCorruptSQLiteFileSaysSo(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.db")
+	os.WriteFile(path, []byte(strings.Repeat("this is not sqlite ", 100)), 0o600)
+	_, err := store.Open(context.Background(), store.Options{Driver: "sqlite", DSN: path, Key: storetest.Key})
+	if err == nil || !strings.Contains(err.Error(), "not a database") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("got %v, want a one-line 'not a database' error", err)
+	}
+}
+
+func TestOpenUnreachablePostgresFails(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := store.Open(ctx, store.Options{Driver: "postgres", DSN: "postgres://nobody@127.0.0.1:1/x?sslmode=disable&connect_timeout=2", Key: storetest.Key})
+	if err == nil || strings.Contains(err.Error(), "\n") {
+		t.Errorf("got %v, want a one-line error", err)
+	}
+}
+
+// raw SQL helpers for checks the store API deliberately does not offer.
+func rawDB(t *testing.T, s *store.Store) *sql.DB {
+	t.Helper()
+	return store.RawDBForTest(s)
+}
+
+func rawColumn(t *testing.T, s *store.Store, query string, arg any) string {
+	t.Helper()
+	var v string
+	if err := rawDB(t, s).QueryRow(query, arg).Scan(&v); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return v
+}
+
+func execRaw(t *testing.T, s *store.Store, query string, args ...any) {
+	t.Helper()
+	if _, err := rawDB(t, s).Exec(query, args...); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+}
+
+func tryRaw(s *store.Store, query string, args ...any) error {
+	_, err := store.RawDBForTest(s).Exec(query, args...)
+	return err
+}

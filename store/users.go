@@ -1,0 +1,149 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+const userColumns = `id, email, password_hash, role, disabled_at, last_signed_in_at, created_at, updated_at`
+
+func scanUser(row interface{ Scan(...any) error }) (*User, error) {
+	var u User
+	var disabled, signedIn sql.NullTime
+	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Role, &disabled, &signedIn, &u.CreatedAt, &u.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
+	u.DisabledAt, u.LastSignedInAt = timePtr(disabled), timePtr(signedIn)
+	return &u, nil
+}
+
+// NormalizeEmail is the one place that decides when two emails are the same address.
+func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// CreateUser inserts u, filling its ID and timestamps. A taken email is ErrConflict.
+func (s *Store) CreateUser(ctx context.Context, u *User) error {
+	u.Email = NormalizeEmail(u.Email)
+	if u.Role == "" {
+		u.Role = RoleUnprivileged
+	}
+	u.ID = newID()
+	u.CreatedAt, u.UpdatedAt = now(), now()
+	_, err := s.write.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		u.ID, u.Email, u.PasswordHash, u.Role, nullTime(u.DisabledAt), nullTime(u.LastSignedInAt), u.CreatedAt, u.UpdatedAt)
+	if isUniqueViolation(err) {
+		return fmt.Errorf("user %s: %w", u.Email, ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("create user: %w", err)
+	}
+	return nil
+}
+
+// UserByID returns the user with id, or ErrNotFound.
+func (s *Store) UserByID(ctx context.Context, id string) (*User, error) {
+	return s.oneUser(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id)
+}
+
+// UserByEmail returns the user with email (compared case-insensitively), or ErrNotFound.
+func (s *Store) UserByEmail(ctx context.Context, email string) (*User, error) {
+	return s.oneUser(ctx, `SELECT `+userColumns+` FROM users WHERE email = $1`, NormalizeEmail(email))
+}
+
+func (s *Store) oneUser(ctx context.Context, query string, arg string) (*User, error) {
+	u, err := scanUser(s.read.QueryRowContext(ctx, query, arg))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("user %s: %w", arg, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get user: %w", err)
+	}
+	return u, nil
+}
+
+// ListUsers returns every user ordered by email.
+func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY email`)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	defer rows.Close()
+	var users []User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list users: %w", err)
+		}
+		users = append(users, *u)
+	}
+	return users, rows.Err()
+}
+
+// CountUsers returns the number of users.
+func (s *Store) CountUsers(ctx context.Context) (int, error) {
+	var n int
+	if err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count users: %w", err)
+	}
+	return n, nil
+}
+
+// RecordSignIn notes that user id signed in at time at with method (e.g. "password").
+func (s *Store) RecordSignIn(ctx context.Context, id, method string, at time.Time) error {
+	res, err := s.write.ExecContext(ctx,
+		`UPDATE users SET last_signed_in_at = $1, last_signed_in_method = $2, updated_at = $3 WHERE id = $4`,
+		at.UTC(), method, now(), id)
+	return expectOne(res, err, "record sign-in", id)
+}
+
+// SetUserDisabled disables (at a time) or enables (nil) user id.
+func (s *Store) SetUserDisabled(ctx context.Context, id string, at *time.Time) error {
+	res, err := s.write.ExecContext(ctx, `UPDATE users SET disabled_at = $1, updated_at = $2 WHERE id = $3`,
+		nullTime(at), now(), id)
+	return expectOne(res, err, "disable user", id)
+}
+
+// expectOne turns the result of an UPDATE or DELETE of one row into an error: ErrNotFound when
+// no row matched.
+func expectOne(res sql.Result, err error, what, id string) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s %s: %w", what, id, ErrNotFound)
+	}
+	return nil
+}
+
+// newID returns a random (version 4) UUID.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+func timePtr(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	v := t.Time.UTC()
+	return &v
+}
+
+func nullTime(t *time.Time) sql.NullTime {
+	if t == nil {
+		return sql.NullTime{}
+	}
+	return sql.NullTime{Time: t.UTC(), Valid: true}
+}

@@ -117,7 +117,7 @@ func Require(t testing.TB, ok bool, why string) {
 var cluster pgCluster
 
 // pgCluster is one throwaway PostgreSQL server per test binary, or the one named by
-// WG_TEST_POSTGRES_URL (an admin URL ending in /postgres?sslmode=disable).
+// WG_TEST_POSTGRES_URL (an admin URL of the form …/postgres?…).
 type pgCluster struct {
 	once  sync.Once
 	admin string
@@ -176,7 +176,9 @@ func (c *pgCluster) start() {
 			return
 		}
 	}
-	c.admin = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	// The Unix socket lives on the file system, which every network namespace shares, so a
+	// server under test inside a namespace reaches the cluster too.
+	c.admin = fmt.Sprintf("postgres://postgres@localhost:%d/postgres?host=%s&sslmode=disable", port, dir)
 }
 
 func (c *pgCluster) stop() {

@@ -1,0 +1,299 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"wiregui/app"
+	"wiregui/app/apptest"
+	"wiregui/app/auth"
+	"wiregui/store"
+	"wiregui/store/storetest"
+	"wiregui/wg"
+)
+
+// env is a web server on a real SQLite store.
+type env struct {
+	store   *store.Store
+	dbPath  string
+	url     string
+	changes int
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{dbPath: storetest.DSN(t, "sqlite")}
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Options{Driver: "sqlite", DSN: e.dbPath, Key: storetest.Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.store = st
+	if _, err := st.EnsureServerKeys(ctx, func() (store.ServerKeys, error) {
+		priv, pub, err := wg.GenerateKeyPair()
+		return store.ServerKeys{PrivateKey: priv.String(), PublicKey: pub.String()}, err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	v4, _ := wg.NewPool(netip.MustParsePrefix("10.3.2.0/24"))
+	v6, _ := wg.NewPool(netip.MustParsePrefix("fd00::3:2:0/120"))
+	srv := httptest.NewUnstartedServer(nil)
+	e.url = "http://" + srv.Listener.Addr().String()
+	web, err := app.New(app.Options{
+		Store: st,
+		Devices: &app.Devices{Store: st, Pools: store.AddressPools{IPv4: v4, IPv6: v6},
+			Client: app.ClientDefaults{EndpointHost: "vpn.example.com", EndpointPort: 51820, DNS: []string{"1.1.1.1"},
+				MTU: 1280, PersistentKeepalive: 25, AllowedIPs: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}},
+			Changed: func() { e.changes++ }},
+		ExternalURL: e.url,
+		Version:     "test",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = web.Handler()
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return e
+}
+
+func (e *env) user(t *testing.T, email, password string, role string) *store.User {
+	t.Helper()
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &store.User{Email: email, PasswordHash: hash, Role: role}
+	if err := e.store.CreateUser(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func TestSignInFailuresAllSayTheSame(t *testing.T) {
+	e := newEnv(t)
+	e.user(t, "alice@example.com", "right-password", store.RoleUnprivileged)
+	off := e.user(t, "off@example.com", "right-password", store.RoleUnprivileged)
+	at := time.Now()
+	e.store.SetUserDisabled(context.Background(), off.ID, &at)
+
+	for name, creds := range map[string][2]string{
+		"wrong password": {"alice@example.com", "wrong-password"},
+		"unknown user":   {"nobody@example.com", "right-password"},
+		"disabled user":  {"off@example.com", "right-password"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := apptest.New(t, e.url)
+			c.Get("/login")
+			r := c.Post("/login", url.Values{"email": {creds[0]}, "password": {creds[1]}})
+			if r.Status != http.StatusUnauthorized || !strings.Contains(r.Body, "Invalid email or password") {
+				t.Errorf("got %d, want 401 with the generic message", r.Status)
+			}
+			if !strings.Contains(r.Body, `value="`+creds[0]+`"`) {
+				t.Errorf("the typed email %q was not kept in the form", creds[0])
+			}
+			if r := c.Get("/devices"); !strings.HasSuffix(r.URL, "/login") {
+				t.Errorf("after a failed sign-in /devices went to %s, want /login", r.URL)
+			}
+		})
+	}
+}
+
+func TestSignInIsCaseInsensitiveAndSignOutEndsTheSession(t *testing.T) {
+	e := newEnv(t)
+	e.user(t, "alice@example.com", "right-password", store.RoleUnprivileged)
+	c := apptest.New(t, e.url)
+	c.SignIn("Alice@Example.com", "right-password")
+	u, _ := e.store.UserByEmail(context.Background(), "alice@example.com")
+	if u.LastSignedInAt == nil {
+		t.Error("sign-in time not recorded")
+	}
+	r := c.Post("/logout", nil)
+	if !strings.HasSuffix(r.URL, "/login") {
+		t.Errorf("sign out landed on %s, want /login", r.URL)
+	}
+	if r := c.Get("/devices"); !strings.HasSuffix(r.URL, "/login") {
+		t.Errorf("after sign out /devices went to %s, want /login", r.URL)
+	}
+}
+
+func TestEmptyFieldsAreNamed(t *testing.T) {
+	e := newEnv(t)
+	c := apptest.New(t, e.url)
+	c.Get("/login")
+	r := c.Post("/login", url.Values{"email": {""}, "password": {""}})
+	if r.Status != http.StatusUnprocessableEntity || !strings.Contains(r.Body, "Enter your email address.") ||
+		!strings.Contains(r.Body, "Enter your password.") {
+		t.Errorf("got %d; want 422 naming both fields", r.Status)
+	}
+}
+
+func TestStateChangesNeedTheSessionsCSRFToken(t *testing.T) {
+	e := newEnv(t)
+	e.user(t, "alice@example.com", "right-password", store.RoleUnprivileged)
+	c := apptest.New(t, e.url)
+	c.SignIn("alice@example.com", "right-password")
+
+	other := apptest.New(t, e.url)
+	other.Get("/login")
+	foreign := apptest.CSRFToken(other.Get("/login").Body)
+
+	for name, tok := range map[string]string{"missing": "", "another session's": foreign} {
+		form := url.Values{"name": {"laptop"}}
+		form.Set("csrf_token", tok)
+		if tok == "" {
+			form.Set("csrf_token", "x")
+		}
+		if r := c.Post("/devices", form); r.Status != http.StatusForbidden {
+			t.Errorf("%s token: got %d, want 403", name, r.Status)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodPost, e.url+"/devices", strings.NewReader("name=x"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if r := c.Do(req); r.Status != http.StatusForbidden {
+		t.Errorf("cross-site request: got %d, want 403", r.Status)
+	}
+	if list, _ := e.store.ListDevices(context.Background()); len(list) != 0 {
+		t.Errorf("a refused request created %d devices", len(list))
+	}
+}
+
+func TestEveryRequestRereadsTheUser(t *testing.T) {
+	e := newEnv(t)
+	u := e.user(t, "alice@example.com", "right-password", store.RoleUnprivileged)
+	c := apptest.New(t, e.url)
+	c.SignIn("alice@example.com", "right-password")
+	at := time.Now()
+	if err := e.store.SetUserDisabled(context.Background(), u.ID, &at); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Get("/devices"); !strings.HasSuffix(r.URL, "/login") {
+		t.Errorf("a disabled user's session reached %s, want /login", r.URL)
+	}
+	e.store.SetUserDisabled(context.Background(), u.ID, nil)
+	if r := c.Get("/devices"); !strings.HasSuffix(r.URL, "/login") {
+		t.Errorf("the session survived being disabled: reached %s", r.URL)
+	}
+}
+
+var privateKeyLine = regexp.MustCompile(`PrivateKey = (\S+)`)
+
+func TestCreateDeviceShowsTheConfigOnceAndNeverStoresThePrivateKey(t *testing.T) {
+	e := newEnv(t)
+	e.user(t, "alice@example.com", "right-password", store.RoleUnprivileged)
+	c := apptest.New(t, e.url)
+	c.SignIn("alice@example.com", "right-password")
+	r := c.Post("/devices", url.Values{"name": {"Alice's laptop"}})
+	if r.Status != http.StatusOK {
+		t.Fatalf("create: got %d", r.Status)
+	}
+	if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("the page with the private key has Cache-Control %q, want no-store", cc)
+	}
+	conf := apptest.ConfigFromPage(r.Body)
+	m := privateKeyLine.FindStringSubmatch(conf)
+	if m == nil {
+		t.Fatalf("no PrivateKey in the config shown:\n%s", conf)
+	}
+	for _, want := range []string{"[Interface]", "Address = 10.3.2.2/32, fd00::3:2:2/128", "DNS = 1.1.1.1", "[Peer]",
+		"Endpoint = vpn.example.com:51820", "PresharedKey = ", "PersistentKeepalive = 25"} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("config lacks %q:\n%s", want, conf)
+		}
+	}
+	if e.changes != 1 {
+		t.Errorf("the reconciler was told %d times, want 1", e.changes)
+	}
+	devices, _ := e.store.ListDevices(context.Background())
+	if len(devices) != 1 || devices[0].Name != "Alice's laptop" {
+		t.Fatalf("stored devices: %+v", devices)
+	}
+	priv := m[1]
+	for _, f := range []string{e.dbPath, e.dbPath + "-wal"} {
+		b, _ := os.ReadFile(f)
+		if strings.Contains(string(b), priv) {
+			t.Errorf("the private key is stored in %s", f)
+		}
+	}
+	if r := c.Get("/devices"); strings.Contains(r.Body, priv) || !strings.Contains(r.Body, "Alice&#39;s laptop") {
+		t.Error("the device list shows the private key, or not the device")
+	}
+}
+
+func TestCreateDeviceRejectsBadNamesAndSavesNothing(t *testing.T) {
+	e := newEnv(t)
+	e.user(t, "alice@example.com", "right-password", store.RoleUnprivileged)
+	c := apptest.New(t, e.url)
+	c.SignIn("alice@example.com", "right-password")
+	for name, tc := range map[string]struct{ input, message string }{
+		"empty":    {"  ", "Enter a name for the device."},
+		"too long": {strings.Repeat("x", 65), "at most 64 characters"},
+		"control":  {"a\x07b", "control characters"},
+	} {
+		r := c.Post("/devices", url.Values{"name": {tc.input}})
+		if r.Status != http.StatusUnprocessableEntity || !strings.Contains(r.Body, tc.message) {
+			t.Errorf("%s: got %d, want 422 with %q", name, r.Status, tc.message)
+		}
+	}
+	if list, _ := e.store.ListDevices(context.Background()); len(list) != 0 {
+		t.Errorf("invalid input saved %d devices", len(list))
+	}
+}
+
+func TestHTMXCreateAnswersWithTheFragmentOnly(t *testing.T) {
+	e := newEnv(t)
+	e.user(t, "alice@example.com", "right-password", store.RoleUnprivileged)
+	c := apptest.New(t, e.url)
+	c.SignIn("alice@example.com", "right-password")
+	r := c.HTMX("/devices", url.Values{"name": {"phone"}})
+	if r.Status != http.StatusOK || strings.Contains(r.Body, "<html") || !strings.Contains(r.Body, "PrivateKey = ") {
+		t.Errorf("got %d, want the device-created fragment without the layout:\n%.300s", r.Status, r.Body)
+	}
+	if r.Header.Get("HX-Trigger") == "" {
+		t.Error("no HX-Trigger event on a mutation")
+	}
+}
+
+func TestSignedOutVisitorsGoToSignIn(t *testing.T) {
+	e := newEnv(t)
+	c := apptest.New(t, e.url)
+	for _, path := range []string{"/", "/devices"} {
+		if r := c.Get(path); !strings.HasSuffix(r.URL, "/login") || r.Status != http.StatusOK {
+			t.Errorf("GET %s: got %d at %s, want the sign-in page", path, r.Status, r.URL)
+		}
+	}
+	if r := c.Get("/no-such-page"); r.Status != http.StatusNotFound {
+		t.Errorf("unknown page: got %d, want 404", r.Status)
+	}
+}
+
+func TestHealthz(t *testing.T) {
+	e := newEnv(t)
+	c := apptest.New(t, e.url)
+	r := c.Get("/healthz")
+	var body struct {
+		Status   string
+		Database struct{ OK bool }
+	}
+	if err := json.Unmarshal([]byte(r.Body), &body); err != nil || r.Status != 200 || !body.Database.OK || body.Status != "ok" {
+		t.Fatalf("healthz = %d %s (%v)", r.Status, r.Body, err)
+	}
+	e.store.Close()
+	if r := c.Get("/healthz"); r.Status != http.StatusServiceUnavailable || !strings.Contains(r.Body, `"unavailable"`) {
+		t.Errorf("with the database closed: got %d %s, want 503", r.Status, r.Body)
+	}
+}

@@ -1,0 +1,76 @@
+package app
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"wiregui/app/auth"
+)
+
+// invalidCredentials is the one answer to every failed sign-in, so that it reveals nothing.
+const invalidCredentials = "Invalid email or password"
+
+func (s *Server) showLogin(w http.ResponseWriter, r *http.Request) {
+	if currentUser(r) != nil {
+		http.Redirect(w, r, "/devices", http.StatusSeeOther)
+		return
+	}
+	s.renderPage(w, r, http.StatusOK, "login", s.page(r, "Sign in", "login"))
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	pd := s.page(r, "Sign in", "login")
+	email := strings.TrimSpace(r.PostFormValue("email"))
+	password := r.PostFormValue("password")
+	pd.Form.Values["email"] = email
+	switch {
+	case email == "":
+		pd.Form.Errors["email"] = "Enter your email address."
+	case len(email) > 254:
+		pd.Form.Errors["email"] = "An email address has at most 254 characters."
+	}
+	if password == "" {
+		pd.Form.Errors["password"] = "Enter your password."
+	}
+	if !pd.Form.Valid() {
+		s.renderPage(w, r, http.StatusUnprocessableEntity, "login", pd)
+		return
+	}
+	u, err := s.store.UserByEmail(r.Context(), email)
+	if err != nil && !isNotFound(err) {
+		s.serverError(w, r, err)
+		return
+	}
+	ok := false
+	if u == nil {
+		auth.CheckNothing(password)
+	} else {
+		ok = auth.CheckPassword(u.PasswordHash, password) && !u.Disabled()
+	}
+	if !ok {
+		pd.Form.Errors["_form"] = invalidCredentials
+		s.renderPage(w, r, http.StatusUnauthorized, "login", pd)
+		return
+	}
+	// A new token on every privilege change defeats session fixation.
+	if err := s.sessions.RenewToken(r.Context()); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.sessions.Put(r.Context(), sessionUserID, u.ID)
+	s.sessions.Put(r.Context(), sessionCSRF, randomHex(32))
+	if err := s.store.RecordSignIn(r.Context(), u.ID, "password", time.Now()); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/devices", http.StatusSeeOther)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	if err := s.sessions.Destroy(r.Context()); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}

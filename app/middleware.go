@@ -1,0 +1,197 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"wiregui/store"
+)
+
+type ctxKey int
+
+const (
+	userKey ctxKey = iota
+	requestIDKey
+)
+
+// Session keys.
+const (
+	sessionUserID = "user_id"
+	sessionCSRF   = "csrf"
+	sessionFlash  = "flash"
+)
+
+// csrfHeader carries the token on htmx requests; csrfField in forms.
+const (
+	csrfHeader = "X-CSRF-Token"
+	csrfField  = "csrf_token"
+)
+
+// currentUser returns the signed-in user of the request, re-read from the database for this
+// request, or nil.
+func currentUser(r *http.Request) *store.User {
+	u, _ := r.Context().Value(userKey).(*store.User)
+	return u
+}
+
+func requestID(r *http.Request) string {
+	id, _ := r.Context().Value(requestIDKey).(string)
+	return id
+}
+
+// withUser re-reads the session's user on every request: a deleted or disabled user is signed
+// out at once, and a changed role takes effect on the next request.
+func (s *Server) withUser(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := s.sessions.GetString(r.Context(), sessionUserID)
+		if id == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		u, err := s.store.UserByID(r.Context(), id)
+		switch {
+		case isNotFound(err) || err == nil && u.Disabled():
+			s.sessions.Remove(r.Context(), sessionUserID)
+			if err := s.sessions.RenewToken(r.Context()); err != nil {
+				s.serverError(w, r, err)
+				return
+			}
+			next.ServeHTTP(w, r)
+		case err != nil:
+			s.serverError(w, r, fmt.Errorf("load session user: %w", err))
+		default:
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey, u)))
+		}
+	})
+}
+
+// requireUser sends visitors who are not signed in to the sign-in page.
+func (s *Server) requireUser(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if currentUser(r) == nil {
+			if isHTMX(r) {
+				w.Header().Set(hxRedirect, "/login")
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		h(w, r)
+	})
+}
+
+// csrfToken returns the session's CSRF token, creating it on first use.
+func (s *Server) csrfToken(r *http.Request) string {
+	tok := s.sessions.GetString(r.Context(), sessionCSRF)
+	if tok == "" {
+		tok = randomHex(32)
+		s.sessions.Put(r.Context(), sessionCSRF, tok)
+	}
+	return tok
+}
+
+// checkCSRF refuses state-changing requests that do not carry the session's token, in the
+// X-CSRF-Token header (htmx) or the csrf_token form field. It backs up the origin check of
+// http.CrossOriginProtection, which runs first.
+func (s *Server) checkCSRF(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			next.ServeHTTP(w, r)
+			return
+		}
+		want := s.sessions.GetString(r.Context(), sessionCSRF)
+		got := r.Header.Get(csrfHeader)
+		if got == "" {
+			got = r.PostFormValue(csrfField)
+		}
+		if want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+			s.log.Warn("csrf token mismatch", slog.String("path", r.URL.Path), slog.String("request_id", requestID(r)))
+			s.clientError(w, r, http.StatusForbidden, "Your session has expired or the form is stale. Reload the page and try again.")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// securityHeaders sets the headers every response carries. Scripts only from our own origin.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+			"connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("X-Frame-Options", "DENY")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// noStore keeps pages out of every cache: they carry CSRF tokens, and a created device's
+// configuration holds its private key.
+func noStore(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// statusRecorder remembers the status code for the access log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (rec *statusRecorder) WriteHeader(code int) {
+	rec.status = code
+	rec.ResponseWriter.WriteHeader(code)
+}
+
+func (rec *statusRecorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
+
+// Flush lets server-sent events through the recorder.
+func (rec *statusRecorder) Flush() {
+	if f, ok := rec.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := randomHex(8)
+		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		s.log.Debug("request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status), slog.Duration("took", time.Since(start)), slog.String("request_id", id))
+	})
+}
+
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				w.Header().Set("Connection", "close")
+				s.serverError(w, r, fmt.Errorf("panic: %v", v))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,95 @@
+package app
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+
+	"wiregui/store"
+)
+
+// PageData is what every page template receives. Fill it with s.page.
+type PageData struct {
+	Title     string
+	User      *store.User // nil when signed out
+	CSRFToken string
+	Nav       string // the active navigation item
+	Flash     string
+	Banner    string // a warning shown on every page, e.g. WireGuard is down
+	Version   string
+	Form      *Form
+	Data      any // the page's own payload
+}
+
+// Form carries what the user typed and the message for each field that was wrong.
+// The key "_form" holds a message about the form as a whole.
+type Form struct {
+	Values map[string]string
+	Errors map[string]string
+}
+
+func newForm() *Form { return &Form{Values: map[string]string{}, Errors: map[string]string{}} }
+
+// Valid reports whether no field has an error.
+func (f *Form) Valid() bool { return len(f.Errors) == 0 }
+
+// page fills the data every page needs.
+func (s *Server) page(r *http.Request, title, nav string) *PageData {
+	pd := &PageData{
+		Title:     title,
+		User:      currentUser(r),
+		CSRFToken: s.csrfToken(r),
+		Nav:       nav,
+		Flash:     s.sessions.PopString(r.Context(), sessionFlash),
+		Version:   s.version,
+		Form:      newForm(),
+	}
+	if st := s.wg(); st.Error != "" {
+		pd.Banner = "WireGuard is unavailable: " + st.Error
+	}
+	return pd
+}
+
+// renderPage writes a whole page, or a server error if the template fails.
+func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, pd *PageData) {
+	if err := s.render.Page(w, status, name, pd); err != nil {
+		s.serverError(w, r, err)
+	}
+}
+
+// renderFragment writes one htmx fragment of a page.
+func (s *Server) renderFragment(w http.ResponseWriter, r *http.Request, status int, page, fragment string, pd *PageData) {
+	if err := s.render.Fragment(w, status, page, fragment, pd); err != nil {
+		s.serverError(w, r, err)
+	}
+}
+
+// serverError is the one path for unexpected errors: it logs the details and shows the user a
+// generic page, never the error text.
+func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.Error("server error", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		slog.String("request_id", requestID(r)), slog.Any("err", err))
+	s.clientError(w, r, http.StatusInternalServerError, "Something went wrong on our side. It has been logged; please try again.")
+}
+
+// notFound answers 404. It is also the answer for objects the user may not see.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	s.clientError(w, r, http.StatusNotFound, "This page does not exist, or you do not have access to it.")
+}
+
+// clientError shows the error page with a message meant for the user.
+func (s *Server) clientError(w http.ResponseWriter, r *http.Request, status int, message string) {
+	pd := &PageData{Title: http.StatusText(status), User: currentUser(r), Version: s.version,
+		Data: map[string]any{"Status": status, "Message": message}}
+	if err := s.render.Page(w, status, "error", pd); err != nil {
+		s.log.Error("render error page", slog.Any("err", err))
+		http.Error(w, message, status)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}

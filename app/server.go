@@ -1,0 +1,172 @@
+// Package app is WireGUI's web server: routes, middleware, sessions, CSRF, authorization,
+// and the pages with their htmx fragments.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+
+	"wiregui/assets"
+	"wiregui/store"
+)
+
+// Store is what the web server needs from storage.
+type Store interface {
+	Ping(ctx context.Context) error
+	UserByID(ctx context.Context, id string) (*store.User, error)
+	UserByEmail(ctx context.Context, email string) (*store.User, error)
+	RecordSignIn(ctx context.Context, id, method string, at time.Time) error
+	ListDevicesByUser(ctx context.Context, userID string) ([]store.Device, error)
+	Sessions() *store.Sessions
+}
+
+// WireGuardStatus is the state of the server's WireGuard interface, for the banner and /healthz.
+type WireGuardStatus struct {
+	Enabled   bool             `json:"enabled"`
+	Interface string           `json:"interface,omitempty"`
+	Kind      string           `json:"kind,omitempty"` // kernel or userspace
+	Error     string           `json:"error,omitempty"`
+	Reconcile *ReconcileStatus `json:"last_reconcile,omitempty"`
+}
+
+// ReconcileStatus is the outcome of the reconciler's last pass.
+type ReconcileStatus struct {
+	At       time.Time `json:"at"`
+	Duration string    `json:"duration"`
+	Error    string    `json:"error,omitempty"`
+	Repairs  int       `json:"repairs"`
+}
+
+// Options are the web server's dependencies and settings.
+type Options struct {
+	Store       Store
+	Devices     *Devices
+	Logger      *slog.Logger
+	ExternalURL string // e.g. https://vpn.example.com; https turns on Secure cookies
+	Version     string
+	// WireGuard reports the data plane's state; nil when WireGuard is disabled.
+	WireGuard func() WireGuardStatus
+}
+
+// Server serves the web UI. Create it with New.
+type Server struct {
+	store    Store
+	devices  *Devices
+	log      *slog.Logger
+	render   *assets.Renderer
+	sessions *scs.SessionManager
+	version  string
+	origin   string
+	wg       func() WireGuardStatus
+}
+
+// New builds the server and parses every template once.
+func New(opts Options) (*Server, error) {
+	render, err := assets.NewRenderer()
+	if err != nil {
+		return nil, fmt.Errorf("templates: %w", err)
+	}
+	ext, err := url.Parse(opts.ExternalURL)
+	if err != nil || ext.Host == "" {
+		return nil, fmt.Errorf("external url %q is not an absolute URL", opts.ExternalURL)
+	}
+	s := &Server{
+		store:   opts.Store,
+		devices: opts.Devices,
+		log:     opts.Logger,
+		render:  render,
+		version: opts.Version,
+		origin:  ext.Scheme + "://" + ext.Host,
+		wg:      opts.WireGuard,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.wg == nil {
+		s.wg = func() WireGuardStatus { return WireGuardStatus{} }
+	}
+	s.sessions = scs.New()
+	s.sessions.Store = opts.Store.Sessions()
+	s.sessions.Lifetime = 7 * 24 * time.Hour
+	s.sessions.IdleTimeout = 24 * time.Hour
+	s.sessions.Cookie.Name = "wiregui_session"
+	s.sessions.Cookie.HttpOnly = true
+	s.sessions.Cookie.SameSite = http.SameSiteLaxMode
+	s.sessions.Cookie.Secure = ext.Scheme == "https"
+	s.sessions.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) { s.serverError(w, r, err) }
+	return s, nil
+}
+
+// Handler returns the root handler with every route and middleware.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /static/", assets.Static())
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.Handle("/", noStore(s.sessions.LoadAndSave(s.withUser(s.checkCSRF(s.pages())))))
+
+	cop := http.NewCrossOriginProtection()
+	cop.AddTrustedOrigin(s.origin)
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.clientError(w, r, http.StatusForbidden, "This request came from another site and was refused.")
+	}))
+	return s.recoverPanics(s.logRequests(securityHeaders(cop.Handler(mux))))
+}
+
+// pages holds the routes that use the session.
+func (s *Server) pages() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.home)
+	mux.HandleFunc("GET /login", s.showLogin)
+	mux.HandleFunc("POST /login", s.login)
+	mux.HandleFunc("POST /logout", s.logout)
+	mux.Handle("GET /devices", s.requireUser(s.listDevices))
+	mux.Handle("POST /devices", s.requireUser(s.createDevice))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { s.notFound(w, r) })
+	return mux
+}
+
+func (s *Server) home(w http.ResponseWriter, r *http.Request) {
+	if currentUser(r) == nil {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/devices", http.StatusSeeOther)
+}
+
+// healthz answers 200 when the database answers, 503 otherwise, with the state of every part.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	type part struct {
+		OK    bool   `json:"ok"`
+		Error string `json:"error,omitempty"`
+	}
+	var body struct {
+		Status    string          `json:"status"`
+		Version   string          `json:"version"`
+		Database  part            `json:"database"`
+		WireGuard WireGuardStatus `json:"wireguard"`
+	}
+	body.Version = s.version
+	body.Status, body.Database.OK = "ok", true
+	status := http.StatusOK
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		body.Status, body.Database = "unavailable", part{Error: err.Error()}
+		status = http.StatusServiceUnavailable
+	}
+	body.WireGuard = s.wg()
+	if body.WireGuard.Error != "" && status == http.StatusOK {
+		body.Status = "degraded"
+	}
+	writeJSON(w, status, body)
+}
+
+// isNotFound reports whether err means the object does not exist (for a 404).
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

@@ -1,0 +1,514 @@
+package assets
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"path"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"wiregui/store"
+)
+
+// The page data below mirrors what package app passes (app.PageData and the devices payload);
+// app imports this package, so the test cannot use the real types.
+type pageData struct {
+	Title     string
+	User      *store.User
+	CSRFToken string
+	Nav       string
+	Flash     string
+	Banner    string
+	Version   string
+	Form      *form
+	Data      any
+}
+
+type form struct {
+	Values map[string]string
+	Errors map[string]string
+}
+
+type devicesPage struct {
+	Devices []store.Device
+	Created *createdDevice
+}
+
+type createdDevice struct {
+	Device   *store.Device
+	Config   string
+	FileName string
+}
+
+func newForm() *form { return &form{Values: map[string]string{}, Errors: map[string]string{}} }
+
+func mustRenderer(t *testing.T) *Renderer {
+	t.Helper()
+	r, err := NewRenderer()
+	if err != nil {
+		t.Fatalf("NewRenderer: %v", err)
+	}
+	return r
+}
+
+func render(t *testing.T, status int, page string, data any) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	if err := mustRenderer(t).Page(rec, status, page, data); err != nil {
+		t.Fatalf("render %s: %v", page, err)
+	}
+	if rec.Code != status {
+		t.Errorf("render %s: status %d, want %d", page, rec.Code, status)
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != "text/html; charset=utf-8" {
+		t.Errorf("render %s: Content-Type %q", page, ct)
+	}
+	return rec.Body.String()
+}
+
+func fragment(t *testing.T, page, name string, data any) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	if err := mustRenderer(t).Fragment(rec, http.StatusOK, page, name, data); err != nil {
+		t.Fatalf("render %s/%s: %v", page, name, err)
+	}
+	return rec.Body.String()
+}
+
+func wantContains(t *testing.T, what, body string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(body, w) {
+			t.Errorf("%s lacks %q", what, w)
+		}
+	}
+}
+
+func wantLacks(t *testing.T, what, body string, unwanted ...string) {
+	t.Helper()
+	for _, u := range unwanted {
+		if strings.Contains(body, u) {
+			t.Errorf("%s contains %q", what, u)
+		}
+	}
+}
+
+func TestEveryPageAndFragmentParses(t *testing.T) {
+	r := mustRenderer(t)
+	for page, fragments := range map[string][]string{
+		"login":   {"content"},
+		"devices": {"content", "device-form", "device-created", "device-table", "device-row"},
+		"error":   {"content"},
+	} {
+		set, ok := r.pages[page]
+		if !ok {
+			t.Errorf("no page %q; have %v", page, r.pages)
+			continue
+		}
+		for _, name := range append(fragments, "layout.html") {
+			if set.Lookup(name) == nil {
+				t.Errorf("page %s defines no %q", page, name)
+			}
+		}
+	}
+}
+
+func TestTemplatesReferenceOnlyEmbeddedStaticFiles(t *testing.T) {
+	r := mustRenderer(t)
+	refs := staticRefs(r.pages["login"])
+	for _, want := range []string{"app.css", "app.js", "favicon.svg", "vendor/htmx.min.js",
+		"vendor/htmx-ext-sse.min.js", "vendor/alpinejs-csp.min.js"} {
+		found := false
+		for _, ref := range refs {
+			found = found || ref == want
+		}
+		if !found {
+			t.Errorf("the layout does not load %s; it loads %v", want, refs)
+		}
+	}
+	for page, set := range r.pages {
+		for _, ref := range staticRefs(set) {
+			if _, ok := staticFiles[ref]; !ok {
+				t.Errorf("page %s refers to static file %q, which is not embedded", page, ref)
+			}
+		}
+	}
+
+	broken := fstest.MapFS{
+		"templates/layout.html":     {Data: []byte(`<link href="{{static "no-such.css"}}">{{block "content" .}}{{end}}`)},
+		"templates/pages/x.html":    {Data: []byte(`{{define "content"}}x{{end}}`)},
+		"templates/pages/more.html": {Data: []byte(`{{define "content"}}{{if true}}<img src="{{static "favicon.svg"}}">{{end}}{{end}}`)},
+	}
+	if _, err := newRenderer(broken); err == nil || !strings.Contains(err.Error(), `"no-such.css"`) {
+		t.Errorf("a template naming a missing static file: got %v, want an error naming it", err)
+	}
+}
+
+func TestStaticURLPanicsForAnUnknownFile(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("StaticURL of a missing file did not panic")
+		}
+	}()
+	StaticURL("no-such-file.css")
+}
+
+// TestVendoredFilesMatchVERSIONS is vendor.sh --check: the embedded third-party files are the
+// ones the script fetched and verified.
+func TestVendoredFilesMatchVERSIONS(t *testing.T) {
+	manifest, err := fs.ReadFile(files, "static/vendor/VERSIONS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{"VERSIONS": true}
+	libraries := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(manifest))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		fields := strings.Fields(line)
+		if len(fields) != 5 {
+			t.Errorf("VERSIONS line %q: want package, version, file, sha256, license", line)
+			continue
+		}
+		pkg, file, want := fields[0], fields[2], fields[3]
+		listed[file] = true
+		libraries[pkg] = true
+		body, err := fs.ReadFile(files, "static/vendor/"+file)
+		if err != nil {
+			t.Errorf("%s (%s): %v", file, pkg, err)
+			continue
+		}
+		sum := sha256.Sum256(body)
+		if got := hex.EncodeToString(sum[:]); got != want {
+			t.Errorf("%s (%s): sha256 %s, VERSIONS says %s; run assets/vendor.sh", file, pkg, got, want)
+		}
+	}
+	entries, err := fs.ReadDir(files, "static/vendor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !listed[e.Name()] {
+			t.Errorf("static/vendor/%s is not in VERSIONS", e.Name())
+		}
+	}
+	for _, pkg := range []string{"htmx.org", "htmx-ext-sse", "@alpinejs/csp", "echarts"} {
+		if !libraries[pkg] {
+			t.Errorf("VERSIONS lists no %s", pkg)
+		}
+	}
+}
+
+func TestLoginPage(t *testing.T) {
+	f := newForm()
+	f.Values["email"] = `alice@example.com"><b>`
+	f.Errors["password"] = "Enter your password."
+	f.Errors["_form"] = "Invalid email or password"
+	body := render(t, http.StatusUnauthorized, "login", &pageData{Title: "Sign in", CSRFToken: "tok-123",
+		Version: "v1.2.3", Nav: "login", Form: f})
+	wantContains(t, "the sign-in page", body,
+		`<!doctype html>`, `<html lang="en">`, `<meta name="viewport"`,
+		`<meta name="csrf-token" content="tok-123">`,
+		`<title>Sign in · WireGUI</title>`,
+		`<form method="post" action="/login"`,
+		`<input type="hidden" name="csrf_token" value="tok-123">`,
+		`name="email" type="email" value="alice@example.com&#34;&gt;&lt;b&gt;"`,
+		`autocomplete="username"`, `autocomplete="current-password"`,
+		`Invalid email or password`,
+		`aria-invalid="true" aria-describedby="login-password-error"`,
+		`<p id="login-password-error" class="field-error">Enter your password.</p>`,
+		`WireGUI v1.2.3`,
+		`src="`+StaticURL("vendor/htmx.min.js")+`" defer`,
+		`href="`+StaticURL("app.css")+`"`,
+	)
+	wantLacks(t, "the signed-out sign-in page", body, "Sign out", "My Devices", `<b>`, "login-email-error", "<script>")
+}
+
+func TestLoginPageWithoutAForm(t *testing.T) {
+	body := render(t, http.StatusOK, "login", &pageData{CSRFToken: "t"})
+	wantContains(t, "the sign-in page without form data", body, `name="email" type="email" value=""`)
+}
+
+func TestDevicesPage(t *testing.T) {
+	hs := time.Now().Add(-90 * time.Second)
+	data := &pageData{
+		Title: "My Devices", Nav: "devices", CSRFToken: "tok-9", Flash: "Welcome back.",
+		Banner: "WireGuard is unavailable: interface wg0 not found",
+		User:   &store.User{Email: "admin@example.com", Role: store.RoleAdmin},
+		Form:   newForm(),
+		Data: devicesPage{Devices: []store.Device{
+			{ID: "d1", Name: "<laptop>", IPv4: netip.MustParseAddr("10.8.0.2"), IPv6: netip.MustParseAddr("fd00::2"),
+				DeviceStats: store.DeviceStats{RxBytes: 1536, TxBytes: 5 << 20, LatestHandshake: &hs}},
+			{ID: "d2", Name: "phone", IPv4: netip.MustParseAddr("10.8.0.3")},
+		}},
+	}
+	body := render(t, http.StatusOK, "devices", data)
+	wantContains(t, "the devices page", body,
+		`<a href="/devices" aria-current="page">My Devices</a>`, `<a href="/admin">Admin</a>`,
+		`admin@example.com`, `<form method="post" action="/logout">`,
+		`<div class="banner warning" role="alert"><div class="container">WireGuard is unavailable: interface wg0 not found</div></div>`,
+		`<div class="flash" role="status">Welcome back.</div>`,
+		`hx-post="/devices"`, `action="/devices"`, `name="csrf_token" value="tok-9"`,
+		`<tr id="device-d1">`, `&lt;laptop&gt;`, `10.8.0.2`, `fd00::2`, `1.5 KiB`, `5 MiB`, `1 minute ago`,
+		`<span class="dot ok"`, `<tr id="device-d2">`, `never`, `0 B`,
+	)
+	wantLacks(t, "the devices page", body, "<laptop>", "invalid IP", "device-config")
+
+	data.User.Role = store.RoleUnprivileged
+	data.Data = devicesPage{}
+	body = render(t, http.StatusOK, "devices", data)
+	wantContains(t, "a user's empty devices page", body, "No devices yet")
+	wantLacks(t, "a user's devices page", body, `href="/admin"`, "<table>")
+}
+
+func TestDeviceCreated(t *testing.T) {
+	conf := "[Interface]\nPrivateKey = abc+/=\nAddress = 10.8.0.2/32\n"
+	data := &pageData{CSRFToken: "tok", User: &store.User{Email: "a@example.com"}, Form: newForm(),
+		Data: devicesPage{Created: &createdDevice{Device: &store.Device{Name: "Work laptop"}, Config: conf, FileName: "Work-laptop.conf"}}}
+
+	frag := fragment(t, "devices", "device-created", data)
+	wantContains(t, "the device-created fragment", frag,
+		"Save this configuration now — the private key is not stored and will not be shown again.",
+		`<pre id="device-config" class="config" tabindex="0">[Interface]`+"\nPrivateKey = abc&#43;/=\n",
+		`data-download="#device-config" data-filename="Work-laptop.conf"`,
+		`href="/devices"`,
+	)
+	wantLacks(t, "the device-created fragment", frag, "<html", "<header")
+
+	page := render(t, http.StatusOK, "devices", data)
+	wantContains(t, "the devices page after a plain POST", page, `id="device-config"`, "Work laptop")
+	wantLacks(t, "the devices page after a plain POST", page, `hx-post="/devices"`)
+}
+
+func TestDeviceFormFragmentShowsTheFieldError(t *testing.T) {
+	f := newForm()
+	f.Values["name"] = "bad\x07name"
+	f.Errors["name"] = "A name cannot contain control characters."
+	frag := fragment(t, "devices", "device-form", &pageData{CSRFToken: "tok", Form: f})
+	wantContains(t, "the device-form fragment", frag,
+		`<p id="device-name-error" class="field-error">A name cannot contain control characters.</p>`,
+		`aria-invalid="true"`, `name="csrf_token" value="tok"`, `hx-target="#device-add"`)
+	wantLacks(t, "the device-form fragment", frag, "<html")
+}
+
+func TestErrorPage(t *testing.T) {
+	body := render(t, http.StatusNotFound, "error", &pageData{Title: "Not Found",
+		Data: map[string]any{"Status": 404, "Message": "This page does not exist, or you do not have access to it."}})
+	wantContains(t, "the error page", body, `<p class="status-code">404</p>`, "<h1>Not Found</h1>",
+		"This page does not exist, or you do not have access to it.")
+}
+
+// recordingWriter fails the test on any write: a failed render must leave the response alone.
+type recordingWriter struct {
+	header http.Header
+	calls  []string
+}
+
+func (w *recordingWriter) Header() http.Header { return w.header }
+func (w *recordingWriter) Write(b []byte) (int, error) {
+	w.calls = append(w.calls, "Write")
+	return len(b), nil
+}
+func (w *recordingWriter) WriteHeader(int) { w.calls = append(w.calls, "WriteHeader") }
+
+func TestAFailedRenderWritesNothing(t *testing.T) {
+	r := mustRenderer(t)
+	for name, render := range map[string]func(http.ResponseWriter) error{
+		"page with data of the wrong type": func(w http.ResponseWriter) error {
+			return r.Page(w, http.StatusOK, "login", "not page data")
+		},
+		"page failing half-way": func(w http.ResponseWriter) error {
+			return r.Page(w, http.StatusOK, "devices", &pageData{Form: newForm(), Data: "no devices field"})
+		},
+		"unknown page": func(w http.ResponseWriter) error { return r.Page(w, http.StatusOK, "nope", nil) },
+		"unknown fragment": func(w http.ResponseWriter) error {
+			return r.Fragment(w, http.StatusOK, "devices", "nope", nil)
+		},
+		"fragment with data of the wrong type": func(w http.ResponseWriter) error {
+			return r.Fragment(w, http.StatusOK, "devices", "device-row", 42)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := &recordingWriter{header: http.Header{}}
+			if err := render(w); err == nil {
+				t.Error("got no error")
+			}
+			if len(w.calls) != 0 || len(w.header) != 0 {
+				t.Errorf("the failed render touched the response: calls %v, header %v", w.calls, w.header)
+			}
+		})
+	}
+}
+
+func TestStaticServesFingerprintedFiles(t *testing.T) {
+	srv := httptest.NewServer(Static())
+	defer srv.Close()
+	get := func(t *testing.T, p string, header ...string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+p, nil)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, body
+	}
+
+	for name, want := range map[string]string{
+		"app.css":                      "text/css; charset=utf-8",
+		"app.js":                       "text/javascript; charset=utf-8",
+		"favicon.svg":                  "image/svg+xml",
+		"vendor/echarts.common.min.js": "text/javascript; charset=utf-8",
+		"vendor/htmx.LICENSE.txt":      "text/plain; charset=utf-8",
+	} {
+		t.Run(name, func(t *testing.T) {
+			u := StaticURL(name)
+			if !strings.HasPrefix(u, "/static/") || len(strings.Split(u, "/")[2]) != 12 {
+				t.Errorf("StaticURL(%q) = %q, want /static/<12 hex>/%s", name, u, name)
+			}
+			resp, body := get(t, u)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("GET %s: %d", u, resp.StatusCode)
+			}
+			if got := resp.Header.Get("Cache-Control"); got != "public, max-age=31536000, immutable" {
+				t.Errorf("Cache-Control %q", got)
+			}
+			if got := resp.Header.Get("Content-Type"); got != want {
+				t.Errorf("Content-Type %q, want %q", got, want)
+			}
+			if embedded, _ := fs.ReadFile(files, path.Join("static", name)); !bytes.Equal(body, embedded) {
+				t.Errorf("body differs from the embedded file (%d bytes, want %d)", len(body), len(embedded))
+			}
+		})
+	}
+
+	t.Run("gzip", func(t *testing.T) {
+		resp, body := get(t, StaticURL("vendor/htmx.min.js"), "Accept-Encoding", "gzip, br")
+		if resp.Header.Get("Content-Encoding") != "gzip" {
+			t.Fatalf("Content-Encoding %q, want gzip", resp.Header.Get("Content-Encoding"))
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, _ := io.ReadAll(zr)
+		if embedded, _ := fs.ReadFile(files, "static/vendor/htmx.min.js"); !bytes.Equal(plain, embedded) {
+			t.Error("the gzipped body does not decompress to the file")
+		}
+		if resp, _ := get(t, StaticURL("vendor/htmx.min.js"), "Accept-Encoding", "gzip;q=0"); resp.Header.Get("Content-Encoding") != "" {
+			t.Error("gzip sent to a client that refused it")
+		}
+	})
+
+	t.Run("not modified", func(t *testing.T) {
+		resp, _ := get(t, StaticURL("app.css"))
+		again, _ := get(t, StaticURL("app.css"), "If-None-Match", resp.Header.Get("ETag"))
+		if again.StatusCode != http.StatusNotModified {
+			t.Errorf("conditional GET: %d, want 304", again.StatusCode)
+		}
+	})
+
+	good := StaticURL("app.css")
+	for name, p := range map[string]string{
+		"wrong fingerprint": "/static/000000000000/app.css",
+		"no fingerprint":    "/static/app.css",
+		"missing file":      strings.Replace(good, "app.css", "nope.css", 1),
+		"directory":         strings.TrimSuffix(good, "app.css") + "vendor",
+		"traversal":         strings.TrimSuffix(good, "app.css") + "../templates/layout.html",
+		"root":              "/static/",
+	} {
+		t.Run(name, func(t *testing.T) {
+			if resp, _ := get(t, p); resp.StatusCode != http.StatusNotFound {
+				t.Errorf("GET %s: %d, want 404", p, resp.StatusCode)
+			}
+		})
+	}
+}
+
+func TestBytes(t *testing.T) {
+	for _, tc := range []struct {
+		in   any
+		want string
+	}{
+		{int64(0), "0 B"}, {1023, "1023 B"}, {int64(1024), "1 KiB"}, {int64(1536), "1.5 KiB"},
+		{uint64(1048575), "1 MiB"}, {1048524, "1023.9 KiB"}, {int64(5 << 20), "5 MiB"}, {int64(1288490189), "1.2 GiB"},
+		{int64(-2048), "-2 KiB"},
+	} {
+		if got, err := formatBytes(tc.in); err != nil || got != tc.want {
+			t.Errorf("bytes(%v) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	if _, err := formatBytes("12"); err == nil {
+		t.Error("bytes of a string: want an error")
+	}
+}
+
+func TestAgo(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) *time.Time { t := now.Add(-d); return &t }
+	for _, tc := range []struct {
+		in   any
+		want string
+	}{
+		{nil, "never"}, {(*time.Time)(nil), "never"}, {time.Time{}, "never"},
+		{at(-time.Minute), "just now"}, {at(2 * time.Second), "just now"}, {at(45 * time.Second), "45 seconds ago"},
+		{at(time.Minute), "1 minute ago"}, {at(150 * time.Minute), "2 hours ago"}, {*at(49 * time.Hour), "2 days ago"},
+		{at(90 * 24 * time.Hour), "1 Dec 2025"},
+	} {
+		if got, err := ago(now, tc.in); err != nil || got != tc.want {
+			t.Errorf("ago(%v) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	if ok, _ := recent(now, at(179*time.Second), 180); !ok {
+		t.Error("179 s ago is not recent within 180 s")
+	}
+	if ok, _ := recent(now, (*time.Time)(nil), 180); ok {
+		t.Error("never is recent")
+	}
+}
+
+func TestDictAndFormHelpers(t *testing.T) {
+	if m, err := dict("a", 1, "b", "x"); err != nil || m["a"] != 1 || m["b"] != "x" {
+		t.Errorf("dict = %v, %v", m, err)
+	}
+	if _, err := dict("a"); err == nil {
+		t.Error("dict with an odd count: want an error")
+	}
+	if _, err := dict(1, 2); err == nil {
+		t.Error("dict with a non-string key: want an error")
+	}
+	f := newForm()
+	f.Values["email"] = "a@example.com"
+	for name, tc := range map[string]struct {
+		form any
+		want string
+	}{
+		"pointer":     {f, "a@example.com"},
+		"value":       {*f, "a@example.com"},
+		"nil pointer": {(*form)(nil), ""},
+		"nil":         {nil, ""},
+		"other type":  {"x", ""},
+		"no field":    {struct{ Other int }{}, ""},
+	} {
+		if got := formField(tc.form, "Values", "email"); got != tc.want {
+			t.Errorf("%s: formField = %q, want %q", name, got, tc.want)
+		}
+	}
+}

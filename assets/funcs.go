@@ -1,0 +1,162 @@
+package assets
+
+import (
+	"errors"
+	"fmt"
+	"html/template"
+	"reflect"
+	"strconv"
+	"time"
+)
+
+// funcs are the helpers every template may call.
+var funcs = template.FuncMap{
+	// static returns a file's fingerprinted URL: {{static "app.css"}}.
+	"static": StaticURL,
+	// bytes formats a byte count in binary units: {{bytes .RxBytes}} → "1.5 KiB".
+	"bytes": formatBytes,
+	// ago says how long ago a time was: {{ago .LatestHandshake}} → "3 minutes ago"; "never"
+	// for a nil *time.Time or the zero time.
+	"ago": func(t any) (string, error) { return ago(time.Now(), t) },
+	// recent reports whether a time lies within the last n seconds: {{if recent .LatestHandshake 180}}.
+	// A nil or zero time is never recent.
+	"recent": func(t any, seconds int) (bool, error) { return recent(time.Now(), t, seconds) },
+	// dict builds a map to pass several values to a template: {{template "x" dict "A" 1 "B" .}}.
+	"dict": dict,
+	// formValue and formError read Form.Values[key] and Form.Errors[key]; both are "" when
+	// the form, the map or the key is missing: {{formError .Form "email"}}.
+	"formValue": func(form any, key string) string { return formField(form, "Values", key) },
+	"formError": func(form any, key string) string { return formField(form, "Errors", key) },
+}
+
+var byteUnits = []string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+
+// formatBytes accepts any integer type; negative counts are shown as they are.
+func formatBytes(n any) (string, error) {
+	var v float64
+	switch n := n.(type) {
+	case int:
+		v = float64(n)
+	case int32:
+		v = float64(n)
+	case int64:
+		v = float64(n)
+	case uint:
+		v = float64(n)
+	case uint32:
+		v = float64(n)
+	case uint64:
+		v = float64(n)
+	default:
+		return "", fmt.Errorf("bytes: want an integer, got %T", n)
+	}
+	if v > -1024 && v < 1024 {
+		return strconv.FormatFloat(v, 'f', 0, 64) + " B", nil
+	}
+	unit := -1
+	for (v >= 1023.95 || v <= -1023.95) && unit < len(byteUnits)-1 {
+		v /= 1024
+		unit++
+	}
+	s := strconv.FormatFloat(v, 'f', 1, 64)
+	if len(s) > 2 && s[len(s)-2:] == ".0" {
+		s = s[:len(s)-2]
+	}
+	return s + " " + byteUnits[unit], nil
+}
+
+// asTime accepts a time.Time or a *time.Time; nil gives the zero time.
+func asTime(t any) (time.Time, error) {
+	switch t := t.(type) {
+	case nil:
+		return time.Time{}, nil
+	case *time.Time:
+		if t == nil {
+			return time.Time{}, nil
+		}
+		return *t, nil
+	case time.Time:
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("want a time, got %T", t)
+}
+
+func recent(now time.Time, t any, seconds int) (bool, error) {
+	at, err := asTime(t)
+	if err != nil {
+		return false, fmt.Errorf("recent: %w", err)
+	}
+	return !at.IsZero() && now.Sub(at) < time.Duration(seconds)*time.Second, nil
+}
+
+// ago describes the time from t to now in words. t is a time.Time or a *time.Time.
+func ago(now time.Time, t any) (string, error) {
+	at, err := asTime(t)
+	if err != nil {
+		return "", fmt.Errorf("ago: %w", err)
+	}
+	if at.IsZero() {
+		return "never", nil
+	}
+	d := now.Sub(at)
+	plural := func(n int64, unit string) string {
+		if n == 1 {
+			return "1 " + unit + " ago"
+		}
+		return strconv.FormatInt(n, 10) + " " + unit + "s ago"
+	}
+	switch {
+	case d < 5*time.Second: // includes a clock slightly ahead of ours
+		return "just now", nil
+	case d < time.Minute:
+		return plural(int64(d/time.Second), "second"), nil
+	case d < time.Hour:
+		return plural(int64(d/time.Minute), "minute"), nil
+	case d < 24*time.Hour:
+		return plural(int64(d/time.Hour), "hour"), nil
+	case d < 60*24*time.Hour:
+		return plural(int64(d/(24*time.Hour)), "day"), nil
+	default:
+		return at.Format("2 Jan 2006"), nil
+	}
+}
+
+func dict(kv ...any) (map[string]any, error) {
+	if len(kv)%2 != 0 {
+		return nil, errors.New("dict: want key and value pairs")
+	}
+	m := make(map[string]any, len(kv)/2)
+	for i := 0; i < len(kv); i += 2 {
+		k, ok := kv[i].(string)
+		if !ok {
+			return nil, fmt.Errorf("dict: key %d is a %T, want a string", i/2, kv[i])
+		}
+		m[k] = kv[i+1]
+	}
+	return m, nil
+}
+
+// formField reads form.<field>[key] where form is a struct, or a pointer to one, whose field is
+// a map[string]string. The page-data type lives in the app package, which imports this one, so
+// it is reached by reflection; a nil form (an error page has none) reads as empty.
+func formField(form any, field, key string) string {
+	v := reflect.ValueOf(form)
+	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+		if v.IsNil() {
+			return ""
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return ""
+	}
+	f := v.FieldByName(field)
+	if !f.IsValid() || !f.CanInterface() {
+		return ""
+	}
+	m, ok := f.Interface().(map[string]string)
+	if !ok {
+		return ""
+	}
+	return m[key]
+}

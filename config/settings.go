@@ -1,0 +1,326 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Variable describes one setting for people: help output, the README table, the settings page.
+type Variable struct {
+	Name        string // environment variable and config file key, e.g. "WG_PORT"
+	Flag        string // command-line flag without the dashes, e.g. "port"
+	Default     string // the default as shown to people; "" when there is none
+	Description string
+	Secret      bool // the value must never be shown
+}
+
+// setting defines one configuration variable: its names, its default, and how its value is
+// parsed into a Config and printed back from one. settings() is the single source of truth for
+// Load, Env, WriteFile, Variables and Usage.
+type setting struct {
+	name string // WG_PORT
+	flag string // port; "" means derived from name
+	def  string // literal default, parsed like a value from any other source
+	// defDoc is the default shown in help when the default is computed (derive) rather than def.
+	defDoc string
+	doc    string
+
+	boolean    bool // the flag may be given without a value
+	secret     bool // the value is never echoed in errors or help
+	fileSuffix bool // NAME_FILE (and --flag-file) reads the value from a file
+	// emptyOK: an explicit empty value in a flag or the config file is passed to parse instead of
+	// meaning "unset". The environment cannot tell empty from unset, so it never applies there.
+	emptyOK bool
+
+	parse  func(c *Config, v string) error
+	derive func(c *Config) // computes the default from settings earlier in the table
+	format func(c *Config) string
+}
+
+func (s setting) flagName() string {
+	if s.flag != "" {
+		return s.flag
+	}
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(s.name, "WG_")), "_", "-")
+}
+
+func (s setting) defaultDoc() string {
+	if s.defDoc != "" {
+		return s.defDoc
+	}
+	return s.def
+}
+
+const (
+	nameConfigFile = "WG_CONFIG_FILE"
+	nameDataDir    = "WG_DATA_DIR"
+	nameIPv4       = "WG_WG_IPV4_NETWORK"
+	nameIPv6       = "WG_WG_IPV6_NETWORK"
+	fileSuffix     = "_FILE"
+
+	// placeholderSecret is the original's default secret key, refused so that an old .env
+	// cannot silently keep signing sessions with a public value.
+	placeholderSecret = "change-me-in-production"
+	minSecretKeyLen   = 32
+	minPasswordLen    = 8
+	disabledNetwork   = "off"
+)
+
+// settings returns the configuration table in resolution order: a setting's derive may read
+// only fields set by settings above it.
+func settings() []setting {
+	return []setting{
+		{
+			name: nameConfigFile, flag: "config",
+			defDoc: "<data dir>/wiregui.conf",
+			doc:    "Config file of KEY=VALUE lines with these names (also a systemd EnvironmentFile). A missing default file is fine; a missing named file is an error.",
+		},
+		{
+			name:   nameDataDir,
+			defDoc: "/var/lib/wiregui as root, else ./data",
+			doc:    "Directory for the SQLite database, the keys and the config file.",
+			// The default is filled in by the loader before the table runs (it depends on the euid).
+			parse:  func(c *Config, v string) (err error) { c.DataDir, err = parseAbsPath(v); return err },
+			format: func(c *Config) string { return c.DataDir },
+		},
+		{
+			name: "WG_DATABASE_URL", secret: true, fileSuffix: true,
+			defDoc: "<data dir>/wiregui.db",
+			doc:    "postgres:// or postgresql:// for PostgreSQL; sqlite:PATH, file:PATH or a path for SQLite.",
+			parse:  func(c *Config, v string) (err error) { c.DatabaseURL, err = parseDatabaseURL(v); return err },
+			derive: func(c *Config) { c.DatabaseURL = filepath.Join(c.DataDir, "wiregui.db") },
+			format: func(c *Config) string { return c.DatabaseURL },
+		},
+		{
+			name: "WG_HOST", def: "0.0.0.0",
+			doc:    "Address (IP or hostname) the web server listens on.",
+			parse:  func(c *Config, v string) (err error) { c.Host, err = parseHost(v); return err },
+			format: func(c *Config) string { return c.Host },
+		},
+		{
+			name: "WG_PORT", def: "13000",
+			doc:    "Port the web server listens on.",
+			parse:  func(c *Config, v string) (err error) { c.Port, err = parsePort(v); return err },
+			format: func(c *Config) string { return strconv.Itoa(c.Port) },
+		},
+		{
+			name:   "WG_EXTERNAL_URL",
+			defDoc: "http://localhost:<port>",
+			doc:    "URL users reach the web UI at; used for SSO redirects, WebAuthn and links in emails.",
+			parse:  func(c *Config, v string) (err error) { c.ExternalURL, err = parseHTTPURL(v, false); return err },
+			derive: func(c *Config) { c.ExternalURL = "http://localhost:" + strconv.Itoa(c.Port) },
+			format: func(c *Config) string { return c.ExternalURL },
+		},
+		{
+			name: "WG_SECRET_KEY", secret: true, fileSuffix: true,
+			defDoc: "generated into <data dir>/secret.key",
+			doc:    "Secret for sessions, CSRF tokens and API token hashes; at least 32 characters.",
+			parse:  func(c *Config, v string) (err error) { c.SecretKey, err = parseSecretKey(v); return err },
+			format: func(c *Config) string { return c.SecretKey },
+		},
+		{
+			name:   "WG_ENCRYPTION_KEY_FILE",
+			defDoc: "<data dir>/encryption.key",
+			doc:    "AES key file for secrets stored in the database; created on first start.",
+			parse:  func(c *Config, v string) (err error) { c.EncryptionKeyFile, err = parseAbsPath(v); return err },
+			derive: func(c *Config) { c.EncryptionKeyFile = filepath.Join(c.DataDir, "encryption.key") },
+			format: func(c *Config) string { return c.EncryptionKeyFile },
+		},
+		{
+			name: "WG_WG_ENABLED", def: "true", boolean: true,
+			doc:    "Manage the WireGuard interface, routes and firewall; false runs the UI only.",
+			parse:  func(c *Config, v string) (err error) { c.WireGuard.Enabled, err = parseBool(v); return err },
+			format: func(c *Config) string { return strconv.FormatBool(c.WireGuard.Enabled) },
+		},
+		{
+			name: "WG_WG_INTERFACE", def: "wg0",
+			doc:    "WireGuard interface name.",
+			parse:  func(c *Config, v string) (err error) { c.WireGuard.Interface, err = parseIfName(v); return err },
+			format: func(c *Config) string { return c.WireGuard.Interface },
+		},
+		{
+			name: "WG_WG_LISTEN_PORT", def: "51820",
+			doc:    "UDP port the WireGuard interface listens on.",
+			parse:  func(c *Config, v string) (err error) { c.WireGuard.ListenPort, err = parsePort(v); return err },
+			format: func(c *Config) string { return strconv.Itoa(c.WireGuard.ListenPort) },
+		},
+		{
+			name:   "WG_WG_ENDPOINT_HOST",
+			defDoc: "host of WG_EXTERNAL_URL",
+			doc:    "Host (IP or hostname) clients dial, written into client configs.",
+			parse: func(c *Config, v string) (err error) {
+				c.WireGuard.EndpointHost, err = parseEndpointHost(v)
+				return err
+			},
+			derive: func(c *Config) { c.WireGuard.EndpointHost = urlHostname(c.ExternalURL) },
+			format: func(c *Config) string { return c.WireGuard.EndpointHost },
+		},
+		{
+			name:   "WG_WG_ENDPOINT_PORT",
+			defDoc: "WG_WG_LISTEN_PORT",
+			doc:    "UDP port clients dial (differs from the listen port behind port forwarding).",
+			parse:  func(c *Config, v string) (err error) { c.WireGuard.EndpointPort, err = parsePort(v); return err },
+			derive: func(c *Config) { c.WireGuard.EndpointPort = c.WireGuard.ListenPort },
+			format: func(c *Config) string { return strconv.Itoa(c.WireGuard.EndpointPort) },
+		},
+		{
+			name: nameIPv4, def: "10.3.2.0/24", emptyOK: true,
+			doc: `Tunnel IPv4 network (prefix at most /30); "off" (or empty in a flag or the file) disables IPv4.`,
+			parse: func(c *Config, v string) (err error) {
+				c.WireGuard.IPv4Network, err = parseNetwork(v, false)
+				return err
+			},
+			format: func(c *Config) string { return formatNetwork(c.WireGuard.IPv4Network) },
+		},
+		{
+			name: nameIPv6, def: "fd00::3:2:0/120", emptyOK: true,
+			doc: `Tunnel IPv6 network (prefix at most /126); "off" (or empty in a flag or the file) disables IPv6.`,
+			parse: func(c *Config, v string) (err error) {
+				c.WireGuard.IPv6Network, err = parseNetwork(v, true)
+				return err
+			},
+			format: func(c *Config) string { return formatNetwork(c.WireGuard.IPv6Network) },
+		},
+		{
+			name: "WG_WG_USERSPACE", def: "auto",
+			doc: "Userspace WireGuard: auto (when the kernel lacks it), always or never.",
+			parse: func(c *Config, v string) (err error) {
+				c.WireGuard.Userspace, err = parseChoice(v, "auto", "always", "never")
+				return err
+			},
+			format: func(c *Config) string { return c.WireGuard.Userspace },
+		},
+		{
+			name: "WG_RECONCILE_INTERVAL", def: "30s",
+			doc:    "How often the kernel state is compared with the database and repaired (Go duration, at least 1s).",
+			parse:  func(c *Config, v string) (err error) { c.ReconcileInterval, err = parseInterval(v); return err },
+			format: func(c *Config) string { return formatDuration(c.ReconcileInterval) },
+		},
+		{
+			name: "WG_WG_DNS", def: "1.1.1.1, 1.0.0.1",
+			doc:    "Default DNS servers (or search domains) for clients, comma separated.",
+			parse:  func(c *Config, v string) (err error) { c.ClientDefaults.DNS, err = parseDNSList(v); return err },
+			format: func(c *Config) string { return strings.Join(c.ClientDefaults.DNS, ", ") },
+		},
+		{
+			name: "WG_WG_MTU", def: "1280",
+			doc: "Default client MTU (1280-9000).",
+			parse: func(c *Config, v string) (err error) {
+				c.ClientDefaults.MTU, err = parseIntRange(v, 1280, 9000)
+				return err
+			},
+			format: func(c *Config) string { return strconv.Itoa(c.ClientDefaults.MTU) },
+		},
+		{
+			name: "WG_WG_PERSISTENT_KEEPALIVE", def: "25",
+			doc: "Default client persistent keepalive in seconds (0 disables).",
+			parse: func(c *Config, v string) (err error) {
+				c.ClientDefaults.PersistentKeepalive, err = parseIntRange(v, 0, 65535)
+				return err
+			},
+			format: func(c *Config) string { return strconv.Itoa(c.ClientDefaults.PersistentKeepalive) },
+		},
+		{
+			name: "WG_WG_ALLOWED_IPS", def: "0.0.0.0/0, ::/0",
+			doc: "Default client AllowedIPs, comma separated CIDRs.",
+			parse: func(c *Config, v string) (err error) {
+				c.ClientDefaults.AllowedIPs, err = parsePrefixList(v)
+				return err
+			},
+			format: func(c *Config) string { return formatPrefixes(c.ClientDefaults.AllowedIPs) },
+		},
+		{
+			name: "WG_ADMIN_EMAIL", def: "admin@localhost",
+			doc:    "Email of the admin account created on first start.",
+			parse:  func(c *Config, v string) (err error) { c.AdminEmail, err = parseEmail(v); return err },
+			format: func(c *Config) string { return c.AdminEmail },
+		},
+		{
+			name: "WG_ADMIN_PASSWORD", secret: true, fileSuffix: true,
+			doc:    "Password of the admin account created on first start; at least 8 characters.",
+			parse:  func(c *Config, v string) (err error) { c.AdminPassword, err = parseAdminPassword(v); return err },
+			format: func(c *Config) string { return c.AdminPassword },
+		},
+		{
+			name: "WG_METRICS_ENABLED", def: "true", boolean: true,
+			doc:    "Run the metrics collector process; false uses a slower in-process stats loop.",
+			parse:  func(c *Config, v string) (err error) { c.Metrics.Enabled, err = parseBool(v); return err },
+			format: func(c *Config) string { return strconv.FormatBool(c.Metrics.Enabled) },
+		},
+		{
+			name: "WG_METRICS_POLL_INTERVAL", def: "5",
+			doc:    "Collector poll interval in whole seconds (at least 1).",
+			parse:  func(c *Config, v string) (err error) { c.Metrics.PollInterval, err = parseSeconds(v); return err },
+			format: func(c *Config) string { return strconv.FormatInt(int64(c.Metrics.PollInterval/time.Second), 10) },
+		},
+		{
+			name: "WG_VICTORIAMETRICS_URL",
+			doc:  "VictoriaMetrics base URL to push metrics to, e.g. http://localhost:8428.",
+			parse: func(c *Config, v string) (err error) {
+				c.Metrics.VictoriaMetricsURL, err = parseHTTPURL(v, true)
+				return err
+			},
+			format: func(c *Config) string { return c.Metrics.VictoriaMetricsURL },
+		},
+		{
+			name: "WG_STATS_INTERVAL", def: "60s",
+			doc:    "Stats loop interval when metrics are disabled (Go duration, at least 1s).",
+			parse:  func(c *Config, v string) (err error) { c.Metrics.StatsInterval, err = parseInterval(v); return err },
+			format: func(c *Config) string { return formatDuration(c.Metrics.StatsInterval) },
+		},
+		{
+			name: "WG_LOG_LEVEL", def: "info",
+			doc:    "Log level: debug, info, warn or error.",
+			parse:  func(c *Config, v string) (err error) { c.LogLevel, err = parseLogLevel(v); return err },
+			format: func(c *Config) string { return formatLogLevel(c.LogLevel) },
+		},
+		{
+			name: "WG_LOG_FORMAT", def: "text",
+			doc:    "Log format: text or json.",
+			parse:  func(c *Config, v string) (err error) { c.LogFormat, err = parseChoice(v, "text", "json"); return err },
+			format: func(c *Config) string { return c.LogFormat },
+		},
+	}
+}
+
+// Variables lists every setting, including the NAME_FILE variants of secrets, in the order of
+// the help output.
+func Variables() []Variable {
+	var vars []Variable
+	for _, s := range settings() {
+		vars = append(vars, Variable{
+			Name:        s.name,
+			Flag:        s.flagName(),
+			Default:     s.defaultDoc(),
+			Description: s.doc,
+			Secret:      s.secret,
+		})
+		if s.fileSuffix {
+			vars = append(vars, Variable{
+				Name:        s.name + fileSuffix,
+				Flag:        s.flagName() + "-file",
+				Description: "File holding " + s.name + " (one trailing newline is removed).",
+			})
+		}
+	}
+	return vars
+}
+
+// Usage prints the flags, environment variables and defaults.
+func Usage(w io.Writer) {
+	fmt.Fprintln(w, "Settings: a flag wins over the WG_* environment variable of the same name, which wins")
+	fmt.Fprintln(w, "over the config file, which wins over the default.")
+	fmt.Fprintln(w)
+	for _, v := range Variables() {
+		fmt.Fprintf(w, "  --%s, %s\n", v.Flag, v.Name)
+		line := v.Description
+		if v.Default != "" {
+			line += " (default: " + v.Default + ")"
+		}
+		fmt.Fprintf(w, "        %s\n", line)
+	}
+}

@@ -1,0 +1,375 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// The parse functions below return errors without the variable name; the loader adds it.
+// Functions for secret values never put the value into an error.
+
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "true", "1", "yes", "on":
+		return true, nil
+	case "false", "0", "no", "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not a boolean (true/false, 1/0, yes/no, on/off)", v)
+}
+
+func parsePort(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 65535 {
+		return 0, fmt.Errorf("%q is not a port number (1-65535)", v)
+	}
+	return n, nil
+}
+
+func parseIntRange(v string, lo, hi int) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%q is not a whole number from %d to %d", v, lo, hi)
+	}
+	return n, nil
+}
+
+func parseChoice(v string, choices ...string) (string, error) {
+	lv := strings.ToLower(v)
+	for _, c := range choices {
+		if lv == c {
+			return c, nil
+		}
+	}
+	return "", fmt.Errorf("%q is not one of %s", v, strings.Join(choices, ", "))
+}
+
+func parseInterval(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (e.g. 30s, 5m)", v)
+	}
+	if d < time.Second {
+		return 0, fmt.Errorf("%q is shorter than 1s", v)
+	}
+	return d, nil
+}
+
+// formatDuration prints d as time.Duration does, without zero trailing units ("1m", not "1m0s").
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+func parseSeconds(v string) (time.Duration, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%q is not a whole number of seconds (1 or more)", v)
+	}
+	return time.Duration(n) * time.Second, nil
+}
+
+func parseLogLevel(v string) (slog.Level, error) {
+	switch strings.ToLower(v) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("%q is not one of debug, info, warn, error", v)
+}
+
+func formatLogLevel(l slog.Level) string { return strings.ToLower(l.String()) }
+
+func parseAbsPath(v string) (string, error) {
+	p, err := filepath.Abs(v)
+	if err != nil {
+		return "", fmt.Errorf("%q: %w", v, err)
+	}
+	return p, nil
+}
+
+// isHostname reports whether s is a DNS name: dot-separated labels of letters, digits, '-' and
+// '_' (Docker service names use it), none starting or ending with '-', and a last label that is
+// not all digits (so "300.1.1.1" is not taken for a name).
+func isHostname(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	labels := strings.Split(s, ".")
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, r := range l {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return strings.Trim(labels[len(labels)-1], "0123456789") != ""
+}
+
+func parseHost(v string) (string, error) {
+	if a, err := netip.ParseAddr(v); err == nil {
+		return a.String(), nil
+	}
+	if isHostname(v) {
+		return v, nil
+	}
+	return "", fmt.Errorf("%q is not an IP address or hostname", v)
+}
+
+func parseEndpointHost(v string) (string, error) {
+	if a, err := netip.ParseAddr(v); err == nil && a.Zone() == "" {
+		return a.String(), nil
+	}
+	if isHostname(v) {
+		return strings.ToLower(v), nil
+	}
+	return "", fmt.Errorf("%q is not an IP address or hostname", v)
+}
+
+// parseHTTPURL accepts an absolute http or https URL without query or fragment and returns it
+// without a trailing slash. Credentials are allowed only where userinfo is true.
+func parseHTTPURL(v string, userinfo bool) (string, error) {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
+		return "", fmt.Errorf("%q is not an absolute http:// or https:// URL", redactURL(v))
+	}
+	shown := u.Redacted()
+	switch {
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(v, "#"):
+		return "", fmt.Errorf("%q must not have a query or fragment", shown)
+	case u.User != nil && !userinfo:
+		return "", fmt.Errorf("%q must not contain credentials", shown)
+	}
+	if _, err := parseHost(u.Hostname()); err != nil {
+		return "", fmt.Errorf("%q has an invalid host", shown)
+	}
+	if p := u.Port(); p != "" {
+		if _, err := parsePort(p); err != nil {
+			return "", fmt.Errorf("%q has an invalid port", shown)
+		}
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// redactURL hides what may be a password in a URL that did not parse: everything between
+// "://" and the last "@".
+func redactURL(v string) string {
+	_, rest, ok := strings.Cut(v, "://")
+	if at := strings.LastIndexByte(rest, '@'); ok && at >= 0 {
+		return v[:len(v)-len(rest)] + "xxxxx" + rest[at:]
+	}
+	return v
+}
+
+func urlHostname(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(u.Hostname())
+}
+
+// parseDatabaseURL returns a PostgreSQL URL unchanged, or the absolute path of a SQLite file.
+func parseDatabaseURL(v string) (string, error) {
+	scheme, rest, hasScheme := cutScheme(v)
+	switch {
+	case !hasScheme:
+		return sqlitePath(v)
+	case scheme == "postgres" || scheme == "postgresql":
+		if _, err := url.Parse(v); err != nil || !strings.HasPrefix(rest, "//") {
+			return "", fmt.Errorf("not a valid %s:// URL", scheme)
+		}
+		return v, nil
+	case scheme == "sqlite" || scheme == "file":
+		if strings.ContainsAny(rest, "?#") {
+			return "", fmt.Errorf("%s: URLs with options are not supported; wiregui sets its own SQLite options", scheme)
+		}
+		if strings.HasPrefix(rest, "//") { // sqlite:///abs/path: an empty host, then the path
+			rest = rest[2:]
+			if !strings.HasPrefix(rest, "/") {
+				return "", fmt.Errorf("%s://HOST/... is not supported; use %s:PATH", scheme, scheme)
+			}
+		}
+		return sqlitePath(rest)
+	case strings.HasPrefix(scheme, "postgresql+") || strings.HasPrefix(scheme, "postgres+"):
+		return "", fmt.Errorf("unsupported scheme %q; use postgres:// (drop the driver suffix)", scheme)
+	}
+	return "", fmt.Errorf("unsupported scheme %q (use postgres://, postgresql://, sqlite:PATH, file:PATH or a path)", scheme)
+}
+
+// cutScheme splits "scheme:rest" when v starts with a URL scheme (RFC 3986 letters). A bare path
+// that contains ':' can be written as ./name.
+func cutScheme(v string) (scheme, rest string, ok bool) {
+	i := strings.IndexByte(v, ':')
+	if i < 1 {
+		return "", "", false
+	}
+	for j, r := range v[:i] {
+		isLetter := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+		if !isLetter && (j == 0 || !(r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.')) {
+			return "", "", false
+		}
+	}
+	return strings.ToLower(v[:i]), v[i+1:], true
+}
+
+func sqlitePath(p string) (string, error) {
+	if p == "" {
+		return "", errors.New("SQLite path is empty")
+	}
+	return parseAbsPath(p)
+}
+
+func parseSecretKey(v string) (string, error) {
+	if v == placeholderSecret {
+		return "", fmt.Errorf("%q is the old placeholder, not a secret; unset it to have a key generated in <data dir>/secret.key", placeholderSecret)
+	}
+	if n := utf8.RuneCountInString(v); n < minSecretKeyLen {
+		return "", fmt.Errorf("must be at least %d characters (got %d)", minSecretKeyLen, n)
+	}
+	return v, nil
+}
+
+func parseAdminPassword(v string) (string, error) {
+	if n := utf8.RuneCountInString(v); n < minPasswordLen {
+		return "", fmt.Errorf("must be at least %d characters (got %d)", minPasswordLen, n)
+	}
+	return v, nil
+}
+
+// parseIfName checks a Linux interface name the way the kernel's dev_valid_name does.
+func parseIfName(v string) (string, error) {
+	switch {
+	case len(v) > 15:
+		return "", fmt.Errorf("%q is longer than 15 bytes", v)
+	case v == "." || v == "..":
+		return "", fmt.Errorf("%q is not a valid interface name", v)
+	case strings.ContainsAny(v, "/:") || strings.IndexFunc(v, unicode.IsSpace) >= 0:
+		return "", fmt.Errorf("%q must not contain '/', ':' or whitespace", v)
+	}
+	return v, nil
+}
+
+// parseNetwork parses a tunnel network; "off" or "" gives the zero Prefix (family disabled).
+// Host bits must be clear so that what the operator wrote is what is used.
+func parseNetwork(v string, ipv6 bool) (netip.Prefix, error) {
+	if v == "" || strings.EqualFold(v, disabledNetwork) {
+		return netip.Prefix{}, nil
+	}
+	family, maxBits := "IPv4", 30
+	if ipv6 {
+		family, maxBits = "IPv6", 126
+	}
+	p, err := netip.ParsePrefix(v)
+	if err != nil || p.Addr().Is6() != ipv6 || p.Addr().Is4In6() {
+		return netip.Prefix{}, fmt.Errorf("%q is not an %s network in CIDR form", v, family)
+	}
+	if p.Bits() > maxBits {
+		return netip.Prefix{}, fmt.Errorf("%q is too small; the prefix length must be at most /%d", v, maxBits)
+	}
+	if p != p.Masked() {
+		return netip.Prefix{}, fmt.Errorf("%q has host bits set; did you mean %q?", v, p.Masked().String())
+	}
+	return p, nil
+}
+
+func formatNetwork(p netip.Prefix) string {
+	if !p.IsValid() {
+		return disabledNetwork
+	}
+	return p.String()
+}
+
+// splitList splits a comma separated list, trims the items and drops empty ones.
+func splitList(v string) []string {
+	var items []string
+	for item := range strings.SplitSeq(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
+		}
+	}
+	return items
+}
+
+func parseDNSList(v string) ([]string, error) {
+	items := splitList(v)
+	if len(items) == 0 {
+		return nil, fmt.Errorf("%q has no entries", v)
+	}
+	for i, item := range items {
+		if a, err := netip.ParseAddr(item); err == nil && a.Zone() == "" {
+			items[i] = a.String()
+			continue
+		}
+		if !isHostname(item) {
+			return nil, fmt.Errorf("%q is not an IP address or search domain", item)
+		}
+	}
+	return items, nil
+}
+
+// parsePrefixList parses comma separated CIDRs; a bare address means a single host.
+func parsePrefixList(v string) ([]netip.Prefix, error) {
+	items := splitList(v)
+	if len(items) == 0 {
+		return nil, fmt.Errorf("%q has no entries", v)
+	}
+	prefixes := make([]netip.Prefix, 0, len(items))
+	for _, item := range items {
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			a, aerr := netip.ParseAddr(item)
+			if aerr != nil || a.Zone() != "" {
+				return nil, fmt.Errorf("%q is not a CIDR (e.g. 10.0.0.0/8)", item)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if p != p.Masked() {
+			return nil, fmt.Errorf("%q has host bits set; did you mean %q?", item, p.Masked().String())
+		}
+		prefixes = append(prefixes, p)
+	}
+	return prefixes, nil
+}
+
+func formatPrefixes(ps []netip.Prefix) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+// parseEmail checks the shape local@domain and lower-cases the address.
+func parseEmail(v string) (string, error) {
+	local, domain, ok := strings.Cut(v, "@")
+	if !ok || local == "" || len(local) > 64 || strings.ContainsAny(local, " \t<>()[],;:\"@\\") ||
+		!isHostname(domain) {
+		return "", fmt.Errorf("%q is not an email address (name@domain)", v)
+	}
+	return strings.ToLower(v), nil
+}

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"wiregui/app"
+	"wiregui/app/auth"
+	"wiregui/config"
+	"wiregui/store"
+)
+
+// The operator CLI works on the same database as the server, configured the same way
+// (WG_* variables and the config file). A running server applies CLI changes at once when it
+// can be signalled, and by its next reconcile otherwise.
+
+func migrate(args []string) error {
+	fs := newFlagSet("migrate")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return withStore(func(ctx context.Context, cfg *config.Config, st *store.Store) error {
+		fmt.Printf("database is up to date (%s)\n", st.Driver())
+		return nil
+	})
+}
+
+func userCommand(args []string) error {
+	if len(args) == 0 || args[0] != "add" {
+		return errors.New("usage: wiregui user add --email E [--password P] [--admin]")
+	}
+	fs := newFlagSet("user add")
+	email := fs.String("email", "", "the user's email address (required)")
+	password := fs.String("password", "", "the password; without it the user cannot sign in with a password")
+	admin := fs.Bool("admin", false, "make the user an admin")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if err := validEmail(*email); err != nil {
+		return fmt.Errorf("--email: %w", err)
+	}
+	u := &store.User{Email: *email, Role: store.RoleUnprivileged}
+	if *admin {
+		u.Role = store.RoleAdmin
+	}
+	if *password != "" {
+		hash, err := auth.HashPassword(*password)
+		if err != nil {
+			return fmt.Errorf("--password: %w", err)
+		}
+		u.PasswordHash = hash
+	}
+	return withStore(func(ctx context.Context, cfg *config.Config, st *store.Store) error {
+		if err := st.CreateUser(ctx, u); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return fmt.Errorf("--email: a user with the email %s already exists", u.Email)
+			}
+			return err
+		}
+		fmt.Printf("created %s %s\n", u.Role, u.Email)
+		return nil
+	})
+}
+
+func deviceCommand(args []string) error {
+	if len(args) == 0 {
+		return errors.New("usage: wiregui device add|list …")
+	}
+	switch args[0] {
+	case "add":
+		return deviceAdd(args[1:])
+	case "list":
+		return deviceList(args[1:])
+	}
+	return fmt.Errorf("unknown device command %q (add, list)", args[0])
+}
+
+func deviceAdd(args []string) error {
+	fs := newFlagSet("device add")
+	email := fs.String("user", "", "the owner's email address (required)")
+	name := fs.String("name", "", "the device name (required)")
+	publicKey := fs.String("public-key", "", "the device's public key; the private key then stays on the device")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *email == "" {
+		return errors.New("--user: the owner's email is required")
+	}
+	return withStore(func(ctx context.Context, cfg *config.Config, st *store.Store) error {
+		owner, err := st.UserByEmail(ctx, *email)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("--user: no user with the email %s", store.NormalizeEmail(*email))
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := ensureServerKeys(ctx, st); err != nil {
+			return err
+		}
+		devices, err := deviceService(cfg, st, func() { notifyServer(cfg) })
+		if err != nil {
+			return err
+		}
+		created, err := devices.Create(ctx, app.NewDevice{UserID: owner.ID, Name: *name, PublicKey: *publicKey})
+		var bad *app.InputError
+		if errors.As(err, &bad) {
+			flagName := map[string]string{"name": "--name", "public_key": "--public-key"}[bad.Field]
+			if flagName == "" {
+				return errors.New(bad.Message)
+			}
+			return fmt.Errorf("%s: %s", flagName, bad.Message)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "created device %q for %s (%s)\n", created.Device.Name, owner.Email, created.FileName)
+		fmt.Print(created.Config)
+		return nil
+	})
+}
+
+// deviceJSON is one device in `wiregui device list --json`.
+type deviceJSON struct {
+	Name            string  `json:"name"`
+	UserEmail       string  `json:"user_email"`
+	IPv4            string  `json:"ipv4"`
+	IPv6            string  `json:"ipv6"`
+	PublicKey       string  `json:"public_key"`
+	RxBytes         int64   `json:"rx_bytes"`
+	TxBytes         int64   `json:"tx_bytes"`
+	LatestHandshake *string `json:"latest_handshake"`
+}
+
+func deviceList(args []string) error {
+	fs := newFlagSet("device list")
+	asJSON := fs.Bool("json", false, "print one JSON array")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return withStore(func(ctx context.Context, cfg *config.Config, st *store.Store) error {
+		devices, err := st.ListDevices(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeDeviceJSON(os.Stdout, devices)
+		}
+		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tUSER\tIPV4\tIPV6\tRX\tTX\tHANDSHAKE")
+		for _, d := range devices {
+			hs := "never"
+			if d.LatestHandshake != nil {
+				hs = d.LatestHandshake.Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", d.Name, d.UserEmail, addrString(d.IPv4), addrString(d.IPv6), d.RxBytes, d.TxBytes, hs)
+		}
+		return tw.Flush()
+	})
+}
+
+func writeDeviceJSON(w io.Writer, devices []store.Device) error {
+	out := make([]deviceJSON, 0, len(devices))
+	for _, d := range devices {
+		j := deviceJSON{Name: d.Name, UserEmail: d.UserEmail, IPv4: addrString(d.IPv4), IPv6: addrString(d.IPv6),
+			PublicKey: d.PublicKey, RxBytes: d.RxBytes, TxBytes: d.TxBytes}
+		if d.LatestHandshake != nil {
+			s := d.LatestHandshake.UTC().Format(time.RFC3339)
+			j.LatestHandshake = &s
+		}
+		out = append(out, j)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func addrString(a interface {
+	IsValid() bool
+	String() string
+}) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+// withStore loads the configuration from the environment and the config file, opens the
+// (migrated) database and runs fn.
+func withStore(fn func(ctx context.Context, cfg *config.Config, st *store.Store) error) error {
+	cfg, err := config.Load(nil, os.Getenv)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	st, err := openStore(ctx, cfg, log, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return fn(ctx, cfg, st)
+}
+
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("wiregui "+name, flag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	return fs
+}
+
+func validEmail(email string) error {
+	e := store.NormalizeEmail(email)
+	at := -1
+	for i, c := range e {
+		if c == '@' {
+			at = i
+		}
+		if c <= ' ' {
+			return errors.New("an email address cannot contain spaces or control characters")
+		}
+	}
+	if e == "" {
+		return errors.New("the email address is required")
+	}
+	if at <= 0 || at == len(e)-1 || len(e) > 254 {
+		return fmt.Errorf("%q is not an email address", email)
+	}
+	return nil
+}

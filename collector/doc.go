@@ -1,0 +1,21 @@
+// Package collector polls WireGuard peer statistics and writes the changed ones to the store.
+//
+// In production it runs as a child process of `wiregui serve`: the parent re-executes its own
+// binary as `/proc/self/exe --collector` under a [Supervisor], which restarts it with backoff
+// when it crashes and stops it with SIGTERM when the server shuts down. The child keeps stats
+// I/O out of the web process.
+//
+// Conventions between the parent and the child:
+//
+//   - stdin: a pipe the parent never writes to. EOF means the parent is gone; the child watches
+//     it with [WatchParent] and exits. Pdeathsig (SIGTERM) covers the same case from the kernel.
+//   - stderr: slog JSON, one record per line ([ChildLogger]). The parent relays each record into
+//     its own logger with proc=collector, keeping the child's time, level, message and
+//     attributes. Lines that are not JSON (a Go panic, for instance) are relayed as Info.
+//   - stdout: one line per event for the parent ([Supervisor.OnLine]); reserved for live ticks.
+//   - signals: SIGTERM and SIGINT stop the child; the parent forwards SIGHUP. The child runs in
+//     its own process group, so a Ctrl-C on the terminal reaches only the parent, which then
+//     stops the child in its own shutdown order.
+//
+// The package does not import the web server, templates or sessions.
+package collector

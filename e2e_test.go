@@ -1,0 +1,513 @@
+package main
+
+// End-to-end tests: the real binary, started in a network namespace with the embedded
+// userspace WireGuard, driven over HTTP like a browser, and a real client (Debian's
+// wireguard-go and wg) in a second namespace, configured from what the web UI handed out.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"wiregui/app/apptest"
+	"wiregui/store/storetest"
+	"wiregui/wg/wglab"
+)
+
+// binary is the wiregui executable under test: $WIREGUI_BIN (make test builds it), or one
+// built by TestMain.
+var binary string
+
+func TestMain(m *testing.M) {
+	binary = os.Getenv("WIREGUI_BIN")
+	if binary == "" {
+		dir, err := os.MkdirTemp("", "wiregui-bin-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		binary = filepath.Join(dir, "wiregui")
+		build := exec.Command("go", "build", "-trimpath", "-o", binary, ".")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build wiregui: %v\n%s", err, out)
+			os.Exit(1)
+		}
+		defer os.RemoveAll(dir)
+	}
+	storetest.Main(m)
+}
+
+const (
+	adminEmail    = "admin@example.com"
+	adminPassword = "admin-password-1"
+	tunnelServer  = "10.3.2.1"
+)
+
+// server is one running wiregui serve inside its own namespace.
+type server struct {
+	ns       *wglab.Namespace
+	proc     *wglab.Process
+	url      string // reachable from the test process
+	endpoint netip.Addr
+	iface    string
+	env      []string
+	started  time.Time
+	ready    time.Duration // start to first 200 on /login
+}
+
+// startServer starts wiregui serve on driver ("sqlite" or "postgres") in a fresh namespace,
+// with clientNS wired to it as the network clients dial across.
+func startServer(t *testing.T, driver string, clientNS *wglab.Namespace, extraEnv ...string) *server {
+	t.Helper()
+	s := &server{ns: wglab.NewNamespace(t, "wgt-srv"), iface: wglab.UniqueName("wgs")}
+	_, nsAddr := wglab.ConnectRoot(t, s.ns)
+	if clientNS != nil {
+		s.endpoint, _ = wglab.Connect(t, s.ns, clientNS)
+	}
+	s.url = "http://" + nsAddr.String() + ":13000"
+	s.env = []string{
+		"WG_DATA_DIR=" + t.TempDir(),
+		"WG_EXTERNAL_URL=" + s.url,
+		"WG_WG_INTERFACE=" + s.iface,
+		"WG_WG_USERSPACE=always",
+		"WG_WG_ENDPOINT_HOST=" + s.endpoint.String(),
+		"WG_WG_ALLOWED_IPS=10.3.2.0/24, fd00::3:2:0/120",
+		"WG_RECONCILE_INTERVAL=2s",
+		"WG_METRICS_POLL_INTERVAL=1",
+		"WG_ADMIN_EMAIL=" + adminEmail,
+		"WG_ADMIN_PASSWORD=" + adminPassword,
+		"WG_LOG_LEVEL=debug",
+	}
+	if driver == "postgres" {
+		s.env = append(s.env, "WG_DATABASE_URL="+storetest.PostgresURL(t))
+	}
+	if !s.endpoint.IsValid() {
+		s.env[4] = "WG_WG_ENDPOINT_HOST=vpn.example.com"
+	}
+	s.env = append(s.env, extraEnv...)
+	s.start(t)
+	return s
+}
+
+func (s *server) start(t *testing.T) {
+	t.Helper()
+	cmd := s.ns.Command(context.Background(), binary, "serve")
+	cmd.Env = append(os.Environ(), s.env...)
+	s.started = time.Now()
+	s.proc = s.ns.StartCmd(t, cmd)
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(s.url + "/login")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				s.ready = time.Since(s.started)
+				return
+			}
+		}
+		select {
+		case <-s.proc.Done():
+			t.Fatalf("wiregui exited at start: %v\n%s", s.proc.Err(), s.proc.Output())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatalf("wiregui did not answer /login within 20s\n%s", s.proc.Output())
+}
+
+// cli runs a wiregui CLI command on the server's database (from the root namespace: the
+// database is a file or a Unix socket, both reachable from here).
+func (s *server) cli(t *testing.T, args ...string) (stdout string, err error) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), s.env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	if err != nil {
+		err = fmt.Errorf("%v: %s", err, strings.TrimSpace(errOut.String()))
+	}
+	return out.String(), err
+}
+
+type listedDevice struct {
+	Name            string  `json:"name"`
+	UserEmail       string  `json:"user_email"`
+	IPv4            string  `json:"ipv4"`
+	IPv6            string  `json:"ipv6"`
+	PublicKey       string  `json:"public_key"`
+	RxBytes         int64   `json:"rx_bytes"`
+	TxBytes         int64   `json:"tx_bytes"`
+	LatestHandshake *string `json:"latest_handshake"`
+}
+
+func (s *server) devices(t *testing.T) []listedDevice {
+	t.Helper()
+	out, err := s.cli(t, "device", "list", "--json")
+	if err != nil {
+		t.Fatalf("device list: %v", err)
+	}
+	var list []listedDevice
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatalf("device list --json: %v\n%s", err, out)
+	}
+	return list
+}
+
+// peers returns the public keys of the server interface's peers, as Debian's wg sees them.
+func (s *server) peers(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("wg", "show", s.iface, "peers").CombinedOutput()
+	if err != nil {
+		t.Fatalf("wg show %s peers: %v: %s", s.iface, err, out)
+	}
+	return strings.Fields(string(out))
+}
+
+func (s *server) waitPeers(t *testing.T, within time.Duration, ok func([]string) bool) []string {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		peers := s.peers(t)
+		if ok(peers) {
+			return peers
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("peers still %v after %s", peers, within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// createDevice signs in as the admin and creates a device through the web form; it returns
+// the client configuration the page showed.
+func (s *server) createDevice(t *testing.T, name string) string {
+	t.Helper()
+	c := apptest.New(t, s.url)
+	c.SignIn(adminEmail, adminPassword)
+	r := c.Post("/devices", url.Values{"name": {name}})
+	conf := apptest.ConfigFromPage(r.Body)
+	if r.Status != http.StatusOK || !strings.Contains(conf, "PrivateKey = ") {
+		t.Fatalf("create device: got %d and config %q", r.Status, conf)
+	}
+	return conf
+}
+
+func TestEndToEndTunnel(t *testing.T) {
+	wglab.Require(t)
+	for _, driver := range storetest.Drivers {
+		t.Run(driver, func(t *testing.T) {
+			clientNS := wglab.NewNamespace(t, "wgt-cli")
+			s := startServer(t, driver, clientNS)
+			t.Logf("figure: %s: start to first 200 on /login: %s", driver, s.ready.Round(time.Millisecond))
+
+			conf := s.createDevice(t, "e2e laptop")
+			client := wglab.StartClient(t, clientNS, wglab.UniqueName("wgc"), []byte(conf))
+			if err := client.Ping(t, netip.MustParseAddr(tunnelServer)); err != nil {
+				t.Fatalf("ping %s through the tunnel: %v\nclient: %s", tunnelServer, err, client.Show(t))
+			}
+			// The collector writes the handshake and counters within a poll or two.
+			deadline := time.Now().Add(15 * time.Second)
+			for {
+				list := s.devices(t)
+				if len(list) == 1 && list[0].LatestHandshake != nil && list[0].RxBytes > 0 {
+					d := list[0]
+					if d.Name != "e2e laptop" || d.UserEmail != adminEmail || d.IPv4 != "10.3.2.2" || d.IPv6 != "fd00::3:2:2" {
+						t.Errorf("listed device %+v", d)
+					}
+					if _, err := time.Parse(time.RFC3339, *d.LatestHandshake); err != nil {
+						t.Errorf("latest_handshake %q is not RFC 3339", *d.LatestHandshake)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no handshake and rx bytes in the database after 15s: %+v\nserver log:\n%s", list, s.proc.Output())
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		})
+	}
+}
+
+func TestReconcilerRepairsDrift(t *testing.T) {
+	wglab.Require(t)
+	s := startServer(t, "sqlite", nil)
+	s.createDevice(t, "drift")
+	key := s.devices(t)[0].PublicKey
+	s.waitPeers(t, 5*time.Second, func(p []string) bool { return len(p) == 1 && p[0] == key })
+
+	if out, err := exec.Command("wg", "set", s.iface, "peer", key, "remove").CombinedOutput(); err != nil {
+		t.Fatalf("wg set remove: %v: %s", err, out)
+	}
+	removed := time.Now()
+	s.waitPeers(t, 5*time.Second, func(p []string) bool { return len(p) == 1 && p[0] == key })
+	t.Logf("a peer removed by hand was restored after %s", time.Since(removed).Round(time.Millisecond))
+
+	stray := "hIxh1M5BS2b+wJYq5bXPUyzY5lRhEkOMU1yzRbW5zkU="
+	if out, err := exec.Command("wg", "set", s.iface, "peer", stray, "allowed-ips", "10.9.9.9/32").CombinedOutput(); err != nil {
+		t.Fatalf("wg set stray: %v: %s", err, out)
+	}
+	s.waitPeers(t, 5*time.Second, func(p []string) bool { return len(p) == 1 && p[0] == key })
+}
+
+func TestCLIDeviceAddIsAppliedByTheRunningServer(t *testing.T) {
+	wglab.Require(t)
+	s := startServer(t, "sqlite", nil)
+	if _, err := s.cli(t, "user", "add", "--email", "Bob@Example.com"); err != nil {
+		t.Fatal(err)
+	}
+	conf, err := s.cli(t, "device", "add", "--user", "bob@example.com", "--name", "bob-phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	returned := time.Now()
+	if !strings.Contains(conf, "[Interface]") || !strings.Contains(conf, "PrivateKey = ") {
+		t.Fatalf("device add printed:\n%s", conf)
+	}
+	s.waitPeers(t, 3*time.Second, func(p []string) bool { return len(p) == 1 })
+	t.Logf("figure: device add returned → peer in wg show: %s", time.Since(returned).Round(time.Millisecond))
+
+	byo, err := s.cli(t, "device", "add", "--user", "bob@example.com", "--name", "byo", "--public-key", "hIxh1M5BS2b+wJYq5bXPUyzY5lRhEkOMU1yzRbW5zkU=")
+	if err != nil || strings.Contains(byo, "\nPrivateKey = ") || !strings.Contains(byo, "# PrivateKey") {
+		t.Errorf("device add with a public key: %v\n%s", err, byo)
+	}
+	for name, args := range map[string][]string{
+		"unknown user": {"device", "add", "--user", "nobody@example.com", "--name", "x"},
+		"empty name":   {"device", "add", "--user", "bob@example.com", "--name", ""},
+		"bad key":      {"device", "add", "--user", "bob@example.com", "--name", "x", "--public-key", "not-a-key"},
+		"duplicate":    {"user", "add", "--email", "bob@EXAMPLE.com"},
+	} {
+		if out, err := s.cli(t, args...); err == nil {
+			t.Errorf("%s: succeeded, want an error: %s", name, out)
+		} else if strings.Count(strings.TrimSpace(err.Error()), "\n") > 0 {
+			t.Errorf("%s: error is not one line: %v", name, err)
+		}
+	}
+	if list := s.devices(t); len(list) != 2 {
+		t.Errorf("got %d devices after the failures, want 2", len(list))
+	}
+}
+
+// collectorPID returns the pid of the collector child of the serve process.
+func collectorPID(t *testing.T, parent int) int {
+	t.Helper()
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// The fields after the command name: state, ppid, …
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(parent) {
+			cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			if bytes.Contains(cmdline, []byte("--collector")) {
+				return pid
+			}
+		}
+	}
+	return 0
+}
+
+func waitFor(t *testing.T, within time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after %s", what, within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil && !zombie(pid) }
+
+func zombie(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	return len(fields) > 0 && fields[0] == "Z"
+}
+
+func rssKiB(pid int) int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.Atoi(strings.Fields(v)[0])
+			return n
+		}
+	}
+	return 0
+}
+
+func TestCollectorIsSupervisedAndShutdownIsClean(t *testing.T) {
+	wglab.Require(t)
+	s := startServer(t, "sqlite", nil)
+	serverPID := s.proc.Cmd.Process.Pid
+	var first int
+	waitFor(t, 5*time.Second, "collector started", func() bool { first = collectorPID(t, serverPID); return first != 0 })
+	time.Sleep(2 * time.Second)
+	t.Logf("figure: idle RSS: serve %d KiB, collector %d KiB", rssKiB(serverPID), rssKiB(first))
+
+	syscall.Kill(first, syscall.SIGKILL)
+	var second int
+	waitFor(t, 10*time.Second, "collector restarted after kill -9", func() bool {
+		second = collectorPID(t, serverPID)
+		return second != 0 && second != first
+	})
+	if !strings.Contains(s.proc.Output(), "proc=collector") {
+		t.Error("the collector's log lines are not relayed with proc=collector")
+	}
+
+	start := time.Now()
+	s.proc.Signal(syscall.SIGTERM)
+	select {
+	case <-s.proc.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not exit within 10s of SIGTERM")
+	}
+	t.Logf("figure: SIGTERM to exit: %s", time.Since(start).Round(time.Millisecond))
+	if err := s.proc.Err(); err != nil {
+		t.Errorf("serve exit: %v, want 0\n%s", err, s.proc.Output())
+	}
+	if alive(second) {
+		t.Errorf("collector %d outlived serve", second)
+	}
+}
+
+func TestWireGuardFailureKeepsTheUIServing(t *testing.T) {
+	wglab.Require(t)
+	// A private mount namespace without /dev/net/tun: the userspace interface cannot be made.
+	s := &server{ns: wglab.NewNamespace(t, "wgt-notun"), iface: wglab.UniqueName("wgs")}
+	_, nsAddr := wglab.ConnectRoot(t, s.ns)
+	s.url = "http://" + nsAddr.String() + ":13000"
+	s.env = []string{"WG_DATA_DIR=" + t.TempDir(), "WG_EXTERNAL_URL=" + s.url, "WG_WG_INTERFACE=" + s.iface,
+		"WG_WG_USERSPACE=always", "WG_ADMIN_EMAIL=" + adminEmail, "WG_ADMIN_PASSWORD=" + adminPassword}
+	cmd := s.ns.Command(context.Background(), "unshare", "-m", "sh", "-c",
+		`mount -t tmpfs none /dev/net && exec "$0" serve`, binary)
+	cmd.Env = append(os.Environ(), s.env...)
+	s.proc = s.ns.StartCmd(t, cmd)
+	wglab.WaitDial(t, nsAddr.String()+":13000", 20*time.Second)
+
+	var health struct {
+		Status    string
+		WireGuard struct{ Error string }
+	}
+	waitFor(t, 10*time.Second, "healthz reports the WireGuard failure", func() bool {
+		resp, err := http.Get(s.url + "/healthz")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		json.NewDecoder(resp.Body).Decode(&health)
+		return resp.StatusCode == http.StatusOK && health.WireGuard.Error != ""
+	})
+	if health.Status != "degraded" {
+		t.Errorf("healthz status %q, want degraded", health.Status)
+	}
+	c := apptest.New(t, s.url)
+	c.SignIn(adminEmail, adminPassword)
+	if r := c.Get("/devices"); !strings.Contains(r.Body, "WireGuard is unavailable") {
+		t.Error("no WireGuard banner on the devices page")
+	}
+}
+
+func TestBadStartsFailWithOneLine(t *testing.T) {
+	dir := t.TempDir()
+	corrupt := filepath.Join(dir, "corrupt.db")
+	os.WriteFile(corrupt, bytes.Repeat([]byte("not a database "), 300), 0o600)
+	for name, tc := range map[string]struct {
+		args []string
+		env  []string
+		want string
+	}{
+		"unknown flag":     {args: []string{"serve", "--no-such-flag"}, want: "no-such-flag"},
+		"bad port":         {args: []string{"serve", "--port", "abc"}, want: "port"},
+		"bad env":          {env: []string{"WG_WG_USERSPACE=sometimes"}, want: "WG_WG_USERSPACE"},
+		"default secret":   {env: []string{"WG_SECRET_KEY=change-me-in-production"}, want: "WG_SECRET_KEY"},
+		"corrupt sqlite":   {env: []string{"WG_DATABASE_URL=" + corrupt}, want: "not a database"},
+		"unreachable pg":   {env: []string{"WG_DATABASE_URL=postgres://x@127.0.0.1:1/x?sslmode=disable&connect_timeout=2"}, want: "postgres"},
+		"data dir is file": {env: []string{"WG_DATA_DIR=" + corrupt}, want: "not a directory"},
+		"unknown role":     {args: []string{"frobnicate"}, want: "unknown role"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cmd := exec.Command(binary, tc.args...)
+			cmd.Env = append(os.Environ(), "WG_DATA_DIR="+t.TempDir(), "WG_WG_ENABLED=false", "WG_HOST=127.0.0.1")
+			cmd.Env = append(cmd.Env, tc.env...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			done := make(chan error, 1)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				msg := strings.TrimSpace(stderr.String())
+				if err == nil {
+					t.Fatalf("exit 0, want a failure")
+				}
+				if strings.Count(msg, "\n") != 0 || !strings.Contains(msg, tc.want) {
+					t.Errorf("stderr %q: want one line mentioning %q", msg, tc.want)
+				}
+			case <-time.After(15 * time.Second):
+				cmd.Process.Kill()
+				t.Fatal("still running after 15s")
+			}
+		})
+	}
+}
+
+func TestInitTwiceKeepsEverything(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "wiregui.conf")
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(binary, append([]string{"init", "--non-interactive", "--config", conf}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("init %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	out := run("--data-dir", dir, "--external-url", "https://vpn.example.com", "--wg-endpoint-host", "vpn.example.com",
+		"--admin-email", "Owner@Example.com", "--admin-password", "owner-password")
+	if !strings.Contains(out, "wiregui serve --config "+conf) || !strings.Contains(out, "created admin owner@example.com") {
+		t.Errorf("first init printed:\n%s", out)
+	}
+	b, _ := os.ReadFile(conf)
+	if !strings.Contains(string(b), "WG_EXTERNAL_URL") || strings.Contains(string(b), "owner-password") {
+		t.Errorf("config file (must hold the URL, never the password):\n%s", b)
+	}
+	out = run("--admin-email", "owner@example.com")
+	if !strings.Contains(out, "exists; left unchanged") {
+		t.Errorf("second init printed:\n%s", out)
+	}
+	b2, _ := os.ReadFile(conf)
+	if !strings.Contains(string(b2), "https://vpn.example.com") {
+		t.Errorf("second init lost the external URL:\n%s", b2)
+	}
+	cmd := exec.Command(binary, "user", "add", "--email", "owner@example.com")
+	cmd.Env = append(os.Environ(), "WG_CONFIG_FILE="+conf)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "already exists") {
+		t.Errorf("the admin made by init is not in the configured database: %v %s", err, out)
+	}
+}

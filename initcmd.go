@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/term"
+
+	"wiregui/app/auth"
+	"wiregui/config"
+	"wiregui/store"
+)
+
+// initSetting is one value `wiregui init` asks for.
+type initSetting struct {
+	flag   string // the serve flag it maps to
+	env    string // the variable written to the config file
+	prompt string
+	secret bool // read without echo, never written to the config file
+}
+
+var initSettings = []initSetting{
+	{flag: "data-dir", env: "WG_DATA_DIR", prompt: "Data directory"},
+	{flag: "database-url", env: "WG_DATABASE_URL", prompt: "Database (a SQLite path, or postgres://…)"},
+	{flag: "external-url", env: "WG_EXTERNAL_URL", prompt: "External URL of the web UI"},
+	{flag: "wg-endpoint-host", env: "WG_WG_ENDPOINT_HOST", prompt: "Host name or IP that clients dial"},
+	{flag: "admin-email", env: "WG_ADMIN_EMAIL", prompt: "Admin email"},
+	{flag: "admin-password", env: "WG_ADMIN_PASSWORD", prompt: "Admin password (at least 8 characters)", secret: true},
+}
+
+// initialize sets WireGUI up: it asks for the settings (or takes them as flags with
+// --non-interactive), checks what it can, writes the config file and creates the admin.
+// Running it again keeps every existing value and user.
+func initialize(args []string) error {
+	fs := flag.NewFlagSet("wiregui init", flag.ContinueOnError)
+	nonInteractive := fs.Bool("non-interactive", false, "take every value from flags (for scripts)")
+	configFile := fs.String("config", "", "the config file to write (default: the one serve reads)")
+	given := map[string]*string{}
+	for _, s := range initSettings {
+		given[s.flag] = fs.String(s.flag, "", s.prompt)
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	// serve refuses a named config file that does not exist; init is what creates it.
+	readFile := *configFile
+	if _, err := os.Stat(readFile); err != nil {
+		readFile = ""
+	}
+	base, err := config.Load(configArgs(readFile, nil), os.Getenv)
+	if err != nil {
+		return err
+	}
+	if *configFile != "" {
+		if base.ConfigFile, err = filepath.Abs(*configFile); err != nil {
+			return fmt.Errorf("--config: %w", err)
+		}
+	}
+	existing, err := config.ReadFile(base.ConfigFile)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+
+	values := map[string]string{}
+	in := bufio.NewReader(os.Stdin)
+	for _, s := range initSettings {
+		v := *given[s.flag]
+		if v == "" && !*nonInteractive {
+			if v, err = ask(in, s, defaultFor(s, base)); err != nil {
+				return err
+			}
+		}
+		if v != "" {
+			values[s.flag] = v
+		}
+	}
+
+	// The serve configuration parser validates every value, with messages that name the setting.
+	cfg, err := config.Load(configArgs(readFile, values), os.Getenv)
+	if err != nil {
+		return err
+	}
+	cfg.ConfigFile = base.ConfigFile
+	if err := prepareDataDir(cfg.DataDir); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	st, err := openStore(ctx, cfg, slog.New(slog.DiscardHandler), true)
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	defer st.Close()
+	fmt.Printf("ok    database reachable and up to date (%s)\n", st.Driver())
+	checkPortFree(cfg)
+	checkWireGuard()
+
+	pairs := mergeConfig(existing, cfg, values)
+	if err := os.MkdirAll(filepath.Dir(cfg.ConfigFile), 0o700); err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	if err := config.WriteFile(cfg.ConfigFile, pairs); err != nil {
+		return err
+	}
+	fmt.Printf("ok    wrote %s\n", cfg.ConfigFile)
+	if _, err := ensureServerKeys(ctx, st); err != nil {
+		return err
+	}
+	if err := initAdmin(ctx, st, cfg, values["admin-password"]); err != nil {
+		return err
+	}
+	start := "wiregui serve"
+	if *configFile != "" {
+		start += " --config " + *configFile
+	}
+	fmt.Printf("\nStart WireGUI with:\n\n    %s\n\nthen sign in at %s/login\n", start, cfg.ExternalURL)
+	return nil
+}
+
+// configArgs turns init's answers into serve flags, so that one parser validates both.
+func configArgs(configFile string, values map[string]string) []string {
+	var args []string
+	if configFile != "" {
+		args = append(args, "--config", configFile)
+	}
+	for _, s := range initSettings {
+		if v, ok := values[s.flag]; ok {
+			args = append(args, "--"+s.flag, v)
+		}
+	}
+	return args
+}
+
+func defaultFor(s initSetting, cfg *config.Config) string {
+	switch s.flag {
+	case "data-dir":
+		return cfg.DataDir
+	case "database-url":
+		return cfg.DatabaseURL
+	case "external-url":
+		return cfg.ExternalURL
+	case "wg-endpoint-host":
+		return cfg.WireGuard.EndpointHost
+	case "admin-email":
+		return cfg.AdminEmail
+	}
+	return ""
+}
+
+func ask(in *bufio.Reader, s initSetting, def string) (string, error) {
+	if def != "" {
+		fmt.Printf("%s [%s]: ", s.prompt, def)
+	} else {
+		fmt.Printf("%s: ", s.prompt)
+	}
+	var line string
+	if s.secret && term.IsTerminal(int(os.Stdin.Fd())) {
+		b, err := term.ReadPassword(int(os.Stdin.Fd()))
+		fmt.Println()
+		if err != nil {
+			return "", fmt.Errorf("read %s: %w", s.prompt, err)
+		}
+		line = string(b)
+	} else {
+		l, err := in.ReadString('\n')
+		if err != nil && !(errors.Is(err, io.EOF) && l != "") {
+			if errors.Is(err, io.EOF) {
+				return def, nil
+			}
+			return "", fmt.Errorf("read %s: %w", s.prompt, err)
+		}
+		line = l
+	}
+	if v := strings.TrimSpace(line); v != "" {
+		return v, nil
+	}
+	return def, nil
+}
+
+// mergeConfig keeps every value already in the config file and sets the ones given now.
+// The admin password is never written.
+func mergeConfig(existing map[string]string, cfg *config.Config, values map[string]string) [][2]string {
+	merged := map[string]string{}
+	for k, v := range existing {
+		merged[k] = v
+	}
+	for _, s := range initSettings {
+		if v, ok := values[s.flag]; ok && !s.secret {
+			merged[s.env] = v
+		}
+	}
+	if _, ok := merged["WG_DATA_DIR"]; !ok {
+		merged["WG_DATA_DIR"] = cfg.DataDir
+	}
+	var pairs [][2]string
+	for _, v := range config.Variables() {
+		if val, ok := merged[v.Name]; ok {
+			pairs = append(pairs, [2]string{v.Name, val})
+		}
+	}
+	return pairs
+}
+
+func checkPortFree(cfg *config.Config) {
+	addr := cfg.ListenAddr()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Printf("warn  %s is in use (is WireGUI already running?)\n", addr)
+		return
+	}
+	l.Close()
+	fmt.Printf("ok    %s is free\n", addr)
+}
+
+func checkWireGuard() {
+	if _, err := os.Stat("/sys/module/wireguard"); err == nil {
+		fmt.Println("ok    kernel WireGuard available")
+		return
+	}
+	if f, err := os.OpenFile("/dev/net/tun", os.O_RDWR, 0); err == nil {
+		f.Close()
+		fmt.Println("ok    no kernel WireGuard: the embedded userspace implementation will be used")
+		return
+	}
+	fmt.Println("warn  neither kernel WireGuard nor /dev/net/tun is usable: the web UI will run, tunnels will not")
+}
+
+// initAdmin creates the admin unless a user with that email exists already.
+func initAdmin(ctx context.Context, st *store.Store, cfg *config.Config, password string) error {
+	if u, err := st.UserByEmail(ctx, cfg.AdminEmail); err == nil {
+		fmt.Printf("ok    user %s exists; left unchanged\n", u.Email)
+		return nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	generated := password == ""
+	if generated {
+		password = generatePassword()
+	}
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		return fmt.Errorf("admin password: %w", err)
+	}
+	u := &store.User{Email: cfg.AdminEmail, PasswordHash: hash, Role: store.RoleAdmin}
+	if err := st.CreateUser(ctx, u); err != nil {
+		return err
+	}
+	fmt.Printf("ok    created admin %s\n", u.Email)
+	if generated {
+		fmt.Printf("\n    Admin password (shown only now): %s\n", password)
+	}
+	return nil
+}

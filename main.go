@@ -1,0 +1,79 @@
+// Command wiregui is a self-hosted WireGuard VPN manager. One binary, several roles: the role
+// is picked from the first argument before any flag is parsed.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"wiregui/config"
+)
+
+// version is stamped in at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `wiregui: a self-hosted WireGuard VPN manager
+
+Usage:
+  wiregui [serve] [flags]     run the web server, the reconciler and the collector (default)
+  wiregui init [flags]        set up: ask for (or take as flags) the settings, write the config file, create the admin
+  wiregui migrate [flags]     apply database migrations and exit
+  wiregui user add --email E [--password P] [--admin]
+  wiregui device add --user E --name N [--public-key K]
+  wiregui device list [--json]
+  wiregui version             print the version
+  wiregui --collector         the metrics collector (started by serve; not for direct use)
+
+Each setting is a flag of serve, a WG_* environment variable, or a line of the config file.
+`
+
+func main() {
+	err := run(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		printHelp()
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wiregui:", err)
+		os.Exit(1)
+	}
+}
+
+func printHelp() {
+	fmt.Print(usage, "\nSettings:\n")
+	config.Usage(os.Stdout)
+}
+
+func run(args []string) error {
+	role, rest := "serve", args
+	if len(args) > 0 {
+		role, rest = args[0], args[1:]
+	}
+	switch role {
+	case "serve":
+		return serve(rest)
+	case "--collector":
+		return collect(rest)
+	case "init":
+		return initialize(rest)
+	case "migrate":
+		return migrate(rest)
+	case "user":
+		return userCommand(rest)
+	case "device":
+		return deviceCommand(rest)
+	case "version", "--version":
+		fmt.Println("wiregui", version)
+		return nil
+	case "help", "-h", "--help":
+		printHelp()
+		return nil
+	default:
+		if len(role) > 0 && role[0] == '-' {
+			return serve(args) // flags without a role: serve is the default
+		}
+		return fmt.Errorf("unknown role %q (run wiregui --help)", role)
+	}
+}

@@ -1,0 +1,354 @@
+package wg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+)
+
+// Changes is what one Sync changed. The zero value means nothing.
+type Changes struct {
+	PeersAdded   int
+	PeersRemoved int
+	PeersUpdated int
+	// LinkCreated: the link was missing and has been created.
+	LinkCreated bool
+	// SocketRestored: the UAPI socket of the userspace device had been
+	// deleted and has been created again.
+	SocketRestored bool
+	KeySet         bool
+	PortSet        bool
+	// LinkUp: the link was down and has been brought up.
+	LinkUp           bool
+	AddressesAdded   int
+	AddressesRemoved int
+}
+
+// Empty reports whether nothing was changed.
+func (c Changes) Empty() bool { return c == Changes{} }
+
+// LogValue lists the non-zero fields, for slog.
+func (c Changes) LogValue() slog.Value {
+	var as []slog.Attr
+	add := func(key string, n int) {
+		if n != 0 {
+			as = append(as, slog.Int(key, n))
+		}
+	}
+	flag := func(key string, b bool) {
+		if b {
+			as = append(as, slog.Bool(key, true))
+		}
+	}
+	add("peers_added", c.PeersAdded)
+	add("peers_removed", c.PeersRemoved)
+	add("peers_updated", c.PeersUpdated)
+	flag("link_created", c.LinkCreated)
+	flag("socket_restored", c.SocketRestored)
+	flag("key_set", c.KeySet)
+	flag("port_set", c.PortSet)
+	flag("link_up", c.LinkUp)
+	add("addresses_added", c.AddressesAdded)
+	add("addresses_removed", c.AddressesRemoved)
+	return slog.GroupValue(as...)
+}
+
+// Sync makes the interface match want and changes only what differs:
+//
+//   - the link exists (re-created if someone deleted it) and is up;
+//   - private key and listen port;
+//   - every address in want is on the link; addresses this Interface added
+//     earlier and want no longer lists are removed, others are left alone;
+//   - peers: missing ones are added, unknown ones removed, and those whose
+//     preshared key or allowed IPs differ are updated. Identical peers are not
+//     touched, so their sessions and handshakes carry on.
+//
+// It reads the device once and writes at most one configuration. On error
+// the returned Changes holds what was done before the failure.
+func (i *Interface) Sync(ctx context.Context, want Config) (Changes, error) {
+	var ch Changes
+	if err := ctx.Err(); err != nil {
+		return ch, err
+	}
+	want, err := want.normalize()
+	if err != nil {
+		return ch, fmt.Errorf("sync %s: %w", i.name, err)
+	}
+
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.closed {
+		return ch, fmt.Errorf("sync %s: interface is closed", i.name)
+	}
+	created, link, err := i.ensureLink()
+	ch.LinkCreated = created
+	if created {
+		clear(i.added)
+	}
+	if err != nil {
+		return ch, fmt.Errorf("sync %s: %w", i.name, err)
+	}
+	if i.user != nil && !i.user.uapiAlive() {
+		if err := i.user.restartUAPI(); err != nil {
+			return ch, fmt.Errorf("sync %s: %w", i.name, err)
+		}
+		ch.SocketRestored = true
+	}
+
+	dev, err := i.wgc.Device(i.name)
+	if err != nil {
+		return ch, fmt.Errorf("sync %s: read device: %w", i.name, err)
+	}
+	cfg, planned := plan(dev, want)
+	if !planned.Empty() {
+		if err := i.wgc.ConfigureDevice(i.name, cfg); err != nil {
+			return ch, fmt.Errorf("sync %s: configure device: %w", i.name, err)
+		}
+		ch.KeySet, ch.PortSet = planned.KeySet, planned.PortSet
+		ch.PeersAdded, ch.PeersRemoved, ch.PeersUpdated = planned.PeersAdded, planned.PeersRemoved, planned.PeersUpdated
+	}
+
+	ch.AddressesAdded, ch.AddressesRemoved, err = i.syncAddresses(link, want.Addresses)
+	if err != nil {
+		return ch, fmt.Errorf("sync %s: %w", i.name, err)
+	}
+	if link.Attrs().Flags&net.FlagUp == 0 {
+		if err := i.nl.LinkSetUp(link); err != nil {
+			return ch, fmt.Errorf("sync %s: set link up: %w", i.name, err)
+		}
+		ch.LinkUp = true
+	}
+	return ch, nil
+}
+
+// syncAddresses adds the wanted addresses that are missing and removes those
+// that this Interface added and are no longer wanted.
+func (i *Interface) syncAddresses(link netlink.Link, want []netip.Prefix) (added, removed int, err error) {
+	addrs, err := i.nl.AddrList(link, netlink.FAMILY_ALL)
+	if errors.Is(err, netlink.ErrDumpInterrupted) {
+		addrs, err = i.nl.AddrList(link, netlink.FAMILY_ALL)
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("list addresses: %w", err)
+	}
+	have := make(map[netip.Prefix]bool, len(addrs))
+	for _, a := range addrs {
+		if p, ok := prefixFromIPNet(a.IPNet, false); ok {
+			have[p] = true
+		}
+	}
+	wanted := make(map[netip.Prefix]bool, len(want))
+	for _, p := range want {
+		wanted[p] = true
+		if have[p] {
+			continue
+		}
+		// NODAD: the address is ours alone; duplicate detection would only
+		// keep it unusable for a second.
+		addr := &netlink.Addr{IPNet: ipNet(p), Flags: unix.IFA_F_NODAD}
+		if err := i.nl.AddrAdd(link, addr); err != nil && !errors.Is(err, unix.EEXIST) {
+			return added, removed, fmt.Errorf("add address %s: %w", p, err)
+		}
+		have[p], i.added[p] = true, true
+		added++
+	}
+	for p := range i.added {
+		if wanted[p] {
+			continue
+		}
+		if have[p] {
+			if err := i.nl.AddrDel(link, &netlink.Addr{IPNet: ipNet(p)}); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+				return added, removed, fmt.Errorf("remove address %s: %w", p, err)
+			}
+			removed++
+		}
+		delete(i.added, p)
+	}
+	return added, removed, nil
+}
+
+// plan compares the device with want (normalized) and returns the one
+// configuration that turns one into the other. Removals come first, so an
+// allowed IP can move from a removed peer to a new one in the same call.
+func plan(dev *wgtypes.Device, want Config) (wgtypes.Config, Changes) {
+	var cfg wgtypes.Config
+	var ch Changes
+	if dev.PrivateKey != want.PrivateKey {
+		cfg.PrivateKey = &want.PrivateKey
+		ch.KeySet = true
+	}
+	if want.ListenPort != 0 && dev.ListenPort != want.ListenPort {
+		port := want.ListenPort
+		cfg.ListenPort = &port
+		ch.PortSet = true
+	}
+
+	current := make(map[wgtypes.Key]*wgtypes.Peer, len(dev.Peers))
+	for j := range dev.Peers {
+		current[dev.Peers[j].PublicKey] = &dev.Peers[j]
+	}
+	wanted := make(map[wgtypes.Key]bool, len(want.Peers))
+	for _, p := range want.Peers {
+		wanted[p.PublicKey] = true
+	}
+	for _, p := range dev.Peers {
+		if !wanted[p.PublicKey] {
+			cfg.Peers = append(cfg.Peers, wgtypes.PeerConfig{PublicKey: p.PublicKey, Remove: true})
+			ch.PeersRemoved++
+		}
+	}
+	var adds []wgtypes.PeerConfig
+	for _, p := range want.Peers {
+		cur, ok := current[p.PublicKey]
+		if ok && cur.PresharedKey == p.PresharedKey && sameAllowedIPs(cur.AllowedIPs, p.AllowedIPs) {
+			continue
+		}
+		psk := p.PresharedKey // the zero key clears a preshared key
+		pc := wgtypes.PeerConfig{
+			PublicKey:         p.PublicKey,
+			PresharedKey:      &psk,
+			ReplaceAllowedIPs: true,
+			AllowedIPs:        make([]net.IPNet, len(p.AllowedIPs)),
+		}
+		for j, a := range p.AllowedIPs {
+			pc.AllowedIPs[j] = *ipNet(a)
+		}
+		if ok {
+			cfg.Peers = append(cfg.Peers, pc)
+			ch.PeersUpdated++
+		} else {
+			adds = append(adds, pc)
+			ch.PeersAdded++
+		}
+	}
+	cfg.Peers = append(cfg.Peers, adds...)
+	return cfg, ch
+}
+
+// sameAllowedIPs compares the device's allowed IPs with wanted ones (masked
+// and without duplicates), ignoring order.
+func sameAllowedIPs(have []net.IPNet, want []netip.Prefix) bool {
+	if len(have) != len(want) {
+		return false
+	}
+	if len(want) <= 8 {
+	next:
+		for _, w := range want {
+			for _, h := range have {
+				if p, ok := prefixFromIPNet(&h, true); ok && p == w {
+					continue next
+				}
+			}
+			return false
+		}
+		return true
+	}
+	set := make(map[netip.Prefix]bool, len(have))
+	for _, h := range have {
+		if p, ok := prefixFromIPNet(&h, true); ok {
+			set[p] = true
+		}
+	}
+	for _, w := range want {
+		if !set[w] {
+			return false
+		}
+	}
+	return true
+}
+
+// normalize checks want and returns a copy with masked, de-duplicated
+// allowed IPs, so that it compares equal to what the device reports.
+func (c Config) normalize() (Config, error) {
+	if c.PrivateKey == (wgtypes.Key{}) {
+		return c, errors.New("private key is not set")
+	}
+	if c.ListenPort < 0 || c.ListenPort > 65535 {
+		return c, fmt.Errorf("listen port %d is out of range", c.ListenPort)
+	}
+	for _, a := range c.Addresses {
+		if !a.IsValid() || a.Addr().Is4In6() {
+			return c, fmt.Errorf("invalid interface address %s", a)
+		}
+	}
+	own := c.PrivateKey.PublicKey()
+	owner := make(map[netip.Prefix]wgtypes.Key, len(c.Peers))
+	seen := make(map[wgtypes.Key]bool, len(c.Peers))
+	peers := make([]Peer, len(c.Peers))
+	for j, p := range c.Peers {
+		switch {
+		case p.PublicKey == (wgtypes.Key{}):
+			return c, fmt.Errorf("peer %d has no public key", j)
+		case p.PublicKey == own:
+			return c, fmt.Errorf("peer %s has the server's own public key", p.PublicKey)
+		case seen[p.PublicKey]:
+			return c, fmt.Errorf("peer %s is listed twice", p.PublicKey)
+		}
+		seen[p.PublicKey] = true
+		ips := make([]netip.Prefix, 0, len(p.AllowedIPs))
+		for _, a := range p.AllowedIPs {
+			if !a.IsValid() {
+				return c, fmt.Errorf("peer %s: invalid allowed ip %s", p.PublicKey, a)
+			}
+			if a.Addr().Is4In6() {
+				a = netip.PrefixFrom(a.Addr().Unmap(), a.Bits()-96)
+				if !a.IsValid() {
+					return c, fmt.Errorf("peer %s: invalid allowed ip %s", p.PublicKey, a)
+				}
+			}
+			a = a.Masked()
+			if other, ok := owner[a]; ok {
+				if other == p.PublicKey {
+					continue // listed twice for the same peer
+				}
+				// WireGuard gives an allowed IP to one peer only; both
+				// would flap on every pass.
+				return c, fmt.Errorf("peer %s: allowed ip %s is also given to peer %s", p.PublicKey, a, other)
+			}
+			owner[a] = p.PublicKey
+			ips = append(ips, a)
+		}
+		p.AllowedIPs = ips
+		peers[j] = p
+	}
+	c.Peers = peers
+	return c, nil
+}
+
+// prefixFromIPNet converts a netlink or wgctrl network; masked drops host
+// bits (allowed IPs), unmasked keeps them (interface addresses).
+func prefixFromIPNet(n *net.IPNet, masked bool) (netip.Prefix, bool) {
+	if n == nil {
+		return netip.Prefix{}, false
+	}
+	a, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	ones, bits := n.Mask.Size()
+	if bits == 0 {
+		return netip.Prefix{}, false
+	}
+	if a.Is4In6() && bits == 128 {
+		ones -= 96
+	}
+	p := netip.PrefixFrom(a.Unmap(), ones)
+	if masked {
+		p = p.Masked()
+	}
+	return p, p.IsValid()
+}
+
+func ipNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{
+		IP:   p.Addr().AsSlice(),
+		Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen()),
+	}
+}

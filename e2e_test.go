@@ -511,3 +511,28 @@ func TestInitTwiceKeepsEverything(t *testing.T) {
 		t.Errorf("the admin made by init is not in the configured database: %v %s", err, out)
 	}
 }
+
+func TestInitAsksInTheTerminal(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "wiregui.conf")
+	cmd := exec.Command(binary, "init", "--config", conf)
+	// Answers in prompt order: data dir, database (default), external URL, endpoint host,
+	// admin email, admin password.
+	cmd.Stdin = strings.NewReader(dir + "\n\nhttps://vpn.example.org\nwg.example.org\nops@example.org\nops-password-1\n")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	for _, want := range []string{"Data directory [", "Admin password", "created admin ops@example.org", "wiregui serve --config " + conf} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("init output lacks %q:\n%s", want, out)
+		}
+	}
+	b, _ := os.ReadFile(conf)
+	if !strings.Contains(string(b), "WG_WG_ENDPOINT_HOST=wg.example.org") || strings.Contains(string(b), "ops-password-1") {
+		t.Errorf("config file:\n%s", b)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "wiregui.db")); err != nil {
+		t.Errorf("no database in the chosen data dir: %v", err)
+	}
+}

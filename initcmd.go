@@ -78,8 +78,18 @@ func initialize(args []string) error {
 	for _, s := range initSettings {
 		v := *given[s.flag]
 		if v == "" && !*nonInteractive {
-			if v, err = ask(in, s, defaultFor(s, base)); err != nil {
+			// Defaults follow the answers so far: the database from the data dir, the
+			// endpoint host from the external URL. An invalid answer stops here, named.
+			current, err := config.Load(configArgs(readFile, values), os.Getenv)
+			if err != nil {
 				return err
+			}
+			def := defaultFor(s, current)
+			if v, err = ask(in, s, def); err != nil {
+				return err
+			}
+			if v == def {
+				continue // keep it derived, as serve would derive it
 			}
 		}
 		if v != "" {

@@ -262,7 +262,7 @@ func (p *dataPlane) desired(serverAddrs []netip.Prefix) func(ctx context.Context
 		if err != nil {
 			return wg.Config{}, fmt.Errorf("server private key: %w", err)
 		}
-		devices, err := p.store.ListActiveDevices(ctx)
+		devices, _, err := p.store.ListLiveDevices(ctx, time.Now())
 		if err != nil {
 			return wg.Config{}, err
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 )
 
 // AddressPool hands out tunnel addresses; wg.Pool implements it.
@@ -20,20 +21,35 @@ type AddressPools struct {
 }
 
 const deviceColumns = `d.id, d.user_id, u.email, d.name, d.description, d.public_key, d.preshared_key, d.ipv4, d.ipv6,
+	d.use_default_allowed_ips, d.allowed_ips, d.use_default_dns, d.dns, d.use_default_endpoint, d.endpoint,
+	d.use_default_mtu, d.mtu, d.use_default_persistent_keepalive, d.persistent_keepalive, d.allowed_subnets,
 	d.rx_bytes, d.tx_bytes, d.latest_handshake, d.remote_endpoint, d.created_at, d.updated_at`
 
 const deviceFrom = ` FROM devices d JOIN users u ON u.id = d.user_id`
 
 func (s *Store) scanDevice(row interface{ Scan(...any) error }) (*Device, error) {
 	var d Device
-	var psk string
+	var psk, allowedIPs, dns, subnets string
 	var v4, v6 sql.NullString
 	var handshake sql.NullTime
+	var defAllowed, defDNS, defEndpoint, defMTU, defKeepalive bool
+	o := &d.Overrides
 	err := row.Scan(&d.ID, &d.UserID, &d.UserEmail, &d.Name, &d.Description, &d.PublicKey, &psk, &v4, &v6,
+		&defAllowed, &allowedIPs, &defDNS, &dns, &defEndpoint, &o.Endpoint.Value,
+		&defMTU, &o.MTU.Value, &defKeepalive, &o.PersistentKeepalive.Value, &subnets,
 		&d.RxBytes, &d.TxBytes, &handshake, &d.RemoteEndpoint, &d.CreatedAt, &d.UpdatedAt)
 	if err != nil {
 		return nil, err
 	}
+	o.AllowedIPs.Set, o.DNS.Set, o.Endpoint.Set, o.MTU.Set, o.PersistentKeepalive.Set =
+		!defAllowed, !defDNS, !defEndpoint, !defMTU, !defKeepalive
+	if o.AllowedIPs.Value, err = parsePrefixes(allowedIPs); err != nil {
+		return nil, fmt.Errorf("device %s allowed ips: %w", d.ID, err)
+	}
+	if d.AllowedSubnets, err = parsePrefixes(subnets); err != nil {
+		return nil, fmt.Errorf("device %s allowed subnets: %w", d.ID, err)
+	}
+	o.DNS.Value = splitList(dns)
 	if d.PresharedKey, err = s.seal.open(psk); err != nil {
 		return nil, fmt.Errorf("device %s preshared key: %w", d.ID, err)
 	}
@@ -66,10 +82,16 @@ func (s *Store) CreateDevice(ctx context.Context, d *Device, pools AddressPools)
 		if d.IPv6, err = allocate(ctx, tx, "ipv6", pools.IPv6); err != nil {
 			return err
 		}
+		o := d.Overrides
 		_, err = tx.ExecContext(ctx, `INSERT INTO devices (id, user_id, name, description, public_key, preshared_key,
-			ipv4, ipv6, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			ipv4, ipv6, use_default_allowed_ips, allowed_ips, use_default_dns, dns, use_default_endpoint, endpoint,
+			use_default_mtu, mtu, use_default_persistent_keepalive, persistent_keepalive, allowed_subnets,
+			created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
 			d.ID, d.UserID, d.Name, d.Description, d.PublicKey, s.seal.seal(d.PresharedKey),
-			nullAddr(d.IPv4), nullAddr(d.IPv6), d.CreatedAt, d.UpdatedAt)
+			nullAddr(d.IPv4), nullAddr(d.IPv6), !o.AllowedIPs.Set, joinPrefixes(o.AllowedIPs.Value), !o.DNS.Set,
+			strings.Join(o.DNS.Value, ","), !o.Endpoint.Set, o.Endpoint.Value, !o.MTU.Set, o.MTU.Value,
+			!o.PersistentKeepalive.Set, o.PersistentKeepalive.Value, joinPrefixes(d.AllowedSubnets), d.CreatedAt, d.UpdatedAt)
 		if isUniqueViolation(err) && strings.Contains(err.Error(), "public_key") {
 			return fmt.Errorf("public key %s: %w", d.PublicKey, ErrConflict)
 		}
@@ -132,10 +154,72 @@ func (s *Store) ListDevicesByUser(ctx context.Context, userID string) ([]Device,
 	return s.listDevices(ctx, `SELECT `+deviceColumns+deviceFrom+` WHERE d.user_id = $1 ORDER BY d.name, d.id`, userID)
 }
 
-// ListActiveDevices returns the devices that should be live WireGuard peers: those whose
-// owner is enabled.
-func (s *Store) ListActiveDevices(ctx context.Context) ([]Device, error) {
-	return s.listDevices(ctx, `SELECT `+deviceColumns+deviceFrom+` WHERE u.disabled_at IS NULL ORDER BY d.id`)
+// UpdateDevice changes the device with id in one transaction: fn edits a fresh copy, and
+// the editable fields (name, description, overrides, relay subnets) are written back. An
+// error from fn aborts the update and is returned as it is.
+func (s *Store) UpdateDevice(ctx context.Context, id string, fn func(*Device) error) (*Device, error) {
+	var updated *Device
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		d, err := s.scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceColumns+deviceFrom+` WHERE d.id = $1`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("device %s: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("get device: %w", err)
+		}
+		if err := fn(d); err != nil {
+			return err
+		}
+		d.UpdatedAt = now()
+		o := d.Overrides
+		_, err = tx.ExecContext(ctx, `UPDATE devices SET name = $1, description = $2, use_default_allowed_ips = $3,
+			allowed_ips = $4, use_default_dns = $5, dns = $6, use_default_endpoint = $7, endpoint = $8,
+			use_default_mtu = $9, mtu = $10, use_default_persistent_keepalive = $11, persistent_keepalive = $12,
+			allowed_subnets = $13, updated_at = $14 WHERE id = $15`,
+			d.Name, d.Description, !o.AllowedIPs.Set, joinPrefixes(o.AllowedIPs.Value), !o.DNS.Set,
+			strings.Join(o.DNS.Value, ","), !o.Endpoint.Set, o.Endpoint.Value, !o.MTU.Set, o.MTU.Value,
+			!o.PersistentKeepalive.Set, o.PersistentKeepalive.Value, joinPrefixes(d.AllowedSubnets), d.UpdatedAt, id)
+		if err != nil {
+			return fmt.Errorf("update device: %w", err)
+		}
+		updated = d
+		return nil
+	})
+	return updated, err
+}
+
+// ListLiveDevices returns the devices that must be live WireGuard peers at time at: the
+// device exists, its owner is enabled, and either VPN sessions never expire or the owner
+// signed in within the session duration. changesAt is when the earliest of those sessions
+// expires (zero when none will), so the caller can look again then.
+func (s *Store) ListLiveDevices(ctx context.Context, at time.Time) (devices []Device, changesAt time.Time, err error) {
+	settings, err := s.Settings(ctx)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	d := settings.VPNSessionDuration
+	if d == 0 {
+		devices, err = s.listDevices(ctx, `SELECT `+deviceColumns+deviceFrom+` WHERE u.disabled_at IS NULL ORDER BY d.id`)
+		return devices, time.Time{}, err
+	}
+	devices, err = s.listDevices(ctx, `SELECT `+deviceColumns+deviceFrom+`
+		WHERE u.disabled_at IS NULL AND u.last_signed_in_at > $1 ORDER BY d.id`, at.Add(-d).UTC())
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	// ORDER BY, not min(): SQLite's aggregate drops the column type and returns text.
+	var signedIn time.Time
+	err = s.read.QueryRowContext(ctx, `SELECT u.last_signed_in_at FROM users u
+		WHERE u.disabled_at IS NULL AND u.last_signed_in_at > $1 AND EXISTS (SELECT 1 FROM devices d WHERE d.user_id = u.id)
+		ORDER BY u.last_signed_in_at LIMIT 1`, at.Add(-d).UTC()).Scan(&signedIn)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return nil, time.Time{}, fmt.Errorf("next session expiry: %w", err)
+	default:
+		changesAt = signedIn.UTC().Add(d)
+	}
+	return devices, changesAt, nil
 }
 
 func (s *Store) listDevices(ctx context.Context, query string, args ...any) ([]Device, error) {
@@ -210,6 +294,34 @@ func (s *Store) UpdateDeviceStats(ctx context.Context, updates []StatsUpdate) er
 		}
 		return nil
 	})
+}
+
+// parsePrefixes reads a list stored by joinPrefixes.
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range splitList(s) {
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func joinPrefixes(ps []netip.Prefix) string {
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
 }
 
 func parseAddr(s sql.NullString) (netip.Addr, error) {

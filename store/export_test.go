@@ -1,6 +1,27 @@
 package store
 
-import "database/sql"
+import (
+	"context"
+	"database/sql"
+
+	"github.com/pressly/goose/v3"
+
+	"wiregui/migrations"
+)
 
 // RawDBForTest exposes the write connection to tests that check what is stored on disk.
 func RawDBForTest(s *Store) *sql.DB { return s.write }
+
+// MigrateToForTest migrates up to version only, as an older binary would have.
+func MigrateToForTest(ctx context.Context, s *Store, version int64) error {
+	fsys, err := migrations.FS(s.dialect.name)
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(s.dialect.goose, s.write, fsys)
+	if err != nil {
+		return err
+	}
+	_, err = p.UpTo(ctx, version)
+	return err
+}

@@ -47,9 +47,54 @@ type Device struct {
 	PresharedKey string // base64, plaintext in memory; encrypted at rest
 	IPv4         netip.Addr
 	IPv6         netip.Addr
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// Overrides are the device's own client settings; an unset one uses the default.
+	Overrides ClientSettings
+	// AllowedSubnets are relay (site-to-site) networks behind the device, routed to it by
+	// the server.
+	AllowedSubnets []netip.Prefix
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 	DeviceStats
+}
+
+// Optional is a setting that may be unset, in which case the next source of it applies.
+type Optional[T any] struct {
+	Value T
+	Set   bool
+}
+
+// Some returns a set Optional holding v.
+func Some[T any](v T) Optional[T] { return Optional[T]{Value: v, Set: true} }
+
+// Settings are the runtime settings admins edit in the UI (the configuration singleton).
+type Settings struct {
+	// ClientDefaults apply to every device without an override; an unset one falls back to
+	// the environment's default.
+	ClientDefaults ClientSettings
+	// VPNSessionDuration is how long a sign-in keeps the user's devices connected; 0 = forever.
+	VPNSessionDuration                   time.Duration
+	AllowUnprivilegedDeviceManagement    bool
+	AllowUnprivilegedDeviceConfiguration bool
+}
+
+// ClientSettings are the values written into a device's client configuration. Set or
+// unset, each keeps its Value, so a switch back to the default does not lose what was typed.
+// A value resolves: the device's override, then the database default, then the environment.
+type ClientSettings struct {
+	Endpoint            Optional[string]
+	DNS                 Optional[[]string]
+	AllowedIPs          Optional[[]netip.Prefix]
+	MTU                 Optional[int]
+	PersistentKeepalive Optional[int]
+}
+
+// Notification is an event raised for admins.
+type Notification struct {
+	ID        string
+	Kind      string
+	UserID    string // empty when about no user
+	Message   string
+	CreatedAt time.Time
 }
 
 // DeviceStats is what the collector observes about a device's peer.

@@ -8,6 +8,9 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -210,24 +213,165 @@ func TestConcurrentDeviceCreationGetsDistinctAddresses(t *testing.T) {
 	})
 }
 
-func TestDeletingUserCascadesAndActiveDevicesSkipDisabled(t *testing.T) {
+func TestDeletingUserCascades(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		on, off := mustUser(t, s, "on@example.com"), mustUser(t, s, "off@example.com")
-		for i, u := range []*store.User{on, off} {
+		a, b := mustUser(t, s, "a@example.com"), mustUser(t, s, "b@example.com")
+		for i, u := range []*store.User{a, b} {
 			if err := s.CreateDevice(ctx, &store.Device{UserID: u.ID, Name: "d", PublicKey: fmt.Sprint("k", i)}, pools(5)); err != nil {
 				t.Fatal(err)
 			}
 		}
-		at := time.Now()
-		s.SetUserDisabled(ctx, off.ID, &at)
-		active, err := s.ListActiveDevices(ctx)
-		if err != nil || len(active) != 1 || active[0].UserID != on.ID {
-			t.Fatalf("ListActiveDevices = %+v, %v; want only on@'s device", active, err)
+		execRaw(t, s, "DELETE FROM users WHERE id = $1", a.ID)
+		if list, _ := s.ListDevices(ctx); len(list) != 1 || list[0].UserID != b.ID {
+			t.Errorf("after deleting a user got %+v, want only b's device", list)
 		}
-		execRaw(t, s, "DELETE FROM users WHERE id = $1", on.ID)
-		if list, _ := s.ListDevices(ctx); len(list) != 1 {
-			t.Errorf("after deleting a user got %d devices, want 1", len(list))
+	})
+}
+
+func TestLiveDevicesFollowDisableAndSessionExpiry(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+		fresh, stale, never, off := mustUser(t, s, "fresh@example.com"), mustUser(t, s, "stale@example.com"),
+			mustUser(t, s, "never@example.com"), mustUser(t, s, "off@example.com")
+		for i, u := range []*store.User{fresh, stale, never, off} {
+			if err := s.CreateDevice(ctx, &store.Device{UserID: u.ID, Name: "d", PublicKey: fmt.Sprint("k", i)}, pools(9)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.RecordSignIn(ctx, fresh.ID, "password", now.Add(-10*time.Minute))
+		s.RecordSignIn(ctx, stale.ID, "password", now.Add(-2*time.Hour))
+		s.RecordSignIn(ctx, off.ID, "password", now.Add(-time.Minute))
+		s.SetUserDisabled(ctx, off.ID, &now)
+
+		owners := func(devices []store.Device) []string {
+			var out []string
+			for _, d := range devices {
+				out = append(out, d.UserEmail)
+			}
+			sort.Strings(out)
+			return out
+		}
+		live, changesAt, err := s.ListLiveDevices(ctx, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := owners(live), []string{"fresh@example.com", "never@example.com", "stale@example.com"}; !slices.Equal(got, want) || !changesAt.IsZero() {
+			t.Errorf("without expiry: live %v, changes at %v; want %v and never", got, changesAt, want)
+		}
+
+		if _, err := s.UpdateSettings(ctx, func(st *store.Settings) error { st.VPNSessionDuration = time.Hour; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		live, changesAt, err = s.ListLiveDevices(ctx, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := owners(live); !slices.Equal(got, []string{"fresh@example.com"}) {
+			t.Errorf("with a 1h session: live %v, want only fresh@ (stale expired, never signed in, off disabled)", got)
+		}
+		if want := now.Add(50 * time.Minute); !changesAt.Equal(want) {
+			t.Errorf("changes at %v, want %v (fresh@'s expiry)", changesAt, want)
+		}
+		expired, err := s.ListExpiredSessions(ctx, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var emails []string
+		for _, u := range expired {
+			emails = append(emails, u.Email)
+		}
+		if !slices.Equal(emails, []string{"never@example.com", "stale@example.com"}) {
+			t.Errorf("expired sessions %v, want never@ and stale@", emails)
+		}
+	})
+}
+
+func TestDeviceOverridesAndRelaySubnetsRoundTrip(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		u := mustUser(t, s, "g@example.com")
+		d := &store.Device{UserID: u.ID, Name: "router", PublicKey: "rk",
+			AllowedSubnets: []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24"), netip.MustParsePrefix("fd10::/64")}}
+		d.Overrides.DNS = store.Some([]string{"9.9.9.9", "lan.example"})
+		d.Overrides.MTU = store.Optional[int]{Value: 1400} // typed, then switched back to the default
+		if err := s.CreateDevice(ctx, d, pools(2)); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := s.DeviceByID(ctx, d.ID)
+		if !reflect.DeepEqual(got.Overrides, d.Overrides) || !slices.Equal(got.AllowedSubnets, d.AllowedSubnets) {
+			t.Errorf("stored %+v %v, want %+v %v", got.Overrides, got.AllowedSubnets, d.Overrides, d.AllowedSubnets)
+		}
+		updated, err := s.UpdateDevice(ctx, d.ID, func(d *store.Device) error {
+			d.Name = "router 2"
+			d.Overrides.Endpoint = store.Some("[2001:db8::1]:51821")
+			d.Overrides.AllowedIPs = store.Some([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})
+			d.Overrides.DNS.Set = false
+			d.AllowedSubnets = nil
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ = s.DeviceByID(ctx, d.ID)
+		if !reflect.DeepEqual(got.Overrides, updated.Overrides) || got.Name != "router 2" || len(got.AllowedSubnets) != 0 {
+			t.Errorf("after update: %+v", got)
+		}
+		if !slices.Equal(got.Overrides.DNS.Value, []string{"9.9.9.9", "lan.example"}) {
+			t.Errorf("switching DNS back to the default lost the typed value: %v", got.Overrides.DNS)
+		}
+		boom := errors.New("boom")
+		if _, err := s.UpdateDevice(ctx, d.ID, func(d *store.Device) error { d.Name = "x"; return boom }); !errors.Is(err, boom) {
+			t.Errorf("an aborted update returned %v", err)
+		}
+		if got, _ := s.DeviceByID(ctx, d.ID); got.Name != "router 2" {
+			t.Errorf("an aborted update wrote the name %q", got.Name)
+		}
+		if _, err := s.UpdateDevice(ctx, "missing", func(*store.Device) error { return nil }); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("update of a missing device: %v", err)
+		}
+	})
+}
+
+func TestSettingsDefaultsAndUpdates(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		st, err := s.Settings(ctx)
+		if err != nil || !st.AllowUnprivilegedDeviceManagement || !st.AllowUnprivilegedDeviceConfiguration ||
+			st.ClientDefaults.MTU.Set || st.VPNSessionDuration != 0 {
+			t.Fatalf("initial settings %+v, %v", st, err)
+		}
+		want := store.Settings{VPNSessionDuration: 24 * time.Hour, AllowUnprivilegedDeviceConfiguration: true}
+		want.ClientDefaults.MTU = store.Some(1420)
+		want.ClientDefaults.PersistentKeepalive = store.Some(0)
+		want.ClientDefaults.DNS = store.Some([]string{"9.9.9.9"})
+		want.ClientDefaults.AllowedIPs = store.Some([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})
+		want.ClientDefaults.Endpoint = store.Some("vpn.example.com:51821")
+		if _, err := s.UpdateSettings(ctx, func(st *store.Settings) error { *st = want; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := s.Settings(ctx)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("got %+v\nwant %+v", got, want)
+		}
+	})
+}
+
+func TestNotifyRaisesAnEventOnce(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		u := mustUser(t, s, "h@example.com")
+		for i, wantNew := range []bool{true, false, false} {
+			added, err := s.Notify(ctx, &store.Notification{Kind: "vpn_session_expired", UserID: u.ID, Message: "expired"}, "k1")
+			if err != nil || added != wantNew {
+				t.Errorf("notify #%d = %v, %v; want %v", i, added, err, wantNew)
+			}
+		}
+		s.Notify(ctx, &store.Notification{Kind: "other", Message: "no user"}, "k2")
+		list, err := s.ListNotifications(ctx, 10)
+		if err != nil || len(list) != 2 {
+			t.Fatalf("notifications %+v, %v; want 2", list, err)
 		}
 	})
 }
@@ -385,4 +529,43 @@ func execRaw(t *testing.T, s *store.Store, query string, args ...any) {
 func tryRaw(s *store.Store, query string, args ...any) error {
 	_, err := store.RawDBForTest(s).Exec(query, args...)
 	return err
+}
+
+func TestMigrateBacksUpAnExistingSQLiteDatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	ctx := context.Background()
+	open := func() *store.Store {
+		s, err := store.Open(ctx, store.Options{Driver: "sqlite", DSN: path, Key: storetest.Key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := open()
+	if err := store.MigrateToForTest(ctx, s, 1); err != nil {
+		t.Fatal(err)
+	}
+	execRaw(t, s, "INSERT INTO users (id, email, created_at, updated_at) VALUES ('u1', 'old@example.com', $1, $1)", time.Now())
+	s.Close()
+
+	s = open()
+	defer s.Close()
+	if n, err := s.Migrate(ctx); err != nil || n == 0 {
+		t.Fatalf("Migrate = %d, %v; want the pending migrations applied", n, err)
+	}
+	backups, _ := filepath.Glob(path + ".v1-*.bak")
+	if len(backups) != 1 {
+		t.Fatalf("backups %v, want one of version 1", backups)
+	}
+	b, err := store.Open(ctx, store.Options{Driver: "sqlite", DSN: backups[0], Key: storetest.Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if u, err := b.UserByEmail(ctx, "old@example.com"); err != nil || u.ID != "u1" {
+		t.Errorf("the backup lacks the old data: %v, %v", u, err)
+	}
+	if u, err := s.UserByEmail(ctx, "old@example.com"); err != nil || u.ID != "u1" {
+		t.Errorf("the migrated database lost the old data: %v, %v", u, err)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -34,14 +35,52 @@ func migrate(args []string) error {
 }
 
 func userCommand(args []string) error {
-	if len(args) == 0 || args[0] != "add" {
-		return errors.New("usage: wiregui user add --email E [--password P] [--admin]")
+	if len(args) == 0 {
+		return errors.New("usage: wiregui user add|disable|enable …")
 	}
+	switch args[0] {
+	case "add":
+		return userAdd(args[1:])
+	case "disable", "enable":
+		return userSetDisabled(args[0], args[1:])
+	}
+	return fmt.Errorf("unknown user command %q (add, disable, enable)", args[0])
+}
+
+// userSetDisabled disables or enables a user; a running server removes or restores the
+// user's peers at once.
+func userSetDisabled(verb string, args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("usage: wiregui user %s EMAIL", verb)
+	}
+	return withStore(func(ctx context.Context, cfg *config.Config, st *store.Store) error {
+		u, err := st.UserByEmail(ctx, args[0])
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no user with the email %s", store.NormalizeEmail(args[0]))
+		}
+		if err != nil {
+			return err
+		}
+		var at *time.Time
+		if verb == "disable" {
+			now := time.Now()
+			at = &now
+		}
+		if err := st.SetUserDisabled(ctx, u.ID, at); err != nil {
+			return err
+		}
+		notifyServer(cfg)
+		fmt.Printf("%sd %s\n", verb, u.Email)
+		return nil
+	})
+}
+
+func userAdd(args []string) error {
 	fs := newFlagSet("user add")
 	email := fs.String("email", "", "the user's email address (required)")
 	password := fs.String("password", "", "the password; without it the user cannot sign in with a password")
 	admin := fs.Bool("admin", false, "make the user an admin")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := validEmail(*email); err != nil {
@@ -77,10 +116,12 @@ func deviceCommand(args []string) error {
 	switch args[0] {
 	case "add":
 		return deviceAdd(args[1:])
+	case "delete":
+		return deviceDelete(args[1:])
 	case "list":
 		return deviceList(args[1:])
 	}
-	return fmt.Errorf("unknown device command %q (add, list)", args[0])
+	return fmt.Errorf("unknown device command %q (add, delete, list)", args[0])
 }
 
 func deviceAdd(args []string) error {
@@ -123,6 +164,50 @@ func deviceAdd(args []string) error {
 		}
 		fmt.Fprintf(os.Stderr, "created device %q for %s (%s)\n", created.Device.Name, owner.Email, created.FileName)
 		fmt.Print(created.Config)
+		return nil
+	})
+}
+
+func deviceDelete(args []string) error {
+	fs := newFlagSet("device delete")
+	email := fs.String("user", "", "the owner's email address (required)")
+	name := fs.String("name", "", "the device name (required)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return withStore(func(ctx context.Context, cfg *config.Config, st *store.Store) error {
+		owner, err := st.UserByEmail(ctx, *email)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("--user: no user with the email %s", store.NormalizeEmail(*email))
+		}
+		if err != nil {
+			return err
+		}
+		devices, err := st.ListDevicesByUser(ctx, owner.ID)
+		if err != nil {
+			return err
+		}
+		var match []store.Device
+		for _, d := range devices {
+			if d.Name == strings.TrimSpace(*name) {
+				match = append(match, d)
+			}
+		}
+		switch len(match) {
+		case 0:
+			return fmt.Errorf("--name: %s has no device named %q", owner.Email, *name)
+		case 1:
+		default:
+			return fmt.Errorf("--name: %s has %d devices named %q; delete them in the web UI", owner.Email, len(match), *name)
+		}
+		svc, err := deviceService(cfg, st, func() { notifyServer(cfg) })
+		if err != nil {
+			return err
+		}
+		if err := svc.Delete(ctx, match[0].ID); err != nil {
+			return err
+		}
+		fmt.Printf("deleted device %q of %s\n", match[0].Name, owner.Email)
 		return nil
 	})
 }

@@ -21,7 +21,9 @@ Usage:
   wiregui init [flags]        set up: ask for (or take as flags) the settings, write the config file, create the admin
   wiregui migrate [flags]     apply database migrations and exit
   wiregui user add --email E [--password P] [--admin]
+  wiregui user disable|enable EMAIL
   wiregui device add --user E --name N [--public-key K]
+  wiregui device delete --user E --name N
   wiregui device list [--json]
   wiregui version             print the version
   wiregui --collector         the metrics collector (started by serve; not for direct use)

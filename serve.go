@@ -4,20 +4,16 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
 	"sync"
 	"syscall"
 	"time"
-
-	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"wiregui/app"
 	"wiregui/app/auth"
@@ -212,133 +208,4 @@ func statsLoop(ctx context.Context, cfg *config.Config, st *store.Store, log *sl
 	defer reader.Close()
 	p := &collector.Poller{Reader: reader, Store: st, Interval: cfg.Metrics.StatsInterval, Logger: log.With("proc", "stats")}
 	p.Run(ctx)
-}
-
-// dataPlane owns the WireGuard interface and its reconciler. When the interface cannot be
-// opened (no TUN, no permission), the web UI keeps serving and shows the cause; opening is
-// retried every reconcile interval.
-type dataPlane struct {
-	cfg   *config.Config
-	store *store.Store
-	keys  store.ServerKeys
-	log   *slog.Logger
-
-	mu    sync.Mutex
-	iface *wg.Interface
-	rec   *wg.Reconciler
-	err   error
-}
-
-func (p *dataPlane) run(ctx context.Context) {
-	_, serverAddrs, _ := pools(p.cfg)
-	for {
-		iface, err := wg.OpenInterface(p.cfg.WireGuard.Interface, wg.Mode(p.cfg.WireGuard.Userspace), p.log)
-		if err == nil {
-			rec := &wg.Reconciler{Interface: iface, Interval: p.cfg.ReconcileInterval, Logger: p.log,
-				Desired: p.desired(serverAddrs)}
-			p.mu.Lock()
-			p.iface, p.rec, p.err = iface, rec, nil
-			p.mu.Unlock()
-			p.log.Info("wireguard interface up", slog.String("interface", iface.Name()), slog.String("kind", iface.Kind()))
-			rec.Run(ctx)
-			return
-		}
-		p.mu.Lock()
-		p.err = err
-		p.mu.Unlock()
-		p.log.Error("wireguard unavailable", slog.Any("err", err))
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(p.cfg.ReconcileInterval):
-		}
-	}
-}
-
-// desired computes the interface the database asks for: every device whose owner is enabled.
-func (p *dataPlane) desired(serverAddrs []netip.Prefix) func(ctx context.Context) (wg.Config, error) {
-	return func(ctx context.Context) (wg.Config, error) {
-		priv, err := wgtypes.ParseKey(p.keys.PrivateKey)
-		if err != nil {
-			return wg.Config{}, fmt.Errorf("server private key: %w", err)
-		}
-		devices, _, err := p.store.ListLiveDevices(ctx, time.Now())
-		if err != nil {
-			return wg.Config{}, err
-		}
-		want := wg.Config{PrivateKey: priv, ListenPort: p.cfg.WireGuard.ListenPort, Addresses: serverAddrs,
-			Peers: make([]wg.Peer, 0, len(devices))}
-		for _, d := range devices {
-			peer, err := devicePeer(d)
-			if err != nil {
-				p.log.Warn("device skipped", slog.String("device", d.ID), slog.Any("err", err))
-				continue
-			}
-			want.Peers = append(want.Peers, peer)
-		}
-		return want, nil
-	}
-}
-
-func devicePeer(d store.Device) (wg.Peer, error) {
-	pub, err := wgtypes.ParseKey(d.PublicKey)
-	if err != nil {
-		return wg.Peer{}, fmt.Errorf("public key: %w", err)
-	}
-	peer := wg.Peer{PublicKey: pub}
-	if d.PresharedKey != "" {
-		if peer.PresharedKey, err = wgtypes.ParseKey(d.PresharedKey); err != nil {
-			return wg.Peer{}, fmt.Errorf("preshared key: %w", err)
-		}
-	}
-	for _, a := range []netip.Addr{d.IPv4, d.IPv6} {
-		if a.IsValid() {
-			peer.AllowedIPs = append(peer.AllowedIPs, wg.HostPrefix(a))
-		}
-	}
-	return peer, nil
-}
-
-// trigger asks the reconciler to apply the database now.
-func (p *dataPlane) trigger() {
-	p.mu.Lock()
-	rec := p.rec
-	p.mu.Unlock()
-	if rec != nil {
-		rec.Trigger()
-	}
-}
-
-func (p *dataPlane) status() app.WireGuardStatus {
-	if !p.cfg.WireGuard.Enabled {
-		return app.WireGuardStatus{}
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	st := app.WireGuardStatus{Enabled: true, Interface: p.cfg.WireGuard.Interface}
-	switch {
-	case p.err != nil:
-		st.Error = p.err.Error()
-	case p.iface == nil: // still opening
-	default:
-		st.Kind = p.iface.Kind()
-		rs := p.rec.Status()
-		if !rs.At.IsZero() {
-			st.Reconcile = &app.ReconcileStatus{At: rs.At, Duration: rs.Duration.String(), Error: rs.Err, Repairs: rs.Repairs}
-			if rs.Err != "" {
-				st.Error = "reconcile failed: " + rs.Err
-			}
-		}
-	}
-	return st
-}
-
-func (p *dataPlane) close() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.iface != nil {
-		if err := p.iface.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
-			p.log.Warn("close wireguard interface", slog.Any("err", err))
-		}
-	}
 }

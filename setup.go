@@ -92,9 +92,16 @@ func deviceService(cfg *config.Config, st *store.Store, changed func()) (*app.De
 	if err != nil {
 		return nil, err
 	}
+	var tunnels []netip.Prefix
+	for _, n := range []netip.Prefix{cfg.WireGuard.IPv4Network, cfg.WireGuard.IPv6Network} {
+		if n.IsValid() {
+			tunnels = append(tunnels, n)
+		}
+	}
 	return &app.Devices{
-		Store: st,
-		Pools: p,
+		Store:   st,
+		Tunnels: tunnels,
+		Pools:   p,
 		Client: app.ClientDefaults{
 			EndpointHost:        cfg.WireGuard.EndpointHost,
 			EndpointPort:        cfg.WireGuard.EndpointPort,

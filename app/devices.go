@@ -1,67 +1,345 @@
 package app
 
+// Routes served here; server.go registers them:
+//
+//	mux.Handle("GET /devices", s.requireUser(s.listDevices))
+//	mux.Handle("POST /devices", s.requireUser(s.createDevice))
+//	mux.Handle("GET /devices/{id}", s.requireUser(s.showDevice))
+//	mux.Handle("POST /devices/{id}", s.requireUser(s.updateDevice))
+//	mux.Handle("GET /devices/{id}/delete", s.requireUser(s.confirmDeleteDevice))
+//	mux.Handle("POST /devices/{id}/delete", s.requireUser(s.deleteDevice))
+
 import (
-	"errors"
+	"html/template"
+	"log/slog"
 	"net/http"
+	"net/netip"
+	"strings"
 
 	"wiregui/store"
 )
 
-// devicesPage is the payload of the devices page.
+// devicesPage is the payload of the My Devices page.
 type devicesPage struct {
-	Devices []store.Device
-	Created *CreatedDevice // set once, right after a device was created
+	Devices   []store.Device
+	CanCreate bool          // the Add device form is shown
+	Overrides []clientField // the Add form's Advanced section: the defaults in effect
+	Created   *createdView  // set once, right after a device was created
+}
+
+// createdView is a device just created, with what its owner needs to set it up. It is shown
+// once: the private key in Config is not stored.
+type createdView struct {
+	Device   *store.Device
+	Config   string
+	FileName string
+	QR       template.URL // empty when the configuration does not fit in a QR code
+	OwnKey   bool         // the user brought the key pair: Config has a placeholder line
+	Back     string       // where "Done" leads
+}
+
+// devicePage is the payload of a device's page and of its delete confirmation.
+type devicePage struct {
+	Device       *store.Device
+	Settings     []clientField // the client settings in effect for the device
+	CanEdit      bool
+	CanDelete    bool
+	CanEditRelay bool
+	ShowOwner    bool
+	Href         string // this page's URL, keeping where it was opened from
+	Next         string // where it was opened from: /devices or /admin/devices
+	Saved        bool   // the htmx answer to a saved edit
 }
 
 func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) {
-	u := currentUser(r)
-	if !can(u, viewDevices, nil) {
+	if !s.can(r, viewDevices, nil) {
 		s.notFound(w, r)
 		return
 	}
-	pd := s.page(r, "My Devices", "devices")
-	s.renderDevicesPage(w, r, http.StatusOK, pd, nil)
-}
-
-func (s *Server) createDevice(w http.ResponseWriter, r *http.Request) {
-	u := currentUser(r)
-	if !can(u, createOwnDevice, nil) {
-		s.notFound(w, r)
-		return
-	}
-	pd := s.page(r, "My Devices", "devices")
-	pd.Form.Values["name"] = r.PostFormValue("name")
-	created, err := s.devices.Create(r.Context(), NewDevice{UserID: u.ID, Name: r.PostFormValue("name")})
-	var bad *InputError
-	if errors.As(err, &bad) {
-		pd.Form.Errors[bad.Field] = bad.Message
-		if isHTMX(r) {
-			s.renderFragment(w, r, http.StatusUnprocessableEntity, "devices", "device-form", pd)
-			return
-		}
-		s.renderDevicesPage(w, r, http.StatusUnprocessableEntity, pd, nil)
-		return
-	}
+	defaults, err := s.devices.Defaults(r.Context())
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
-	pd.Form.Values = map[string]string{}
+	pd := s.page(r, "My Devices", "devices")
+	fillOverrides(pd.Form, store.ClientSettings{}, defaults)
+	s.renderDevicesPage(w, r, http.StatusOK, pd, defaults, nil)
+}
+
+func (s *Server) createDevice(w http.ResponseWriter, r *http.Request) {
+	if !s.can(r, createOwnDevice, nil) {
+		s.notFound(w, r)
+		return
+	}
+	defaults, err := s.devices.Defaults(r.Context())
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	pd := s.page(r, "My Devices", "devices")
+	// Relay subnets are never read from this form, whoever sends it: they are set on the
+	// All Devices page or the device's page, by admins.
+	nd := readNewDevice(r, pd.Form, defaults)
+	nd.UserID = currentUser(r).ID
+	var created *CreatedDevice
+	if pd.Form.Valid() {
+		created, err = s.devices.Create(r.Context(), nd)
+		if err != nil && !fieldError(pd.Form, err) {
+			s.serverError(w, r, err)
+			return
+		}
+	}
+	if !pd.Form.Valid() {
+		if isHTMX(r) {
+			pd.Data = devicesPage{CanCreate: true, Overrides: clientFields(defaults, deviceSourceWords)}
+			s.renderFragment(w, r, http.StatusUnprocessableEntity, "devices", "device-form", pd)
+			return
+		}
+		s.renderDevicesPage(w, r, http.StatusUnprocessableEntity, pd, defaults, nil)
+		return
+	}
+	view := s.createdView(r, created, nd.PublicKey != "", "/devices")
 	if isHTMX(r) {
-		pd.Data = devicesPage{Created: created}
+		pd.Data = devicesPage{Created: view}
 		w.Header().Set(hxTrigger, "devices-changed")
 		s.renderFragment(w, r, http.StatusOK, "devices", "device-created", pd)
 		return
 	}
-	s.renderDevicesPage(w, r, http.StatusOK, pd, created)
+	s.renderDevicesPage(w, r, http.StatusOK, pd, defaults, view)
 }
 
-func (s *Server) renderDevicesPage(w http.ResponseWriter, r *http.Request, status int, pd *PageData, created *CreatedDevice) {
+func (s *Server) renderDevicesPage(w http.ResponseWriter, r *http.Request, status int, pd *PageData,
+	defaults Resolved, created *createdView) {
 	devices, err := s.store.ListDevicesByUser(r.Context(), currentUser(r).ID)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
-	pd.Data = devicesPage{Devices: devices, Created: created}
+	pd.Data = devicesPage{Devices: devices, CanCreate: s.can(r, createOwnDevice, nil),
+		Overrides: clientFields(defaults, deviceSourceWords), Created: created}
 	s.renderPage(w, r, status, "devices", pd)
+}
+
+// readNewDevice reads the fields every Add device form has into a NewDevice and f: name,
+// description, public key and the five overrides. The name is checked here too, so that its
+// message shows together with those of the overrides.
+func readNewDevice(r *http.Request, f *Form, defaults Resolved) NewDevice {
+	nd := NewDevice{Name: r.PostFormValue("name"), Description: r.PostFormValue("description"),
+		PublicKey: strings.TrimSpace(r.PostFormValue("public_key"))}
+	f.Values["name"], f.Values["description"], f.Values["public_key"] = nd.Name, nd.Description, r.PostFormValue("public_key")
+	if _, err := validateDeviceName(nd.Name); err != nil {
+		fieldError(f, err)
+	}
+	nd.Overrides = parseOverrides(r, f, resolvedTexts(defaults))
+	return nd
+}
+
+// createdView adds the QR code to a created device. A configuration too long for a QR code
+// is still shown, without one.
+func (s *Server) createdView(r *http.Request, c *CreatedDevice, ownKey bool, back string) *createdView {
+	qr, err := qrDataURL(c.Config)
+	if err != nil {
+		s.log.Warn("no qr code for the configuration", slog.String("device", c.Device.ID),
+			slog.String("request_id", requestID(r)), slog.Any("err", err))
+	}
+	return &createdView{Device: c.Device, Config: c.Config, FileName: c.FileName, QR: qr, OwnKey: ownKey, Back: back}
+}
+
+// deviceFor loads the device named in the path and checks that the user may perform act on
+// it. When not, or when it does not exist, it answers 404 itself and returns nil.
+func (s *Server) deviceFor(w http.ResponseWriter, r *http.Request, act action) *store.Device {
+	dev, err := s.store.DeviceByID(r.Context(), r.PathValue("id"))
+	switch {
+	case isNotFound(err) || err == nil && !s.can(r, act, dev):
+		s.notFound(w, r)
+		return nil
+	case err != nil:
+		s.serverError(w, r, err)
+		return nil
+	}
+	return dev
+}
+
+// backPath is where a device page leads back to: All Devices when it was opened from there
+// (next) and the user may see that page, else My Devices. Nothing else is ever accepted, so
+// next cannot send anyone to another site.
+func (s *Server) backPath(r *http.Request, next string) string {
+	if next == "/admin/devices" && s.can(r, manageAllDevices, nil) {
+		return next
+	}
+	return "/devices"
+}
+
+// openedFrom is the list a device's page was opened from: the next query parameter, or else
+// All Devices for someone else's device (it is listed nowhere else) and My Devices for one's own.
+func openedFrom(r *http.Request, dev *store.Device) string {
+	if next := r.URL.Query().Get("next"); next != "" {
+		return next
+	}
+	if dev.UserID != currentUser(r).ID {
+		return "/admin/devices"
+	}
+	return "/devices"
+}
+
+// devicePath is the URL of a device's page, remembering where it was opened from.
+func devicePath(id, next string) string {
+	if next == "/admin/devices" {
+		return "/devices/" + id + "?next=/admin/devices"
+	}
+	return "/devices/" + id
+}
+
+func navFor(next string) string {
+	if next == "/admin/devices" {
+		return "admin-devices"
+	}
+	return "devices"
+}
+
+func (s *Server) showDevice(w http.ResponseWriter, r *http.Request) {
+	dev := s.deviceFor(w, r, viewDevice)
+	if dev == nil {
+		return
+	}
+	next := s.backPath(r, openedFrom(r, dev))
+	pd := s.page(r, dev.Name, navFor(next))
+	if err := s.fillDeviceForm(r, pd.Form, dev); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.renderDevicePage(w, r, http.StatusOK, pd, dev, next, false)
+}
+
+// fillDeviceForm puts a device's editable fields into f.
+func (s *Server) fillDeviceForm(r *http.Request, f *Form, dev *store.Device) error {
+	defaults, err := s.devices.Defaults(r.Context())
+	if err != nil {
+		return err
+	}
+	f.Values["name"], f.Values["description"] = dev.Name, dev.Description
+	f.Values["allowed_subnets"] = prefixesText(dev.AllowedSubnets)
+	fillOverrides(f, dev.Overrides, defaults)
+	return nil
+}
+
+func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request) {
+	dev := s.deviceFor(w, r, editDevice)
+	if dev == nil {
+		return
+	}
+	defaults, err := s.devices.Defaults(r.Context())
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	next := s.backPath(r, r.PostFormValue("next"))
+	pd := s.page(r, dev.Name, navFor(next))
+	f := pd.Form
+	name, description := r.PostFormValue("name"), r.PostFormValue("description")
+	f.Values["name"], f.Values["description"] = name, description
+	if _, err := validateDeviceName(name); err != nil {
+		fieldError(f, err)
+	}
+	overrides := parseOverrides(r, f, resolvedTexts(defaults))
+	// Only those who may set relay subnets have the field; from anyone else it is ignored.
+	relay := s.can(r, editRelaySubnets, dev)
+	var subnets []netip.Prefix
+	if relay {
+		subnets = parseRelaySubnets(r, f)
+	}
+	if f.Valid() {
+		updated, err := s.devices.Update(r.Context(), dev.ID, func(d *store.Device) error {
+			d.Name, d.Description, d.Overrides = name, description, overrides
+			if relay {
+				d.AllowedSubnets = subnets
+			}
+			return nil
+		})
+		switch {
+		case isNotFound(err):
+			s.notFound(w, r)
+			return
+		case err != nil && !fieldError(f, err):
+			s.serverError(w, r, err)
+			return
+		case err == nil && !isHTMX(r):
+			s.sessions.Put(r.Context(), sessionFlash, "Device saved.")
+			http.Redirect(w, r, devicePath(dev.ID, next), http.StatusSeeOther)
+			return
+		case err == nil:
+			pd.Title, pd.Form = updated.Name, newForm()
+			if err := s.fillDeviceForm(r, pd.Form, updated); err != nil {
+				s.serverError(w, r, err)
+				return
+			}
+			w.Header().Set(hxTrigger, "device-changed")
+			s.renderDevicePage(w, r, http.StatusOK, pd, updated, next, true)
+			return
+		}
+	}
+	s.renderDevicePage(w, r, http.StatusUnprocessableEntity, pd, dev, next, false)
+}
+
+// renderDevicePage writes a device's page, or only its device-detail fragment for htmx.
+func (s *Server) renderDevicePage(w http.ResponseWriter, r *http.Request, status int, pd *PageData,
+	dev *store.Device, next string, saved bool) {
+	res, err := s.devices.Resolve(r.Context(), dev)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	pd.Data = devicePage{
+		Device:       dev,
+		Settings:     clientFields(res, deviceSourceWords),
+		CanEdit:      s.can(r, editDevice, dev),
+		CanDelete:    s.can(r, deleteDevice, dev),
+		CanEditRelay: s.can(r, editRelaySubnets, dev),
+		ShowOwner:    s.can(r, manageAllDevices, nil),
+		Href:         devicePath(dev.ID, next),
+		Next:         next,
+		Saved:        saved,
+	}
+	if isHTMX(r) {
+		s.renderFragment(w, r, status, "device", "device-detail", pd)
+		return
+	}
+	s.renderPage(w, r, status, "device", pd)
+}
+
+// confirmDeleteDevice is the delete confirmation for browsers without JavaScript; with it, a
+// dialog on the device's page asks instead.
+func (s *Server) confirmDeleteDevice(w http.ResponseWriter, r *http.Request) {
+	dev := s.deviceFor(w, r, deleteDevice)
+	if dev == nil {
+		return
+	}
+	next := s.backPath(r, openedFrom(r, dev))
+	pd := s.page(r, "Delete "+dev.Name, navFor(next))
+	pd.Data = devicePage{Device: dev, Href: devicePath(dev.ID, next), Next: next}
+	s.renderPage(w, r, http.StatusOK, "device-delete", pd)
+}
+
+func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request) {
+	dev := s.deviceFor(w, r, deleteDevice)
+	if dev == nil {
+		return
+	}
+	err := s.devices.Delete(r.Context(), dev.ID)
+	if isNotFound(err) {
+		s.notFound(w, r)
+		return
+	}
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	next := s.backPath(r, r.PostFormValue("next"))
+	s.sessions.Put(r.Context(), sessionFlash, "Device "+dev.Name+" deleted.")
+	if isHTMX(r) {
+		w.Header().Set(hxRedirect, next)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
 }

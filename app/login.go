@@ -64,6 +64,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
+	// A fresh sign-in renews an expired VPN session: the user's peers come back now.
+	s.devices.changed()
 	http.Redirect(w, r, "/devices", http.StatusSeeOther)
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -17,10 +18,15 @@ import (
 // DeviceStore is what device provisioning needs from storage.
 type DeviceStore interface {
 	CreateDevice(ctx context.Context, d *store.Device, pools store.AddressPools) error
+	UpdateDevice(ctx context.Context, id string, fn func(*store.Device) error) (*store.Device, error)
+	DeleteDevice(ctx context.Context, id string) error
+	ListDevices(ctx context.Context) ([]store.Device, error)
 	ServerKeys(ctx context.Context) (store.ServerKeys, error)
+	Settings(ctx context.Context) (store.Settings, error)
 }
 
-// ClientDefaults are the values written into every client configuration.
+// ClientDefaults are the environment's client settings: the last source a value resolves
+// from, after the device's override and the database default.
 type ClientDefaults struct {
 	EndpointHost        string
 	EndpointPort        int
@@ -30,12 +36,14 @@ type ClientDefaults struct {
 	AllowedIPs          []netip.Prefix
 }
 
-// Devices creates devices and their client configurations. The web UI and the CLI both use
-// it, so there is one way to make a device.
+// Devices creates, changes and deletes devices and renders their client configurations.
+// The web UI and the CLI both use it, so there is one way to do each.
 type Devices struct {
 	Store  DeviceStore
 	Pools  store.AddressPools
 	Client ClientDefaults
+	// Tunnels are the tunnel networks, which relay subnets must not overlap.
+	Tunnels []netip.Prefix
 	// Changed is called after every change so that the reconciler applies it at once.
 	Changed func()
 }
@@ -46,13 +54,32 @@ type NewDevice struct {
 	Name        string
 	Description string
 	PublicKey   string // optional: the client keeps its private key
+	Overrides   store.ClientSettings
+	// AllowedSubnets are relay subnets behind the device; only admins may set them.
+	AllowedSubnets []netip.Prefix
 }
 
-// CreatedDevice is a new device with its client configuration, shown to the user once.
+// CreatedDevice is a device with its client configuration, shown to the user once.
 type CreatedDevice struct {
 	Device   *store.Device
 	Config   string
 	FileName string
+}
+
+// Value is a resolved client setting and where it came from: "device", "database" or
+// "environment".
+type Value[T any] struct {
+	Value  T
+	Source string
+}
+
+// Resolved are the client settings that go into a device's configuration.
+type Resolved struct {
+	AllowedIPs          Value[[]netip.Prefix]
+	DNS                 Value[[]string]
+	Endpoint            Value[string] // host:port, as written into the configuration
+	MTU                 Value[int]
+	PersistentKeepalive Value[int]
 }
 
 // InputError is a problem with one field of user input; Field names it, Message explains it.
@@ -67,68 +94,215 @@ func (e *InputError) Error() string { return e.Field + ": " + e.Message }
 // its addresses, and renders its client configuration. The private key is never stored: it
 // exists only in the returned configuration.
 func (d *Devices) Create(ctx context.Context, nd NewDevice) (*CreatedDevice, error) {
-	name, err := validateDeviceName(nd.Name)
-	if err != nil {
+	dev := &store.Device{UserID: nd.UserID, Name: nd.Name, Description: nd.Description,
+		Overrides: nd.Overrides, AllowedSubnets: nd.AllowedSubnets}
+	if err := d.validate(ctx, dev); err != nil {
 		return nil, err
 	}
-	var private, public string
+	var private string
 	if strings.TrimSpace(nd.PublicKey) != "" {
 		key, err := wg.ParsePublicKey(strings.TrimSpace(nd.PublicKey))
 		if err != nil {
-			return nil, &InputError{Field: "public_key", Message: capitalize(err.Error()) + "."}
+			return nil, &InputError{Field: "public_key", Message: sentence(err.Error())}
 		}
-		public = key.String()
+		dev.PublicKey = key.String()
 	} else {
 		priv, pub, err := wg.GenerateKeyPair()
 		if err != nil {
 			return nil, fmt.Errorf("generate device keys: %w", err)
 		}
-		private, public = priv.String(), pub.String()
+		private, dev.PublicKey = priv.String(), pub.String()
 	}
 	psk, err := wg.GeneratePresharedKey()
 	if err != nil {
 		return nil, fmt.Errorf("generate preshared key: %w", err)
 	}
-	server, err := d.Store.ServerKeys(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("server keys: %w", err)
-	}
-	dev := &store.Device{UserID: nd.UserID, Name: name, Description: strings.TrimSpace(nd.Description),
-		PublicKey: public, PresharedKey: psk.String()}
+	dev.PresharedKey = psk.String()
 	if err := d.Store.CreateDevice(ctx, dev, d.Pools); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, &InputError{Field: "public_key", Message: "This public key is already used by another device."}
 		}
 		if errors.Is(err, wg.ErrPoolFull) {
-			return nil, &InputError{Field: "_form", Message: capitalize(innermost(err).Error()) + "."}
+			return nil, &InputError{Field: "_form", Message: sentence(innermost(err).Error())}
 		}
 		return nil, err
 	}
+	d.changed()
+	return d.Config(ctx, dev, private)
+}
+
+// Update applies edit to the device with id, validates the result and stores it; nothing is
+// written when edit or the validation fails.
+func (d *Devices) Update(ctx context.Context, id string, edit func(*store.Device) error) (*store.Device, error) {
+	dev, err := d.Store.UpdateDevice(ctx, id, func(dev *store.Device) error {
+		if err := edit(dev); err != nil {
+			return err
+		}
+		return d.validate(ctx, dev)
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.changed()
+	return dev, nil
+}
+
+// Delete removes the device with id; its peer goes at once.
+func (d *Devices) Delete(ctx context.Context, id string) error {
+	if err := d.Store.DeleteDevice(ctx, id); err != nil {
+		return err
+	}
+	d.changed()
+	return nil
+}
+
+func (d *Devices) changed() {
 	if d.Changed != nil {
 		d.Changed()
 	}
-	cfg := d.clientConfig(dev, private, server.PublicKey)
-	return &CreatedDevice{Device: dev, Config: string(cfg.Render()), FileName: ConfigFileName(dev.Name)}, nil
 }
 
-func (d *Devices) clientConfig(dev *store.Device, privateKey, serverPublicKey string) wg.ClientConfig {
+// Config renders dev's client configuration; an empty privateKey writes a placeholder line.
+func (d *Devices) Config(ctx context.Context, dev *store.Device, privateKey string) (*CreatedDevice, error) {
+	server, err := d.Store.ServerKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("server keys: %w", err)
+	}
+	res, err := d.Resolve(ctx, dev)
+	if err != nil {
+		return nil, err
+	}
 	var addrs []netip.Prefix
 	for _, a := range []netip.Addr{dev.IPv4, dev.IPv6} {
 		if a.IsValid() {
 			addrs = append(addrs, wg.HostPrefix(a))
 		}
 	}
-	return wg.ClientConfig{
+	cfg := wg.ClientConfig{
 		PrivateKey:          privateKey,
 		Addresses:           addrs,
-		DNS:                 d.Client.DNS,
-		MTU:                 d.Client.MTU,
-		ServerPublicKey:     serverPublicKey,
+		DNS:                 res.DNS.Value,
+		MTU:                 res.MTU.Value,
+		ServerPublicKey:     server.PublicKey,
 		PresharedKey:        dev.PresharedKey,
-		AllowedIPs:          d.Client.AllowedIPs,
-		Endpoint:            wg.JoinEndpoint(d.Client.EndpointHost, d.Client.EndpointPort),
-		PersistentKeepalive: d.Client.PersistentKeepalive,
+		AllowedIPs:          res.AllowedIPs.Value,
+		Endpoint:            res.Endpoint.Value,
+		PersistentKeepalive: res.PersistentKeepalive.Value,
 	}
+	return &CreatedDevice{Device: dev, Config: string(cfg.Render()), FileName: ConfigFileName(dev.Name)}, nil
+}
+
+// Defaults returns the client settings a device without overrides gets.
+func (d *Devices) Defaults(ctx context.Context) (Resolved, error) {
+	return d.Resolve(ctx, &store.Device{})
+}
+
+// Resolve returns dev's effective client settings: its override, else the database default,
+// else the environment's.
+func (d *Devices) Resolve(ctx context.Context, dev *store.Device) (Resolved, error) {
+	st, err := d.Store.Settings(ctx)
+	if err != nil {
+		return Resolved{}, err
+	}
+	return resolve(dev.Overrides, st.ClientDefaults, d.Client), nil
+}
+
+func resolve(device, database store.ClientSettings, env ClientDefaults) Resolved {
+	endpoint := pick(device.Endpoint, database.Endpoint, env.EndpointHost)
+	endpoint.Value = joinEndpoint(endpoint.Value, env.EndpointPort)
+	return Resolved{
+		AllowedIPs:          pick(device.AllowedIPs, database.AllowedIPs, env.AllowedIPs),
+		DNS:                 pick(device.DNS, database.DNS, env.DNS),
+		Endpoint:            endpoint,
+		MTU:                 pick(device.MTU, database.MTU, env.MTU),
+		PersistentKeepalive: pick(device.PersistentKeepalive, database.PersistentKeepalive, env.PersistentKeepalive),
+	}
+}
+
+// joinEndpoint completes an endpoint ("host" or "host:port") with the default port when it
+// names none; a port given with the host wins.
+func joinEndpoint(endpoint string, defaultPort int) string {
+	host, port, err := wg.ParseEndpoint(endpoint)
+	if err != nil {
+		return endpoint // stored values were validated on save
+	}
+	if port == 0 {
+		port = defaultPort
+	}
+	return wg.JoinEndpoint(host, port)
+}
+
+func pick[T any](device, database store.Optional[T], env T) Value[T] {
+	switch {
+	case device.Set:
+		return Value[T]{Value: device.Value, Source: "device"}
+	case database.Set:
+		return Value[T]{Value: database.Value, Source: "database"}
+	default:
+		return Value[T]{Value: env, Source: "environment"}
+	}
+}
+
+// validate checks every field a user can set, normalising what means the same.
+func (d *Devices) validate(ctx context.Context, dev *store.Device) error {
+	name, err := validateDeviceName(dev.Name)
+	if err != nil {
+		return err
+	}
+	dev.Name = name
+	dev.Description = strings.TrimSpace(dev.Description)
+	if n := utf8.RuneCountInString(dev.Description); n > 500 {
+		return &InputError{Field: "description", Message: fmt.Sprintf("A description has at most 500 characters (this one has %d).", n)}
+	}
+	if err := ValidateClientSettings(dev.Overrides); err != nil {
+		return err
+	}
+	if len(dev.AllowedSubnets) == 0 {
+		return nil
+	}
+	devices, err := d.Store.ListDevices(ctx)
+	if err != nil {
+		return err
+	}
+	others := map[string][]netip.Prefix{}
+	for _, o := range devices {
+		if o.ID != dev.ID && len(o.AllowedSubnets) > 0 {
+			others[o.Name] = append(others[o.Name], o.AllowedSubnets...)
+		}
+	}
+	if err := wg.CheckRelaySubnets(dev.AllowedSubnets, d.Tunnels, others); err != nil {
+		return &InputError{Field: "allowed_subnets", Message: sentence(err.Error())}
+	}
+	return nil
+}
+
+// ValidateClientSettings checks the set values of s (device overrides or database defaults),
+// so that input from the CLI or an API client meets the rules of the web forms.
+func ValidateClientSettings(s store.ClientSettings) error {
+	if s.AllowedIPs.Set && len(s.AllowedIPs.Value) == 0 {
+		return &InputError{Field: "allowed_ips", Message: "Enter at least one network, e.g. 0.0.0.0/0."}
+	}
+	if s.DNS.Set {
+		if _, err := wg.ParseDNS(strings.Join(s.DNS.Value, ",")); err != nil {
+			return &InputError{Field: "dns", Message: sentence(err.Error())}
+		}
+	}
+	if s.Endpoint.Set {
+		if _, _, err := wg.ParseEndpoint(s.Endpoint.Value); err != nil {
+			return &InputError{Field: "endpoint", Message: sentence(err.Error())}
+		}
+	}
+	if s.MTU.Set {
+		if _, err := wg.ParseMTU(strconv.Itoa(s.MTU.Value)); err != nil {
+			return &InputError{Field: "mtu", Message: sentence(err.Error())}
+		}
+	}
+	if s.PersistentKeepalive.Set {
+		if _, err := wg.ParseKeepalive(strconv.Itoa(s.PersistentKeepalive.Value)); err != nil {
+			return &InputError{Field: "persistent_keepalive", Message: sentence(err.Error())}
+		}
+	}
+	return nil
 }
 
 func validateDeviceName(name string) (string, error) {
@@ -170,10 +344,16 @@ func innermost(err error) error {
 	}
 }
 
-func capitalize(s string) string {
+// sentence turns a lower-case error text into a message for the user: capitalised, with a
+// full stop.
+func sentence(s string) string {
 	if s == "" {
 		return s
 	}
 	r, n := utf8.DecodeRuneInString(s)
-	return string(unicode.ToUpper(r)) + s[n:]
+	s = string(unicode.ToUpper(r)) + s[n:]
+	if !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
 }

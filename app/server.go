@@ -23,7 +23,12 @@ type Store interface {
 	UserByID(ctx context.Context, id string) (*store.User, error)
 	UserByEmail(ctx context.Context, email string) (*store.User, error)
 	RecordSignIn(ctx context.Context, id, method string, at time.Time) error
+	ListUsers(ctx context.Context) ([]store.User, error)
+	DeviceByID(ctx context.Context, id string) (*store.Device, error)
+	ListDevices(ctx context.Context) ([]store.Device, error)
 	ListDevicesByUser(ctx context.Context, userID string) ([]store.Device, error)
+	Settings(ctx context.Context) (store.Settings, error)
+	UpdateSettings(ctx context.Context, fn func(*store.Settings) error) (store.Settings, error)
 	Sessions() *store.Sessions
 }
 
@@ -128,6 +133,14 @@ func (s *Server) pages() http.Handler {
 	mux.HandleFunc("POST /logout", s.logout)
 	mux.Handle("GET /devices", s.requireUser(s.listDevices))
 	mux.Handle("POST /devices", s.requireUser(s.createDevice))
+	mux.Handle("GET /devices/{id}", s.requireUser(s.showDevice))
+	mux.Handle("POST /devices/{id}", s.requireUser(s.updateDevice))
+	mux.Handle("GET /devices/{id}/delete", s.requireUser(s.confirmDeleteDevice))
+	mux.Handle("POST /devices/{id}/delete", s.requireUser(s.deleteDevice))
+	mux.Handle("GET /admin/devices", s.requireUser(s.listAllDevices))
+	mux.Handle("POST /admin/devices", s.requireUser(s.createDeviceForUser))
+	mux.Handle("GET /admin/settings", s.requireUser(s.showSettings))
+	mux.Handle("POST /admin/settings", s.requireUser(s.updateSettings))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { s.notFound(w, r) })
 	return mux
 }

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"html/template"
 	"io"
 	"io/fs"
 	"net/http"
@@ -40,14 +41,23 @@ type form struct {
 }
 
 type devicesPage struct {
-	Devices []store.Device
-	Created *createdDevice
+	Devices   []store.Device
+	CanCreate bool
+	Overrides []clientField
+	Created   *createdDevice
+}
+
+type clientField struct {
+	Name, Label, Hint, Placeholder, Effective, Source string
 }
 
 type createdDevice struct {
 	Device   *store.Device
 	Config   string
 	FileName string
+	QR       template.URL
+	OwnKey   bool
+	Back     string
 }
 
 func newForm() *form { return &form{Values: map[string]string{}, Errors: map[string]string{}} }
@@ -106,9 +116,13 @@ func wantLacks(t *testing.T, what, body string, unwanted ...string) {
 func TestEveryPageAndFragmentParses(t *testing.T) {
 	r := mustRenderer(t)
 	for page, fragments := range map[string][]string{
-		"login":   {"content"},
-		"devices": {"content", "device-form", "device-created", "device-table", "device-row"},
-		"error":   {"content"},
+		"login":         {"content"},
+		"devices":       {"content", "device-add", "device-form", "device-created", "device-table", "device-row"},
+		"device":        {"content", "device-detail", "device-edit-form", "device-delete-form"},
+		"device-delete": {"content", "device-delete-form"},
+		"admin-devices": {"content", "admin-device-form", "device-created", "admin-device-table", "admin-device-row"},
+		"settings":      {"content", "settings-form"},
+		"error":         {"content"},
 	} {
 		set, ok := r.pages[page]
 		if !ok {
@@ -249,7 +263,7 @@ func TestDevicesPage(t *testing.T) {
 		Banner: "WireGuard is unavailable: interface wg0 not found",
 		User:   &store.User{Email: "admin@example.com", Role: store.RoleAdmin},
 		Form:   newForm(),
-		Data: devicesPage{Devices: []store.Device{
+		Data: devicesPage{CanCreate: true, Devices: []store.Device{
 			{ID: "d1", Name: "<laptop>", IPv4: netip.MustParseAddr("10.8.0.2"), IPv6: netip.MustParseAddr("fd00::2"),
 				DeviceStats: store.DeviceStats{RxBytes: 1536, TxBytes: 5 << 20, LatestHandshake: &hs}},
 			{ID: "d2", Name: "phone", IPv4: netip.MustParseAddr("10.8.0.3")},
@@ -257,12 +271,13 @@ func TestDevicesPage(t *testing.T) {
 	}
 	body := render(t, http.StatusOK, "devices", data)
 	wantContains(t, "the devices page", body,
-		`<a href="/devices" aria-current="page">My Devices</a>`, `<a href="/admin">Admin</a>`,
+		`<a href="/devices" aria-current="page">My Devices</a>`, `<a href="/admin/devices">All Devices</a>`,
+		`<a href="/admin/settings">Settings</a>`,
 		`admin@example.com`, `<form method="post" action="/logout">`,
 		`<div class="banner warning" role="alert"><div class="container">WireGuard is unavailable: interface wg0 not found</div></div>`,
 		`<div class="flash" role="status">Welcome back.</div>`,
 		`hx-post="/devices"`, `action="/devices"`, `name="csrf_token" value="tok-9"`,
-		`<tr id="device-d1">`, `&lt;laptop&gt;`, `10.8.0.2`, `fd00::2`, `1.5 KiB`, `5 MiB`, `1 minute ago`,
+		`<tr id="device-d1">`, `<a href="/devices/d1">&lt;laptop&gt;</a>`, `10.8.0.2`, `fd00::2`, `1.5 KiB`, `5 MiB`, `1 minute ago`,
 		`<span class="dot ok"`, `<tr id="device-d2">`, `never`, `0 B`,
 	)
 	wantLacks(t, "the devices page", body, "<laptop>", "invalid IP", "device-config")
@@ -270,14 +285,15 @@ func TestDevicesPage(t *testing.T) {
 	data.User.Role = store.RoleUnprivileged
 	data.Data = devicesPage{}
 	body = render(t, http.StatusOK, "devices", data)
-	wantContains(t, "a user's empty devices page", body, "No devices yet")
-	wantLacks(t, "a user's devices page", body, `href="/admin"`, "<table>")
+	wantContains(t, "a user's empty devices page", body, "No devices yet", "Your administrator adds and removes devices.")
+	wantLacks(t, "a user's devices page", body, `href="/admin/`, "<table>", `action="/devices"`)
 }
 
 func TestDeviceCreated(t *testing.T) {
 	conf := "[Interface]\nPrivateKey = abc+/=\nAddress = 10.8.0.2/32\n"
 	data := &pageData{CSRFToken: "tok", User: &store.User{Email: "a@example.com"}, Form: newForm(),
-		Data: devicesPage{Created: &createdDevice{Device: &store.Device{Name: "Work laptop"}, Config: conf, FileName: "Work-laptop.conf"}}}
+		Data: devicesPage{CanCreate: true, Created: &createdDevice{Device: &store.Device{Name: "Work laptop"}, Config: conf,
+			FileName: "Work-laptop.conf", QR: "data:image/png;base64,iVBORw0KGgo=", Back: "/devices"}}}
 
 	frag := fragment(t, "devices", "device-created", data)
 	wantContains(t, "the device-created fragment", frag,
@@ -285,6 +301,7 @@ func TestDeviceCreated(t *testing.T) {
 		`<pre id="device-config" class="config" tabindex="0">[Interface]`+"\nPrivateKey = abc&#43;/=\n",
 		`data-download="#device-config" data-filename="Work-laptop.conf"`,
 		`href="/devices"`,
+		`<img class="qr" src="data:image/png;base64,iVBORw0KGgo=" width="256" height="256" alt="QR code of the configuration">`,
 	)
 	wantLacks(t, "the device-created fragment", frag, "<html", "<header")
 
@@ -297,7 +314,7 @@ func TestDeviceFormFragmentShowsTheFieldError(t *testing.T) {
 	f := newForm()
 	f.Values["name"] = "bad\x07name"
 	f.Errors["name"] = "A name cannot contain control characters."
-	frag := fragment(t, "devices", "device-form", &pageData{CSRFToken: "tok", Form: f})
+	frag := fragment(t, "devices", "device-form", &pageData{CSRFToken: "tok", Form: f, Data: devicesPage{CanCreate: true}})
 	wantContains(t, "the device-form fragment", frag,
 		`<p id="device-name-error" class="field-error">A name cannot contain control characters.</p>`,
 		`aria-invalid="true"`, `name="csrf_token" value="tok"`, `hx-target="#device-add"`)

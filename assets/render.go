@@ -14,7 +14,8 @@ import (
 )
 
 // Renderer holds the page templates, parsed once at start: each page file under
-// templates/pages/ together with templates/layout.html and the helper functions.
+// templates/pages/ together with templates/layout.html, the pieces several pages share
+// (templates/partials/*.html) and the helper functions.
 type Renderer struct {
 	pages map[string]*template.Template // by page name: "login" for pages/login.html
 }
@@ -33,10 +34,15 @@ func newRenderer(fsys fs.FS) (*Renderer, error) {
 	if len(names) == 0 {
 		return nil, errors.New("no page templates embedded")
 	}
+	partials, err := fs.Glob(fsys, "templates/partials/*.html")
+	if err != nil {
+		return nil, err
+	}
 	r := &Renderer{pages: map[string]*template.Template{}}
 	for _, name := range names {
 		page := strings.TrimSuffix(path.Base(name), ".html")
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(fsys, "templates/layout.html", name)
+		set := append(append([]string{"templates/layout.html"}, partials...), name)
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(fsys, set...)
 		if err != nil {
 			return nil, fmt.Errorf("parse page %s: %w", page, err)
 		}

@@ -267,6 +267,7 @@ func TestLists(t *testing.T) {
 		{"empty items dropped", "9.9.9.9,,", "10.0.0.0/8,", []string{"9.9.9.9"}, []string{"10.0.0.0/8"}},
 		{"search domain and IPv6", "2606:4700:4700::1111, home.lan", "::/0", []string{"2606:4700:4700::1111", "home.lan"}, []string{"::/0"}},
 		{"bare address is a host", "1.1.1.1", "192.168.1.7, fd00::1", []string{"1.1.1.1"}, []string{"192.168.1.7/32", "fd00::1/128"}},
+		{"duplicates dropped, canonical form", "1.1.1.1, Home.LAN., 1.1.1.1, home.lan", "10.0.0.0/8, FD00::/8, 10.0.0.0/8", []string{"1.1.1.1", "home.lan"}, []string{"10.0.0.0/8", "fd00::/8"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -280,6 +281,27 @@ func TestLists(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got, tt.wantIPs) {
 				t.Errorf("AllowedIPs: got %q, want %q", got, tt.wantIPs)
+			}
+		})
+	}
+}
+
+func TestEndpointHost(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want string
+	}{
+		{"hostname lower-cased", "VPN.Example.com", "vpn.example.com"},
+		{"IPv4", "203.0.113.10", "203.0.113.10"},
+		{"bare IPv6 canonical", "2001:DB8:0::1", "2001:db8::1"},
+		{"bracketed IPv6", "[2001:db8::1]", "2001:db8::1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := mustLoad(t, nil, map[string]string{"WG_WG_ENDPOINT_HOST": tt.in})
+			if got := c.WireGuard.EndpointHost; got != tt.want {
+				t.Errorf("WG_WG_ENDPOINT_HOST=%q: got %q, want %q", tt.in, got, tt.want)
 			}
 		})
 	}
@@ -379,7 +401,9 @@ func TestValidationErrors(t *testing.T) {
 		{"interface space", map[string]string{"WG_WG_INTERFACE": "wg 0"}, nil, "WG_WG_INTERFACE: "},
 		{"listen port", map[string]string{"WG_WG_LISTEN_PORT": "-1"}, nil, `WG_WG_LISTEN_PORT: "-1" is not a port number`},
 		{"endpoint port", map[string]string{"WG_WG_ENDPOINT_PORT": "x"}, nil, `WG_WG_ENDPOINT_PORT: "x" is not a port number`},
-		{"endpoint host", map[string]string{"WG_WG_ENDPOINT_HOST": "vpn..example"}, nil, `WG_WG_ENDPOINT_HOST: "vpn..example" is not an IP address or hostname`},
+		{"endpoint host", map[string]string{"WG_WG_ENDPOINT_HOST": "vpn..example"}, nil, `WG_WG_ENDPOINT_HOST: "vpn..example" is not an IP address or hostname: it has an empty label`},
+		{"endpoint host with port", map[string]string{"WG_WG_ENDPOINT_HOST": "vpn.example.com:443"}, nil, `WG_WG_ENDPOINT_HOST: "vpn.example.com:443" includes a port; set the port with WG_WG_ENDPOINT_PORT`},
+		{"endpoint host zone", map[string]string{"WG_WG_ENDPOINT_HOST": "fe80::1%eth0"}, nil, `WG_WG_ENDPOINT_HOST: "fe80::1%eth0" has an IPv6 zone`},
 		{"ipv4 family", map[string]string{"WG_WG_IPV4_NETWORK": "fd00::/64"}, nil, `WG_WG_IPV4_NETWORK: "fd00::/64" is not an IPv4 network`},
 		{"ipv4 host bits", map[string]string{"WG_WG_IPV4_NETWORK": "10.3.2.5/24"}, nil, `WG_WG_IPV4_NETWORK: "10.3.2.5/24" has host bits set; did you mean "10.3.2.0/24"?`},
 		{"ipv4 too small", map[string]string{"WG_WG_IPV4_NETWORK": "10.3.2.0/31"}, nil, "WG_WG_IPV4_NETWORK: \"10.3.2.0/31\" is too small; the prefix length must be at most /30"},
@@ -390,13 +414,16 @@ func TestValidationErrors(t *testing.T) {
 		{"userspace", map[string]string{"WG_WG_USERSPACE": "sometimes"}, nil, `WG_WG_USERSPACE: "sometimes" is not one of auto, always, never`},
 		{"reconcile not duration", map[string]string{"WG_RECONCILE_INTERVAL": "30"}, nil, `WG_RECONCILE_INTERVAL: "30" is not a duration`},
 		{"reconcile too short", map[string]string{"WG_RECONCILE_INTERVAL": "500ms"}, nil, `WG_RECONCILE_INTERVAL: "500ms" is shorter than 1s`},
-		{"dns", map[string]string{"WG_WG_DNS": "1.1.1.1, bad host"}, nil, `WG_WG_DNS: "bad host" is not an IP address or search domain`},
+		{"dns", map[string]string{"WG_WG_DNS": "1.1.1.1, bad host"}, nil, `WG_WG_DNS: "bad host" is not an IP address or search domain: it contains ' '`},
+		{"dns bad label", map[string]string{"WG_WG_DNS": "-bad-.example"}, nil, `WG_WG_DNS: "-bad-.example" is not an IP address or search domain: label "-bad-" starts or ends with a hyphen`},
 		{"dns empty list", map[string]string{"WG_WG_DNS": " , "}, nil, "WG_WG_DNS: \" , \" has no entries"},
-		{"mtu low", map[string]string{"WG_WG_MTU": "1279"}, nil, `WG_WG_MTU: "1279" is not a whole number from 1280 to 9000`},
-		{"mtu high", map[string]string{"WG_WG_MTU": "9001"}, nil, `WG_WG_MTU: "9001" is not a whole number from 1280 to 9000`},
-		{"keepalive", map[string]string{"WG_WG_PERSISTENT_KEEPALIVE": "65536"}, nil, `WG_WG_PERSISTENT_KEEPALIVE: "65536" is not a whole number from 0 to 65535`},
+		{"mtu low", map[string]string{"WG_WG_MTU": "1279"}, nil, `WG_WG_MTU: MTU "1279" is not between 1280 and 9000`},
+		{"mtu high", map[string]string{"WG_WG_MTU": "9001"}, nil, `WG_WG_MTU: MTU "9001" is not between 1280 and 9000`},
+		{"keepalive", map[string]string{"WG_WG_PERSISTENT_KEEPALIVE": "65536"}, nil, `WG_WG_PERSISTENT_KEEPALIVE: persistent keepalive "65536" is not between 0 and 65535 seconds`},
 		{"allowed ips", map[string]string{"WG_WG_ALLOWED_IPS": "0.0.0.0/0, nope"}, nil, `WG_WG_ALLOWED_IPS: "nope" is not a CIDR`},
-		{"allowed ips host bits", map[string]string{"WG_WG_ALLOWED_IPS": "192.168.1.5/24"}, nil, `WG_WG_ALLOWED_IPS: "192.168.1.5/24" has host bits set; did you mean "192.168.1.0/24"?`},
+		{"allowed ips host bits", map[string]string{"WG_WG_ALLOWED_IPS": "192.168.1.5/24"}, nil, `WG_WG_ALLOWED_IPS: 192.168.1.5/24 has host bits set; did you mean 192.168.1.0/24?`},
+		{"allowed ips empty list", map[string]string{"WG_WG_ALLOWED_IPS": ","}, nil, `WG_WG_ALLOWED_IPS: "," has no entries`},
+		{"allowed ips mapped", map[string]string{"WG_WG_ALLOWED_IPS": "::ffff:10.0.0.0/104"}, nil, "WG_WG_ALLOWED_IPS: ::ffff:10.0.0.0/104 is an IPv4-mapped IPv6 network, which WireGuard treats as IPv6; write 10.0.0.0/8"},
 		{"admin email", map[string]string{"WG_ADMIN_EMAIL": "admin"}, nil, `WG_ADMIN_EMAIL: "admin" is not an email address`},
 		{"admin email two at", map[string]string{"WG_ADMIN_EMAIL": "a@b@c"}, nil, "WG_ADMIN_EMAIL: "},
 		{"admin password", map[string]string{"WG_ADMIN_PASSWORD": "short"}, nil, "WG_ADMIN_PASSWORD: must be at least 8 characters (got 5)"},

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"wiregui/wg"
 )
 
 // Variable describes one setting for people: help output, the README table, the settings page.
@@ -208,18 +210,15 @@ func settings() []setting {
 		},
 		{
 			name: "WG_WG_MTU", def: "1280",
-			doc: "Default client MTU (1280-9000).",
-			parse: func(c *Config, v string) (err error) {
-				c.ClientDefaults.MTU, err = parseIntRange(v, 1280, 9000)
-				return err
-			},
+			doc:    fmt.Sprintf("Default client MTU (%d-%d).", wg.MinMTU, wg.MaxMTU),
+			parse:  func(c *Config, v string) (err error) { c.ClientDefaults.MTU, err = wg.ParseMTU(v); return err },
 			format: func(c *Config) string { return strconv.Itoa(c.ClientDefaults.MTU) },
 		},
 		{
 			name: "WG_WG_PERSISTENT_KEEPALIVE", def: "25",
 			doc: "Default client persistent keepalive in seconds (0 disables).",
 			parse: func(c *Config, v string) (err error) {
-				c.ClientDefaults.PersistentKeepalive, err = parseIntRange(v, 0, 65535)
+				c.ClientDefaults.PersistentKeepalive, err = wg.ParseKeepalive(v)
 				return err
 			},
 			format: func(c *Config) string { return strconv.Itoa(c.ClientDefaults.PersistentKeepalive) },
@@ -228,7 +227,7 @@ func settings() []setting {
 			name: "WG_WG_ALLOWED_IPS", def: "0.0.0.0/0, ::/0",
 			doc: "Default client AllowedIPs, comma separated CIDRs.",
 			parse: func(c *Config, v string) (err error) {
-				c.ClientDefaults.AllowedIPs, err = parsePrefixList(v)
+				c.ClientDefaults.AllowedIPs, err = parseAllowedIPs(v)
 				return err
 			},
 			format: func(c *Config) string { return formatPrefixes(c.ClientDefaults.AllowedIPs) },

@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"wiregui/wg"
 )
 
 // The parse functions below return errors without the variable name; the loader adds it.
@@ -31,14 +33,6 @@ func parsePort(v string) (int, error) {
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > 65535 {
 		return 0, fmt.Errorf("%q is not a port number (1-65535)", v)
-	}
-	return n, nil
-}
-
-func parseIntRange(v string, lo, hi int) (int, error) {
-	n, err := strconv.Atoi(v)
-	if err != nil || n < lo || n > hi {
-		return 0, fmt.Errorf("%q is not a whole number from %d to %d", v, lo, hi)
 	}
 	return n, nil
 }
@@ -136,16 +130,6 @@ func parseHost(v string) (string, error) {
 	}
 	if isHostname(v) {
 		return v, nil
-	}
-	return "", fmt.Errorf("%q is not an IP address or hostname", v)
-}
-
-func parseEndpointHost(v string) (string, error) {
-	if a, err := netip.ParseAddr(v); err == nil && a.Zone() == "" {
-		return a.String(), nil
-	}
-	if isHostname(v) {
-		return strings.ToLower(v), nil
 	}
 	return "", fmt.Errorf("%q is not an IP address or hostname", v)
 }
@@ -304,56 +288,35 @@ func formatNetwork(p netip.Prefix) string {
 	return p.String()
 }
 
-// splitList splits a comma separated list, trims the items and drops empty ones.
-func splitList(v string) []string {
-	var items []string
-	for item := range strings.SplitSeq(v, ",") {
-		if item = strings.TrimSpace(item); item != "" {
-			items = append(items, item)
-		}
+// parseEndpointHost parses the host clients dial. The port has a variable of its own, so a
+// host with a port is refused rather than half used.
+func parseEndpointHost(v string) (string, error) {
+	host, port, err := wg.ParseEndpoint(v)
+	if err != nil {
+		return "", err
 	}
-	return items
+	if port != 0 {
+		return "", fmt.Errorf("%q includes a port; set the port with WG_WG_ENDPOINT_PORT (--wg-endpoint-port)", v)
+	}
+	return host, nil
 }
 
+// parseDNSList parses the default DNS servers and search domains; the list must not be empty.
 func parseDNSList(v string) ([]string, error) {
-	items := splitList(v)
-	if len(items) == 0 {
-		return nil, fmt.Errorf("%q has no entries", v)
+	dns, err := wg.ParseDNS(v)
+	if err == nil && len(dns) == 0 {
+		err = fmt.Errorf("%q has no entries", v)
 	}
-	for i, item := range items {
-		if a, err := netip.ParseAddr(item); err == nil && a.Zone() == "" {
-			items[i] = a.String()
-			continue
-		}
-		if !isHostname(item) {
-			return nil, fmt.Errorf("%q is not an IP address or search domain", item)
-		}
-	}
-	return items, nil
+	return dns, err
 }
 
-// parsePrefixList parses comma separated CIDRs; a bare address means a single host.
-func parsePrefixList(v string) ([]netip.Prefix, error) {
-	items := splitList(v)
-	if len(items) == 0 {
-		return nil, fmt.Errorf("%q has no entries", v)
+// parseAllowedIPs parses the default client AllowedIPs; the list must not be empty.
+func parseAllowedIPs(v string) ([]netip.Prefix, error) {
+	prefixes, err := wg.ParseAllowedIPs(v)
+	if err == nil && len(prefixes) == 0 {
+		err = fmt.Errorf("%q has no entries", v)
 	}
-	prefixes := make([]netip.Prefix, 0, len(items))
-	for _, item := range items {
-		p, err := netip.ParsePrefix(item)
-		if err != nil {
-			a, aerr := netip.ParseAddr(item)
-			if aerr != nil || a.Zone() != "" {
-				return nil, fmt.Errorf("%q is not a CIDR (e.g. 10.0.0.0/8)", item)
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
-		}
-		if p != p.Masked() {
-			return nil, fmt.Errorf("%q has host bits set; did you mean %q?", item, p.Masked().String())
-		}
-		prefixes = append(prefixes, p)
-	}
-	return prefixes, nil
+	return prefixes, err
 }
 
 func formatPrefixes(ps []netip.Prefix) string {

@@ -134,7 +134,9 @@ func (s *Store) UpdateSettings(ctx context.Context, fn func(*Settings) error) (S
 
 func optionalString(v string, set bool) sql.NullString { return sql.NullString{String: v, Valid: set} }
 
-func optionalInt(o Optional[int]) sql.NullInt64 { return sql.NullInt64{Int64: int64(o.Value), Valid: o.Set} }
+func optionalInt(o Optional[int]) sql.NullInt64 {
+	return sql.NullInt64{Int64: int64(o.Value), Valid: o.Set}
+}
 
 // ListExpiredSessions returns the enabled users with devices whose VPN session has expired
 // at time at (never-signed-in users included). None when sessions never expire.

@@ -188,38 +188,81 @@ func (s *Store) UpdateDevice(ctx context.Context, id string, fn func(*Device) er
 	return updated, err
 }
 
-// ListLiveDevices returns the devices that must be live WireGuard peers at time at: the
+// LivePeer is what the data plane needs of a device that must be a live WireGuard peer.
+type LivePeer struct {
+	DeviceID       string
+	UserID         string
+	PublicKey      string
+	PresharedKey   string // plaintext
+	IPv4, IPv6     netip.Addr
+	AllowedSubnets []netip.Prefix
+	RemoteEndpoint string
+}
+
+// livePeerQuery selects the live peers; $1 is the start of the valid sessions (NULL when
+// sessions never expire). This is the one place that decides who is connected.
+const livePeerQuery = `SELECT d.id, d.user_id, d.public_key, d.preshared_key, d.ipv4, d.ipv6, d.allowed_subnets,
+	d.remote_endpoint FROM devices d JOIN users u ON u.id = d.user_id
+	WHERE u.disabled_at IS NULL AND ($1 IS NULL OR u.last_signed_in_at > $1) ORDER BY d.id`
+
+// ListLivePeers returns the devices that must be live WireGuard peers at time at: the
 // device exists, its owner is enabled, and either VPN sessions never expire or the owner
 // signed in within the session duration. changesAt is when the earliest of those sessions
 // expires (zero when none will), so the caller can look again then.
-func (s *Store) ListLiveDevices(ctx context.Context, at time.Time) (devices []Device, changesAt time.Time, err error) {
+func (s *Store) ListLivePeers(ctx context.Context, at time.Time) (peers []LivePeer, changesAt time.Time, err error) {
 	settings, err := s.Settings(ctx)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	d := settings.VPNSessionDuration
-	if d == 0 {
-		devices, err = s.listDevices(ctx, `SELECT `+deviceColumns+deviceFrom+` WHERE u.disabled_at IS NULL ORDER BY d.id`)
-		return devices, time.Time{}, err
+	var since sql.NullTime
+	if d := settings.VPNSessionDuration; d > 0 {
+		since = sql.NullTime{Time: at.Add(-d).UTC(), Valid: true}
 	}
-	devices, err = s.listDevices(ctx, `SELECT `+deviceColumns+deviceFrom+`
-		WHERE u.disabled_at IS NULL AND u.last_signed_in_at > $1 ORDER BY d.id`, at.Add(-d).UTC())
+	rows, err := s.read.QueryContext(ctx, s.dialect.livePeerQuery, since)
 	if err != nil {
-		return nil, time.Time{}, err
+		return nil, time.Time{}, fmt.Errorf("list live peers: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p LivePeer
+		var psk, subnets string
+		var v4, v6 sql.NullString
+		if err := rows.Scan(&p.DeviceID, &p.UserID, &p.PublicKey, &psk, &v4, &v6, &subnets, &p.RemoteEndpoint); err != nil {
+			return nil, time.Time{}, fmt.Errorf("list live peers: %w", err)
+		}
+		if p.PresharedKey, err = s.seal.open(psk); err != nil {
+			return nil, time.Time{}, fmt.Errorf("device %s preshared key: %w", p.DeviceID, err)
+		}
+		if p.IPv4, err = parseAddr(v4); err != nil {
+			return nil, time.Time{}, fmt.Errorf("device %s ipv4: %w", p.DeviceID, err)
+		}
+		if p.IPv6, err = parseAddr(v6); err != nil {
+			return nil, time.Time{}, fmt.Errorf("device %s ipv6: %w", p.DeviceID, err)
+		}
+		if p.AllowedSubnets, err = parsePrefixes(subnets); err != nil {
+			return nil, time.Time{}, fmt.Errorf("device %s allowed subnets: %w", p.DeviceID, err)
+		}
+		peers = append(peers, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, time.Time{}, fmt.Errorf("list live peers: %w", err)
+	}
+	if !since.Valid {
+		return peers, time.Time{}, nil
 	}
 	// ORDER BY, not min(): SQLite's aggregate drops the column type and returns text.
 	var signedIn time.Time
 	err = s.read.QueryRowContext(ctx, `SELECT u.last_signed_in_at FROM users u
 		WHERE u.disabled_at IS NULL AND u.last_signed_in_at > $1 AND EXISTS (SELECT 1 FROM devices d WHERE d.user_id = u.id)
-		ORDER BY u.last_signed_in_at LIMIT 1`, at.Add(-d).UTC()).Scan(&signedIn)
+		ORDER BY u.last_signed_in_at LIMIT 1`, since).Scan(&signedIn)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
 		return nil, time.Time{}, fmt.Errorf("next session expiry: %w", err)
 	default:
-		changesAt = signedIn.UTC().Add(d)
+		changesAt = signedIn.UTC().Add(settings.VPNSessionDuration)
 	}
-	return devices, changesAt, nil
+	return peers, changesAt, nil
 }
 
 func (s *Store) listDevices(ctx context.Context, query string, args ...any) ([]Device, error) {

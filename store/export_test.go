@@ -25,3 +25,6 @@ func MigrateToForTest(ctx context.Context, s *Store, version int64) error {
 	_, err = p.UpTo(ctx, version)
 	return err
 }
+
+// SealForTest encrypts a value as the store does at rest.
+func SealForTest(s *Store, plaintext string) string { return s.seal.seal(plaintext) }

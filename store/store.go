@@ -48,11 +48,14 @@ type dialect struct {
 	// lockAddresses serialises address allocation inside a transaction. SQLite needs none:
 	// its write transactions are already exclusive.
 	lockAddresses string
+	// livePeerQuery is livePeerQuery with the parameter typed where PostgreSQL must know it.
+	livePeerQuery string
 }
 
 var (
-	sqliteDialect   = dialect{name: "sqlite", goose: goose.DialectSQLite3}
-	postgresDialect = dialect{name: "postgres", goose: goose.DialectPostgres, lockAddresses: "SELECT pg_advisory_xact_lock(51820)"}
+	sqliteDialect   = dialect{name: "sqlite", goose: goose.DialectSQLite3, livePeerQuery: livePeerQuery}
+	postgresDialect = dialect{name: "postgres", goose: goose.DialectPostgres, lockAddresses: "SELECT pg_advisory_xact_lock(51820)",
+		livePeerQuery: strings.ReplaceAll(livePeerQuery, "$1", "$1::timestamptz")}
 )
 
 // Open connects to the database and checks that it answers. It does not migrate.

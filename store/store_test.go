@@ -245,15 +245,16 @@ func TestLiveDevicesFollowDisableAndSessionExpiry(t *testing.T) {
 		s.RecordSignIn(ctx, off.ID, "password", now.Add(-time.Minute))
 		s.SetUserDisabled(ctx, off.ID, &now)
 
-		owners := func(devices []store.Device) []string {
+		emailOf := map[string]string{fresh.ID: fresh.Email, stale.ID: stale.Email, never.ID: never.Email, off.ID: off.Email}
+		owners := func(peers []store.LivePeer) []string {
 			var out []string
-			for _, d := range devices {
-				out = append(out, d.UserEmail)
+			for _, p := range peers {
+				out = append(out, emailOf[p.UserID])
 			}
 			sort.Strings(out)
 			return out
 		}
-		live, changesAt, err := s.ListLiveDevices(ctx, now)
+		live, changesAt, err := s.ListLivePeers(ctx, now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -264,7 +265,7 @@ func TestLiveDevicesFollowDisableAndSessionExpiry(t *testing.T) {
 		if _, err := s.UpdateSettings(ctx, func(st *store.Settings) error { st.VPNSessionDuration = time.Hour; return nil }); err != nil {
 			t.Fatal(err)
 		}
-		live, changesAt, err = s.ListLiveDevices(ctx, now)
+		live, changesAt, err = s.ListLivePeers(ctx, now)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -49,6 +49,8 @@ type dumpPeer struct {
 	PublicKey, PresharedKey, Endpoint, AllowedIPs string
 	LatestHandshake                               int64
 	Rx, Tx                                        int64
+	// Keepalive is the persistent keepalive in seconds, or "off".
+	Keepalive string
 }
 
 // wgDump is `wg show IFACE dump`, parsed.
@@ -77,6 +79,7 @@ func showDump(t testing.TB, ns *wglab.Namespace, iface string) wgDump {
 		p.LatestHandshake, _ = strconv.ParseInt(f[4], 10, 64)
 		p.Rx, _ = strconv.ParseInt(f[5], 10, 64)
 		p.Tx, _ = strconv.ParseInt(f[6], 10, 64)
+		p.Keepalive = f[7]
 		d.Peers[p.PublicKey] = p
 	}
 	return d
@@ -113,6 +116,9 @@ func checkDump(t testing.TB, d wgDump, want Config) {
 		}
 		if !sameSet(strings.Split(got.AllowedIPs, ","), ips) {
 			t.Errorf("peer %s allowed ips %s, want %v", p.PublicKey, got.AllowedIPs, ips)
+		}
+		if got.Keepalive != "off" {
+			t.Errorf("peer %s persistent keepalive %s, want off", p.PublicKey, got.Keepalive)
 		}
 	}
 }

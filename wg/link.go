@@ -59,7 +59,15 @@ type Config struct {
 	ListenPort int
 	// Addresses of the interface, such as 10.3.2.1/24 and fd00::3:2:1/120.
 	Addresses []netip.Prefix
-	Peers     []Peer
+	// Routes are further destinations routed into the interface, such as
+	// the relay subnets of live peers. The tunnel networks need no route
+	// here: the kernel routes them with Addresses. See RouteProtocol.
+	Routes []netip.Prefix
+	Peers  []Peer
+	// RevisitAt is when this state will change by itself, such as when the
+	// next VPN session expires: the Reconciler runs a pass then. Zero means
+	// never. Sync ignores it.
+	RevisitAt time.Time
 }
 
 // Peer is one device allowed to connect.
@@ -68,6 +76,14 @@ type Peer struct {
 	// PresharedKey is the zero key when the peer has none.
 	PresharedKey wgtypes.Key
 	AllowedIPs   []netip.Prefix
+	// Endpoint is the peer's last known address, zero when unknown. It is
+	// used only when Sync adds the peer: the server then sends the first
+	// handshake there, so that a client still holding the session from
+	// before the peer was removed resumes at once instead of after its own
+	// 15 s retry. The endpoint of a peer already on the interface is never
+	// changed (the real one roams), and a different one is not drift. An
+	// endpoint without an address or port is ignored.
+	Endpoint netip.AddrPort
 }
 
 // PeerStats is what the interface reports about one peer.
@@ -117,6 +133,11 @@ type Interface struct {
 	// added holds the addresses this Interface put on the link, the only ones
 	// Sync removes when they are no longer wanted.
 	added map[netip.Prefix]bool
+	// known is the WireGuard device as last read by Sync, with every
+	// configuration written since applied to it; nil when unknown (before
+	// the first Sync, after a failed write, after the link was re-created).
+	// Apply diffs against it instead of reading the device.
+	known *wgtypes.Device
 }
 
 // OpenInterface opens the WireGuard interface name in the current network
@@ -340,7 +361,7 @@ func (i *Interface) Close() error {
 }
 
 func (i *Interface) closeLocked() error {
-	i.closed = true
+	i.closed, i.known = true, nil
 	var errs []error
 	if i.user != nil {
 		errs = append(errs, i.user.close())

@@ -1,10 +1,13 @@
 package wg
 
 import (
+	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
@@ -149,5 +152,147 @@ func TestNormalizeRejects(t *testing.T) {
 	}
 	if s := got.Peers[0].AllowedIPs; s[0].String() != "10.1.2.3/32" || s[1].String() != "10.0.0.0/8" {
 		t.Errorf("normalized allowed ips = %v, want [10.1.2.3/32 10.0.0.0/8]", s)
+	}
+}
+
+// TestPlanEndpointKick: a peer added with an endpoint gets it and a
+// keepalive that starts a handshake, cleared again at the end of the same
+// configuration; existing peers keep their endpoint whatever want says.
+func TestPlanEndpointKick(t *testing.T) {
+	priv, _, _ := GenerateKeyPair()
+	existing, fresh, quiet := mustKey(t), mustKey(t), mustKey(t)
+	ep := netip.MustParseAddrPort("198.51.100.7:41000")
+	dev := &wgtypes.Device{PrivateKey: priv, Peers: []wgtypes.Peer{{
+		PublicKey:  existing,
+		Endpoint:   &net.UDPAddr{IP: net.ParseIP("203.0.113.9"), Port: 5555},
+		AllowedIPs: ipNets("10.0.0.2/32"),
+	}}}
+	want, err := Config{PrivateKey: priv, Peers: []Peer{
+		{PublicKey: existing, AllowedIPs: prefixes("10.0.0.2/32"), Endpoint: ep},
+		{PublicKey: fresh, AllowedIPs: prefixes("10.0.0.3/32"), Endpoint: netip.MustParseAddrPort("[::ffff:198.51.100.8]:41001")},
+		{PublicKey: quiet, AllowedIPs: prefixes("10.0.0.4/32")},
+	}}.normalize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, ch := plan(dev, want)
+	if ch != (Changes{PeersAdded: 2}) {
+		t.Fatalf("changes = %+v, want two peers added and the existing one left alone", ch)
+	}
+	if len(cfg.Peers) != 3 {
+		t.Fatalf("configuration has %d peer entries, want add, add, clear keepalive: %+v", len(cfg.Peers), cfg.Peers)
+	}
+	add, addQuiet, clearKA := cfg.Peers[0], cfg.Peers[1], cfg.Peers[2]
+	if add.PublicKey != fresh || add.Endpoint == nil || add.Endpoint.String() != "198.51.100.8:41001" ||
+		add.PersistentKeepaliveInterval == nil || *add.PersistentKeepaliveInterval <= 0 {
+		t.Errorf("added peer with an endpoint = %+v, want the unmapped endpoint and a keepalive", add)
+	}
+	if addQuiet.PublicKey != quiet || addQuiet.Endpoint != nil || addQuiet.PersistentKeepaliveInterval != nil {
+		t.Errorf("added peer without an endpoint = %+v, want neither endpoint nor keepalive", addQuiet)
+	}
+	if clearKA.PublicKey != fresh || !clearKA.UpdateOnly || clearKA.PersistentKeepaliveInterval == nil ||
+		*clearKA.PersistentKeepaliveInterval != 0 || clearKA.Endpoint != nil || clearKA.AllowedIPs != nil {
+		t.Errorf("last entry = %+v, want an update-only entry that clears the keepalive", clearKA)
+	}
+
+	// Applied, the state has the peers and no keepalive: nothing more to do,
+	// although want's endpoints differ from the device's.
+	after := applyConfig(dev, cfg)
+	if cfg, ch := plan(after, want); !ch.Empty() || len(cfg.Peers) != 0 {
+		t.Errorf("plan after applying = %+v, %+v", cfg, ch)
+	}
+
+	// A keepalive found on a peer (set by hand, or left by a failed write)
+	// is cleared; the update does not touch the endpoint.
+	after.Peers[0].PersistentKeepaliveInterval = 25 * time.Second
+	cfg, ch = plan(after, want)
+	if ch != (Changes{PeersUpdated: 1}) || len(cfg.Peers) != 1 || cfg.Peers[0].PersistentKeepaliveInterval == nil ||
+		*cfg.Peers[0].PersistentKeepaliveInterval != 0 || cfg.Peers[0].Endpoint != nil {
+		t.Errorf("plan with a stray keepalive = %+v, %+v", cfg, ch)
+	}
+}
+
+// TestApplyConfig checks the device state Apply diffs against: after any
+// plan is applied, planning again finds nothing to do, and the input is
+// left as it was.
+func TestApplyConfig(t *testing.T) {
+	priv, _, _ := GenerateKeyPair()
+	other, _, _ := GenerateKeyPair()
+	psk, _ := GeneratePresharedKey()
+	a, b, c, d := mustKey(t), mustKey(t), mustKey(t), mustKey(t)
+	dev := &wgtypes.Device{PrivateKey: other, ListenPort: 1, Peers: []wgtypes.Peer{
+		{PublicKey: a, AllowedIPs: ipNets("10.0.0.2/32", "10.9.0.0/24")},
+		{PublicKey: b, PresharedKey: psk, AllowedIPs: ipNets("10.0.0.3/32")},
+		{PublicKey: c, AllowedIPs: ipNets("10.0.0.4/32"), PersistentKeepaliveInterval: time.Second},
+	}}
+	before := fmt.Sprintf("%+v", *dev)
+	want, err := Config{PrivateKey: priv, ListenPort: 51820, Peers: []Peer{
+		{PublicKey: a, AllowedIPs: prefixes("10.0.0.2/32")}, // loses its subnet
+		{PublicKey: c, AllowedIPs: prefixes("10.0.0.4/32", "10.9.0.0/24")},
+		{PublicKey: d, PresharedKey: psk, AllowedIPs: prefixes("10.0.0.3/32"), Endpoint: netip.MustParseAddrPort("192.0.2.1:9")},
+	}}.normalize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, ch := plan(dev, want)
+	if ch != (Changes{KeySet: true, PortSet: true, PeersAdded: 1, PeersRemoved: 1, PeersUpdated: 2}) {
+		t.Fatalf("changes = %+v", ch)
+	}
+	after := applyConfig(dev, cfg)
+	if got := fmt.Sprintf("%+v", *dev); got != before {
+		t.Errorf("applyConfig modified its input:\n%s\nwas\n%s", got, before)
+	}
+	if after.PrivateKey != priv || after.PublicKey != priv.PublicKey() || after.ListenPort != 51820 || len(after.Peers) != 3 {
+		t.Errorf("applied device = %+v", after)
+	}
+	if cfg, ch := plan(after, want); !ch.Empty() {
+		t.Errorf("plan after applying = %+v, %+v", cfg, ch)
+	}
+	if cfg, ch := plan(applyConfig(after, wgtypes.Config{}), want); !ch.Empty() {
+		t.Errorf("an empty configuration changed the state: %+v, %+v", cfg, ch)
+	}
+}
+
+func TestNormalizeRoutesAndEndpoints(t *testing.T) {
+	priv, _, _ := GenerateKeyPair()
+	a, b, c := mustKey(t), mustKey(t), mustKey(t)
+	got, err := Config{
+		PrivateKey: priv,
+		Routes:     prefixes("10.9.0.7/24", "10.9.0.0/24", "::ffff:10.8.0.0/112", "fd00:9::1/64"),
+		Peers: []Peer{
+			{PublicKey: a, Endpoint: netip.MustParseAddrPort("[::ffff:192.0.2.1]:51820")},
+			{PublicKey: b, Endpoint: netip.MustParseAddrPort("192.0.2.2:0")},
+			{PublicKey: c, Endpoint: netip.MustParseAddrPort("[::]:51820")},
+		},
+	}.normalize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got.Routes) != "[10.9.0.0/24 10.8.0.0/16 fd00:9::/64]" {
+		t.Errorf("routes = %v, want masked, unmapped and without duplicates", got.Routes)
+	}
+	if ep := got.Peers[0].Endpoint.String(); ep != "192.0.2.1:51820" {
+		t.Errorf("endpoint = %s, want the mapped address unmapped", ep)
+	}
+	if got.Peers[1].Endpoint.IsValid() || got.Peers[2].Endpoint.IsValid() {
+		t.Errorf("endpoints without a port or address kept: %v, %v", got.Peers[1].Endpoint, got.Peers[2].Endpoint)
+	}
+	if _, err := (Config{PrivateKey: priv, Routes: []netip.Prefix{{}}}).normalize(); err == nil ||
+		!strings.Contains(err.Error(), "invalid route") {
+		t.Errorf("invalid route: err = %v", err)
+	}
+}
+
+func TestChangesLogValue(t *testing.T) {
+	var b strings.Builder
+	logger := slog.New(slog.NewTextHandler(&b, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		return a
+	}}))
+	logger.Info("x", slog.Any("changes", Changes{PeersAdded: 1, RoutesAdded: 2, RoutesRemoved: 3}))
+	if got, want := strings.TrimSpace(b.String()), "level=INFO msg=x changes.peers_added=1 changes.routes_added=2 changes.routes_removed=3"; got != want {
+		t.Errorf("log line = %s, want %s", got, want)
 	}
 }

@@ -13,12 +13,26 @@ type Syncer interface {
 	Sync(ctx context.Context, want Config) (Changes, error)
 }
 
+// Applier is implemented by a Syncer that can also apply a desired state
+// without reading the device first, as Interface.Apply does. The Reconciler
+// uses it for the passes that follow a Trigger or a RevisitAt, where only the
+// desired state changed.
+type Applier interface {
+	Apply(ctx context.Context, want Config) (Changes, error)
+}
+
 // DefaultReconcileInterval is used when Reconciler.Interval is zero.
 const DefaultReconcileInterval = 30 * time.Second
 
 // Reconciler keeps an interface equal to the desired state: once at start,
-// after every Trigger, and every Interval to repair drift made by others.
-// Triggers that arrive while a pass runs are merged into one more pass.
+// after every Trigger, at the RevisitAt of the last desired state, and every
+// Interval to repair drift made by others. Triggers that arrive while a pass
+// runs are merged into one more pass.
+//
+// The passes at start and every Interval call Sync. When the Interface is
+// also an Applier, the passes after a Trigger or at a RevisitAt call Apply,
+// which skips reading the device: the desired state changed, and drift made
+// by others is left to the next Interval.
 type Reconciler struct {
 	Interface Syncer // usually an *Interface
 	Desired   func(ctx context.Context) (Config, error)
@@ -27,6 +41,8 @@ type Reconciler struct {
 
 	once    sync.Once
 	trigger chan struct{}
+	// warnedRevisit is the last past RevisitAt logged; used by Run only.
+	warnedRevisit time.Time
 
 	mu     sync.Mutex
 	status ReconcileStatus
@@ -44,7 +60,15 @@ type ReconcileStatus struct {
 	// Passes counts completed passes, Repairs those that changed something.
 	Passes  int
 	Repairs int
+	// RevisitAt is when the next pass is due because the desired state
+	// changes by itself (Config.RevisitAt); zero when none is.
+	RevisitAt time.Time
 }
+
+// minRevisitDelay is how long the Reconciler waits before a pass asked for by
+// a RevisitAt that is not after the start of the pass that returned it: the
+// desired state would otherwise ask for pass after pass.
+const minRevisitDelay = 250 * time.Millisecond
 
 func (r *Reconciler) init() {
 	r.once.Do(func() {
@@ -99,13 +123,32 @@ func (r *Reconciler) Run(ctx context.Context) {
 	}
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
+	revisit := time.NewTimer(time.Hour)
+	revisit.Stop()
+	defer revisit.Stop()
+	var revisitC <-chan time.Time
+	var pending time.Time // when revisit fires; zero when it is stopped
+	full := true
 	for {
-		r.pass(ctx)
+		next := r.pass(ctx, full, pending)
+		if !next.Equal(pending) {
+			// Since Go 1.23 a stopped or reset timer delivers no stale tick.
+			revisit.Stop()
+			revisitC, pending = nil, next
+			if !next.IsZero() {
+				revisit.Reset(time.Until(next))
+				revisitC = revisit.C
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-r.trigger:
+			full = false
+		case <-revisitC:
+			full, revisitC, pending = false, nil, time.Time{}
 		case <-ticker.C:
+			full = true
 		}
 		if ctx.Err() != nil {
 			return
@@ -113,18 +156,32 @@ func (r *Reconciler) Run(ctx context.Context) {
 	}
 }
 
-func (r *Reconciler) pass(ctx context.Context) {
-	logger := r.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+func (r *Reconciler) logger() *slog.Logger {
+	if r.Logger == nil {
+		return slog.New(slog.DiscardHandler)
 	}
+	return r.Logger
+}
+
+// pass computes the desired state and applies it: with Sync when full or
+// when the Interface is no Applier, with Apply otherwise. It returns when
+// the next pass is due because of the desired state's RevisitAt: pending,
+// the time already set, when the desired state could not be computed.
+func (r *Reconciler) pass(ctx context.Context, full bool, pending time.Time) (next time.Time) {
+	logger := r.logger()
 	start := time.Now()
+	next = pending
 	var ch Changes
 	want, err := r.Desired(ctx)
 	if err != nil {
 		err = fmt.Errorf("compute desired state: %w", err)
 	} else {
-		ch, err = r.Interface.Sync(ctx, want)
+		next = r.revisitTime(want.RevisitAt, start)
+		if a, ok := r.Interface.(Applier); ok && !full {
+			ch, err = a.Apply(ctx, want)
+		} else {
+			ch, err = r.Interface.Sync(ctx, want)
+		}
 	}
 	elapsed := time.Since(start)
 
@@ -138,7 +195,7 @@ func (r *Reconciler) pass(ctx context.Context) {
 
 	r.mu.Lock()
 	st := &r.status
-	st.At, st.Duration, st.Changes, st.Err = start, elapsed, ch, ""
+	st.At, st.Duration, st.Changes, st.Err, st.RevisitAt = start, elapsed, ch, "", next
 	if err != nil {
 		st.Err = err.Error()
 	}
@@ -149,5 +206,21 @@ func (r *Reconciler) pass(ctx context.Context) {
 	close(r.passed)
 	r.passed = make(chan struct{})
 	r.mu.Unlock()
+	return next
+}
 
+// revisitTime returns when to run the pass that at, a desired state's
+// RevisitAt, asks for. A time that is not after start, the start of the
+// pass that computed the state, would ask for pass after pass: it is put
+// off by minRevisitDelay, with a warning the first time.
+func (r *Reconciler) revisitTime(at, start time.Time) time.Time {
+	if at.IsZero() || at.After(start) {
+		return at
+	}
+	if !at.Equal(r.warnedRevisit) {
+		r.warnedRevisit = at
+		r.logger().Warn("desired state asks for a pass at a time already past; delaying it",
+			slog.Time("revisit_at", at), slog.Duration("delay", minRevisitDelay))
+	}
+	return start.Add(minRevisitDelay)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -242,5 +243,172 @@ func TestReconcilerWaitHonoursContext(t *testing.T) {
 	defer cancel()
 	if _, err := r.Wait(ctx, time.Time{}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Wait without Run = %v, want deadline exceeded", err)
+	}
+}
+
+// fakeApplier is a fakeSyncer that also has Apply, and records which of
+// the two each pass called.
+type fakeApplier struct {
+	fakeSyncer
+	mu    sync.Mutex
+	calls []string
+}
+
+func (f *fakeApplier) record(kind string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, kind)
+}
+
+func (f *fakeApplier) Sync(ctx context.Context, want Config) (Changes, error) {
+	f.record("sync")
+	return f.fakeSyncer.Sync(ctx, want)
+}
+
+func (f *fakeApplier) Apply(ctx context.Context, want Config) (Changes, error) {
+	f.record("apply")
+	return f.fakeSyncer.Sync(ctx, want)
+}
+
+func (f *fakeApplier) log() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+// TestReconcilerRevisit: a pass runs at the RevisitAt of the desired state,
+// not before, without a Trigger and long before the Interval; a later
+// desired state moves or cancels it.
+func TestReconcilerRevisit(t *testing.T) {
+	var mu sync.Mutex
+	var revisits []time.Time // RevisitAt of successive desired states; zero after
+	var passTimes []time.Time
+	f := &fakeApplier{}
+	r := &Reconciler{
+		Interface: f,
+		Desired: func(context.Context) (Config, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			passTimes = append(passTimes, time.Now())
+			var at time.Time
+			if len(revisits) > 0 {
+				at, revisits = revisits[0], revisits[1:]
+			}
+			return Config{RevisitAt: at}, nil
+		},
+		Interval: time.Hour,
+	}
+	const step = 300 * time.Millisecond
+	t0 := time.Now()
+	first := t0.Add(step)
+	mu.Lock()
+	revisits = []time.Time{
+		t0.Add(time.Hour), // start pass: far away ...
+		first,             // ... moved earlier by the triggered pass
+		{},                // the revisit pass: nothing more
+	}
+	mu.Unlock()
+	startReconciler(t, r)
+	ctx := waitCtx(t)
+	st, err := r.Wait(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.RevisitAt.Equal(t0.Add(time.Hour)) {
+		t.Errorf("Status().RevisitAt = %v, want the desired state's", st.RevisitAt)
+	}
+	r.Trigger()
+	st, err = r.Wait(ctx, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.RevisitAt.Equal(first) {
+		t.Errorf("Status().RevisitAt = %v, want %v", st.RevisitAt, first)
+	}
+	st, err = r.Wait(ctx, first)
+	if err != nil {
+		t.Fatalf("no pass at RevisitAt: %v", err)
+	}
+	mu.Lock()
+	at := passTimes[len(passTimes)-1]
+	mu.Unlock()
+	if at.Before(first) || at.After(first.Add(200*time.Millisecond)) {
+		t.Errorf("revisit pass ran at %v, want at %v", at.Sub(t0), first.Sub(t0))
+	}
+	if !st.RevisitAt.IsZero() {
+		t.Errorf("Status().RevisitAt = %v after a desired state without one", st.RevisitAt)
+	}
+	time.Sleep(step)
+	if st := r.Status(); st.Passes != 3 {
+		t.Errorf("%d passes, want 3: start, trigger, revisit", st.Passes)
+	}
+	if got := strings.Join(f.log(), ","); got != "sync,apply,apply" {
+		t.Errorf("passes called %s, want sync,apply,apply: only the start and interval passes read the device", got)
+	}
+}
+
+// TestReconcilerRevisitInThePast: a desired state whose RevisitAt is
+// already past (say, a session that the store still counts as live at its
+// expiry) gets a pass after minRevisitDelay, not pass after pass.
+func TestReconcilerRevisitInThePast(t *testing.T) {
+	var logs syncBuffer
+	past := time.Now().Add(-time.Minute)
+	f := &fakeSyncer{}
+	r := &Reconciler{
+		Interface: f,
+		Desired:   func(context.Context) (Config, error) { return Config{RevisitAt: past}, nil },
+		Interval:  time.Hour,
+		Logger:    slog.New(slog.NewTextHandler(&logs, nil)),
+	}
+	startReconciler(t, r)
+	time.Sleep(3*minRevisitDelay + minRevisitDelay/2)
+	n := f.calls.Load()
+	if n < 3 || n > 4 {
+		t.Errorf("%d passes in 3.5 × minRevisitDelay, want the start and one per delay (3 or 4 with late timers)", n)
+	}
+	if c := strings.Count(logs.String(), "already past"); c != 1 {
+		t.Errorf("warned %d times, want once:\n%s", c, logs.String())
+	}
+}
+
+// TestReconcilerIntervalReadsDevice: the periodic pass is a full Sync even
+// after triggers, and a failed desired state keeps the pending revisit.
+func TestReconcilerIntervalReadsDevice(t *testing.T) {
+	var fail atomic.Bool
+	revisit := time.Now().Add(400 * time.Millisecond)
+	f := &fakeApplier{}
+	r := &Reconciler{
+		Interface: f,
+		Desired: func(context.Context) (Config, error) {
+			if fail.Load() {
+				return Config{}, errors.New("database is locked")
+			}
+			return Config{RevisitAt: revisit}, nil
+		},
+		Interval: 250 * time.Millisecond,
+	}
+	startReconciler(t, r)
+	ctx := waitCtx(t)
+	if _, err := r.Wait(ctx, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	fail.Store(true)
+	r.Trigger()
+	st, err := r.Wait(ctx, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Err == "" || !st.RevisitAt.Equal(revisit) {
+		t.Errorf("after a failed pass: %+v, want the error and the pending RevisitAt kept", st)
+	}
+	fail.Store(false)
+	if _, err := r.Wait(ctx, revisit); err != nil {
+		t.Fatal(err)
+	}
+	// The start pass (sync), the tick at 250 ms (sync) and the revisit at
+	// 400 ms (apply); the failed pass called neither.
+	log := f.log()
+	if len(log) < 3 || log[0] != "sync" || !slices.Contains(log[1:], "sync") || !slices.Contains(log[1:], "apply") {
+		t.Errorf("calls = %v, want the interval to Sync and the revisit to Apply", log)
 	}
 }

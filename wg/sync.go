@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -29,6 +30,8 @@ type Changes struct {
 	LinkUp           bool
 	AddressesAdded   int
 	AddressesRemoved int
+	RoutesAdded      int
+	RoutesRemoved    int
 }
 
 // Empty reports whether nothing was changed.
@@ -57,6 +60,8 @@ func (c Changes) LogValue() slog.Value {
 	flag("link_up", c.LinkUp)
 	add("addresses_added", c.AddressesAdded)
 	add("addresses_removed", c.AddressesRemoved)
+	add("routes_added", c.RoutesAdded)
+	add("routes_removed", c.RoutesRemoved)
 	return slog.GroupValue(as...)
 }
 
@@ -67,12 +72,33 @@ func (c Changes) LogValue() slog.Value {
 //   - every address in want is on the link; addresses this Interface added
 //     earlier and want no longer lists are removed, others are left alone;
 //   - peers: missing ones are added, unknown ones removed, and those whose
-//     preshared key or allowed IPs differ are updated. Identical peers are not
-//     touched, so their sessions and handshakes carry on.
+//     preshared key or allowed IPs differ, or that have a persistent
+//     keepalive, are updated. Identical peers are not touched, so their
+//     sessions and handshakes carry on. A peer added with an Endpoint is
+//     sent a handshake at once (see Peer.Endpoint);
+//   - every route in want goes into the link, and routes marked with
+//     RouteProtocol that want no longer lists are removed.
 //
-// It reads the device once and writes at most one configuration. On error
-// the returned Changes holds what was done before the failure.
+// It reads the WireGuard device once and writes at most one configuration;
+// links, addresses and routes are read through netlink. On error the
+// returned Changes holds what was done before the failure.
 func (i *Interface) Sync(ctx context.Context, want Config) (Changes, error) {
+	return i.sync(ctx, want, true)
+}
+
+// Apply is Sync for a change the caller made to the desired state: instead
+// of reading the WireGuard device, it diffs want against the device as the
+// last Sync read it, with every configuration written since. That saves the
+// read, which dominates a pass with many peers, but does not see changes
+// that others made to the device since; the next Sync repairs those. It
+// reads the device like Sync when that state is unknown: before the first
+// Sync, after a failed write, or when the link had to be re-created. Links,
+// addresses and routes are checked as in Sync.
+func (i *Interface) Apply(ctx context.Context, want Config) (Changes, error) {
+	return i.sync(ctx, want, false)
+}
+
+func (i *Interface) sync(ctx context.Context, want Config, read bool) (Changes, error) {
 	var ch Changes
 	if err := ctx.Err(); err != nil {
 		return ch, err
@@ -91,6 +117,7 @@ func (i *Interface) Sync(ctx context.Context, want Config) (Changes, error) {
 	ch.LinkCreated = created
 	if created {
 		clear(i.added)
+		i.known = nil
 	}
 	if err != nil {
 		return ch, fmt.Errorf("sync %s: %w", i.name, err)
@@ -102,18 +129,25 @@ func (i *Interface) Sync(ctx context.Context, want Config) (Changes, error) {
 		ch.SocketRestored = true
 	}
 
-	dev, err := i.wgc.Device(i.name)
-	if err != nil {
-		return ch, fmt.Errorf("sync %s: read device: %w", i.name, err)
+	dev := i.known
+	if read || dev == nil {
+		i.known = nil
+		if dev, err = i.wgc.Device(i.name); err != nil {
+			return ch, fmt.Errorf("sync %s: read device: %w", i.name, err)
+		}
 	}
 	cfg, planned := plan(dev, want)
 	if !planned.Empty() {
 		if err := i.wgc.ConfigureDevice(i.name, cfg); err != nil {
+			// Part of it may have been applied.
+			i.known = nil
 			return ch, fmt.Errorf("sync %s: configure device: %w", i.name, err)
 		}
 		ch.KeySet, ch.PortSet = planned.KeySet, planned.PortSet
 		ch.PeersAdded, ch.PeersRemoved, ch.PeersUpdated = planned.PeersAdded, planned.PeersRemoved, planned.PeersUpdated
+		dev = applyConfig(dev, cfg)
 	}
+	i.known = dev
 
 	ch.AddressesAdded, ch.AddressesRemoved, err = i.syncAddresses(link, want.Addresses)
 	if err != nil {
@@ -124,6 +158,10 @@ func (i *Interface) Sync(ctx context.Context, want Config) (Changes, error) {
 			return ch, fmt.Errorf("sync %s: set link up: %w", i.name, err)
 		}
 		ch.LinkUp = true
+	}
+	ch.RoutesAdded, ch.RoutesRemoved, err = i.syncRoutes(link, want.Routes)
+	if err != nil {
+		return ch, fmt.Errorf("sync %s: %w", i.name, err)
 	}
 	return ch, nil
 }
@@ -174,9 +212,22 @@ func (i *Interface) syncAddresses(link netlink.Link, want []netip.Prefix) (added
 	return added, removed, nil
 }
 
+// kickKeepalive is the persistent keepalive (seconds) that plan sets on a
+// peer it adds with an endpoint, and clears again later in the same
+// configuration. Turning a keepalive on makes both wireguard-go (uapi.go,
+// handlePostConfig) and the kernel (netlink.c, set_peer) send a keepalive at
+// once, and with no session yet, that starts a handshake, retried every 5 s
+// for up to 90 s. Clearing it right away leaves no timer behind: a kept
+// keepalive would make the server handshake every offline device, to its
+// stale endpoint, for as long as it stays a peer. Neither sends anything
+// while the link is down, so a cold start, which configures the device
+// before setting the link up, does not handshake every device at once.
+const kickKeepalive = 25 * time.Second
+
 // plan compares the device with want (normalized) and returns the one
 // configuration that turns one into the other. Removals come first, so an
 // allowed IP can move from a removed peer to a new one in the same call.
+// Endpoints are set only on added peers and never compared.
 func plan(dev *wgtypes.Device, want Config) (wgtypes.Config, Changes) {
 	var cfg wgtypes.Config
 	var ch Changes
@@ -190,24 +241,21 @@ func plan(dev *wgtypes.Device, want Config) (wgtypes.Config, Changes) {
 		ch.PortSet = true
 	}
 
-	current := make(map[wgtypes.Key]*wgtypes.Peer, len(dev.Peers))
+	current := make(map[wgtypes.Key]int, len(dev.Peers))
 	for j := range dev.Peers {
-		current[dev.Peers[j].PublicKey] = &dev.Peers[j]
+		current[dev.Peers[j].PublicKey] = j
 	}
-	wanted := make(map[wgtypes.Key]bool, len(want.Peers))
+	wanted := make([]bool, len(dev.Peers))
+	var updates, adds, unkicks []wgtypes.PeerConfig
+	noKeepalive := time.Duration(0)
 	for _, p := range want.Peers {
-		wanted[p.PublicKey] = true
-	}
-	for _, p := range dev.Peers {
-		if !wanted[p.PublicKey] {
-			cfg.Peers = append(cfg.Peers, wgtypes.PeerConfig{PublicKey: p.PublicKey, Remove: true})
-			ch.PeersRemoved++
+		j, ok := current[p.PublicKey]
+		var cur *wgtypes.Peer
+		if ok {
+			wanted[j], cur = true, &dev.Peers[j]
 		}
-	}
-	var adds []wgtypes.PeerConfig
-	for _, p := range want.Peers {
-		cur, ok := current[p.PublicKey]
-		if ok && cur.PresharedKey == p.PresharedKey && sameAllowedIPs(cur.AllowedIPs, p.AllowedIPs) {
+		if ok && cur.PresharedKey == p.PresharedKey && cur.PersistentKeepaliveInterval == 0 &&
+			sameAllowedIPs(cur.AllowedIPs, p.AllowedIPs) {
 			continue
 		}
 		psk := p.PresharedKey // the zero key clears a preshared key
@@ -220,16 +268,103 @@ func plan(dev *wgtypes.Device, want Config) (wgtypes.Config, Changes) {
 		for j, a := range p.AllowedIPs {
 			pc.AllowedIPs[j] = *ipNet(a)
 		}
-		if ok {
-			cfg.Peers = append(cfg.Peers, pc)
+		switch {
+		case ok:
+			if cur.PersistentKeepaliveInterval != 0 {
+				// WireGUI never keeps one (see kickKeepalive); this one
+				// was set by hand or left by a failed write.
+				pc.PersistentKeepaliveInterval = &noKeepalive
+			}
+			updates = append(updates, pc)
 			ch.PeersUpdated++
-		} else {
+		case p.Endpoint.IsValid():
+			kick := kickKeepalive
+			pc.Endpoint = net.UDPAddrFromAddrPort(p.Endpoint)
+			pc.PersistentKeepaliveInterval = &kick
+			unkicks = append(unkicks, wgtypes.PeerConfig{PublicKey: p.PublicKey, UpdateOnly: true,
+				PersistentKeepaliveInterval: &noKeepalive})
+			fallthrough
+		default:
 			adds = append(adds, pc)
 			ch.PeersAdded++
 		}
 	}
+	for j, p := range dev.Peers {
+		if !wanted[j] {
+			cfg.Peers = append(cfg.Peers, wgtypes.PeerConfig{PublicKey: p.PublicKey, Remove: true})
+			ch.PeersRemoved++
+		}
+	}
+	cfg.Peers = append(cfg.Peers, updates...)
 	cfg.Peers = append(cfg.Peers, adds...)
+	cfg.Peers = append(cfg.Peers, unkicks...)
 	return cfg, ch
+}
+
+// applyConfig returns dev as it is after cfg was written to it, as far as
+// plan looks: key, port, and each peer's preshared key, keepalive and
+// allowed IPs. dev itself is not modified.
+func applyConfig(dev *wgtypes.Device, cfg wgtypes.Config) *wgtypes.Device {
+	out := *dev
+	if cfg.PrivateKey != nil {
+		out.PrivateKey = *cfg.PrivateKey
+		out.PublicKey = cfg.PrivateKey.PublicKey()
+	}
+	if cfg.ListenPort != nil {
+		out.ListenPort = *cfg.ListenPort
+	}
+	if len(cfg.Peers) == 0 {
+		return &out
+	}
+	peers := make([]wgtypes.Peer, len(dev.Peers), len(dev.Peers)+len(cfg.Peers))
+	copy(peers, dev.Peers)
+	index := make(map[wgtypes.Key]int, len(peers))
+	for j := range peers {
+		index[peers[j].PublicKey] = j
+	}
+	gone := make(map[int]bool)
+	for _, pc := range cfg.Peers {
+		j, ok := index[pc.PublicKey]
+		switch {
+		case pc.Remove:
+			if ok {
+				gone[j] = true
+				delete(index, pc.PublicKey)
+			}
+			continue
+		case !ok && pc.UpdateOnly:
+			continue
+		case !ok:
+			j = len(peers)
+			peers = append(peers, wgtypes.Peer{PublicKey: pc.PublicKey})
+			index[pc.PublicKey] = j
+		}
+		p := &peers[j]
+		if pc.PresharedKey != nil {
+			p.PresharedKey = *pc.PresharedKey
+		}
+		if pc.PersistentKeepaliveInterval != nil {
+			p.PersistentKeepaliveInterval = *pc.PersistentKeepaliveInterval
+		}
+		if pc.ReplaceAllowedIPs {
+			p.AllowedIPs = nil
+		}
+		if len(pc.AllowedIPs) > 0 {
+			// A fresh slice: the old one is shared with dev.
+			p.AllowedIPs = append(p.AllowedIPs[:len(p.AllowedIPs):len(p.AllowedIPs)], pc.AllowedIPs...)
+		}
+	}
+	if len(gone) > 0 {
+		kept := peers[:0]
+		for j, p := range peers {
+			if !gone[j] {
+				kept = append(kept, p)
+			}
+		}
+		peers = kept
+	}
+	out.Peers = peers
+	return &out
 }
 
 // sameAllowedIPs compares the device's allowed IPs with wanted ones (masked
@@ -278,8 +413,25 @@ func (c Config) normalize() (Config, error) {
 			return c, fmt.Errorf("invalid interface address %s", a)
 		}
 	}
+	routes := make([]netip.Prefix, 0, len(c.Routes))
+	seenRoute := make(map[netip.Prefix]bool, len(c.Routes))
+	for _, r := range c.Routes {
+		m, ok := maskPrefix(r)
+		if !ok {
+			return c, fmt.Errorf("invalid route %s", r)
+		}
+		if !seenRoute[m] {
+			seenRoute[m] = true
+			routes = append(routes, m)
+		}
+	}
+	c.Routes = routes
 	own := c.PrivateKey.PublicKey()
-	owner := make(map[netip.Prefix]wgtypes.Key, len(c.Peers))
+	ipCount := 0
+	for _, p := range c.Peers {
+		ipCount += len(p.AllowedIPs)
+	}
+	owner := make(map[netip.Prefix]wgtypes.Key, ipCount)
 	seen := make(map[wgtypes.Key]bool, len(c.Peers))
 	peers := make([]Peer, len(c.Peers))
 	for j, p := range c.Peers {
@@ -294,16 +446,11 @@ func (c Config) normalize() (Config, error) {
 		seen[p.PublicKey] = true
 		ips := make([]netip.Prefix, 0, len(p.AllowedIPs))
 		for _, a := range p.AllowedIPs {
-			if !a.IsValid() {
+			m, ok := maskPrefix(a)
+			if !ok {
 				return c, fmt.Errorf("peer %s: invalid allowed ip %s", p.PublicKey, a)
 			}
-			if a.Addr().Is4In6() {
-				a = netip.PrefixFrom(a.Addr().Unmap(), a.Bits()-96)
-				if !a.IsValid() {
-					return c, fmt.Errorf("peer %s: invalid allowed ip %s", p.PublicKey, a)
-				}
-			}
-			a = a.Masked()
+			a = m
 			if other, ok := owner[a]; ok {
 				if other == p.PublicKey {
 					continue // listed twice for the same peer
@@ -316,10 +463,31 @@ func (c Config) normalize() (Config, error) {
 			ips = append(ips, a)
 		}
 		p.AllowedIPs = ips
+		if ep := p.Endpoint; ep.IsValid() {
+			p.Endpoint = netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port())
+		}
+		if a := p.Endpoint.Addr(); !a.IsValid() || a.IsUnspecified() || a.Zone() != "" || p.Endpoint.Port() == 0 {
+			p.Endpoint = netip.AddrPort{}
+		}
 		peers[j] = p
 	}
 	c.Peers = peers
 	return c, nil
+}
+
+// maskPrefix checks a prefix and returns it masked, an IPv4-mapped IPv6
+// prefix as IPv4.
+func maskPrefix(p netip.Prefix) (netip.Prefix, bool) {
+	if !p.IsValid() {
+		return p, false
+	}
+	if p.Addr().Is4In6() {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		if !p.IsValid() {
+			return p, false
+		}
+	}
+	return p.Masked(), true
 }
 
 // prefixFromIPNet converts a netlink or wgctrl network; masked drops host

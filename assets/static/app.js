@@ -120,15 +120,28 @@
     }
   });
 
-  // <dialog> elements open from <button data-dialog="#id"> and close from [data-close].
+  // <dialog> elements open from [data-dialog="#id"] and close from [data-close]. The opener may
+  // be a link to a page that does the same without JavaScript; with it, the dialog opens instead.
   document.addEventListener("click", function (event) {
     var opener = event.target.closest("[data-dialog]");
     if (opener) {
       var dialog = target(opener, "data-dialog");
-      if (dialog && dialog.showModal) dialog.showModal();
+      if (dialog && dialog.showModal) {
+        event.preventDefault();
+        dialog.showModal();
+      }
       return;
     }
     var closer = event.target.closest("dialog [data-close]");
     if (closer) closer.closest("dialog").close();
+  });
+
+  // A client setting with a "Use default" box ([data-use-default]): typing a value of one's
+  // own unticks the box, since the value is meant to be used.
+  document.addEventListener("input", function (event) {
+    var field = event.target.closest(".override");
+    if (!field || event.target.matches("[data-use-default]")) return;
+    var box = field.querySelector("[data-use-default]");
+    if (box) box.checked = false;
   });
 })();

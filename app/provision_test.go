@@ -1,0 +1,74 @@
+package app
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+
+	"wiregui/store"
+)
+
+func TestResolvePrefersDeviceThenDatabaseThenEnvironment(t *testing.T) {
+	env := ClientDefaults{EndpointHost: "vpn.example.com", EndpointPort: 51820, DNS: []string{"1.1.1.1"}, MTU: 1280,
+		PersistentKeepalive: 25, AllowedIPs: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}}
+	var database, device store.ClientSettings
+	database.MTU = store.Some(1420)
+	database.DNS = store.Some([]string{"9.9.9.9"})
+	database.Endpoint = store.Some("db.example.com") // no port: the environment's port applies
+	device.MTU = store.Some(1380)
+	device.DNS = store.Optional[[]string]{Value: []string{"8.8.8.8"}} // typed but switched off
+	device.PersistentKeepalive = store.Some(0)                        // an explicit 0 disables keepalive
+
+	got := resolve(device, database, env)
+	for _, c := range []struct {
+		name, gotSource, wantSource string
+		ok                          bool
+	}{
+		{"mtu", got.MTU.Source, "device", got.MTU.Value == 1380},
+		{"dns", got.DNS.Source, "database", slices.Equal(got.DNS.Value, []string{"9.9.9.9"})},
+		{"endpoint", got.Endpoint.Source, "database", got.Endpoint.Value == "db.example.com:51820"},
+		{"keepalive", got.PersistentKeepalive.Source, "device", got.PersistentKeepalive.Value == 0},
+		{"allowed ips", got.AllowedIPs.Source, "environment", slices.Equal(got.AllowedIPs.Value, env.AllowedIPs)},
+	} {
+		if c.gotSource != c.wantSource || !c.ok {
+			t.Errorf("%s: got %+v from %s, want from %s", c.name, got, c.gotSource, c.wantSource)
+		}
+	}
+}
+
+func TestResolveEndpoints(t *testing.T) {
+	env := ClientDefaults{EndpointHost: "vpn.example.com", EndpointPort: 51821}
+	for name, tc := range map[string]struct {
+		override string
+		want     string
+	}{
+		"environment":          {"", "vpn.example.com:51821"},
+		"host only":            {"edge.example.com", "edge.example.com:51821"},
+		"host with its port":   {"edge.example.com:443", "edge.example.com:443"},
+		"bare IPv6":            {"2001:db8::1", "[2001:db8::1]:51821"},
+		"bracketed IPv6, port": {"[2001:db8::1]:4500", "[2001:db8::1]:4500"},
+	} {
+		var device store.ClientSettings
+		if tc.override != "" {
+			device.Endpoint = store.Some(tc.override)
+		}
+		if got := resolve(device, store.ClientSettings{}, env).Endpoint.Value; got != tc.want {
+			t.Errorf("%s: got %q, want %q", name, got, tc.want)
+		}
+	}
+}
+
+func TestConfigFileName(t *testing.T) {
+	for in, want := range map[string]string{
+		"laptop":                     "laptop.conf",
+		"Alice's MacBook Pro (2024)": "Alice-s-MacBook.conf",
+		"../../etc/passwd":           "etc-passwd.conf",
+		"ünïcødé":                    "n-c-d.conf",
+		"":                           "wiregui.conf",
+		"...":                        "wiregui.conf",
+	} {
+		if got := ConfigFileName(in); got != want {
+			t.Errorf("ConfigFileName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"wiregui/app/apptest"
+	"wiregui/store"
+	"wiregui/wg"
+	"wiregui/wg/wglab"
+)
+
+// seedDevices writes n devices with real keys straight into the server's SQLite database,
+// as if they had been created over time.
+func seedDevices(b *testing.B, dataDir string, n int) {
+	b.Helper()
+	ctx := context.Background()
+	key, err := store.ReadOrCreateKeyFile(filepath.Join(dataDir, "encryption.key"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, err := store.Open(ctx, store.Options{Driver: "sqlite", DSN: filepath.Join(dataDir, "wiregui.db"), Key: key})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	owner := &store.User{Email: "fleet@example.com"}
+	if err := st.CreateUser(ctx, owner); err != nil {
+		b.Fatal(err)
+	}
+	v4, _ := wg.NewPool(netip.MustParsePrefix("10.64.0.0/16"))
+	used := make([]netip.Addr, 0, n)
+	for i := range n {
+		_, pub, _ := wg.GenerateKeyPair()
+		psk, _ := wg.GeneratePresharedKey()
+		d := &store.Device{UserID: owner.ID, Name: fmt.Sprint("seed ", i), PublicKey: pub.String(), PresharedKey: psk.String()}
+		ip, err := v4.Allocate(used)
+		if err != nil {
+			b.Fatal(err)
+		}
+		used = append(used, ip)
+		if err := st.CreateDevice(ctx, d, store.AddressPools{IPv4: fixedAddr(ip)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// fixedAddr is an address pool of one address.
+type fixedAddr netip.Addr
+
+func (a fixedAddr) Allocate([]netip.Addr) (netip.Addr, error) { return netip.Addr(a), nil }
+
+// peerCount asks Debian's wg how many peers iface has (a few ms at 1,000 peers, about 30 at
+// 10,000: the resolution of the latency figure).
+func peerCount(b *testing.B, iface string) int {
+	out, err := exec.Command("wg", "show", iface, "peers").Output()
+	if err != nil {
+		return -1
+	}
+	return len(strings.Fields(string(out)))
+}
+
+// BenchmarkDeviceChangeToPeer measures, against the real binary on a userspace interface:
+// the cold start of n peers (open + first reconcile), and how long after a device-creating
+// request returns its peer is in WireGuard. Run with:
+//
+//	go test -run XXX -bench DeviceChangeToPeer -benchtime 20x .
+func BenchmarkDeviceChangeToPeer(b *testing.B) {
+	wglab.Require(b)
+	for _, n := range []int{1_000, 10_000} {
+		b.Run(fmt.Sprint("devices=", n), func(b *testing.B) {
+			dataDir := b.TempDir()
+			seedDevices(b, dataDir, n)
+			ns := wglab.NewNamespace(b, "wgt-bench")
+			_, nsAddr := wglab.ConnectRoot(b, ns)
+			iface := wglab.UniqueName("wgb")
+			base := "http://" + nsAddr.String() + ":13000"
+			cmd := ns.Command(context.Background(), binary, "serve")
+			cmd.Env = append(os.Environ(), "WG_DATA_DIR="+dataDir, "WG_EXTERNAL_URL="+base, "WG_WG_INTERFACE="+iface,
+				"WG_WG_USERSPACE=always", "WG_WG_IPV4_NETWORK=10.64.0.0/16", "WG_WG_IPV6_NETWORK=off",
+				"WG_ADMIN_EMAIL="+adminEmail, "WG_ADMIN_PASSWORD="+adminPassword, "WG_METRICS_ENABLED=false")
+			start := time.Now()
+			ns.StartCmd(b, cmd)
+			for peerCount(b, iface) < n {
+				if time.Since(start) > time.Minute {
+					b.Fatalf("%d peers not applied within a minute", n)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			b.ReportMetric(float64(time.Since(start).Milliseconds()), "cold-start-ms")
+
+			c := apptest.New(b, base)
+			c.SignIn(adminEmail, adminPassword)
+			var lat []time.Duration
+			b.ResetTimer()
+			for i := range b.N {
+				r := c.Post("/devices", url.Values{"name": {fmt.Sprint("bench ", i)}})
+				returned := time.Now()
+				if r.Status != http.StatusOK {
+					b.Fatalf("create: %d", r.Status)
+				}
+				for peerCount(b, iface) < n+i+1 {
+					if time.Since(returned) > 10*time.Second {
+						b.Fatal("peer not applied within 10s")
+					}
+				}
+				lat = append(lat, time.Since(returned))
+			}
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-apply-ms")
+		})
+	}
+}

@@ -146,7 +146,7 @@ func deviceAdd(args []string) error {
 		if _, err := ensureServerKeys(ctx, st); err != nil {
 			return err
 		}
-		devices, err := deviceService(cfg, st, func() { notifyServer(cfg) })
+		devices, err := deviceService(cfg, st, func(string) { notifyServer(cfg) })
 		if err != nil {
 			return err
 		}
@@ -200,11 +200,11 @@ func deviceDelete(args []string) error {
 		default:
 			return fmt.Errorf("--name: %s has %d devices named %q; delete them in the web UI", owner.Email, len(match), *name)
 		}
-		svc, err := deviceService(cfg, st, func() { notifyServer(cfg) })
+		svc, err := deviceService(cfg, st, func(string) { notifyServer(cfg) })
 		if err != nil {
 			return err
 		}
-		if err := svc.Delete(ctx, match[0].ID); err != nil {
+		if err := svc.Delete(ctx, &match[0]); err != nil {
 			return err
 		}
 		fmt.Printf("deleted device %q of %s\n", match[0].Name, owner.Email)

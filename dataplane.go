@@ -32,13 +32,29 @@ type dataPlane struct {
 	rec   *wg.Reconciler
 	err   error
 
-	// The desired state last read from the database. Every write path triggers a pass and
-	// marks it stale, so a periodic drift-repair pass only reads WireGuard; the database is
-	// read again when stale, when a session expires, or after desiredMaxAge.
+	// The desired state last read from the database, by owner. Every write path reports
+	// whose devices or session it changed, and the next pass re-reads only those users: a
+	// change costs one indexed query, and a periodic drift-repair pass reads WireGuard
+	// alone. Everyone is read again when a change concerns everyone (settings), at the
+	// state's RevisitAt (a session expires), and after desiredMaxAge.
+	// Only the reconciler's goroutine touches cache; cacheMu guards the marks.
+	cache    *desiredCache
 	cacheMu  sync.Mutex
-	cached   *wg.Config
-	cachedAt time.Time
-	stale    bool
+	staleAll bool
+	staleFor map[string]bool
+}
+
+// desiredCache is the live peers of every user, as last read.
+type desiredCache struct {
+	readAt    time.Time
+	revisitAt time.Time
+	byUser    map[string]userPeers
+}
+
+// userPeers is one user's share of the desired state.
+type userPeers struct {
+	peers  []wg.Peer
+	routes []netip.Prefix
 }
 
 // desiredMaxAge bounds how long a desired state read from the database is reused, in case a
@@ -77,49 +93,82 @@ func (p *dataPlane) run(ctx context.Context) {
 // session expires, so the reconciler is told to look again then.
 func (p *dataPlane) desired(serverAddrs []netip.Prefix) func(ctx context.Context) (wg.Config, error) {
 	return func(ctx context.Context) (wg.Config, error) {
+		priv, err := wgtypes.ParseKey(p.keys.PrivateKey)
+		if err != nil {
+			return wg.Config{}, fmt.Errorf("server private key: %w", err)
+		}
 		now := time.Now()
 		p.cacheMu.Lock()
-		if c := p.cached; c != nil && !p.stale && now.Sub(p.cachedAt) < desiredMaxAge &&
-			(c.RevisitAt.IsZero() || now.Before(c.RevisitAt)) {
-			p.cacheMu.Unlock()
-			return *c, nil
-		}
-		p.stale = false // before reading: a change committed during the read marks it again
+		all, users := p.staleAll, p.staleFor
+		p.staleAll, p.staleFor = false, nil // a change reported during the read marks again
 		p.cacheMu.Unlock()
 
-		want, err := p.readDesired(ctx, serverAddrs, now)
-		if err != nil {
+		c := p.cache
+		p.cache = nil // until the read succeeds
+		if all || c == nil || now.Sub(c.readAt) >= desiredMaxAge || (!c.revisitAt.IsZero() && !now.Before(c.revisitAt)) {
+			if c, err = p.readEveryone(ctx, now); err != nil {
+				return wg.Config{}, err
+			}
+			p.notifyExpired(ctx, now)
+		} else if err := p.reread(ctx, c, users, now); err != nil {
 			return wg.Config{}, err
 		}
-		p.cacheMu.Lock()
-		p.cached, p.cachedAt = &want, now
-		p.cacheMu.Unlock()
-		p.notifyExpired(ctx, now)
-		return want, nil
+		p.cache = c
+		return c.config(priv, p.cfg.WireGuard.ListenPort, serverAddrs), nil
 	}
 }
 
-func (p *dataPlane) readDesired(ctx context.Context, serverAddrs []netip.Prefix, now time.Time) (wg.Config, error) {
-	priv, err := wgtypes.ParseKey(p.keys.PrivateKey)
+// readEveryone reads the live peers of every user.
+func (p *dataPlane) readEveryone(ctx context.Context, now time.Time) (*desiredCache, error) {
+	live, revisitAt, err := p.store.ListLivePeers(ctx, now, "")
 	if err != nil {
-		return wg.Config{}, fmt.Errorf("server private key: %w", err)
+		return nil, err
 	}
-	live, changesAt, err := p.store.ListLivePeers(ctx, now)
-	if err != nil {
-		return wg.Config{}, err
-	}
-	want := wg.Config{PrivateKey: priv, ListenPort: p.cfg.WireGuard.ListenPort, Addresses: serverAddrs,
-		Peers: make([]wg.Peer, 0, len(live)), RevisitAt: changesAt}
+	c := &desiredCache{readAt: now, revisitAt: revisitAt, byUser: make(map[string]userPeers)}
 	for _, lp := range live {
-		peer, err := livePeer(lp)
-		if err != nil {
-			p.log.Warn("device skipped", slog.String("device", lp.DeviceID), slog.Any("err", err))
-			continue
-		}
-		want.Peers = append(want.Peers, peer)
-		want.Routes = append(want.Routes, lp.AllowedSubnets...)
+		c.add(lp, p.log)
 	}
-	return want, nil
+	return c, nil
+}
+
+// reread replaces the share of every user in users with a fresh read.
+func (p *dataPlane) reread(ctx context.Context, c *desiredCache, users map[string]bool, now time.Time) error {
+	for id := range users {
+		live, revisitAt, err := p.store.ListLivePeers(ctx, now, id)
+		if err != nil {
+			return err
+		}
+		delete(c.byUser, id)
+		for _, lp := range live {
+			c.add(lp, p.log)
+		}
+		// A later expiry leaves an earlier revisitAt in place: that pass then reads everyone.
+		if !revisitAt.IsZero() && (c.revisitAt.IsZero() || revisitAt.Before(c.revisitAt)) {
+			c.revisitAt = revisitAt
+		}
+	}
+	return nil
+}
+
+func (c *desiredCache) add(lp store.LivePeer, log *slog.Logger) {
+	peer, err := livePeer(lp)
+	if err != nil {
+		log.Warn("device skipped", slog.String("device", lp.DeviceID), slog.Any("err", err))
+		return
+	}
+	up := c.byUser[lp.UserID]
+	up.peers = append(up.peers, peer)
+	up.routes = append(up.routes, lp.AllowedSubnets...)
+	c.byUser[lp.UserID] = up
+}
+
+func (c *desiredCache) config(priv wgtypes.Key, port int, addrs []netip.Prefix) wg.Config {
+	want := wg.Config{PrivateKey: priv, ListenPort: port, Addresses: addrs, RevisitAt: c.revisitAt}
+	for _, up := range c.byUser {
+		want.Peers = append(want.Peers, up.peers...)
+		want.Routes = append(want.Routes, up.routes...)
+	}
+	return want
 }
 
 // notifyExpired raises one notification per expired VPN session, however many passes see it.
@@ -172,10 +221,18 @@ func livePeer(d store.LivePeer) (wg.Peer, error) {
 	return peer, nil
 }
 
-// trigger asks the reconciler to apply the database now.
-func (p *dataPlane) trigger() {
+// trigger asks the reconciler to apply the database now: what changed for userID, or for
+// everyone when userID is "".
+func (p *dataPlane) trigger(userID string) {
 	p.cacheMu.Lock()
-	p.stale = true
+	if userID == "" {
+		p.staleAll = true
+	} else {
+		if p.staleFor == nil {
+			p.staleFor = make(map[string]bool)
+		}
+		p.staleFor[userID] = true
+	}
 	p.cacheMu.Unlock()
 	p.mu.Lock()
 	rec := p.rec

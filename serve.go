@@ -101,7 +101,7 @@ func serve(args []string) error {
 	defer signal.Stop(hups)
 	go func() {
 		for range hups {
-			plane.trigger()
+			plane.trigger("")
 			if sup != nil {
 				sup.Signal(syscall.SIGHUP)
 			}

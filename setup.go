@@ -87,7 +87,7 @@ func pools(cfg *config.Config) (store.AddressPools, []netip.Prefix, error) {
 }
 
 // deviceService builds the one device provisioning service that the web UI and the CLI share.
-func deviceService(cfg *config.Config, st *store.Store, changed func()) (*app.Devices, error) {
+func deviceService(cfg *config.Config, st *store.Store, changed func(userID string)) (*app.Devices, error) {
 	p, _, err := pools(cfg)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +28,7 @@ type env struct {
 	devices *app.Devices
 	dbPath  string
 	url     string
-	changes int
+	changed []string // the users whose devices changed, in order; "" is everyone
 }
 
 func newEnv(t *testing.T) *env {
@@ -57,7 +58,7 @@ func newEnv(t *testing.T) *env {
 		Client: app.ClientDefaults{EndpointHost: "vpn.example.com", EndpointPort: 51820, DNS: []string{"1.1.1.1"},
 			MTU: 1280, PersistentKeepalive: 25, AllowedIPs: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}},
 		Tunnels: []netip.Prefix{netip.MustParsePrefix("10.3.2.0/24"), netip.MustParsePrefix("fd00::3:2:0/120")},
-		Changed: func() { e.changes++ }}
+		Changed: func(userID string) { e.changed = append(e.changed, userID) }}
 	web, err := app.New(app.Options{
 		Store:       st,
 		Devices:     e.devices,
@@ -197,10 +198,13 @@ var privateKeyLine = regexp.MustCompile(`PrivateKey = (\S+)`)
 
 func TestCreateDeviceShowsTheConfigOnceAndNeverStoresThePrivateKey(t *testing.T) {
 	e := newEnv(t)
-	e.user(t, "alice@example.com", "right-password", store.RoleUnprivileged)
+	alice := e.user(t, "alice@example.com", "right-password", store.RoleUnprivileged)
 	c := apptest.New(t, e.url)
 	c.SignIn("alice@example.com", "right-password")
-	before := e.changes // signing in tells the reconciler too
+	if !slices.Equal(e.changed, []string{alice.ID}) {
+		t.Errorf("signing in told the reconciler about %q, want alice only (her session renews)", e.changed)
+	}
+	before := len(e.changed)
 	r := c.Post("/devices", url.Values{"name": {"Alice's laptop"}})
 	if r.Status != http.StatusOK {
 		t.Fatalf("create: got %d", r.Status)
@@ -219,8 +223,8 @@ func TestCreateDeviceShowsTheConfigOnceAndNeverStoresThePrivateKey(t *testing.T)
 			t.Errorf("config lacks %q:\n%s", want, conf)
 		}
 	}
-	if e.changes-before != 1 {
-		t.Errorf("creating the device told the reconciler %d times, want 1", e.changes-before)
+	if got := e.changed[before:]; !slices.Equal(got, []string{alice.ID}) {
+		t.Errorf("creating the device told the reconciler about %q, want alice once", got)
 	}
 	devices, _ := e.store.ListDevices(context.Background())
 	if len(devices) != 1 || devices[0].Name != "Alice's laptop" {

@@ -221,7 +221,7 @@ func TestSettingsFlagsOffRefuseUsersChanges(t *testing.T) {
 	alice, c := e.signedIn(t, "alice@example.com", store.RoleUnprivileged)
 	dev := e.device(t, alice, "laptop")
 	e.setFlags(t, false, false)
-	before := e.changes
+	before := len(e.changed)
 
 	r := c.Get("/devices")
 	wantContains(t, "the devices page with management off", r.Body, "Your administrator adds and removes devices.")
@@ -256,8 +256,8 @@ func TestSettingsFlagsOffRefuseUsersChanges(t *testing.T) {
 	if len(devices) != 1 || devices[0].Name != "laptop" || devices[0].Overrides.MTU.Set {
 		t.Errorf("refused requests changed the devices: %+v", devices)
 	}
-	if e.changes != before {
-		t.Errorf("refused requests told the reconciler %d times", e.changes-before)
+	if len(e.changed) != before {
+		t.Errorf("refused requests told the reconciler about %q", e.changed[before:])
 	}
 
 	// Management on, configuration off: create and delete, but no edit.
@@ -398,7 +398,7 @@ func TestSettingsPageSavesAndShowsSources(t *testing.T) {
 		`placeholder="1.1.1.1"`, "In effect: <strong>1.1.1.1</strong> — the server environment&#39;s default.",
 		`<option value="0" selected>Never expires</option>`,
 		`name="allow_unprivileged_device_management" value="on"`)
-	before := e.changes
+	before := len(e.changed)
 	r = c.Post("/admin/settings", url.Values{
 		"endpoint": {""}, "dns": {"9.9.9.9, 149.112.112.112"}, "allowed_ips": {"10.0.0.0/8, 192.168.0.0/16"},
 		"mtu": {"1420"}, "persistent_keepalive": {"30"}, "vpn_session_duration": {"86400"},
@@ -419,8 +419,8 @@ func TestSettingsPageSavesAndShowsSources(t *testing.T) {
 		st.VPNSessionDuration != 24*time.Hour || !st.AllowUnprivilegedDeviceManagement || st.AllowUnprivilegedDeviceConfiguration {
 		t.Errorf("stored settings %+v", st)
 	}
-	if e.changes == before {
-		t.Error("saving the settings did not tell the reconciler")
+	if got := e.changed[before:]; !slices.Equal(got, []string{""}) {
+		t.Errorf("saving the settings told the reconciler about %q, want everyone once", got)
 	}
 
 	// A new device's form now shows the database defaults.

@@ -325,7 +325,7 @@ func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request) {
 	if dev == nil {
 		return
 	}
-	err := s.devices.Delete(r.Context(), dev.ID)
+	err := s.devices.Delete(r.Context(), dev)
 	if isNotFound(err) {
 		s.notFound(w, r)
 		return

@@ -65,7 +65,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A fresh sign-in renews an expired VPN session: the user's peers come back now.
-	s.devices.changed()
+	s.devices.changed(u.ID)
 	http.Redirect(w, r, "/devices", http.StatusSeeOther)
 }
 

@@ -44,8 +44,9 @@ type Devices struct {
 	Client ClientDefaults
 	// Tunnels are the tunnel networks, which relay subnets must not overlap.
 	Tunnels []netip.Prefix
-	// Changed is called after every change so that the reconciler applies it at once.
-	Changed func()
+	// Changed is called after every change so that the reconciler applies it at once, with
+	// the id of the user whose devices changed.
+	Changed func(userID string)
 }
 
 // NewDevice is a request to create a device.
@@ -127,7 +128,7 @@ func (d *Devices) Create(ctx context.Context, nd NewDevice) (*CreatedDevice, err
 		}
 		return nil, err
 	}
-	d.changed()
+	d.changed(dev.UserID)
 	return d.Config(ctx, dev, private)
 }
 
@@ -143,22 +144,24 @@ func (d *Devices) Update(ctx context.Context, id string, edit func(*store.Device
 	if err != nil {
 		return nil, err
 	}
-	d.changed()
+	d.changed(dev.UserID)
 	return dev, nil
 }
 
-// Delete removes the device with id; its peer goes at once.
-func (d *Devices) Delete(ctx context.Context, id string) error {
-	if err := d.Store.DeleteDevice(ctx, id); err != nil {
+// Delete removes dev; its peer goes at once.
+func (d *Devices) Delete(ctx context.Context, dev *store.Device) error {
+	if err := d.Store.DeleteDevice(ctx, dev.ID); err != nil {
 		return err
 	}
-	d.changed()
+	d.changed(dev.UserID)
 	return nil
 }
 
-func (d *Devices) changed() {
+// changed reports a change to userID's devices or VPN session; "" means it may concern
+// every user (settings).
+func (d *Devices) changed(userID string) {
 	if d.Changed != nil {
-		d.Changed()
+		d.Changed(userID)
 	}
 }
 

@@ -147,7 +147,7 @@ func (s *Server) updateSettings(w http.ResponseWriter, r *http.Request) {
 	}
 	// New defaults change configurations, and a new session duration changes which peers
 	// are live: the reconciler applies both at once.
-	s.devices.changed()
+	s.devices.changed("")
 	if !isHTMX(r) {
 		s.sessions.Put(r.Context(), sessionFlash, "Settings saved.")
 		http.Redirect(w, r, "/admin/settings", http.StatusSeeOther)

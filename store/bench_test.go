@@ -55,7 +55,7 @@ func BenchmarkListLivePeers10k(b *testing.B) {
 				s.UpdateSettings(ctx, func(st *store.Settings) error { st.VPNSessionDuration = session; return nil })
 				b.Run(fmt.Sprint("session=", session), func(b *testing.B) {
 					for b.Loop() {
-						devices, _, err := s.ListLivePeers(ctx, time.Now())
+						devices, _, err := s.ListLivePeers(ctx, time.Now(), "")
 						if err != nil || len(devices) != 10_000 {
 							b.Fatalf("got %d devices, %v", len(devices), err)
 						}

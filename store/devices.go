@@ -200,16 +200,34 @@ type LivePeer struct {
 }
 
 // livePeerQuery selects the live peers; $1 is the start of the valid sessions (NULL when
-// sessions never expire). This is the one place that decides who is connected.
+// sessions never expire) and $2 an owner's id, or ” for every owner. This is the one place
+// that decides who is connected. The owner filter is spliced in, not written as
+// "$2 = ” OR ...", so that a one-user read uses the user_id index.
 const livePeerQuery = `SELECT d.id, d.user_id, d.public_key, d.preshared_key, d.ipv4, d.ipv6, d.allowed_subnets,
 	d.remote_endpoint FROM devices d JOIN users u ON u.id = d.user_id
-	WHERE u.disabled_at IS NULL AND ($1 IS NULL OR u.last_signed_in_at > $1) ORDER BY d.id`
+	WHERE u.disabled_at IS NULL AND ($1 IS NULL OR u.last_signed_in_at > $1)/*owner*/ ORDER BY d.id`
+
+// nextExpiryQuery finds the earliest valid session that keeps a device live, with the same
+// owner filter.
+const nextExpiryQuery = `SELECT u.last_signed_in_at FROM users u
+	WHERE u.disabled_at IS NULL AND u.last_signed_in_at > $1/*owner*/
+	AND EXISTS (SELECT 1 FROM devices d WHERE d.user_id = u.id)
+	ORDER BY u.last_signed_in_at LIMIT 1`
+
+// ownerScoped returns query for every owner (scoped false) or for the owner in $2.
+func ownerScoped(query string, scoped bool) string {
+	if scoped {
+		return strings.Replace(query, "/*owner*/", " AND u.id = $2", 1)
+	}
+	return strings.Replace(query, "/*owner*/", "", 1)
+}
 
 // ListLivePeers returns the devices that must be live WireGuard peers at time at: the
 // device exists, its owner is enabled, and either VPN sessions never expire or the owner
 // signed in within the session duration. changesAt is when the earliest of those sessions
-// expires (zero when none will), so the caller can look again then.
-func (s *Store) ListLivePeers(ctx context.Context, at time.Time) (peers []LivePeer, changesAt time.Time, err error) {
+// expires (zero when none will), so the caller can look again then. A non-empty userID
+// limits the answer, changesAt included, to that user's devices.
+func (s *Store) ListLivePeers(ctx context.Context, at time.Time, userID string) (peers []LivePeer, changesAt time.Time, err error) {
 	settings, err := s.Settings(ctx)
 	if err != nil {
 		return nil, time.Time{}, err
@@ -218,7 +236,11 @@ func (s *Store) ListLivePeers(ctx context.Context, at time.Time) (peers []LivePe
 	if d := settings.VPNSessionDuration; d > 0 {
 		since = sql.NullTime{Time: at.Add(-d).UTC(), Valid: true}
 	}
-	rows, err := s.read.QueryContext(ctx, s.dialect.livePeerQuery, since)
+	args := []any{since}
+	if userID != "" {
+		args = append(args, userID)
+	}
+	rows, err := s.read.QueryContext(ctx, s.dialect.typed(ownerScoped(livePeerQuery, userID != "")), args...)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("list live peers: %w", err)
 	}
@@ -252,9 +274,8 @@ func (s *Store) ListLivePeers(ctx context.Context, at time.Time) (peers []LivePe
 	}
 	// ORDER BY, not min(): SQLite's aggregate drops the column type and returns text.
 	var signedIn time.Time
-	err = s.read.QueryRowContext(ctx, `SELECT u.last_signed_in_at FROM users u
-		WHERE u.disabled_at IS NULL AND u.last_signed_in_at > $1 AND EXISTS (SELECT 1 FROM devices d WHERE d.user_id = u.id)
-		ORDER BY u.last_signed_in_at LIMIT 1`, since).Scan(&signedIn)
+	args[0] = since.Time
+	err = s.read.QueryRowContext(ctx, s.dialect.typed(ownerScoped(nextExpiryQuery, userID != "")), args...).Scan(&signedIn)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:

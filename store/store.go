@@ -48,14 +48,14 @@ type dialect struct {
 	// lockAddresses serialises address allocation inside a transaction. SQLite needs none:
 	// its write transactions are already exclusive.
 	lockAddresses string
-	// livePeerQuery is livePeerQuery with the parameter typed where PostgreSQL must know it.
-	livePeerQuery string
+	// typed adds the cast PostgreSQL needs to $1, a time that may be NULL, of the live-peer queries.
+	typed func(query string) string
 }
 
 var (
-	sqliteDialect   = dialect{name: "sqlite", goose: goose.DialectSQLite3, livePeerQuery: livePeerQuery}
+	sqliteDialect   = dialect{name: "sqlite", goose: goose.DialectSQLite3, typed: func(q string) string { return q }}
 	postgresDialect = dialect{name: "postgres", goose: goose.DialectPostgres, lockAddresses: "SELECT pg_advisory_xact_lock(51820)",
-		livePeerQuery: strings.ReplaceAll(livePeerQuery, "$1", "$1::timestamptz")}
+		typed: func(q string) string { return strings.ReplaceAll(q, "$1", "$1::timestamptz") }}
 )
 
 // Open connects to the database and checks that it answers. It does not migrate.

@@ -254,7 +254,7 @@ func TestLiveDevicesFollowDisableAndSessionExpiry(t *testing.T) {
 			sort.Strings(out)
 			return out
 		}
-		live, changesAt, err := s.ListLivePeers(ctx, now)
+		live, changesAt, err := s.ListLivePeers(ctx, now, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -265,7 +265,7 @@ func TestLiveDevicesFollowDisableAndSessionExpiry(t *testing.T) {
 		if _, err := s.UpdateSettings(ctx, func(st *store.Settings) error { st.VPNSessionDuration = time.Hour; return nil }); err != nil {
 			t.Fatal(err)
 		}
-		live, changesAt, err = s.ListLivePeers(ctx, now)
+		live, changesAt, err = s.ListLivePeers(ctx, now, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -274,6 +274,21 @@ func TestLiveDevicesFollowDisableAndSessionExpiry(t *testing.T) {
 		}
 		if want := now.Add(50 * time.Minute); !changesAt.Equal(want) {
 			t.Errorf("changes at %v, want %v (fresh@'s expiry)", changesAt, want)
+		}
+		// Scoped to one owner: only that owner's devices and session.
+		live, changesAt, err = s.ListLivePeers(ctx, now, fresh.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := owners(live); !slices.Equal(got, []string{"fresh@example.com"}) || !changesAt.Equal(now.Add(50*time.Minute)) {
+			t.Errorf("scoped to fresh@: live %v, changes at %v; want fresh@ and its expiry", got, changesAt)
+		}
+		live, changesAt, err = s.ListLivePeers(ctx, now, stale.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(live) != 0 || !changesAt.IsZero() {
+			t.Errorf("scoped to stale@: live %v, changes at %v; want nothing", owners(live), changesAt)
 		}
 		expired, err := s.ListExpiredSessions(ctx, now)
 		if err != nil {

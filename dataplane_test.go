@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"testing"
+	"time"
+
+	"wiregui/config"
+	"wiregui/store"
+	"wiregui/store/storetest"
+	"wiregui/wg"
+)
+
+// TestDesiredStateRereadsOnlyWhatChanged drives the data plane's desired state against both
+// databases: a change reported for one user re-reads that user alone, and a change for
+// everyone re-reads everyone.
+func TestDesiredStateRereadsOnlyWhatChanged(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		priv, pub, err := wg.GenerateKeyPair()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &dataPlane{cfg: &config.Config{}, store: s, log: slog.New(slog.DiscardHandler),
+			keys: store.ServerKeys{PrivateKey: priv.String(), PublicKey: pub.String()}}
+		p.cfg.WireGuard.ListenPort = 51820
+		desired := p.desired(nil)
+		v4, _ := wg.NewPool(netip.MustParsePrefix("10.9.0.0/24"))
+		pools := store.AddressPools{IPv4: v4}
+
+		addDevice := func(u *store.User) string {
+			t.Helper()
+			_, pub, _ := wg.GenerateKeyPair()
+			d := &store.Device{UserID: u.ID, Name: pub.String()[:8], PublicKey: pub.String()}
+			if err := s.CreateDevice(ctx, d, pools); err != nil {
+				t.Fatal(err)
+			}
+			return d.PublicKey
+		}
+		peers := func(step string, want ...string) {
+			t.Helper()
+			c, err := desired(ctx)
+			if err != nil {
+				t.Fatalf("%s: %v", step, err)
+			}
+			got := map[string]bool{}
+			for _, peer := range c.Peers {
+				got[peer.PublicKey.String()] = true
+			}
+			if len(got) != len(want) {
+				t.Errorf("%s: %d peers, want %d", step, len(got), len(want))
+			}
+			for _, k := range want {
+				if !got[k] {
+					t.Errorf("%s: peer %s missing", step, k)
+				}
+			}
+		}
+
+		ann := &store.User{Email: "ann@example.com"}
+		bob := &store.User{Email: "bob@example.com"}
+		for _, u := range []*store.User{ann, bob} {
+			if err := s.CreateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+		}
+		annKey, bobKey := addDevice(ann), addDevice(bob)
+		peers("first read", annKey, bobKey)
+
+		now := time.Now()
+		if err := s.SetUserDisabled(ctx, ann.ID, &now); err != nil {
+			t.Fatal(err)
+		}
+		p.trigger(bob.ID)
+		peers("after a change reported for bob only", annKey, bobKey)
+		p.trigger(ann.ID)
+		peers("after ann's change is reported", bobKey)
+
+		bobKey2 := addDevice(bob)
+		if err := s.SetUserDisabled(ctx, ann.ID, nil); err != nil {
+			t.Fatal(err)
+		}
+		p.trigger("")
+		peers("after a change for everyone", annKey, bobKey, bobKey2)
+	})
+}

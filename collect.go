@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"wiregui/collector"
@@ -12,18 +13,20 @@ import (
 	"wiregui/wg"
 )
 
-// collect is the collector child process: it polls WireGuard and writes device stats. It has
-// no web, template or session code in its path. It logs JSON to stderr, which the parent
-// relays, and exits when the parent goes away (stdin closes) or on SIGTERM/SIGINT.
+// collect is the collector child process: it polls WireGuard, writes device stats, pushes
+// metrics to VictoriaMetrics and tells its parent each tick on stdout. It has no web,
+// template or session code in its path. It logs JSON to stderr, which the parent relays, and
+// exits when the parent goes away (stdin closes) or on SIGTERM/SIGINT; a poll cut short
+// rolls its transaction back.
 func collect(args []string) error {
 	cfg, err := config.Load(args, os.Getenv)
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	log := collector.ChildLogger(os.Stderr, cfg.LogLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	signal.Ignore(syscall.SIGHUP) // nothing to reload yet
+	signal.Ignore(syscall.SIGHUP) // new devices are picked up by the poller itself
 	ctx = collector.WatchParent(ctx, os.Stdin)
 
 	st, err := openStore(ctx, cfg, log, false)
@@ -36,9 +39,32 @@ func collect(args []string) error {
 		return err
 	}
 	defer reader.Close()
-	log.Info("collector started", slog.String("interface", cfg.WireGuard.Interface), slog.Duration("interval", cfg.Metrics.PollInterval))
-	p := &collector.Poller{Reader: reader, Store: st, Interval: cfg.Metrics.PollInterval, Logger: log}
+
+	var push *collector.Pusher
+	var pushing sync.WaitGroup
+	if cfg.Metrics.VictoriaMetricsURL != "" {
+		push = &collector.Pusher{URL: cfg.Metrics.VictoriaMetricsURL, Buffer: cfg.Metrics.Buffer, Logger: log}
+		pushing.Go(func() { push.Run(ctx) }) // its last flush is bounded: see Pusher.Run
+	}
+	var line []byte
+	p := &collector.Poller{Reader: reader, Store: st, Interval: cfg.Metrics.PollInterval, Logger: log,
+		OnPoll: func(tick *collector.Tick, h collector.Health) {
+			h.Push = collector.PushHealth{State: "off"}
+			if push != nil {
+				if tick != nil {
+					push.Add(*tick)
+				}
+				h.Push = push.Health()
+			}
+			line = collector.AppendMessage(line[:0], collector.Message{Health: h, Tick: tick})
+			if _, err := os.Stdout.Write(line); err != nil {
+				log.Warn("tell the parent", slog.Any("err", err))
+			}
+		}}
+	log.Info("collector started", slog.String("interface", cfg.WireGuard.Interface),
+		slog.Duration("interval", cfg.Metrics.PollInterval), slog.Bool("victoriametrics", push != nil))
 	p.Run(ctx)
+	pushing.Wait()
 	log.Info("collector stopped")
 	return nil
 }

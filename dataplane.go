@@ -32,11 +32,12 @@ type dataPlane struct {
 	rec   *wg.Reconciler
 	err   error
 
-	// The desired state last read from the database, by owner. Every write path reports
-	// whose devices or session it changed, and the next pass re-reads only those users: a
-	// change costs one indexed query, and a periodic drift-repair pass reads WireGuard
-	// alone. Everyone is read again when a change concerns everyone (settings), at the
-	// state's RevisitAt (a session expires), and after desiredMaxAge.
+	// The desired state last read from the database, by owner. Every write path of this
+	// process reports whose devices or session it changed, and the next pass re-reads only
+	// those users: a change costs one indexed query. Everyone is read again when a change
+	// concerns everyone (settings), at the state's RevisitAt (a session expires), when the
+	// database's access mark moved without a report (another process wrote: the CLI in
+	// another container), and after desiredMaxAge.
 	// Only the reconciler's goroutine touches cache; cacheMu guards the marks.
 	cache    *desiredCache
 	cacheMu  sync.Mutex
@@ -46,6 +47,7 @@ type dataPlane struct {
 
 // desiredCache is the live peers of every user, as last read.
 type desiredCache struct {
+	mark      string // the store's AccessMark before the last read
 	readAt    time.Time
 	revisitAt time.Time
 	byUser    map[string]userPeers
@@ -105,7 +107,14 @@ func (p *dataPlane) desired(serverAddrs []netip.Prefix) func(ctx context.Context
 
 		c := p.cache
 		p.cache = nil // until the read succeeds
-		if all || c == nil || now.Sub(c.readAt) >= desiredMaxAge || (!c.revisitAt.IsZero() && !now.Before(c.revisitAt)) {
+		// Read before the rows, so that a write during the read moves it again. With reports
+		// pending the mark moved anyway; what else moved is left to the next mark or max age.
+		mark, err := p.store.AccessMark(ctx)
+		if err != nil {
+			return wg.Config{}, err
+		}
+		if all || c == nil || now.Sub(c.readAt) >= desiredMaxAge || (!c.revisitAt.IsZero() && !now.Before(c.revisitAt)) ||
+			(len(users) == 0 && mark != c.mark) {
 			if c, err = p.readEveryone(ctx, now); err != nil {
 				return wg.Config{}, err
 			}
@@ -113,6 +122,7 @@ func (p *dataPlane) desired(serverAddrs []netip.Prefix) func(ctx context.Context
 		} else if err := p.reread(ctx, c, users, now); err != nil {
 			return wg.Config{}, err
 		}
+		c.mark = mark
 		p.cache = c
 		return c.config(priv, p.cfg.WireGuard.ListenPort, serverAddrs), nil
 	}

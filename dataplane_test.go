@@ -84,5 +84,12 @@ func TestDesiredStateRereadsOnlyWhatChanged(t *testing.T) {
 		}
 		p.trigger("")
 		peers("after a change for everyone", annKey, bobKey, bobKey2)
+
+		// Another process (the CLI in another container) writes and cannot signal: the next
+		// pass sees the access mark move.
+		if err := s.SetUserDisabled(ctx, bob.ID, &now); err != nil {
+			t.Fatal(err)
+		}
+		peers("after a change nobody reported", annKey)
 	})
 }

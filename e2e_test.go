@@ -62,8 +62,11 @@ type server struct {
 	proc     *wglab.Process
 	url      string // reachable from the test process
 	endpoint netip.Addr
+	rootAddr netip.Addr // the root namespace's side of the link the test reaches the server by
 	iface    string
-	env      []string
+	// env is the server's environment; "{root}" in a value stands for rootAddr, so that the
+	// server can reach a service the test runs in the root namespace.
+	env []string
 	started  time.Time
 	ready    time.Duration // start to first 200 on /login
 }
@@ -73,7 +76,8 @@ type server struct {
 func startServer(t *testing.T, driver string, clientNS *wglab.Namespace, extraEnv ...string) *server {
 	t.Helper()
 	s := &server{ns: wglab.NewNamespace(t, "wgt-srv"), iface: wglab.UniqueName("wgs")}
-	_, nsAddr := wglab.ConnectRoot(t, s.ns)
+	var nsAddr netip.Addr
+	s.rootAddr, nsAddr = wglab.ConnectRoot(t, s.ns)
 	if clientNS != nil {
 		s.endpoint, _ = wglab.Connect(t, s.ns, clientNS)
 	}
@@ -105,7 +109,7 @@ func startServer(t *testing.T, driver string, clientNS *wglab.Namespace, extraEn
 func (s *server) start(t *testing.T) {
 	t.Helper()
 	cmd := s.ns.Command(context.Background(), binary, "serve")
-	cmd.Env = append(os.Environ(), s.env...)
+	cmd.Env = s.environ()
 	s.started = time.Now()
 	s.proc = s.ns.StartCmd(t, cmd)
 	deadline := time.Now().Add(20 * time.Second)
@@ -127,12 +131,21 @@ func (s *server) start(t *testing.T) {
 	t.Fatalf("wiregui did not answer /login within 20s\n%s", s.proc.Output())
 }
 
+// environ is the process environment with the server's settings.
+func (s *server) environ() []string {
+	env := os.Environ()
+	for _, kv := range s.env {
+		env = append(env, strings.ReplaceAll(kv, "{root}", s.rootAddr.String()))
+	}
+	return env
+}
+
 // cli runs a wiregui CLI command on the server's database (from the root namespace: the
 // database is a file or a Unix socket, both reachable from here).
 func (s *server) cli(t *testing.T, args ...string) (stdout string, err error) {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), s.env...)
+	cmd.Env = s.environ()
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err = cmd.Run()
@@ -207,11 +220,26 @@ func (s *server) createDevice(t *testing.T, name string) string {
 
 func TestEndToEndTunnel(t *testing.T) {
 	wglab.Require(t)
-	for _, driver := range storetest.Drivers {
-		t.Run(driver, func(t *testing.T) {
+	cases := []struct {
+		name, driver string
+		env          []string
+	}{
+		{"sqlite", "sqlite", nil},
+		{"postgres", "postgres", nil},
+		// Without the collector process the in-process stats loop updates the same columns.
+		{"sqlite with metrics disabled", "sqlite", []string{"WG_METRICS_ENABLED=false", "WG_STATS_INTERVAL=1s"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
 			clientNS := wglab.NewNamespace(t, "wgt-cli")
-			s := startServer(t, driver, clientNS)
-			t.Logf("figure: %s: start to first 200 on /login: %s", driver, s.ready.Round(time.Millisecond))
+			s := startServer(t, tc.driver, clientNS, tc.env...)
+			t.Logf("figure: %s: start to first 200 on /login: %s", tc.name, s.ready.Round(time.Millisecond))
+			if len(tc.env) > 0 {
+				time.Sleep(200 * time.Millisecond)
+				if pid := collectorPID(t, s.proc.Cmd.Process.Pid); pid != 0 {
+					t.Errorf("a collector process %d runs with WG_METRICS_ENABLED=false", pid)
+				}
+			}
 
 			conf := s.createDevice(t, "e2e laptop")
 			client := wglab.StartClient(t, clientNS, wglab.UniqueName("wgc"), []byte(conf))

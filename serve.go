@@ -69,6 +69,9 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	// What the collector (or the stats loop) reports after each poll: the live UI, /healthz
+	// and /metrics read it.
+	live := collector.NewHub(collector.DefaultPoints)
 	web, err := app.New(app.Options{
 		Store:       st,
 		Devices:     devices,
@@ -76,6 +79,8 @@ func serve(args []string) error {
 		ExternalURL: cfg.ExternalURL,
 		Version:     version,
 		WireGuard:   plane.status,
+		Live:        live,
+		Metrics:     &collector.MetricsHandler{Devices: st.TrackedDevices, Health: live.Health, Token: cfg.Metrics.Token},
 	})
 	if err != nil {
 		return err
@@ -84,14 +89,22 @@ func serve(args []string) error {
 	var sup *collector.Supervisor
 	if cfg.WireGuard.Enabled {
 		if cfg.Metrics.Enabled {
-			sup = &collector.Supervisor{Args: []string{"--collector"}, Env: cfg.Env(), Logger: log}
+			sup = &collector.Supervisor{Args: []string{"--collector"}, Env: cfg.Env(), Logger: log,
+				OnLine: func(line []byte) {
+					m, err := collector.DecodeMessage(line)
+					if err != nil {
+						log.Warn("collector message", slog.Any("err", err))
+						return
+					}
+					live.Publish(m)
+				}}
 			bg.Go(func() {
 				if err := sup.Run(bgCtx); err != nil {
 					log.Error("collector supervisor", slog.Any("err", err))
 				}
 			})
 		} else {
-			bg.Go(func() { statsLoop(bgCtx, cfg, st, log) })
+			bg.Go(func() { statsLoop(bgCtx, cfg, st, live, log) })
 		}
 	}
 	bg.Go(func() { expireSessions(bgCtx, st, log) })
@@ -199,13 +212,17 @@ func expireSessions(ctx context.Context, st *store.Store, log *slog.Logger) {
 }
 
 // statsLoop updates device stats in-process when the collector process is disabled.
-func statsLoop(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.Logger) {
+func statsLoop(ctx context.Context, cfg *config.Config, st *store.Store, live *collector.Hub, log *slog.Logger) {
 	reader, err := wg.OpenReader(cfg.WireGuard.Interface)
 	if err != nil {
 		log.Error("stats: open wireguard", slog.Any("err", err))
 		return
 	}
 	defer reader.Close()
-	p := &collector.Poller{Reader: reader, Store: st, Interval: cfg.Metrics.StatsInterval, Logger: log.With("proc", "stats")}
+	p := &collector.Poller{Reader: reader, Store: st, Interval: cfg.Metrics.StatsInterval, Logger: log.With("proc", "stats"),
+		OnPoll: func(tick *collector.Tick, h collector.Health) {
+			h.Push.State = "off"
+			live.Publish(collector.Message{Health: h, Tick: tick})
+		}}
 	p.Run(ctx)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"wiregui/assets"
+	"wiregui/collector"
 	"wiregui/store"
 )
 
@@ -58,6 +59,10 @@ type Options struct {
 	Version     string
 	// WireGuard reports the data plane's state; nil when WireGuard is disabled.
 	WireGuard func() WireGuardStatus
+	// Live is what the collector reports after each poll; nil when nothing collects.
+	Live *collector.Hub
+	// Metrics serves GET /metrics; nil leaves it unrouted.
+	Metrics http.Handler
 }
 
 // Server serves the web UI. Create it with New.
@@ -70,6 +75,8 @@ type Server struct {
 	version  string
 	origin   string
 	wg       func() WireGuardStatus
+	live     *collector.Hub
+	metrics  http.Handler
 }
 
 // New builds the server and parses every template once.
@@ -90,6 +97,8 @@ func New(opts Options) (*Server, error) {
 		version: opts.Version,
 		origin:  ext.Scheme + "://" + ext.Host,
 		wg:      opts.WireGuard,
+		live:    opts.Live,
+		metrics: opts.Metrics,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -114,6 +123,9 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /static/", assets.Static())
 	mux.HandleFunc("GET /healthz", s.healthz)
+	if s.metrics != nil {
+		mux.Handle("GET /metrics", s.metrics)
+	}
 	mux.Handle("/", noStore(s.sessions.LoadAndSave(s.withUser(s.checkCSRF(s.pages())))))
 
 	cop := http.NewCrossOriginProtection()
@@ -160,10 +172,11 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		Error string `json:"error,omitempty"`
 	}
 	var body struct {
-		Status    string          `json:"status"`
-		Version   string          `json:"version"`
-		Database  part            `json:"database"`
-		WireGuard WireGuardStatus `json:"wireguard"`
+		Status    string            `json:"status"`
+		Version   string            `json:"version"`
+		Database  part              `json:"database"`
+		WireGuard WireGuardStatus   `json:"wireguard"`
+		Collector *collector.Health `json:"collector,omitempty"` // absent until it reports
 	}
 	body.Version = s.version
 	body.Status, body.Database.OK = "ok", true
@@ -175,6 +188,11 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusServiceUnavailable
 	}
 	body.WireGuard = s.wg()
+	if s.live != nil {
+		if h, ok := s.live.Health(); ok {
+			body.Collector = &h
+		}
+	}
 	if body.WireGuard.Error != "" && status == http.StatusOK {
 		body.Status = "degraded"
 	}

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"wiregui/store/storetest"
 )
 
 // The tests re-execute the test binary as a collector child (or as a serve-like parent of
@@ -23,7 +25,8 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv(childEnv); mode != "" {
 		os.Exit(testChild(mode))
 	}
-	os.Exit(m.Run())
+	storetest.Main(m) // stops the PostgreSQL cluster the benchmarks may start
+
 }
 
 // testChild is the re-executed test binary. Modes:

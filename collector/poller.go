@@ -30,19 +30,27 @@ type PeerReader interface {
 
 // StatsStore is what the poller needs from the store.
 type StatsStore interface {
-	// DeviceStats returns the current stats of every device by public key (base64).
-	DeviceStats(ctx context.Context) (map[string]store.DeviceStats, error)
+	// TrackedDevices returns every device with its labels and last stored stats.
+	TrackedDevices(ctx context.Context) ([]store.TrackedDevice, error)
 	// UpdateDeviceStats writes all updates in one transaction.
 	UpdateDeviceStats(ctx context.Context, updates []store.StatsUpdate) error
 }
 
-// Poller copies peer statistics from WireGuard to the store. Each poll is one read of all
-// peers and, when any device changed, one write of the changed devices only. Peers whose
-// public key belongs to no device are ignored.
+// Poller copies peer statistics from WireGuard to the store and turns them into rates and
+// monotonic totals. Each poll is one read of all peers and, when any device changed, one
+// write of the changed devices only, in one transaction. Peers whose public key belongs to
+// no device are ignored.
 //
-// It keeps the last stats it wrote (or read from the store) in memory to find the changes, and
-// re-reads them from the store every RefreshEvery, and at once when a peer appears whose key it
-// has not seen (a device was just created). A Poller is not safe for concurrent use.
+// Rates come from the measured time between two reads of the same peer, never from the
+// nominal interval. A counter that went down was reset (the interface or the peer was
+// re-created): the totals then grow by the new counter, and the rate of that step is 0.
+// The totals are stored next to the raw counters, so they also survive a collector restart:
+// the first poll of a new process adds what was counted while it was down, and reports no
+// rate, since it has no earlier read to measure from.
+//
+// The poller keeps the devices in memory and re-reads them from the store every
+// RefreshEvery, and at once when a peer appears whose key it has not seen (a device was just
+// created). A Poller is not safe for concurrent use.
 type Poller struct {
 	Reader   PeerReader
 	Store    StatsStore
@@ -51,10 +59,21 @@ type Poller struct {
 	Now      func() time.Time // default time.Now
 	// RefreshEvery is how often the devices are re-read from the store; default DefaultRefreshEvery.
 	RefreshEvery time.Duration
+	// OnPoll, if set, is called after every poll with its tick, or nil when the poll failed,
+	// and the collector's health. The tick is the callee's.
+	OnPoll func(tick *Tick, health Health)
 
-	known    map[string]store.DeviceStats // by public key: the devices and what the store holds
-	ignored  map[string]bool              // keys of peers that had no device at the last load
+	known    map[string]*trackedPeer // by public key
+	ignored  map[string]bool         // keys of peers that had no device at the last load
 	loadedAt time.Time
+	seq      uint64
+	health   Health
+}
+
+// trackedPeer is a device with a peer: what the store holds, and this process's last read.
+type trackedPeer struct {
+	store.TrackedDevice
+	readAt time.Time // when this process last read the peer; zero before its first read
 }
 
 // Run polls at once, then every Interval, until ctx ends; then it returns nil. A failed poll is
@@ -68,27 +87,22 @@ func (p *Poller) Run(ctx context.Context) error {
 	interval := orDefault(p.Interval, DefaultInterval)
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
-	var last time.Time
 	for {
-		start := p.now()
-		changed, err := p.Poll(ctx)
+		tick, err := p.Poll(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
-		took := p.now().Sub(start)
-		switch {
-		case err != nil:
+		if err != nil {
 			log.Error("poll peer stats", slog.Any("err", err))
-		case last.IsZero():
-			log.Debug("polled peer stats", slog.Int("changed", changed), slog.Duration("took", took))
-		default:
-			log.Debug("polled peer stats", slog.Int("changed", changed), slog.Duration("took", took),
-				slog.Duration("since_last", start.Sub(last)))
+		} else {
+			log.Debug("polled peer stats", slog.Int("peers", len(tick.Peers)), slog.Duration("took", tick.Took))
+			if tick.Took > interval {
+				log.Warn("poll took longer than the interval", slog.Duration("took", tick.Took), slog.Duration("interval", interval))
+			}
 		}
-		if took > interval {
-			log.Warn("poll took longer than the interval", slog.Duration("took", took), slog.Duration("interval", interval))
+		if p.OnPoll != nil {
+			p.OnPoll(tick, p.health)
 		}
-		last = start
 		select {
 		case <-ctx.Done():
 			return nil
@@ -97,45 +111,105 @@ func (p *Poller) Run(ctx context.Context) error {
 	}
 }
 
-// Poll reads all peers once and writes the devices whose counters, handshake or endpoint
-// changed in one call to the store. It returns how many devices it wrote. When the write fails,
-// nothing is remembered, so the next poll tries the same changes again.
-func (p *Poller) Poll(ctx context.Context) (changed int, err error) {
-	now := p.now()
+// Health returns the poller's part of the collector's health (Push is left zero).
+func (p *Poller) Health() Health { return p.health }
+
+// Poll reads all peers once, writes the devices whose counters, handshake or endpoint changed
+// in one call to the store, and returns the tick. When the write fails, nothing is
+// remembered, so the next poll computes the same changes again, over the longer time.
+func (p *Poller) Poll(ctx context.Context) (*Tick, error) {
+	start := p.now()
+	tick, err := p.poll(ctx, start)
+	if err != nil {
+		p.health.Errors++
+		p.health.LastError = err.Error()
+		return nil, err
+	}
+	tick.Took = p.now().Sub(start)
+	p.health.LastTick, p.health.TickDuration, p.health.LastError = tick.At, tick.Took, ""
+	return tick, nil
+}
+
+func (p *Poller) poll(ctx context.Context, now time.Time) (*Tick, error) {
 	peers, err := p.Reader.Peers(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("read peers: %w", err)
+		return nil, fmt.Errorf("read peers: %w", err)
 	}
 	if p.known == nil || now.Sub(p.loadedAt) >= orDefault(p.RefreshEvery, DefaultRefreshEvery) || p.newKey(peers) {
 		if err := p.load(ctx, now, peers); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
 
+	tick := &Tick{Seq: p.seq + 1, At: now, Peers: make([]Peer, 0, len(peers))}
 	var updates []store.StatsUpdate
-	for _, peer := range peers {
-		key := peer.PublicKey.String()
-		prev, ok := p.known[key]
+	for _, ps := range peers {
+		t, ok := p.known[ps.PublicKey.String()]
 		if !ok {
 			continue
 		}
-		next := observed(peer, prev)
-		if !sameStats(prev, next) {
-			updates = append(updates, store.StatsUpdate{PublicKey: key, DeviceStats: next})
+		next, peer := step(t, ps, now)
+		tick.Peers = append(tick.Peers, peer)
+		if !sameStats(t.DeviceStats, next) {
+			updates = append(updates, store.StatsUpdate{PublicKey: t.PublicKey, DeviceStats: next})
 		}
 	}
-	if len(updates) == 0 {
-		return 0, nil
+	if len(updates) > 0 {
+		// One order for every writer keeps row locks from deadlocking on PostgreSQL.
+		slices.SortFunc(updates, func(a, b store.StatsUpdate) int { return cmp.Compare(a.PublicKey, b.PublicKey) })
+		if err := p.Store.UpdateDeviceStats(ctx, updates); err != nil {
+			return nil, fmt.Errorf("update stats of %d devices: %w", len(updates), err)
+		}
 	}
-	// One order for every writer keeps row locks from deadlocking on PostgreSQL.
-	slices.SortFunc(updates, func(a, b store.StatsUpdate) int { return cmp.Compare(a.PublicKey, b.PublicKey) })
-	if err := p.Store.UpdateDeviceStats(ctx, updates); err != nil {
-		return 0, fmt.Errorf("update stats of %d devices: %w", len(updates), err)
-	}
+	// Written: remember what the store now holds and when each peer was read.
 	for _, u := range updates {
-		p.known[u.PublicKey] = u.DeviceStats
+		p.known[u.PublicKey].DeviceStats = u.DeviceStats
 	}
-	return len(updates), nil
+	for _, ps := range peers {
+		if t, ok := p.known[ps.PublicKey.String()]; ok {
+			t.readAt = now
+		}
+	}
+	p.seq = tick.Seq
+	return tick, nil
+}
+
+// step is what the store should hold for t after the kernel reported ps at now, and the
+// peer's state for the tick.
+func step(t *trackedPeer, ps PeerStats, now time.Time) (store.DeviceStats, Peer) {
+	prev := t.DeviceStats
+	next := observed(ps, prev)
+	rx, rxReset := grown(prev.RxBytes, ps.RxBytes)
+	tx, txReset := grown(prev.TxBytes, ps.TxBytes)
+	next.RxTotal, next.TxTotal = prev.RxTotal+rx, prev.TxTotal+tx
+
+	peer := Peer{
+		DeviceID: t.ID, PublicKey: t.PublicKey, UserEmail: t.UserEmail, DeviceName: t.Name,
+		RxTotal: next.RxTotal, TxTotal: next.TxTotal,
+		// The first read of this process announces every peer.
+		Changed: t.readAt.IsZero() || rx != 0 || tx != 0 || !sameTime(prev.LatestHandshake, next.LatestHandshake),
+	}
+	if next.LatestHandshake != nil {
+		peer.LatestHandshake = *next.LatestHandshake
+	}
+	if elapsed := now.Sub(t.readAt).Seconds(); !t.readAt.IsZero() && elapsed > 0 {
+		if !rxReset {
+			peer.RxRate = float64(rx) / elapsed
+		}
+		if !txReset {
+			peer.TxRate = float64(tx) / elapsed
+		}
+	}
+	return next, peer
+}
+
+// grown is how much a counter grew from prev to cur. A counter that went down was reset and
+// has counted cur since.
+func grown(prev, cur int64) (delta int64, reset bool) {
+	if cur < prev {
+		return cur, true
+	}
+	return cur - prev, false
 }
 
 // newKey reports whether a peer has a key that is neither a known device nor ignored.
@@ -149,14 +223,20 @@ func (p *Poller) newKey(peers []PeerStats) bool {
 	return false
 }
 
-// load re-reads the devices from the store and remembers which of the peers have none.
+// load re-reads the devices from the store and remembers which of the peers have none. What
+// this process read of a device that is still there (when, for its rate) is kept.
 func (p *Poller) load(ctx context.Context, now time.Time, peers []PeerStats) error {
-	known, err := p.Store.DeviceStats(ctx)
+	devices, err := p.Store.TrackedDevices(ctx)
 	if err != nil {
-		return fmt.Errorf("read device stats: %w", err)
+		return fmt.Errorf("read devices: %w", err)
 	}
-	if known == nil {
-		known = map[string]store.DeviceStats{}
+	known := make(map[string]*trackedPeer, len(devices))
+	for _, d := range devices {
+		t := &trackedPeer{TrackedDevice: d}
+		if old, ok := p.known[d.PublicKey]; ok {
+			t.readAt = old.readAt
+		}
+		known[d.PublicKey] = t
 	}
 	ignored := map[string]bool{}
 	for _, peer := range peers {
@@ -168,10 +248,10 @@ func (p *Poller) load(ctx context.Context, now time.Time, peers []PeerStats) err
 	return nil
 }
 
-// observed is what the store should hold for a device after the kernel reported peer. The
-// counters are taken as they are. A peer that has no handshake or endpoint (the interface was
-// re-created, or the peer was removed and added again) keeps the last ones known: "last seen"
-// stays true until the peer is heard from again.
+// observed is what the store should hold for a device after the kernel reported peer, before
+// the totals. A peer that has no handshake or endpoint (the interface was re-created, or the
+// peer was removed and added again) keeps the last ones known: "last seen" stays true until
+// the peer is heard from again.
 func observed(peer PeerStats, prev store.DeviceStats) store.DeviceStats {
 	next := store.DeviceStats{
 		RxBytes:         peer.RxBytes,
@@ -198,13 +278,15 @@ func formatEndpoint(ep netip.AddrPort) string {
 }
 
 func sameStats(a, b store.DeviceStats) bool {
-	if a.RxBytes != b.RxBytes || a.TxBytes != b.TxBytes || a.RemoteEndpoint != b.RemoteEndpoint {
-		return false
+	return a.RxBytes == b.RxBytes && a.TxBytes == b.TxBytes && a.RxTotal == b.RxTotal && a.TxTotal == b.TxTotal &&
+		a.RemoteEndpoint == b.RemoteEndpoint && sameTime(a.LatestHandshake, b.LatestHandshake)
+}
+
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
 	}
-	if a.LatestHandshake == nil || b.LatestHandshake == nil {
-		return a.LatestHandshake == nil && b.LatestHandshake == nil
-	}
-	return a.LatestHandshake.Equal(*b.LatestHandshake)
+	return a.Equal(*b)
 }
 
 func (p *Poller) now() time.Time {

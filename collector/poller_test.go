@@ -45,13 +45,13 @@ type fakeStore struct {
 	writeErr error
 }
 
-func (s *fakeStore) DeviceStats(context.Context) (map[string]store.DeviceStats, error) {
+func (s *fakeStore) TrackedDevices(context.Context) ([]store.TrackedDevice, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reads++
-	out := make(map[string]store.DeviceStats, len(s.stats))
+	out := make([]store.TrackedDevice, 0, len(s.stats))
 	for k, v := range s.stats {
-		out[k] = v
+		out = append(out, store.TrackedDevice{ID: "id-" + k, PublicKey: k, Name: "name-" + k, UserEmail: "u@example.com", DeviceStats: v})
 	}
 	return out, nil
 }
@@ -73,6 +73,12 @@ func (s *fakeStore) addDevice(key string) {
 	s.mu.Lock()
 	s.stats[key] = store.DeviceStats{}
 	s.mu.Unlock()
+}
+
+func (s *fakeStore) get(key wgtypes.Key) store.DeviceStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats[key.String()]
 }
 
 func (s *fakeStore) lastWrite() []store.StatsUpdate {
@@ -107,13 +113,18 @@ func newPoller(peers ...PeerStats) (*Poller, *fakeReader, *fakeStore) {
 	return &Poller{Reader: r, Store: s, Logger: slog.New(slog.DiscardHandler)}, r, s
 }
 
+// poll polls once and returns how many devices it wrote.
 func poll(t *testing.T, p *Poller) int {
 	t.Helper()
-	n, err := p.Poll(context.Background())
-	if err != nil {
+	s := p.Store.(*fakeStore)
+	before := s.writeCount()
+	if _, err := p.Poll(context.Background()); err != nil {
 		t.Fatalf("Poll: %v", err)
 	}
-	return n
+	if s.writeCount() == before {
+		return 0
+	}
+	return len(s.lastWrite())
 }
 
 func writtenKeys(updates []store.StatsUpdate) []string {
@@ -243,7 +254,7 @@ func TestPollRetriesFailedWrite(t *testing.T) {
 	if got := poll(t, p); got != 1 {
 		t.Errorf("after a failed write: got %d changed, want 1 (the same change again)", got)
 	}
-	if got := s.stats[keyA.String()].RxBytes; got != 10 {
+	if got := s.get(keyA).RxBytes; got != 10 {
 		t.Errorf("got rx %d in the store, want 10", got)
 	}
 }
@@ -263,7 +274,7 @@ func TestPollLargeCounters(t *testing.T) {
 	const rx, tx = int64(1)<<32 + 12345, int64(12_700_000_000)
 	p, _, s := newPoller(PeerStats{PublicKey: keyA, RxBytes: rx, TxBytes: tx})
 	poll(t, p)
-	if got := s.stats[keyA.String()]; got.RxBytes != rx || got.TxBytes != tx {
+	if got := s.get(keyA); got.RxBytes != rx || got.TxBytes != tx || got.RxTotal != rx || got.TxTotal != tx {
 		t.Errorf("got rx %d tx %d, want rx %d tx %d", got.RxBytes, got.TxBytes, rx, tx)
 	}
 }
@@ -283,7 +294,7 @@ func TestPollEndpointFormat(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p, _, s := newPoller(PeerStats{PublicKey: keyA, Endpoint: tt.endpoint})
 			poll(t, p)
-			if got := s.stats[keyA.String()].RemoteEndpoint; got != tt.want {
+			if got := s.get(keyA).RemoteEndpoint; got != tt.want {
 				t.Errorf("got endpoint %q, want %q", got, tt.want)
 			}
 		})
@@ -299,7 +310,7 @@ func TestPollKeepsLastSeenWhenPeerReportsNone(t *testing.T) {
 	if got := poll(t, p); got != 1 {
 		t.Fatalf("got %d changed, want 1", got)
 	}
-	got := s.stats[keyA.String()]
+	got := s.get(keyA)
 	if got.RxBytes != 0 {
 		t.Errorf("got rx %d, want 0", got.RxBytes)
 	}

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -10,8 +11,12 @@ import (
 	"time"
 )
 
-// maxLineLen bounds how much of one line the relay buffers. A longer line is passed on in pieces.
-const maxLineLen = 64 << 10
+// How much of one line the relay buffers; a longer line is passed on in pieces.
+const (
+	maxLineLen = 64 << 10 // stderr: a log record
+	// maxStdoutLineLen fits a tick of 100,000 changed peers (about 100 bytes each).
+	maxStdoutLineLen = 16 << 20
+)
 
 // lineWriter splits what a child writes into lines and calls emit with each, without the
 // newline. emit owns the slice it receives. os/exec copies each child pipe into its writer from
@@ -19,6 +24,7 @@ const maxLineLen = 64 << 10
 type lineWriter struct {
 	mu   sync.Mutex
 	buf  []byte
+	max  int // the longest line passed on whole; 0 means maxLineLen
 	emit func(line []byte)
 }
 
@@ -30,7 +36,7 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
 			w.buf = append(w.buf, p...)
-			if len(w.buf) >= maxLineLen {
+			if len(w.buf) >= cmp.Or(w.max, maxLineLen) {
 				w.emitLocked()
 			}
 			break

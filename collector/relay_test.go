@@ -1,8 +1,11 @@
 package collector
 
 import (
+	"bytes"
+	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -86,5 +89,62 @@ func TestChildRecord(t *testing.T) {
 				t.Errorf("got attrs %q, want %q", attrs, want)
 			}
 		})
+	}
+}
+
+func TestLineWriterBounds(t *testing.T) {
+	tests := []struct {
+		name   string
+		max    int
+		line   int
+		pieces []int // lengths of what emit receives
+	}{
+		{"stderr passes a long line in pieces", 0, 100 << 10, []int{64 << 10, 36 << 10}},
+		{"stderr passes a line of its bound whole", 0, 64<<10 - 1, []int{64<<10 - 1}},
+		{"stdout passes a tick of 10,000 peers whole", maxStdoutLineLen, 2 << 20, []int{2 << 20}},
+		{"stdout bound", maxStdoutLineLen, maxStdoutLineLen + 1000, []int{maxStdoutLineLen, 1000}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []int
+			w := &lineWriter{max: tt.max, emit: func(line []byte) { got = append(got, len(line)) }}
+			line := append(bytes.Repeat([]byte("x"), tt.line), '\n')
+			for chunk := range slices.Chunk(line, 32<<10) { // as os/exec copies a pipe
+				w.Write(chunk)
+			}
+			w.flush()
+			if !slices.Equal(got, tt.pieces) {
+				t.Errorf("got pieces of %v bytes, want %v", got, tt.pieces)
+			}
+		})
+	}
+}
+
+// A tick of 10,000 changed peers is a line of about 1 MB on the child's stdout.
+func TestSupervisorPassesLongStdoutLines(t *testing.T) {
+	const n = 2 << 20
+	lines := make(chan []byte, 10)
+	s := &Supervisor{
+		Path:       "/bin/sh",
+		Args:       []string{"-c", fmt.Sprintf(`head -c %d /dev/zero | tr '\000' x; echo; echo short; exec sleep 60`, n)},
+		Logger:     slog.New(newCapture()),
+		MinBackoff: time.Second,
+		OnLine: func(line []byte) {
+			select {
+			case lines <- line:
+			default: // a broken relay passes many pieces: do not block the child
+			}
+		},
+	}
+	startSupervisor(t, s)
+	for _, want := range []string{strings.Repeat("x", n), "short"} {
+		select {
+		case got := <-lines:
+			if string(got) != want {
+				t.Errorf("got a line of %d bytes, want %d", len(got), len(want))
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no line of %d bytes from the child", len(want))
+		}
 	}
 }

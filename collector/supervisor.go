@@ -46,8 +46,9 @@ type Supervisor struct {
 	// StopTimeout is how long a child has to exit after SIGTERM before it is killed.
 	StopTimeout time.Duration
 	// OnLine, if set, receives each line the child writes to stdout, without the newline; the
-	// slice is the callee's. It is called from one goroutine at a time and should return quickly:
-	// while it runs, the child's writes to stdout block.
+	// slice is the callee's. A line of up to 16 MiB arrives whole; a longer one in pieces. It is
+	// called from one goroutine at a time and should return quickly: while it runs, the child's
+	// writes to stdout block.
 	OnLine func(line []byte)
 
 	mu       sync.Mutex
@@ -117,7 +118,7 @@ func (s *Supervisor) runChild(ctx context.Context) (time.Duration, *os.ProcessSt
 	if _, err := cmd.StdinPipe(); err != nil {
 		return 0, nil, fmt.Errorf("collector stdin: %w", err)
 	}
-	stdout := &lineWriter{emit: s.OnLine}
+	stdout := &lineWriter{emit: s.OnLine, max: maxStdoutLineLen}
 	stderr := &lineWriter{emit: s.relay}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 

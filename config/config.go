@@ -75,6 +75,10 @@ type Metrics struct {
 	PollInterval       time.Duration // whole seconds
 	VictoriaMetricsURL string        // "" when unset
 	StatsInterval      time.Duration // the in-process stats loop, when Enabled is false
+	// Buffer is how much poll time of samples is kept while VictoriaMetrics cannot be
+	// reached; 0 keeps none.
+	Buffer time.Duration
+	Token  string // bearer token GET /metrics requires; "" when it is open
 }
 
 // DatabaseDriver returns "postgres" or "sqlite".

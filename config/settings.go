@@ -266,6 +266,18 @@ func settings() []setting {
 			format: func(c *Config) string { return c.Metrics.VictoriaMetricsURL },
 		},
 		{
+			name: "WG_METRICS_BUFFER", def: "1h",
+			doc:    "How much poll time of samples to keep while VictoriaMetrics is unreachable, sent with their own timestamps when it is back; the oldest go first (Go duration, 0 keeps none).",
+			parse:  func(c *Config, v string) (err error) { c.Metrics.Buffer, err = parseOptionalInterval(v); return err },
+			format: func(c *Config) string { return formatDuration(c.Metrics.Buffer) },
+		},
+		{
+			name: "WG_METRICS_TOKEN", secret: true, fileSuffix: true,
+			doc:    "Bearer token that GET /metrics requires (at least 16 characters); unset leaves /metrics open.",
+			parse:  func(c *Config, v string) (err error) { c.Metrics.Token, err = parseMetricsToken(v); return err },
+			format: func(c *Config) string { return c.Metrics.Token },
+		},
+		{
 			name: "WG_STATS_INTERVAL", def: "60s",
 			doc:    "Stats loop interval when metrics are disabled (Go duration, at least 1s).",
 			parse:  func(c *Config, v string) (err error) { c.Metrics.StatsInterval, err = parseInterval(v); return err },

@@ -58,6 +58,14 @@ func parseInterval(v string) (time.Duration, error) {
 	return d, nil
 }
 
+// parseOptionalInterval is parseInterval that also takes 0 (none).
+func parseOptionalInterval(v string) (time.Duration, error) {
+	if v == "0" {
+		return 0, nil
+	}
+	return parseInterval(v)
+}
+
 // formatDuration prints d as time.Duration does, without zero trailing units ("1m", not "1m0s").
 func formatDuration(d time.Duration) string {
 	s := d.String()
@@ -241,6 +249,16 @@ func parseSecretKey(v string) (string, error) {
 func parseAdminPassword(v string) (string, error) {
 	if n := utf8.RuneCountInString(v); n < minPasswordLen {
 		return "", fmt.Errorf("must be at least %d characters (got %d)", minPasswordLen, n)
+	}
+	return v, nil
+}
+
+// minMetricsTokenLen keeps a bearer token for /metrics from being guessable.
+const minMetricsTokenLen = 16
+
+func parseMetricsToken(v string) (string, error) {
+	if n := len(v); n < minMetricsTokenLen {
+		return "", fmt.Errorf("must be at least %d characters (got %d)", minMetricsTokenLen, n)
 	}
 	return v, nil
 }

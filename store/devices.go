@@ -23,7 +23,7 @@ type AddressPools struct {
 const deviceColumns = `d.id, d.user_id, u.email, d.name, d.description, d.public_key, d.preshared_key, d.ipv4, d.ipv6,
 	d.use_default_allowed_ips, d.allowed_ips, d.use_default_dns, d.dns, d.use_default_endpoint, d.endpoint,
 	d.use_default_mtu, d.mtu, d.use_default_persistent_keepalive, d.persistent_keepalive, d.allowed_subnets,
-	d.rx_bytes, d.tx_bytes, d.latest_handshake, d.remote_endpoint, d.created_at, d.updated_at`
+	d.rx_bytes, d.tx_bytes, d.rx_total, d.tx_total, d.latest_handshake, d.remote_endpoint, d.created_at, d.updated_at`
 
 const deviceFrom = ` FROM devices d JOIN users u ON u.id = d.user_id`
 
@@ -37,7 +37,7 @@ func (s *Store) scanDevice(row interface{ Scan(...any) error }) (*Device, error)
 	err := row.Scan(&d.ID, &d.UserID, &d.UserEmail, &d.Name, &d.Description, &d.PublicKey, &psk, &v4, &v6,
 		&defAllowed, &allowedIPs, &defDNS, &dns, &defEndpoint, &o.Endpoint.Value,
 		&defMTU, &o.MTU.Value, &defKeepalive, &o.PersistentKeepalive.Value, &subnets,
-		&d.RxBytes, &d.TxBytes, &handshake, &d.RemoteEndpoint, &d.CreatedAt, &d.UpdatedAt)
+		&d.RxBytes, &d.TxBytes, &d.RxTotal, &d.TxTotal, &handshake, &d.RemoteEndpoint, &d.CreatedAt, &d.UpdatedAt)
 	if err != nil {
 		return nil, err
 	}
@@ -312,29 +312,49 @@ func (s *Store) DeleteDevice(ctx context.Context, id string) error {
 	return expectOne(res, err, "delete device", id)
 }
 
-// DeviceStats returns the last stored stats of every device, by public key.
-func (s *Store) DeviceStats(ctx context.Context) (map[string]DeviceStats, error) {
-	rows, err := s.read.QueryContext(ctx,
-		`SELECT public_key, rx_bytes, tx_bytes, latest_handshake, remote_endpoint FROM devices`)
+// AccessMark is a fingerprint of the rows that decide the live peers (apart from the clock):
+// it changes when any device, user or setting is added, changed or deleted, by whichever
+// process. A data plane compares it to find changes it was not told about.
+func (s *Store) AccessMark(ctx context.Context) (string, error) {
+	var mark [5]sql.NullString
+	err := s.read.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM devices), (SELECT max(updated_at) FROM devices),
+		(SELECT count(*) FROM users), (SELECT max(updated_at) FROM users), (SELECT max(updated_at) FROM configuration)`).
+		Scan(&mark[0], &mark[1], &mark[2], &mark[3], &mark[4])
 	if err != nil {
-		return nil, fmt.Errorf("device stats: %w", err)
+		return "", fmt.Errorf("access mark: %w", err)
+	}
+	parts := make([]string, len(mark))
+	for i, m := range mark {
+		parts[i] = m.String
+	}
+	return strings.Join(parts, "|"), nil
+}
+
+// TrackedDevices returns every device with its owner's email and its last stored stats,
+// ordered by public key.
+func (s *Store) TrackedDevices(ctx context.Context) ([]TrackedDevice, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT d.id, d.public_key, d.name, u.email, d.rx_bytes, d.tx_bytes,
+		d.rx_total, d.tx_total, d.latest_handshake, d.remote_endpoint
+		FROM devices d JOIN users u ON u.id = d.user_id ORDER BY d.public_key`)
+	if err != nil {
+		return nil, fmt.Errorf("tracked devices: %w", err)
 	}
 	defer rows.Close()
-	stats := make(map[string]DeviceStats)
+	var out []TrackedDevice
 	for rows.Next() {
-		var key string
-		var st DeviceStats
+		var d TrackedDevice
 		var handshake sql.NullTime
-		if err := rows.Scan(&key, &st.RxBytes, &st.TxBytes, &handshake, &st.RemoteEndpoint); err != nil {
-			return nil, fmt.Errorf("device stats: %w", err)
+		if err := rows.Scan(&d.ID, &d.PublicKey, &d.Name, &d.UserEmail, &d.RxBytes, &d.TxBytes,
+			&d.RxTotal, &d.TxTotal, &handshake, &d.RemoteEndpoint); err != nil {
+			return nil, fmt.Errorf("tracked devices: %w", err)
 		}
-		st.LatestHandshake = timePtr(handshake)
-		stats[key] = st
+		d.LatestHandshake = timePtr(handshake)
+		out = append(out, d)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("device stats: %w", err)
+		return nil, fmt.Errorf("tracked devices: %w", err)
 	}
-	return stats, nil
+	return out, nil
 }
 
 // UpdateDeviceStats writes new counters for the given devices in one transaction. Updates for
@@ -344,15 +364,15 @@ func (s *Store) UpdateDeviceStats(ctx context.Context, updates []StatsUpdate) er
 		return nil
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `UPDATE devices SET rx_bytes = $1, tx_bytes = $2, latest_handshake = $3,
-			remote_endpoint = $4 WHERE public_key = $5`)
+		stmt, err := tx.PrepareContext(ctx, `UPDATE devices SET rx_bytes = $1, tx_bytes = $2, rx_total = $3,
+			tx_total = $4, latest_handshake = $5, remote_endpoint = $6 WHERE public_key = $7`)
 		if err != nil {
 			return fmt.Errorf("update device stats: %w", err)
 		}
 		defer stmt.Close()
 		for _, u := range updates {
-			if _, err := stmt.ExecContext(ctx, u.RxBytes, u.TxBytes, nullTime(u.LatestHandshake),
-				u.RemoteEndpoint, u.PublicKey); err != nil {
+			if _, err := stmt.ExecContext(ctx, u.RxBytes, u.TxBytes, u.RxTotal, u.TxTotal,
+				nullTime(u.LatestHandshake), u.RemoteEndpoint, u.PublicKey); err != nil {
 				return fmt.Errorf("update device stats: %w", err)
 			}
 		}

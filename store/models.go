@@ -99,15 +99,28 @@ type Notification struct {
 
 // DeviceStats is what the collector observes about a device's peer.
 type DeviceStats struct {
-	RxBytes         int64
-	TxBytes         int64
-	LatestHandshake *time.Time
-	RemoteEndpoint  string
+	// RxBytes and TxBytes are WireGuard's counters as last read; they restart at 0 when the
+	// peer or the interface is re-created.
+	RxBytes, TxBytes int64
+	// RxTotal and TxTotal are monotonic totals that keep growing across those restarts.
+	RxTotal, TxTotal int64
+	LatestHandshake  *time.Time
+	RemoteEndpoint   string
 }
 
 // StatsUpdate is one device's new counters, keyed by public key.
 type StatsUpdate struct {
 	PublicKey string
+	DeviceStats
+}
+
+// TrackedDevice is a device as the collector sees it: its identity, the labels of its
+// metrics, and its last stored stats.
+type TrackedDevice struct {
+	ID        string
+	PublicKey string
+	Name      string
+	UserEmail string
 	DeviceStats
 }
 

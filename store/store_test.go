@@ -402,17 +402,26 @@ func TestDeviceStatsKeep64BitCounters(t *testing.T) {
 		}
 		hs := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 		up := store.StatsUpdate{PublicKey: "statkey", DeviceStats: store.DeviceStats{
-			RxBytes: 1<<33 + 7, TxBytes: 1<<31 + 1, LatestHandshake: &hs, RemoteEndpoint: "[2001:db8::1]:51820"}}
+			RxBytes: 1<<33 + 7, TxBytes: 1<<31 + 1, RxTotal: 1<<62 + 3, TxTotal: 1<<40 + 5,
+			LatestHandshake: &hs, RemoteEndpoint: "[2001:db8::1]:51820"}}
 		if err := s.UpdateDeviceStats(ctx, []store.StatsUpdate{up, {PublicKey: "gone"}}); err != nil {
 			t.Fatal(err)
 		}
-		stats, err := s.DeviceStats(ctx)
+		tracked, err := s.TrackedDevices(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := stats["statkey"]
-		if got.RxBytes != up.RxBytes || got.TxBytes != up.TxBytes || !got.LatestHandshake.Equal(hs) || got.RemoteEndpoint != up.RemoteEndpoint {
+		if len(tracked) != 1 || tracked[0].ID != d.ID || tracked[0].Name != "d" || tracked[0].UserEmail != "frank@example.com" {
+			t.Fatalf("tracked devices %+v, want frank's d", tracked)
+		}
+		got := tracked[0].DeviceStats
+		if got.RxBytes != up.RxBytes || got.TxBytes != up.TxBytes || got.RxTotal != up.RxTotal || got.TxTotal != up.TxTotal ||
+			!got.LatestHandshake.Equal(hs) || got.RemoteEndpoint != up.RemoteEndpoint {
 			t.Errorf("got %+v, want %+v", got, up.DeviceStats)
+		}
+		again, err := s.DeviceByID(ctx, d.ID)
+		if err != nil || again.RxTotal != up.RxTotal || again.TxTotal != up.TxTotal {
+			t.Errorf("DeviceByID totals %d/%d (%v), want %d/%d", again.RxTotal, again.TxTotal, err, up.RxTotal, up.TxTotal)
 		}
 	})
 }
@@ -584,4 +593,55 @@ func TestMigrateBacksUpAnExistingSQLiteDatabase(t *testing.T) {
 	if u, err := s.UserByEmail(ctx, "old@example.com"); err != nil || u.ID != "u1" {
 		t.Errorf("the migrated database lost the old data: %v, %v", u, err)
 	}
+}
+
+func TestAccessMarkChangesWithEveryWrite(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		marks := map[string]string{}
+		step := func(what string) {
+			t.Helper()
+			m, err := s.AccessMark(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for before, old := range marks {
+				if old == m {
+					t.Errorf("after %s the mark is the same as after %s: %q", what, before, m)
+				}
+			}
+			marks[what] = m
+		}
+		step("nothing")
+		u := mustUser(t, s, "mark@example.com")
+		step("a new user")
+		d := &store.Device{UserID: u.ID, Name: "d", PublicKey: "markkey"}
+		if err := s.CreateDevice(ctx, d, pools(2)); err != nil {
+			t.Fatal(err)
+		}
+		step("a new device")
+		if _, err := s.UpdateDevice(ctx, d.ID, func(d *store.Device) error { d.Name = "e"; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		step("a renamed device")
+		now := time.Now()
+		if err := s.SetUserDisabled(ctx, u.ID, &now); err != nil {
+			t.Fatal(err)
+		}
+		step("a disabled user")
+		if _, err := s.UpdateSettings(ctx, func(st *store.Settings) error { st.VPNSessionDuration = time.Hour; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		step("new settings")
+		if err := s.UpdateDeviceStats(ctx, []store.StatsUpdate{{PublicKey: "markkey", DeviceStats: store.DeviceStats{RxBytes: 5}}}); err != nil {
+			t.Fatal(err)
+		}
+		if m, _ := s.AccessMark(ctx); m != marks["new settings"] {
+			t.Errorf("traffic counters changed the mark: %q", m)
+		}
+		if err := s.DeleteDevice(ctx, d.ID); err != nil {
+			t.Fatal(err)
+		}
+		step("a deleted device")
+	})
 }

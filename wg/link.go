@@ -138,6 +138,10 @@ type Interface struct {
 	// the first Sync, after a failed write, after the link was re-created).
 	// Apply diffs against it instead of reading the device.
 	known *wgtypes.Device
+	// lastHeard is where each peer was last heard from, kept when the link is
+	// re-created (the sessions went with it) until the peers are back, so the
+	// server can send each a handshake at once (see Peer.Endpoint).
+	lastHeard map[wgtypes.Key]netip.AddrPort
 }
 
 // OpenInterface opens the WireGuard interface name in the current network

@@ -117,7 +117,13 @@ func (i *Interface) sync(ctx context.Context, want Config, read bool) (Changes, 
 	ch.LinkCreated = created
 	if created {
 		clear(i.added)
+		i.lastHeard = endpoints(i.known)
 		i.known = nil
+	}
+	for j := range want.Peers { // want.Peers is normalize's own copy
+		if p := &want.Peers[j]; !p.Endpoint.IsValid() {
+			p.Endpoint = i.lastHeard[p.PublicKey]
+		}
 	}
 	if err != nil {
 		return ch, fmt.Errorf("sync %s: %w", i.name, err)
@@ -143,6 +149,7 @@ func (i *Interface) sync(ctx context.Context, want Config, read bool) (Changes, 
 			i.known = nil
 			return ch, fmt.Errorf("sync %s: configure device: %w", i.name, err)
 		}
+		i.lastHeard = nil
 		ch.KeySet, ch.PortSet = planned.KeySet, planned.PortSet
 		ch.PeersAdded, ch.PeersRemoved, ch.PeersUpdated = planned.PeersAdded, planned.PeersRemoved, planned.PeersUpdated
 		dev = applyConfig(dev, cfg)
@@ -164,6 +171,21 @@ func (i *Interface) sync(ctx context.Context, want Config, read bool) (Changes, 
 		return ch, fmt.Errorf("sync %s: %w", i.name, err)
 	}
 	return ch, nil
+}
+
+// endpoints returns where each peer of dev was last heard from.
+func endpoints(dev *wgtypes.Device) map[wgtypes.Key]netip.AddrPort {
+	if dev == nil {
+		return nil
+	}
+	out := make(map[wgtypes.Key]netip.AddrPort, len(dev.Peers))
+	for _, p := range dev.Peers {
+		if p.Endpoint != nil {
+			ep := p.Endpoint.AddrPort()
+			out[p.PublicKey] = netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port())
+		}
+	}
+	return out
 }
 
 // syncAddresses adds the wanted addresses that are missing and removes those

@@ -1,0 +1,253 @@
+package collector
+
+import (
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultPoints is how many ticks a [Hub] keeps: five minutes at the collector's 5 s interval.
+const DefaultPoints = 60
+
+// Point is one device's rates at one tick.
+type Point struct {
+	At             time.Time
+	RxRate, TxRate float64
+}
+
+// Update is one tick as a [Hub] sends it to its subscribers.
+type Update struct {
+	Seq uint64 // the collector's; 1 again after the collector restarted
+	At  time.Time
+	// Peers are the devices that changed at the tick; the others have rates 0. The slice is
+	// shared by every subscriber: read it, do not change it.
+	Peers []Peer
+	// Missed is how many updates this subscriber missed just before this one because its
+	// buffer was full.
+	Missed int
+}
+
+// Hub is the parent's live view of the collector: its last health, the last ticks with the
+// rates of every device at each, and the last state of each device. Pages read it and
+// subscribe to it for Server-Sent Events. A Hub is safe for concurrent use; make one with
+// [NewHub].
+//
+// The hub counts ticks itself: Seq only passes through to subscribers, so a collector
+// restart (Seq back to 1) changes nothing. Publishing a tick costs O(its changed peers):
+// each device keeps only the points at which it changed, and Series fills the ticks in
+// between with zeros. A device unseen for a whole window keeps its last state, for Latest,
+// but no points. Devices are never forgotten: a deleted device costs its last state.
+type Hub struct {
+	points int
+
+	mu       sync.RWMutex
+	health   Health
+	reported bool
+	n        uint64    // ticks published; tick k (from 1) is in ticks[(k-1)%points]
+	ticks    []hubTick // the last points ticks
+	devices  map[string]*hubDevice
+	subs     []*hubSub
+	missed   int64
+}
+
+type hubTick struct {
+	at time.Time
+	// changed are the devices that changed at the tick: when it leaves the window, those
+	// that did not change since have no point left.
+	changed []*hubDevice
+}
+
+type hubDevice struct {
+	id        string
+	last      Peer   // as last reported, with its rates of then
+	changedAt uint64 // the tick of the last change
+	// samples are the device's changes, a ring of at most points, oldest at head when full.
+	// Samples of ticks that left the window are ignored until they are overwritten.
+	samples []hubSample
+	head    int
+}
+
+type hubSample struct {
+	tick   uint64
+	rx, tx float64
+}
+
+type hubSub struct {
+	ch     chan Update
+	missed int
+}
+
+// NewHub returns a hub that keeps the last points ticks; points below 1 means DefaultPoints.
+func NewHub(points int) *Hub {
+	if points < 1 {
+		points = DefaultPoints
+	}
+	return &Hub{points: points, ticks: make([]hubTick, points), devices: map[string]*hubDevice{}}
+}
+
+// Publish records what the collector reported after a poll. A message with a tick also goes
+// to every subscriber, without waiting: a subscriber whose buffer is full misses it.
+//
+// Peers whose Changed is false are skipped, as if they were not in the tick: a tick decoded
+// by [DecodeMessage] has only the changed ones, the in-process stats loop publishes all.
+// The hub keeps m.Tick.Peers and shares it with the subscribers: the caller must not change
+// it afterwards.
+func (h *Hub) Publish(m Message) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.health, h.reported = m.Health, true
+	t := m.Tick
+	if t == nil {
+		return
+	}
+	h.n++
+	slot := &h.ticks[(h.n-1)%uint64(h.points)]
+	if h.n > uint64(h.points) {
+		leaving := h.n - uint64(h.points)
+		for _, dev := range slot.changed {
+			if dev.changedAt == leaving {
+				dev.samples, dev.head = nil, 0
+			}
+		}
+	}
+	slot.at = t.At
+	slot.changed = slot.changed[:0]
+
+	allChanged := true
+	for i := range t.Peers {
+		p := &t.Peers[i]
+		if !p.Changed {
+			allChanged = false
+			continue
+		}
+		dev := h.devices[p.DeviceID]
+		if dev == nil {
+			// The id may share memory with every id of the tick it came in: keep only its own.
+			dev = &hubDevice{id: strings.Clone(p.DeviceID)}
+			h.devices[dev.id] = dev
+		}
+		dev.last = *p
+		dev.last.DeviceID = dev.id
+		s := hubSample{tick: h.n, rx: p.RxRate, tx: p.TxRate}
+		if dev.changedAt == h.n { // twice in one tick: the later report wins
+			dev.samples[(dev.head+len(dev.samples)-1)%len(dev.samples)] = s
+			continue
+		}
+		dev.changedAt = h.n
+		slot.changed = append(slot.changed, dev)
+		if len(dev.samples) < h.points {
+			dev.samples = append(dev.samples, s)
+		} else {
+			dev.samples[dev.head] = s
+			dev.head = (dev.head + 1) % len(dev.samples)
+		}
+	}
+
+	if len(h.subs) == 0 {
+		return
+	}
+	changed := t.Peers
+	if !allChanged {
+		changed = make([]Peer, 0, len(slot.changed))
+		for _, p := range t.Peers {
+			if p.Changed {
+				changed = append(changed, p)
+			}
+		}
+	}
+	u := Update{Seq: t.Seq, At: t.At, Peers: changed}
+	for _, s := range h.subs {
+		u.Missed = s.missed
+		select {
+		case s.ch <- u:
+			s.missed = 0
+		default:
+			s.missed++
+			h.missed++
+		}
+	}
+}
+
+// Health returns the collector's last reported health; false before the first report.
+func (h *Hub) Health() (Health, bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.health, h.reported
+}
+
+// Series returns the device's rates at each of the last ticks, oldest first: 0 at a tick
+// where it did not change, and 0 at every tick for a device the hub has not heard of. It
+// has fewer points than the hub keeps until that many ticks were published, none before.
+func (h *Hub) Series(deviceID string) []Point {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	n := min(h.n, uint64(h.points))
+	if n == 0 {
+		return nil
+	}
+	first := h.n - n + 1 // the oldest tick in the window
+	out := make([]Point, n)
+	for k := range out {
+		out[k].At = h.ticks[(first+uint64(k)-1)%uint64(h.points)].at
+	}
+	if dev := h.devices[deviceID]; dev != nil {
+		for _, s := range dev.samples {
+			if s.tick >= first {
+				out[s.tick-first].RxRate, out[s.tick-first].TxRate = s.rx, s.tx
+			}
+		}
+	}
+	return out
+}
+
+// Latest returns the last state reported for the device: its totals and handshake, and its
+// rates at the last tick, which are 0 (and Changed false) when it did not change then.
+// False when the hub has not heard of the device.
+func (h *Hub) Latest(deviceID string) (Peer, bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	dev := h.devices[deviceID]
+	if dev == nil {
+		return Peer{}, false
+	}
+	p := dev.last
+	if dev.changedAt != h.n {
+		p.RxRate, p.TxRate, p.Changed = 0, 0, false
+	}
+	return p, true
+}
+
+// Subscribe returns a channel that receives an Update for every tick published from now on,
+// and a function that ends the subscription and closes the channel. The channel buffers
+// buffer updates (at least 1); when it is full, the subscriber misses updates (see
+// Update.Missed and [Hub.Missed]) rather than slow down Publish.
+func (h *Hub) Subscribe(buffer int) (<-chan Update, func()) {
+	s := &hubSub{ch: make(chan Update, max(buffer, 1))}
+	h.mu.Lock()
+	h.subs = append(h.subs, s)
+	h.mu.Unlock()
+	var once sync.Once
+	return s.ch, func() {
+		once.Do(func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			for i, sub := range h.subs {
+				if sub == s {
+					last := len(h.subs) - 1
+					h.subs[i], h.subs[last] = h.subs[last], nil
+					h.subs = h.subs[:last]
+					break
+				}
+			}
+			close(s.ch)
+		})
+	}
+}
+
+// Missed returns how many updates subscribers have missed in all because their buffers were
+// full.
+func (h *Hub) Missed() int64 {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.missed
+}

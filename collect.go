@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"syscall"
 
@@ -24,6 +25,12 @@ func collect(args []string) error {
 		return err
 	}
 	log := collector.ChildLogger(os.Stderr, cfg.LogLevel)
+	// Each poll at 10,000 peers leaves ~10 MB of garbage (the read of every peer) over a live
+	// heap of ~15 MB: collect sooner than the default so that the process stays small. GOGC
+	// still overrides it.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	signal.Ignore(syscall.SIGHUP) // new devices are picked up by the poller itself

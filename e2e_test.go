@@ -66,9 +66,9 @@ type server struct {
 	iface    string
 	// env is the server's environment; "{root}" in a value stands for rootAddr, so that the
 	// server can reach a service the test runs in the root namespace.
-	env []string
-	started  time.Time
-	ready    time.Duration // start to first 200 on /login
+	env     []string
+	started time.Time
+	ready   time.Duration // start to first 200 on /login
 }
 
 // startServer starts wiregui serve on driver ("sqlite" or "postgres") in a fresh namespace,
@@ -329,7 +329,7 @@ func TestCLIDeviceAddIsAppliedByTheRunningServer(t *testing.T) {
 }
 
 // collectorPID returns the pid of the collector child of the serve process.
-func collectorPID(t *testing.T, parent int) int {
+func collectorPID(t testing.TB, parent int) int {
 	t.Helper()
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {

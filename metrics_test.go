@@ -250,7 +250,7 @@ func seriesProblem(t *testing.T, vm *vmtest.VM, keys map[string]string) string {
 // exposeToNamespaces makes the service at target (on the root namespace's loopback)
 // reachable from the test's namespaces, across their links to the root namespace, and
 // returns the port to use there.
-func exposeToNamespaces(t *testing.T, target string) string {
+func exposeToNamespaces(t testing.TB, target string) string {
 	t.Helper()
 	u, err := url.Parse(target)
 	if err != nil {

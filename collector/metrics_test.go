@@ -86,6 +86,7 @@ func TestMetricsHandlerToken(t *testing.T) {
 		{"prefix of the token", "s3cret", "Bearer s3cre", http.StatusUnauthorized},
 		{"token with more", "s3cret", "Bearer s3cret2", http.StatusUnauthorized},
 		{"basic scheme", "s3cret", "Basic czNjcmV0", http.StatusUnauthorized},
+		{"right token, basic scheme", "s3cret", "Basic s3cret", http.StatusUnauthorized},
 		{"token without scheme", "s3cret", "s3cret", http.StatusUnauthorized},
 		{"empty bearer", "s3cret", "Bearer ", http.StatusUnauthorized},
 		{"right", "s3cret", "Bearer s3cret", http.StatusOK},

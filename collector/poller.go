@@ -10,6 +10,8 @@ import (
 	"slices"
 	"time"
 
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
 	"wiregui/store"
 	"wiregui/wg"
 )
@@ -63,8 +65,8 @@ type Poller struct {
 	// and the collector's health. The tick is the callee's.
 	OnPoll func(tick *Tick, health Health)
 
-	known    map[string]*trackedPeer // by public key
-	ignored  map[string]bool         // keys of peers that had no device at the last load
+	known    map[wgtypes.Key]*trackedPeer
+	ignored  map[wgtypes.Key]bool // keys of peers that had no device at the last load
 	loadedAt time.Time
 	seq      uint64
 	health   Health
@@ -73,7 +75,8 @@ type Poller struct {
 // trackedPeer is a device with a peer: what the store holds, and this process's last read.
 type trackedPeer struct {
 	store.TrackedDevice
-	readAt time.Time // when this process last read the peer; zero before its first read
+	readAt time.Time         // when this process last read the peer; zero before its first read
+	next   store.DeviceStats // what the poll in progress will store
 }
 
 // Run polls at once, then every Interval, until ctx ends; then it returns nil. A failed poll is
@@ -144,14 +147,15 @@ func (p *Poller) poll(ctx context.Context, now time.Time) (*Tick, error) {
 	tick := &Tick{Seq: p.seq + 1, At: now, Peers: make([]Peer, 0, len(peers))}
 	var updates []store.StatsUpdate
 	for _, ps := range peers {
-		t, ok := p.known[ps.PublicKey.String()]
+		t, ok := p.known[ps.PublicKey]
 		if !ok {
 			continue
 		}
-		next, peer := step(t, ps, now)
+		var peer Peer
+		t.next, peer = step(t, ps, now)
 		tick.Peers = append(tick.Peers, peer)
-		if !sameStats(t.DeviceStats, next) {
-			updates = append(updates, store.StatsUpdate{PublicKey: t.PublicKey, DeviceStats: next})
+		if !sameStats(t.DeviceStats, t.next) {
+			updates = append(updates, store.StatsUpdate{PublicKey: t.PublicKey, DeviceStats: t.next})
 		}
 	}
 	if len(updates) > 0 {
@@ -162,12 +166,9 @@ func (p *Poller) poll(ctx context.Context, now time.Time) (*Tick, error) {
 		}
 	}
 	// Written: remember what the store now holds and when each peer was read.
-	for _, u := range updates {
-		p.known[u.PublicKey].DeviceStats = u.DeviceStats
-	}
 	for _, ps := range peers {
-		if t, ok := p.known[ps.PublicKey.String()]; ok {
-			t.readAt = now
+		if t, ok := p.known[ps.PublicKey]; ok {
+			t.DeviceStats, t.readAt = t.next, now
 		}
 	}
 	p.seq = tick.Seq
@@ -215,8 +216,7 @@ func grown(prev, cur int64) (delta int64, reset bool) {
 // newKey reports whether a peer has a key that is neither a known device nor ignored.
 func (p *Poller) newKey(peers []PeerStats) bool {
 	for _, peer := range peers {
-		key := peer.PublicKey.String()
-		if !hasKey(p.known, key) && !p.ignored[key] {
+		if !hasKey(p.known, peer.PublicKey) && !p.ignored[peer.PublicKey] {
 			return true
 		}
 	}
@@ -230,18 +230,22 @@ func (p *Poller) load(ctx context.Context, now time.Time, peers []PeerStats) err
 	if err != nil {
 		return fmt.Errorf("read devices: %w", err)
 	}
-	known := make(map[string]*trackedPeer, len(devices))
+	known := make(map[wgtypes.Key]*trackedPeer, len(devices))
 	for _, d := range devices {
+		key, err := wgtypes.ParseKey(d.PublicKey)
+		if err != nil {
+			continue // no peer can have it
+		}
 		t := &trackedPeer{TrackedDevice: d}
-		if old, ok := p.known[d.PublicKey]; ok {
+		if old, ok := p.known[key]; ok {
 			t.readAt = old.readAt
 		}
-		known[d.PublicKey] = t
+		known[key] = t
 	}
-	ignored := map[string]bool{}
+	ignored := map[wgtypes.Key]bool{}
 	for _, peer := range peers {
-		if key := peer.PublicKey.String(); !hasKey(known, key) {
-			ignored[key] = true
+		if !hasKey(known, peer.PublicKey) {
+			ignored[peer.PublicKey] = true
 		}
 	}
 	p.known, p.ignored, p.loadedAt = known, ignored, now
@@ -303,7 +307,7 @@ func (p *Poller) logger() *slog.Logger {
 	return slog.Default()
 }
 
-func hasKey[V any](m map[string]V, key string) bool {
+func hasKey[V any](m map[wgtypes.Key]V, key wgtypes.Key) bool {
 	_, ok := m[key]
 	return ok
 }

@@ -48,13 +48,16 @@ type dialect struct {
 	// lockAddresses serialises address allocation inside a transaction. SQLite needs none:
 	// its write transactions are already exclusive.
 	lockAddresses string
+	// batchUpdates writes the collector's stats with a few UPDATE … FROM VALUES statements
+	// instead of one statement per device: fewer round trips to a server.
+	batchUpdates bool
 	// typed adds the cast PostgreSQL needs to $1, a time that may be NULL, of the live-peer queries.
 	typed func(query string) string
 }
 
 var (
 	sqliteDialect   = dialect{name: "sqlite", goose: goose.DialectSQLite3, typed: func(q string) string { return q }}
-	postgresDialect = dialect{name: "postgres", goose: goose.DialectPostgres, lockAddresses: "SELECT pg_advisory_xact_lock(51820)",
+	postgresDialect = dialect{name: "postgres", goose: goose.DialectPostgres, lockAddresses: "SELECT pg_advisory_xact_lock(51820)", batchUpdates: true,
 		typed: func(q string) string { return strings.ReplaceAll(q, "$1", "$1::timestamptz") }}
 )
 

@@ -645,3 +645,35 @@ func TestAccessMarkChangesWithEveryWrite(t *testing.T) {
 		step("a deleted device")
 	})
 }
+
+func TestUpdateDeviceStatsAcrossBatches(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		u := mustUser(t, s, "fleet@example.com")
+		const n = 501 // one more than a statement updates
+		var updates []store.StatsUpdate
+		for i := range n {
+			key := fmt.Sprintf("key-%03d", i)
+			if err := s.CreateDevice(ctx, &store.Device{UserID: u.ID, Name: key, PublicKey: key}, store.AddressPools{}); err != nil {
+				t.Fatal(err)
+			}
+			updates = append(updates, store.StatsUpdate{PublicKey: key, DeviceStats: store.DeviceStats{
+				RxBytes: int64(i), TxBytes: int64(2 * i), RxTotal: int64(1<<40 + i), TxTotal: int64(3 * i)}})
+		}
+		if err := s.UpdateDeviceStats(ctx, updates); err != nil {
+			t.Fatal(err)
+		}
+		tracked, err := s.TrackedDevices(ctx)
+		if err != nil || len(tracked) != n {
+			t.Fatalf("tracked: %v, %d", err, len(tracked))
+		}
+		for _, d := range tracked {
+			var i int
+			fmt.Sscanf(d.PublicKey, "key-%d", &i)
+			if d.RxBytes != int64(i) || d.TxBytes != int64(2*i) || d.RxTotal != int64(1<<40+i) || d.TxTotal != int64(3*i) ||
+				d.LatestHandshake != nil {
+				t.Fatalf("%s: %+v", d.PublicKey, d.DeviceStats)
+			}
+		}
+	})
+}

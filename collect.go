@@ -25,12 +25,7 @@ func collect(args []string) error {
 		return err
 	}
 	log := collector.ChildLogger(os.Stderr, cfg.LogLevel)
-	// Each poll at 10,000 peers leaves ~10 MB of garbage (the read of every peer) over a live
-	// heap of ~15 MB: collect sooner than the default so that the process stays small. GOGC
-	// still overrides it.
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(50)
-	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	signal.Ignore(syscall.SIGHUP) // new devices are picked up by the poller itself
@@ -53,6 +48,7 @@ func collect(args []string) error {
 		push = &collector.Pusher{URL: cfg.Metrics.VictoriaMetricsURL, Buffer: cfg.Metrics.Buffer, Logger: log}
 		pushing.Go(func() { push.Run(ctx) }) // its last flush is bounded: see Pusher.Run
 	}
+	limitMemory := os.Getenv("GOMEMLIMIT") == ""
 	var line []byte
 	p := &collector.Poller{Reader: reader, Store: st, Interval: cfg.Metrics.PollInterval, Logger: log,
 		OnPoll: func(tick *collector.Tick, h collector.Health) {
@@ -62,6 +58,9 @@ func collect(args []string) error {
 					push.Add(*tick)
 				}
 				h.Push = push.Health()
+			}
+			if limitMemory {
+				debug.SetMemoryLimit(memoryLimit(h.Push.Buffered))
 			}
 			line = collector.AppendMessage(line[:0], collector.Message{Health: h, Tick: tick})
 			if _, err := os.Stdout.Write(line); err != nil {
@@ -74,4 +73,14 @@ func collect(args []string) error {
 	pushing.Wait()
 	log.Info("collector stopped")
 	return nil
+}
+
+// memoryLimit is the collector's soft memory limit. Each poll at 10,000 peers leaves ~10 MB
+// of garbage (the read of every peer) over a live heap of ~15 MB; a limit makes the runtime
+// collect before the process grows past what it needs. It grows with the samples waiting for
+// VictoriaMetrics (8 bytes each, twice over for headroom), so that an outage never makes the
+// collector collect garbage in a loop.
+func memoryLimit(bufferedSamples int) int64 {
+	const base = 20 << 20
+	return base + 16*int64(bufferedSamples)
 }

@@ -31,7 +31,7 @@ func BenchmarkCollectorProcess(b *testing.B) {
 			cmd := ns.Command(context.Background(), binary, "serve")
 			cmd.Env = append(os.Environ(), "WG_DATA_DIR="+dataDir, "WG_EXTERNAL_URL=http://"+nsAddr.String()+":13000",
 				"WG_WG_INTERFACE="+wglab.UniqueName("wgb"), "WG_WG_USERSPACE=always", "WG_WG_IPV4_NETWORK=10.64.0.0/16",
-				"WG_WG_IPV6_NETWORK=off", "WG_METRICS_POLL_INTERVAL=5", "GOGC="+os.Getenv("BENCH_GOGC"), "GODEBUG="+os.Getenv("BENCH_GCTRACE"),
+				"WG_WG_IPV6_NETWORK=off", "WG_METRICS_POLL_INTERVAL=5", "GOGC="+os.Getenv("BENCH_GOGC"), "GOMEMLIMIT="+os.Getenv("BENCH_GOMEMLIMIT"), "GODEBUG="+os.Getenv("BENCH_GCTRACE"),
 				"WG_VICTORIAMETRICS_URL=http://"+rootAddr.String()+":"+exposeToNamespaces(b, vm.URL()))
 			proc := ns.StartCmd(b, cmd)
 			var pid int

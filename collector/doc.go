@@ -1,4 +1,6 @@
-// Package collector polls WireGuard peer statistics and writes the changed ones to the store.
+// Package collector polls WireGuard peer statistics: it turns them into rates and monotonic
+// totals, writes the changed ones to the store, pushes metrics to VictoriaMetrics ([Pusher])
+// and serves them on /metrics ([MetricsHandler]).
 //
 // In production it runs as a child process of `wiregui serve`: the parent re-executes its own
 // binary as `/proc/self/exe --collector` under a [Supervisor], which restarts it with backoff
@@ -12,7 +14,10 @@
 //   - stderr: slog JSON, one record per line ([ChildLogger]). The parent relays each record into
 //     its own logger with proc=collector, keeping the child's time, level, message and
 //     attributes. Lines that are not JSON (a Go panic, for instance) are relayed as Info.
-//   - stdout: one line per event for the parent ([Supervisor.OnLine]); reserved for live ticks.
+//   - stdout: one [Message] per poll for the parent ([AppendMessage], [DecodeMessage]): the
+//     collector's health and the peers that changed, which the parent keeps in a [Hub] for the
+//     live UI, /healthz and /metrics. A line may be up to 16 MiB (a tick at 10,000 peers is
+//     about 1 MB).
 //   - signals: SIGTERM and SIGINT stop the child; the parent forwards SIGHUP. The child runs in
 //     its own process group, so a Ctrl-C on the terminal reaches only the parent, which then
 //     stops the child in its own shutdown order.

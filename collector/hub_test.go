@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -404,24 +403,17 @@ func BenchmarkHubFanOut(b *testing.B) {
 				})
 			}
 			msg := Message{Tick: &Tick{At: hubStart, Peers: all}}
-			cpu0 := processCPU()
+			cpu0 := cpuTime()
 			for b.Loop() {
 				handled.Add(100)
 				msg.Tick.Seq++
 				h.Publish(msg)
 				handled.Wait()
 			}
-			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N)/1e6, "cpu-ms/tick")
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/1e6, "cpu-ms/tick")
 			if h.Missed() != 0 {
 				b.Errorf("subscribers missed %d updates", h.Missed())
 			}
 		})
 	}
-}
-
-// processCPU is the user and system CPU time of this process so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -65,3 +65,20 @@ func BenchmarkListLivePeers10k(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAccessMark10k is what every reconcile pass asks the database at 10,000 devices
+// to find changes other processes made.
+func BenchmarkAccessMark10k(b *testing.B) {
+	for _, driver := range storetest.Drivers {
+		b.Run(driver, func(b *testing.B) {
+			s := storetest.Open(b, driver)
+			seedDevices(b, s, 10_000)
+			ctx := context.Background()
+			for b.Loop() {
+				if _, err := s.AccessMark(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -37,6 +37,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 	l := startLab(t, [3]string{quotedOwner}, [3]string{quotedName},
 		"WG_VICTORIAMETRICS_URL=http://{root}:"+exposeToNamespaces(t, vm.URL()), "WG_METRICS_TOKEN="+metricsToken)
 	serverPID := l.s.proc.Cmd.Process.Pid
+	db := l.db(t)               // the server's database, read as the collector writes it
 	keys := map[string]string{} // device name → public key
 	for _, d := range l.s.devices(t) {
 		keys[d.Name] = d.PublicKey
@@ -103,20 +104,19 @@ func TestMetricsEndToEnd(t *testing.T) {
 		time.Sleep(3 * time.Second) // a few polls of the new process
 		// The interface was never re-created, so every total equals WireGuard's own counter:
 		// a byte counted twice would show as a larger total.
-		checkTotals(t, l, func(d store.TrackedDevice) string {
+		for _, d := range trackedDevices(t, db) {
 			if d.RxTotal != d.RxBytes || d.TxTotal != d.TxBytes || d.RxBytes == 0 {
-				return fmt.Sprintf("totals %d/%d, counters %d/%d: want equal and > 0", d.RxTotal, d.TxTotal, d.RxBytes, d.TxBytes)
+				t.Errorf("%s: totals %d/%d, counters %d/%d: want equal and > 0", d.Name, d.RxTotal, d.TxTotal, d.RxBytes, d.TxBytes)
 			}
-			return ""
-		})
+		}
 	})
 
 	t.Run("totals keep growing when the interface is re-created", func(t *testing.T) {
-		before := totalsByName(t, l)
+		before := totalsByName(t, db)
 		l.s.ns.Run(t, "ip", "link", "del", l.s.iface)
 		// Recreated within the 2 s reconcile interval; the pings bring the tunnels back.
 		waitFor(t, 20*time.Second, "traffic counted again after the interface came back", func() bool {
-			for _, d := range trackedDevices(t, l) {
+			for _, d := range trackedDevices(t, db) {
 				if d.RxTotal <= before[d.Name] || d.RxBytes >= d.RxTotal {
 					return false // not yet past the old total, or the counter has not restarted
 				}
@@ -281,31 +281,22 @@ func getMetrics(t *testing.T, base, token string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-func trackedDevices(t *testing.T, l *lab) []store.TrackedDevice {
+func trackedDevices(t *testing.T, db *store.Store) []store.TrackedDevice {
 	t.Helper()
-	list, err := l.db(t).TrackedDevices(context.Background())
+	list, err := db.TrackedDevices(context.Background())
 	if err != nil || len(list) != 3 {
 		t.Fatalf("tracked devices: %v, %d", err, len(list))
 	}
 	return list
 }
 
-func totalsByName(t *testing.T, l *lab) map[string]int64 {
+func totalsByName(t *testing.T, db *store.Store) map[string]int64 {
 	t.Helper()
 	out := map[string]int64{}
-	for _, d := range trackedDevices(t, l) {
+	for _, d := range trackedDevices(t, db) {
 		out[d.Name] = d.RxTotal
 	}
 	return out
-}
-
-func checkTotals(t *testing.T, l *lab, problem func(store.TrackedDevice) string) {
-	t.Helper()
-	for _, d := range trackedDevices(t, l) {
-		if p := problem(d); p != "" {
-			t.Errorf("%s: %s", d.Name, p)
-		}
-	}
 }
 
 // tail returns the last n lines of s.

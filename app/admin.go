@@ -21,16 +21,10 @@ type adminDevicesPage struct {
 }
 
 func (s *Server) listAllDevices(w http.ResponseWriter, r *http.Request) {
-	if !s.can(r, manageAllDevices, nil) {
-		s.notFound(w, r)
+	pd, defaults, ok := s.startDevicePage(w, r, manageAllDevices, "All Devices", "admin-devices")
+	if !ok {
 		return
 	}
-	defaults, err := s.devices.Defaults(r.Context())
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	pd := s.page(r, "All Devices", "admin-devices")
 	fillOverrides(pd.Form, store.ClientSettings{}, defaults)
 	s.renderAdminDevicesPage(w, r, http.StatusOK, pd, defaults, nil)
 }
@@ -38,16 +32,10 @@ func (s *Server) listAllDevices(w http.ResponseWriter, r *http.Request) {
 // createDeviceForUser creates a device for the owner chosen on the form, with relay subnets
 // if given.
 func (s *Server) createDeviceForUser(w http.ResponseWriter, r *http.Request) {
-	if !s.can(r, manageAllDevices, nil) {
-		s.notFound(w, r)
+	pd, defaults, ok := s.startDevicePage(w, r, manageAllDevices, "All Devices", "admin-devices")
+	if !ok {
 		return
 	}
-	defaults, err := s.devices.Defaults(r.Context())
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	pd := s.page(r, "All Devices", "admin-devices")
 	f := pd.Form
 	ownerID := strings.TrimSpace(r.PostFormValue("user_id"))
 	f.Values["user_id"] = ownerID

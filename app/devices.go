@@ -52,37 +52,26 @@ type devicePage struct {
 }
 
 func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) {
-	if !s.can(r, viewDevices, nil) {
-		s.notFound(w, r)
+	pd, defaults, ok := s.startDevicePage(w, r, viewDevices, "My Devices", "devices")
+	if !ok {
 		return
 	}
-	defaults, err := s.devices.Defaults(r.Context())
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	pd := s.page(r, "My Devices", "devices")
 	fillOverrides(pd.Form, store.ClientSettings{}, defaults)
 	s.renderDevicesPage(w, r, http.StatusOK, pd, defaults, nil)
 }
 
 func (s *Server) createDevice(w http.ResponseWriter, r *http.Request) {
-	if !s.can(r, createOwnDevice, nil) {
-		s.notFound(w, r)
+	pd, defaults, ok := s.startDevicePage(w, r, createOwnDevice, "My Devices", "devices")
+	if !ok {
 		return
 	}
-	defaults, err := s.devices.Defaults(r.Context())
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	pd := s.page(r, "My Devices", "devices")
 	// Relay subnets are never read from this form, whoever sends it: they are set on the
 	// All Devices page or the device's page, by admins.
 	nd := readNewDevice(r, pd.Form, defaults)
 	nd.UserID = currentUser(r).ID
 	var created *CreatedDevice
 	if pd.Form.Valid() {
+		var err error
 		created, err = s.devices.Create(r.Context(), nd)
 		if err != nil && !fieldError(pd.Form, err) {
 			s.serverError(w, r, err)
@@ -106,6 +95,23 @@ func (s *Server) createDevice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.renderDevicesPage(w, r, http.StatusOK, pd, defaults, view)
+}
+
+// startDevicePage begins a page that lists devices and has an Add device form: it checks
+// that the user may act, and reads the client defaults the form shows. When it cannot, it
+// has answered the request (404 or 500) and returns ok false.
+func (s *Server) startDevicePage(w http.ResponseWriter, r *http.Request, act action, title, nav string) (
+	pd *PageData, defaults Resolved, ok bool) {
+	if !s.can(r, act, nil) {
+		s.notFound(w, r)
+		return nil, Resolved{}, false
+	}
+	defaults, err := s.devices.Defaults(r.Context())
+	if err != nil {
+		s.serverError(w, r, err)
+		return nil, Resolved{}, false
+	}
+	return s.page(r, title, nav), defaults, true
 }
 
 func (s *Server) renderDevicesPage(w http.ResponseWriter, r *http.Request, status int, pd *PageData,

@@ -375,7 +375,7 @@ func (s *Store) UpdateDeviceStats(ctx context.Context, updates []StatsUpdate) er
 				args = append(args, u.PublicKey, u.RxBytes, u.TxBytes, u.RxTotal, u.TxTotal,
 					nullTime(u.LatestHandshake), u.RemoteEndpoint)
 			}
-			if _, err := tx.ExecContext(ctx, s.statsUpdateQuery(len(batch)), args...); err != nil {
+			if _, err := tx.ExecContext(ctx, statsUpdateQuery(len(batch)), args...); err != nil {
 				return fmt.Errorf("update device stats: %w", err)
 			}
 		}
@@ -414,9 +414,10 @@ var statsColumns = [...]struct{ name, pgType string }{
 	{"tx_total", "bigint"}, {"latest_handshake", "timestamptz"}, {"remote_endpoint", "text"},
 }
 
-// statsUpdateQuery updates rows devices from one VALUES list, matched by public key. Both
-// databases name the columns of a VALUES list column1, column2, ….
-func (s *Store) statsUpdateQuery(rows int) string {
+// statsUpdateQuery updates rows devices from one VALUES list, matched by public key, in
+// PostgreSQL's dialect (the only one that batches), which names the columns of a VALUES list
+// column1, column2, ….
+func statsUpdateQuery(rows int) string {
 	var b strings.Builder
 	b.WriteString("UPDATE devices SET ")
 	for i, c := range statsColumns[1:] {
@@ -437,10 +438,7 @@ func (s *Store) statsUpdateQuery(rows int) string {
 				b.WriteString(", ")
 			}
 			n++
-			fmt.Fprintf(&b, "$%d", n)
-			if s.dialect.name == "postgres" {
-				b.WriteString("::" + c.pgType)
-			}
+			fmt.Fprintf(&b, "$%d::%s", n, c.pgType)
 		}
 		b.WriteByte(')')
 	}

@@ -120,9 +120,11 @@ func (i *Interface) sync(ctx context.Context, want Config, read bool) (Changes, 
 		i.lastHeard = endpoints(i.known)
 		i.known = nil
 	}
-	for j := range want.Peers { // want.Peers is normalize's own copy
-		if p := &want.Peers[j]; !p.Endpoint.IsValid() {
-			p.Endpoint = i.lastHeard[p.PublicKey]
+	if len(i.lastHeard) > 0 { // only after the link was re-created
+		for j := range want.Peers { // want.Peers is normalize's own copy
+			if p := &want.Peers[j]; !p.Endpoint.IsValid() {
+				p.Endpoint = i.lastHeard[p.PublicKey]
+			}
 		}
 	}
 	if err != nil {
@@ -149,12 +151,11 @@ func (i *Interface) sync(ctx context.Context, want Config, read bool) (Changes, 
 			i.known = nil
 			return ch, fmt.Errorf("sync %s: configure device: %w", i.name, err)
 		}
-		i.lastHeard = nil
 		ch.KeySet, ch.PortSet = planned.KeySet, planned.PortSet
 		ch.PeersAdded, ch.PeersRemoved, ch.PeersUpdated = planned.PeersAdded, planned.PeersRemoved, planned.PeersUpdated
 		dev = applyConfig(dev, cfg)
 	}
-	i.known = dev
+	i.known, i.lastHeard = dev, nil // re-added peers have their endpoints now
 
 	ch.AddressesAdded, ch.AddressesRemoved, err = i.syncAddresses(link, want.Addresses)
 	if err != nil {

@@ -685,6 +685,8 @@ func TestEnvRoundTrip(t *testing.T) {
 		"WG_STATS_INTERVAL":        "2m",
 		"WG_RECONCILE_INTERVAL":    "1h30m",
 		"WG_LOG_LEVEL":             "DEBUG",
+		"WG_METRICS_BUFFER":        "0", // none: the collector child must read it back
+		"WG_METRICS_TOKEN":         "a-token-of-16-chars",
 	})
 	env := make(map[string]string)
 	for _, kv := range c.Env() {

@@ -58,9 +58,10 @@ func parseInterval(v string) (time.Duration, error) {
 	return d, nil
 }
 
-// parseOptionalInterval is parseInterval that also takes 0 (none).
+// parseOptionalInterval is parseInterval that also takes a zero duration (none): "0", or
+// "0s" as formatDuration writes it for the collector's environment.
 func parseOptionalInterval(v string) (time.Duration, error) {
-	if v == "0" {
+	if d, err := time.ParseDuration(v); err == nil && d == 0 {
 		return 0, nil
 	}
 	return parseInterval(v)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -159,7 +161,7 @@ func TestBrowserSignInAndMyDevices(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`input[name="email"]`), adminEmail),
 		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), adminPassword),
 		chromedp.Click(chromedp.CSS(`form[action="/login"] button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`input[name="name"]`)))
+		chromedp.WaitVisible(chromedp.CSS(`#device-list`)))
 	heading, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS("h1")))
 	if err != nil || !strings.Contains(heading, "My Devices") {
 		b.screenshot(t)
@@ -169,8 +171,9 @@ func TestBrowserSignInAndMyDevices(t *testing.T) {
 
 	// The add-device form is enhanced by htmx: the config appears without a page load.
 	b.run(t, "add a device",
-		chromedp.SendKeys(chromedp.CSS(`input[name="name"]`), "browser laptop"),
-		chromedp.Click(chromedp.CSS(`form[action="/devices"] button[type="submit"]`)),
+		chromedp.Click(chromedp.CSS(`a[data-dialog="#add-device-dialog"]`)),
+		chromedp.SendKeys(chromedp.CSS(`#add-device-dialog input[name="name"]`), "browser laptop"),
+		chromedp.Click(chromedp.CSS(`#add-device-dialog button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.ID("device-config")))
 	conf, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.ID("device-config")))
 	if err != nil || !strings.Contains(conf, "PrivateKey = ") {
@@ -178,4 +181,148 @@ func TestBrowserSignInAndMyDevices(t *testing.T) {
 		t.Errorf("config shown: %q (%v)", conf, err)
 	}
 	b.noErrors(t, "/devices after adding a device")
+}
+
+// poll waits until the JavaScript expression is true on the page, within d.
+func (b *browser) poll(t *testing.T, what, expr string, d time.Duration) {
+	t.Helper()
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(d),
+		chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
+		b.screenshot(t)
+		t.Fatalf("%s (within %s): %v", what, d, err)
+	}
+}
+
+// signIn signs in on the sign-in page from wherever the browser is.
+func (b *browser) signIn(t *testing.T, base, email, password string) {
+	t.Helper()
+	b.run(t, "sign in as "+email,
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(chromedp.CSS(`input[name="email"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="email"]`), email),
+		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), password),
+		chromedp.Click(chromedp.CSS(`form[action="/login"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#device-list`)))
+}
+
+// TestBrowserLiveDevicePages is the whole path of a user through the device pages with the
+// real binary, a real client that uses the configuration the browser downloaded, and the
+// collector's ticks pushed to the open pages.
+func TestBrowserLiveDevicePages(t *testing.T) {
+	wglab.Require(t)
+	b := newBrowser(t)
+	clientNS := wglab.NewNamespace(t, "wgt-cli")
+	s := startServer(t, "sqlite", clientNS)
+	if _, err := s.cli(t, "user", "add", "--email", "bob@example.com", "--password", "bob-password-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.cli(t, "device", "add", "--user", "bob@example.com", "--name", "bob phone"); err != nil {
+		t.Fatal(err)
+	}
+	downloads := t.TempDir()
+	if _, err := chromedp.CallBrowser(b.ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads}); err != nil {
+		t.Fatal(err)
+	}
+
+	b.signIn(t, s.url, adminEmail, adminPassword)
+	b.noErrors(t, "/devices")
+
+	// Add a device in the dialog: the configuration, its QR code and the download.
+	b.run(t, "add a device in the dialog",
+		chromedp.Click(chromedp.CSS(`a[data-dialog="#add-device-dialog"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#add-device-dialog #device-name`)),
+		chromedp.SendKeys(chromedp.CSS(`#add-device-dialog #device-name`), "browser laptop"),
+		chromedp.Click(chromedp.CSS(`#add-device-dialog button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("device-config")),
+		chromedp.WaitVisible(chromedp.CSS(`#add-device-dialog img.qr`)),
+		chromedp.Click(chromedp.CSS(`button[data-download="#device-config"]`)))
+	var conf []byte
+	waitFor(t, 10*time.Second, "the downloaded configuration", func() bool {
+		conf, _ = os.ReadFile(filepath.Join(downloads, "browser-laptop.conf"))
+		return len(conf) > 0
+	})
+	if !strings.Contains(string(conf), "PrivateKey = ") {
+		t.Fatalf("the downloaded configuration has no private key:\n%s", conf)
+	}
+	b.noErrors(t, "the Add device dialog")
+
+	// Back on the table, the new device is offline until its client comes up; then the
+	// pushed status turns it online without a reload, within two ticks (1 s polls here).
+	b.run(t, "back to the table",
+		chromedp.Click(chromedp.CSS(`#add-device-dialog a.btn[href="/devices"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#device-rows .status-offline`)))
+	b.poll(t, "the live stream is open", `document.querySelector("[data-live]").getAttribute("sse-connect") !== null`, 5*time.Second)
+	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[any](`window.__marker = 1`)); err != nil {
+		t.Fatal(err)
+	}
+	client := wglab.StartClient(t, clientNS, wglab.UniqueName("wgc"), conf)
+	if err := client.Ping(t, netip.MustParseAddr(tunnelServer)); err != nil {
+		t.Fatalf("ping through the tunnel from the downloaded configuration: %v\n%s", err, client.Show(t))
+	}
+	up := time.Now()
+	clientNS.Start(t, "ping", "-q", "-i", "0.2", "-s", "1000", tunnelServer) // traffic for the chart
+	b.poll(t, "the status turns online", `document.querySelector("#device-rows .status-online") !== null`, 4*time.Second)
+	t.Logf("figure: client up to the table showing online: %s", time.Since(up).Round(10*time.Millisecond))
+	b.poll(t, "the page was not reloaded", `window.__marker === 1`, time.Second)
+	b.noErrors(t, "/devices, live")
+
+	// The row's link opens the device's page: the badge, the pushed traffic and a chart
+	// with non-zero points.
+	b.run(t, "open the device from its row",
+		chromedp.Click(chromedp.CSS(`#device-rows td[data-label="Name"] a`)),
+		chromedp.WaitVisible(chromedp.ID("traffic-chart")))
+	if loc, _ := chromedp.Run(b.ctx, chromedp.Location()); !strings.Contains(loc, "/devices/") {
+		t.Errorf("the row link led to %s", loc)
+	}
+	b.poll(t, "the badge says online", `document.querySelector(".status-badge .status-online") !== null`, 4*time.Second)
+	b.poll(t, "the chart has received points above zero", `(() => {
+		if (typeof echarts === "undefined") return false;
+		const c = echarts.getInstanceByDom(document.getElementById("traffic-chart"));
+		if (!c) return false;
+		const s = c.getOption().series;
+		return s[0].data.some(p => p[1] > 0) && s[1].data.some(p => p[1] > 0);
+	})()`, 10*time.Second)
+	b.poll(t, "the received rate is shown", `/[1-9][0-9.]* (B|KiB|MiB)\/s/.test(document.querySelector('#device-live [sse-swap^="rx-"]').textContent)`, 5*time.Second)
+	b.noErrors(t, "the device page")
+
+	// The admin sees bob's device on All Devices and opens it.
+	b.run(t, "All Devices",
+		chromedp.Navigate(s.url+"/admin/devices"),
+		chromedp.WaitVisible(chromedp.CSS(`#device-rows`)))
+	b.poll(t, "bob's device is listed with its owner", `[...document.querySelectorAll("#device-rows tr")].some(tr =>
+		tr.querySelector('td[data-label="Name"]')?.textContent === "bob phone" &&
+		tr.querySelector('td[data-label="Owner"]')?.textContent === "bob@example.com")`, 2*time.Second)
+	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[any](`[...document.querySelectorAll('#device-rows td[data-label="Name"] a')]
+		.find(a => a.textContent === "bob phone").click()`)); err != nil {
+		t.Fatal(err)
+	}
+	b.run(t, "open bob's device", chromedp.WaitVisible(chromedp.ID("traffic-chart")))
+	bobPage, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS("main")))
+	if err != nil || !strings.Contains(bobPage, "bob@example.com") || !strings.Contains(bobPage, "bob phone") {
+		b.screenshot(t)
+		t.Errorf("bob's device page for the admin: %v\n%s", err, bobPage)
+	}
+	b.noErrors(t, "bob's device page")
+	b.run(t, "find the admin's device URL",
+		chromedp.Navigate(s.url+"/devices"),
+		chromedp.WaitVisible(chromedp.CSS(`#device-rows td[data-label="Name"] a`)))
+	laptopURL, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector('#device-rows td[data-label="Name"] a').href`))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Bob gets 404 on the admin's device.
+	b.run(t, "sign out", chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`input[name="email"]`)))
+	b.signIn(t, s.url, "bob@example.com", "bob-password-1")
+	resp, err := chromedp.Run(b.ctx, chromedp.NavigateResponse(laptopURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != 404 {
+		b.screenshot(t)
+		t.Errorf("bob on the admin's device: %d, want 404", resp.Status)
+	}
+	b.noErrors(t, "bob's pages")
 }

@@ -73,7 +73,7 @@ type server struct {
 
 // startServer starts wiregui serve on driver ("sqlite" or "postgres") in a fresh namespace,
 // with clientNS wired to it as the network clients dial across.
-func startServer(t *testing.T, driver string, clientNS *wglab.Namespace, extraEnv ...string) *server {
+func startServer(t testing.TB, driver string, clientNS *wglab.Namespace, extraEnv ...string) *server {
 	t.Helper()
 	s := &server{ns: wglab.NewNamespace(t, "wgt-srv"), iface: wglab.UniqueName("wgs")}
 	var nsAddr netip.Addr
@@ -106,7 +106,7 @@ func startServer(t *testing.T, driver string, clientNS *wglab.Namespace, extraEn
 	return s
 }
 
-func (s *server) start(t *testing.T) {
+func (s *server) start(t testing.TB) {
 	t.Helper()
 	cmd := s.ns.Command(context.Background(), binary, "serve")
 	cmd.Env = s.environ()
@@ -142,7 +142,7 @@ func (s *server) environ() []string {
 
 // cli runs a wiregui CLI command on the server's database (from the root namespace: the
 // database is a file or a Unix socket, both reachable from here).
-func (s *server) cli(t *testing.T, args ...string) (stdout string, err error) {
+func (s *server) cli(t testing.TB, args ...string) (stdout string, err error) {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Env = s.environ()
@@ -206,7 +206,7 @@ func (s *server) waitPeers(t *testing.T, within time.Duration, ok func([]string)
 
 // createDevice signs in as the admin and creates a device through the web form; it returns
 // the client configuration the page showed.
-func (s *server) createDevice(t *testing.T, name string) string {
+func (s *server) createDevice(t testing.TB, name string) string {
 	t.Helper()
 	c := apptest.New(t, s.url)
 	c.SignIn(adminEmail, adminPassword)
@@ -353,7 +353,7 @@ func collectorPID(t testing.TB, parent int) int {
 	return 0
 }
 
-func waitFor(t *testing.T, within time.Duration, what string, ok func() bool) {
+func waitFor(t testing.TB, within time.Duration, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !ok() {

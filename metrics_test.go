@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"wiregui/app/apptest"
 	"wiregui/collector/vmtest"
 	"wiregui/store"
 )
@@ -68,6 +71,52 @@ func TestMetricsEndToEnd(t *testing.T) {
 				t.Fatalf("%s\nserver log:\n%s", problem, tail(l.s.proc.Output(), 40))
 			}
 			time.Sleep(250 * time.Millisecond)
+		}
+	})
+
+	t.Run("the device page's history is read from VictoriaMetrics by the server", func(t *testing.T) {
+		owner := apptest.New(t, l.s.url)
+		owner.SignIn(l.users[0], "password-1")
+		m := regexp.MustCompile(`href="/devices/([0-9a-f-]{36})"`).FindStringSubmatch(owner.Get("/devices").Body)
+		if m == nil {
+			t.Fatal("no device on the owner's My Devices")
+		}
+		page := owner.Get("/devices/" + m[1])
+		if !strings.Contains(page.Body, `data-history-url="/devices/`+m[1]+`/history"`) || !strings.Contains(page.Body, `data-chart-range="7d"`) {
+			t.Errorf("the device page offers no history")
+		}
+		var history struct {
+			At   []int64   `json:"at"`
+			Rx   []float64 `json:"rx"`
+			Step int       `json:"step"`
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			r := owner.Get("/devices/" + m[1] + "/history?range=1h")
+			if r.Status != http.StatusOK {
+				t.Fatalf("history: %d %s", r.Status, r.Body)
+			}
+			if err := json.Unmarshal([]byte(r.Body), &history); err != nil {
+				t.Fatalf("history: %v: %s", err, r.Body)
+			}
+			if slices.ContainsFunc(history.Rx, func(v float64) bool { return v > 0 }) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no received bytes in the 1h history after 20 s: %s", r.Body)
+			}
+			time.Sleep(time.Second)
+		}
+		if history.Step != 15 || len(history.At) != len(history.Rx) {
+			t.Errorf("history: step %d, %d times for %d values", history.Step, len(history.At), len(history.Rx))
+		}
+		if r := owner.Get("/devices/" + m[1] + "/history?range=2h"); r.Status != http.StatusBadRequest || !strings.Contains(r.Body, "range: ") {
+			t.Errorf("an unknown range: %d %s, want 400 naming the range", r.Status, r.Body)
+		}
+		other := apptest.New(t, l.s.url)
+		other.SignIn(l.users[1], "password-2")
+		if r := other.Get("/devices/" + m[1] + "/history?range=1h"); r.Status != http.StatusNotFound {
+			t.Errorf("another user's device history: %d, want 404", r.Status)
 		}
 	})
 

@@ -72,6 +72,10 @@ func serve(args []string) error {
 	// What the collector (or the stats loop) reports after each poll: the live UI, /healthz
 	// and /metrics read it.
 	live := collector.NewHub(collector.DefaultPoints)
+	var history *collector.History
+	if cfg.Metrics.VictoriaMetricsURL != "" {
+		history = &collector.History{URL: cfg.Metrics.VictoriaMetricsURL}
+	}
 	web, err := app.New(app.Options{
 		Store:       st,
 		Devices:     devices,
@@ -80,6 +84,7 @@ func serve(args []string) error {
 		Version:     version,
 		WireGuard:   plane.status,
 		Live:        live,
+		History:     history,
 		Metrics:     &collector.MetricsHandler{Devices: st.TrackedDevices, Health: live.Health, Token: cfg.Metrics.Token},
 	})
 	if err != nil {
@@ -137,6 +142,7 @@ func serve(args []string) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(web.Close) // the live streams end, so that the drain does not wait on them
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("wiregui ready", slog.String("version", version), slog.String("listen", ln.Addr().String()),

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	"wiregui/app"
 	"wiregui/app/apptest"
 	"wiregui/app/auth"
+	"wiregui/collector"
 	"wiregui/store"
 	"wiregui/store/storetest"
 	"wiregui/wg"
@@ -29,9 +31,10 @@ type env struct {
 	dbPath  string
 	url     string
 	changed []string // the users whose devices changed, in order; "" is everyone
+	live    *collector.Hub
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{dbPath: storetest.DSN(t, "sqlite")}
 	ctx := context.Background()
@@ -59,11 +62,13 @@ func newEnv(t *testing.T) *env {
 			MTU: 1280, PersistentKeepalive: 25, AllowedIPs: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}},
 		Tunnels: []netip.Prefix{netip.MustParsePrefix("10.3.2.0/24"), netip.MustParsePrefix("fd00::3:2:0/120")},
 		Changed: func(userID string) { e.changed = append(e.changed, userID) }}
+	e.live = collector.NewHub(collector.DefaultPoints)
 	web, err := app.New(app.Options{
 		Store:       st,
 		Devices:     e.devices,
 		ExternalURL: e.url,
 		Version:     "test",
+		Live:        e.live,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -71,10 +76,11 @@ func newEnv(t *testing.T) *env {
 	srv.Config.Handler = web.Handler()
 	srv.Start()
 	t.Cleanup(srv.Close)
+	t.Cleanup(web.Close) // before srv.Close, which waits for the live streams
 	return e
 }
 
-func (e *env) user(t *testing.T, email, password string, role string) *store.User {
+func (e *env) user(t testing.TB, email, password string, role string) *store.User {
 	t.Helper()
 	hash, err := auth.HashPassword(password)
 	if err != nil {
@@ -303,5 +309,46 @@ func TestHealthz(t *testing.T) {
 	e.store.Close()
 	if r := c.Get("/healthz"); r.Status != http.StatusServiceUnavailable || !strings.Contains(r.Body, `"unavailable"`) {
 		t.Errorf("with the database closed: got %d %s, want 503", r.Status, r.Body)
+	}
+}
+
+func TestIdleSessionsEndAndActiveOnesDoNot(t *testing.T) {
+	defer app.SetSessionIdle(time.Second, 0)()
+	e := newEnv(t)
+	_, c := e.signedIn(t, "alice@example.com", store.RoleUnprivileged)
+	for range 4 { // 2 s of activity, twice the idle time
+		time.Sleep(500 * time.Millisecond)
+		if r := c.Get("/devices"); !strings.HasSuffix(r.URL, "/devices") {
+			t.Fatalf("an active session was signed out: at %s", r.URL)
+		}
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if r := c.Get("/devices"); !strings.HasSuffix(r.URL, "/login") {
+		t.Errorf("after 1.5 s idle (the limit is 1 s): at %s, want the sign-in page", r.URL)
+	}
+}
+
+func TestPagesDoNotWriteTheSession(t *testing.T) {
+	e := newEnv(t)
+	_, c := e.signedIn(t, "alice@example.com", store.RoleUnprivileged)
+	db, err := sql.Open("sqlite", e.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sessions := func() string {
+		var data []byte
+		var expiry string
+		if err := db.QueryRow(`SELECT data, expiry FROM sessions`).Scan(&data, &expiry); err != nil {
+			t.Fatal(err)
+		}
+		return string(data) + expiry
+	}
+	before := sessions()
+	for range 3 {
+		c.Get("/devices")
+	}
+	if sessions() != before {
+		t.Error("reading pages wrote the session: every request would wait for the one SQLite writer")
 	}
 }

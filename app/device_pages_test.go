@@ -31,7 +31,7 @@ func (e *env) signedIn(t *testing.T, email, role string) (*store.User, *apptest.
 }
 
 // device creates a device for owner directly, as the CLI would.
-func (e *env) device(t *testing.T, owner *store.User, name string, subnets ...string) *store.Device {
+func (e *env) device(t testing.TB, owner *store.User, name string, subnets ...string) *store.Device {
 	t.Helper()
 	nd := app.NewDevice{UserID: owner.ID, Name: name}
 	for _, s := range subnets {
@@ -225,7 +225,7 @@ func TestSettingsFlagsOffRefuseUsersChanges(t *testing.T) {
 
 	r := c.Get("/devices")
 	wantContains(t, "the devices page with management off", r.Body, "Your administrator adds and removes devices.")
-	wantLacks(t, "the devices page with management off", r.Body, `action="/devices"`, "Add device")
+	wantLacks(t, "the devices page with management off", r.Body, `method="post" action="/devices"`, "Add device")
 	r = c.Get("/devices/" + dev.ID)
 	wantContains(t, "the device page with configuration off", r.Body, "Your administrator has turned off changes",
 		"<dt>MTU</dt><dd><span class=\"mono\">1280</span>")
@@ -424,7 +424,7 @@ func TestSettingsPageSavesAndShowsSources(t *testing.T) {
 	}
 
 	// A new device's form now shows the database defaults.
-	r = c.Get("/devices")
+	r = c.Get("/devices/new")
 	wantContains(t, "the Add form", r.Body, "In effect: <strong>1420</strong> — default from settings.",
 		`id="device-mtu" name="mtu" type="text" value="1420"`)
 }
@@ -461,11 +461,11 @@ func TestAdminCreatesADeviceForAnotherUserWithARelaySubnet(t *testing.T) {
 	e := newEnv(t)
 	alice := e.user(t, "alice@example.com", password, store.RoleUnprivileged)
 	_, c := e.signedIn(t, "admin@example.com", store.RoleAdmin)
-	r := c.Get("/admin/devices")
-	wantContains(t, "the All Devices page", r.Body, `<option value="`+alice.ID+`">alice@example.com</option>`,
-		`name="allowed_subnets"`, "Relay subnets (site-to-site)")
+	r := c.Get("/admin/devices/new")
+	wantContains(t, "the Add device page of All Devices", r.Body, `<datalist id="user-emails">`, `<option value="alice@example.com">`,
+		`name="user_email"`, `name="allowed_subnets"`, "Relay subnets (site-to-site)")
 
-	form := defaultsForm("user_id", alice.ID, "name", "office", "allowed_subnets", "192.168.1.0/24, 10.20.0.0/16")
+	form := defaultsForm("user_email", "alice@example.com", "name", "office", "allowed_subnets", "192.168.1.0/24, 10.20.0.0/16")
 	r = c.Post("/admin/devices", form)
 	if r.Status != http.StatusOK {
 		t.Fatalf("create: got %d", r.Status)
@@ -482,25 +482,25 @@ func TestAdminCreatesADeviceForAnotherUserWithARelaySubnet(t *testing.T) {
 		t.Fatalf("alice's devices: %+v", devices)
 	}
 	r = c.Get("/admin/devices")
-	wantContains(t, "the All Devices table", r.Body, `<a href="/devices/`+devices[0].ID+`">office</a>`,
-		"<td>alice@example.com</td>")
+	wantContains(t, "the All Devices table", r.Body, `<a href="/devices/`+devices[0].ID+`?next=/admin/devices">office</a>`,
+		`<td data-label="Owner">alice@example.com</td>`)
 
-	r = c.HTMX("/admin/devices", defaultsForm("user_id", alice.ID, "name", "phone"))
+	r = c.HTMX("/admin/devices", defaultsForm("user_email", "alice@example.com", "name", "phone"))
 	if r.Status != http.StatusOK || strings.Contains(r.Body, "<html") || !strings.Contains(r.Body, `<img class="qr"`) ||
 		r.Header.Get("HX-Trigger") != "devices-changed" {
 		t.Errorf("htmx create: got %d, want the device-created fragment with a QR code and an HX-Trigger", r.Status)
 	}
 
-	for name, owner := range map[string]string{"no owner": "", "unknown owner": "no-such-user"} {
-		r := c.Post("/admin/devices", defaultsForm("user_id", owner, "name", "stray"))
+	for owner, message := range map[string]string{"": "Choose an owner.", "nobody@example.com": "No user has this email."} {
+		r := c.Post("/admin/devices", defaultsForm("user_email", owner, "name", "stray"))
 		if r.Status != http.StatusUnprocessableEntity ||
-			!strings.Contains(r.Body, `<p id="admin-device-owner-error" class="field-error">Choose an owner.</p>`) ||
+			!strings.Contains(r.Body, `<p id="device-owner-email-error" class="field-error">`+message) ||
 			!strings.Contains(r.Body, `value="stray"`) {
-			t.Errorf("%s: got %d, want 422 asking for an owner and keeping the name", name, r.Status)
+			t.Errorf("owner %q: got %d, want 422 asking for an owner and keeping the name", owner, r.Status)
 		}
 	}
-	r = c.Post("/admin/devices", defaultsForm("user_id", alice.ID, "name", "overlap", "allowed_subnets", "10.3.2.0/25"))
-	if r.Status != http.StatusUnprocessableEntity || !strings.Contains(r.Body, `id="admin-device-allowed-subnets-error"`) {
+	r = c.Post("/admin/devices", defaultsForm("user_email", "alice@example.com", "name", "overlap", "allowed_subnets", "10.3.2.0/25"))
+	if r.Status != http.StatusUnprocessableEntity || !strings.Contains(r.Body, `id="device-allowed-subnets-error"`) {
 		t.Errorf("a relay subnet inside the tunnel network: got %d, want 422 next to the field", r.Status)
 	}
 	if all, _ := e.store.ListDevices(context.Background()); len(all) != 2 {

@@ -2,8 +2,8 @@ package app
 
 // Routes served here; server.go registers them:
 //
-//	mux.Handle("GET /devices", s.requireUser(s.listDevices))
-//	mux.Handle("POST /devices", s.requireUser(s.createDevice))
+//	mux.Handle("POST /devices", s.requireUser(s.createDevice(myDevices)))
+//	mux.Handle("POST /admin/devices", s.requireUser(s.createDevice(allDevices)))
 //	mux.Handle("GET /devices/{id}", s.requireUser(s.showDevice))
 //	mux.Handle("POST /devices/{id}", s.requireUser(s.updateDevice))
 //	mux.Handle("GET /devices/{id}/delete", s.requireUser(s.confirmDeleteDevice))
@@ -14,18 +14,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
+	"time"
 
+	"wiregui/collector"
 	"wiregui/store"
 )
-
-// devicesPage is the payload of the My Devices page.
-type devicesPage struct {
-	Devices   []store.Device
-	CanCreate bool          // the Add device form is shown
-	Overrides []clientField // the Add form's Advanced section: the defaults in effect
-	Created   *createdView  // set once, right after a device was created
-}
 
 // createdView is a device just created, with what its owner needs to set it up. It is shown
 // once: the private key in Config is not stored.
@@ -49,52 +44,76 @@ type devicePage struct {
 	Href         string // this page's URL, keeping where it was opened from
 	Next         string // where it was opened from: /devices or /admin/devices
 	Saved        bool   // the htmx answer to a saved edit
+	Live         deviceLive
+	Series       chartSeries // the chart's points so far: the server's window
+	LiveURL      string      // the device's Server-Sent Events
+	HistoryURL   string      // its traffic history; "" without VictoriaMetrics
+	HistorySpans []collector.HistorySpan
 }
 
-func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) {
-	pd, defaults, ok := s.startDevicePage(w, r, viewDevices, "My Devices", "devices")
-	if !ok {
-		return
-	}
-	fillOverrides(pd.Form, store.ClientSettings{}, defaults)
-	s.renderDevicesPage(w, r, http.StatusOK, pd, defaults, nil)
-}
-
-func (s *Server) createDevice(w http.ResponseWriter, r *http.Request) {
-	pd, defaults, ok := s.startDevicePage(w, r, createOwnDevice, "My Devices", "devices")
-	if !ok {
-		return
-	}
-	// Relay subnets are never read from this form, whoever sends it: they are set on the
-	// All Devices page or the device's page, by admins.
-	nd := readNewDevice(r, pd.Form, defaults)
-	nd.UserID = currentUser(r).ID
-	var created *CreatedDevice
-	if pd.Form.Valid() {
-		var err error
-		created, err = s.devices.Create(r.Context(), nd)
-		if err != nil && !fieldError(pd.Form, err) {
-			s.serverError(w, r, err)
+// createDevice answers POST /devices and POST /admin/devices: a device for oneself, or, on
+// All Devices, for the owner chosen on the form and with relay subnets if given. An htmx
+// request gets the form again (422) or the new device's configuration, to show in the dialog.
+func (s *Server) createDevice(l deviceList) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		act := createOwnDevice
+		if l.admin {
+			act = manageAllDevices
+		}
+		pd, defaults, ok := s.startDevicePage(w, r, act, "Add device", l.nav)
+		if !ok {
 			return
 		}
-	}
-	if !pd.Form.Valid() {
+		f := pd.Form
+		ownerID := currentUser(r).ID
+		if l.admin {
+			email := strings.TrimSpace(r.PostFormValue("user_email"))
+			f.Values["user_email"] = email
+			owner, err := s.store.UserByEmail(r.Context(), email)
+			switch {
+			case email == "":
+				f.Errors["user_email"] = "Choose an owner."
+			case isNotFound(err):
+				f.Errors["user_email"] = "No user has this email. Choose an owner from the list."
+			case err != nil:
+				s.serverError(w, r, err)
+				return
+			default:
+				ownerID = owner.ID
+			}
+		}
+		nd := readNewDevice(r, f, defaults)
+		nd.UserID = ownerID
+		// Relay subnets are read only from All Devices, and only from those who may set them.
+		if l.admin && s.can(r, editRelaySubnets, nil) {
+			nd.AllowedSubnets = parseRelaySubnets(r, f)
+		}
+		var created *CreatedDevice
+		if f.Valid() {
+			var err error
+			created, err = s.devices.Create(r.Context(), nd)
+			if err != nil && !fieldError(f, err) {
+				s.serverError(w, r, err)
+				return
+			}
+		}
+		if !f.Valid() {
+			if isHTMX(r) {
+				s.renderDeviceForm(w, r, pd, l, defaults)
+				return
+			}
+			s.renderNewDevicePage(w, r, http.StatusUnprocessableEntity, pd, l, defaults, nil)
+			return
+		}
+		view := s.createdView(r, created, nd.PublicKey != "", l.path)
 		if isHTMX(r) {
-			pd.Data = devicesPage{CanCreate: true, Overrides: clientFields(defaults, deviceSourceWords)}
-			s.renderFragment(w, r, http.StatusUnprocessableEntity, "devices", "device-form", pd)
+			pd.Data = &deviceListPage{Admin: l.admin, Path: l.path, Created: view}
+			w.Header().Set(hxTrigger, "devices-changed")
+			s.renderFragment(w, r, http.StatusOK, "device-list", "device-created", pd)
 			return
 		}
-		s.renderDevicesPage(w, r, http.StatusUnprocessableEntity, pd, defaults, nil)
-		return
+		s.renderNewDevicePage(w, r, http.StatusOK, pd, l, defaults, view)
 	}
-	view := s.createdView(r, created, nd.PublicKey != "", "/devices")
-	if isHTMX(r) {
-		pd.Data = devicesPage{Created: view}
-		w.Header().Set(hxTrigger, "devices-changed")
-		s.renderFragment(w, r, http.StatusOK, "devices", "device-created", pd)
-		return
-	}
-	s.renderDevicesPage(w, r, http.StatusOK, pd, defaults, view)
 }
 
 // startDevicePage begins a page that lists devices and has an Add device form: it checks
@@ -112,18 +131,6 @@ func (s *Server) startDevicePage(w http.ResponseWriter, r *http.Request, act act
 		return nil, Resolved{}, false
 	}
 	return s.page(r, title, nav), defaults, true
-}
-
-func (s *Server) renderDevicesPage(w http.ResponseWriter, r *http.Request, status int, pd *PageData,
-	defaults Resolved, created *createdView) {
-	devices, err := s.store.ListDevicesByUser(r.Context(), currentUser(r).ID)
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	pd.Data = devicesPage{Devices: devices, CanCreate: s.can(r, createOwnDevice, nil),
-		Overrides: clientFields(defaults, deviceSourceWords), Created: created}
-	s.renderPage(w, r, status, "devices", pd)
 }
 
 // readNewDevice reads the fields every Add device form has into a NewDevice and f: name,
@@ -295,7 +302,19 @@ func (s *Server) renderDevicePage(w http.ResponseWriter, r *http.Request, status
 		s.serverError(w, r, err)
 		return
 	}
-	pd.Data = devicePage{
+	now := time.Now()
+	var series chartSeries
+	if s.live != nil {
+		series = seriesOf(s.live.Series(dev.ID))
+	}
+	since := int64(0)
+	if n := len(series.At); n > 0 {
+		since = series.At[n-1]
+	}
+	p := devicePage{
+		Live:         s.liveOf(dev, now),
+		Series:       series,
+		LiveURL:      "/devices/" + dev.ID + "/live?since=" + strconv.FormatInt(since, 10),
 		Device:       dev,
 		Settings:     clientFields(res, deviceSourceWords),
 		CanEdit:      s.can(r, editDevice, dev),
@@ -306,6 +325,10 @@ func (s *Server) renderDevicePage(w http.ResponseWriter, r *http.Request, status
 		Next:         next,
 		Saved:        saved,
 	}
+	if s.history != nil {
+		p.HistoryURL, p.HistorySpans = "/devices/"+dev.ID+"/history", collector.HistorySpans
+	}
+	pd.Data = p
 	if isHTMX(r) {
 		s.renderFragment(w, r, status, "device", "device-detail", pd)
 		return

@@ -59,6 +59,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.sessions.Put(r.Context(), sessionUserID, u.ID)
+	s.sessions.Put(r.Context(), sessionSeen, time.Now().UnixMilli())
 	s.sessions.Put(r.Context(), sessionCSRF, randomHex(32))
 	if err := s.store.RecordSignIn(r.Context(), u.ID, "password", time.Now()); err != nil {
 		s.serverError(w, r, err)

@@ -25,6 +25,15 @@ const (
 	sessionUserID = "user_id"
 	sessionCSRF   = "csrf"
 	sessionFlash  = "flash"
+	sessionSeen   = "seen" // unix ms of the last request, give or take sessionSeenEvery
+)
+
+// A signed-in session ends after sessionIdle without a request. Activity is written at most
+// every sessionSeenEvery, so that pages do not each write the session. (Variables for the
+// tests.)
+var (
+	sessionIdle      = 24 * time.Hour
+	sessionSeenEvery = time.Minute
 )
 
 // csrfHeader carries the token on htmx requests; csrfField in forms.
@@ -54,9 +63,15 @@ func (s *Server) withUser(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		now := time.Now()
+		seen := time.UnixMilli(s.sessions.GetInt64(r.Context(), sessionSeen))
+		idle := now.Sub(seen) > sessionIdle
+		if !idle && now.Sub(seen) > sessionSeenEvery {
+			s.sessions.Put(r.Context(), sessionSeen, now.UnixMilli())
+		}
 		u, err := s.store.UserByID(r.Context(), id)
 		switch {
-		case isNotFound(err) || err == nil && u.Disabled():
+		case idle || isNotFound(err) || err == nil && u.Disabled():
 			s.sessions.Remove(r.Context(), sessionUserID)
 			if err := s.sessions.RenewToken(r.Context()); err != nil {
 				s.serverError(w, r, err)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -24,10 +25,10 @@ type Store interface {
 	UserByID(ctx context.Context, id string) (*store.User, error)
 	UserByEmail(ctx context.Context, email string) (*store.User, error)
 	RecordSignIn(ctx context.Context, id, method string, at time.Time) error
-	ListUsers(ctx context.Context) ([]store.User, error)
+	UserEmails(ctx context.Context) ([]string, error)
 	DeviceByID(ctx context.Context, id string) (*store.Device, error)
-	ListDevices(ctx context.Context) ([]store.Device, error)
-	ListDevicesByUser(ctx context.Context, userID string) ([]store.Device, error)
+	ListDevicesPage(ctx context.Context, q store.DeviceQuery) ([]store.Device, int, error)
+	DevicesByID(ctx context.Context, ids []string) ([]store.Device, error)
 	Settings(ctx context.Context) (store.Settings, error)
 	UpdateSettings(ctx context.Context, fn func(*store.Settings) error) (store.Settings, error)
 	Sessions() *store.Sessions
@@ -61,6 +62,8 @@ type Options struct {
 	WireGuard func() WireGuardStatus
 	// Live is what the collector reports after each poll; nil when nothing collects.
 	Live *collector.Hub
+	// History reads devices' past traffic from VictoriaMetrics; nil when none is configured.
+	History *collector.History
 	// Metrics serves GET /metrics; nil leaves it unrouted.
 	Metrics http.Handler
 }
@@ -76,7 +79,10 @@ type Server struct {
 	origin   string
 	wg       func() WireGuardStatus
 	live     *collector.Hub
+	history  *collector.History
 	metrics  http.Handler
+	done     chan struct{} // closed by Close: long-lived answers end
+	closing  sync.Once
 }
 
 // New builds the server and parses every template once.
@@ -98,7 +104,9 @@ func New(opts Options) (*Server, error) {
 		origin:  ext.Scheme + "://" + ext.Host,
 		wg:      opts.WireGuard,
 		live:    opts.Live,
+		history: opts.History,
 		metrics: opts.Metrics,
+		done:    make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -109,7 +117,8 @@ func New(opts Options) (*Server, error) {
 	s.sessions = scs.New()
 	s.sessions.Store = opts.Store.Sessions()
 	s.sessions.Lifetime = 7 * 24 * time.Hour
-	s.sessions.IdleTimeout = 24 * time.Hour
+	// No scs IdleTimeout: it writes the session on every request, which serializes every page
+	// on SQLite's one writer. withUser enforces sessionIdle and records activity lazily.
 	s.sessions.Cookie.Name = "wiregui_session"
 	s.sessions.Cookie.HttpOnly = true
 	s.sessions.Cookie.SameSite = http.SameSiteLaxMode
@@ -117,6 +126,10 @@ func New(opts Options) (*Server, error) {
 	s.sessions.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) { s.serverError(w, r, err) }
 	return s, nil
 }
+
+// Close ends the answers that would otherwise last as long as their clients stay: the live
+// streams. Call it when the HTTP server shuts down (http.Server.RegisterOnShutdown).
+func (s *Server) Close() { s.closing.Do(func() { close(s.done) }) }
 
 // Handler returns the root handler with every route and middleware.
 func (s *Server) Handler() http.Handler {
@@ -143,14 +156,19 @@ func (s *Server) pages() http.Handler {
 	mux.HandleFunc("GET /login", s.showLogin)
 	mux.HandleFunc("POST /login", s.login)
 	mux.HandleFunc("POST /logout", s.logout)
-	mux.Handle("GET /devices", s.requireUser(s.listDevices))
-	mux.Handle("POST /devices", s.requireUser(s.createDevice))
+	mux.Handle("GET /devices", s.requireUser(s.showDeviceList(myDevices)))
+	mux.Handle("POST /devices", s.requireUser(s.createDevice(myDevices)))
+	mux.Handle("GET /devices/new", s.requireUser(s.showNewDevice(myDevices)))
+	mux.Handle("GET /devices/live", s.requireUser(s.liveDevices))
 	mux.Handle("GET /devices/{id}", s.requireUser(s.showDevice))
+	mux.Handle("GET /devices/{id}/live", s.requireUser(s.liveDevice))
+	mux.Handle("GET /devices/{id}/history", s.requireUser(s.deviceHistory))
 	mux.Handle("POST /devices/{id}", s.requireUser(s.updateDevice))
 	mux.Handle("GET /devices/{id}/delete", s.requireUser(s.confirmDeleteDevice))
 	mux.Handle("POST /devices/{id}/delete", s.requireUser(s.deleteDevice))
-	mux.Handle("GET /admin/devices", s.requireUser(s.listAllDevices))
-	mux.Handle("POST /admin/devices", s.requireUser(s.createDeviceForUser))
+	mux.Handle("GET /admin/devices", s.requireUser(s.showDeviceList(allDevices)))
+	mux.Handle("POST /admin/devices", s.requireUser(s.createDevice(allDevices)))
+	mux.Handle("GET /admin/devices/new", s.requireUser(s.showNewDevice(allDevices)))
 	mux.Handle("GET /admin/settings", s.requireUser(s.showSettings))
 	mux.Handle("POST /admin/settings", s.requireUser(s.updateSettings))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { s.notFound(w, r) })

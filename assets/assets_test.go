@@ -6,12 +6,10 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
-	"html/template"
 	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"path"
 	"strings"
 	"testing"
@@ -21,8 +19,8 @@ import (
 	"wiregui/store"
 )
 
-// The page data below mirrors what package app passes (app.PageData and the devices payload);
-// app imports this package, so the test cannot use the real types.
+// The page data below mirrors app.PageData; app imports this package, so the test cannot use
+// the real type. The device pages are tested in app, with their real data.
 type pageData struct {
 	Title     string
 	User      *store.User
@@ -38,26 +36,6 @@ type pageData struct {
 type form struct {
 	Values map[string]string
 	Errors map[string]string
-}
-
-type devicesPage struct {
-	Devices   []store.Device
-	CanCreate bool
-	Overrides []clientField
-	Created   *createdDevice
-}
-
-type clientField struct {
-	Name, Label, Hint, Placeholder, Effective, Source string
-}
-
-type createdDevice struct {
-	Device   *store.Device
-	Config   string
-	FileName string
-	QR       template.URL
-	OwnKey   bool
-	Back     string
 }
 
 func newForm() *form { return &form{Values: map[string]string{}, Errors: map[string]string{}} }
@@ -86,15 +64,6 @@ func render(t *testing.T, status int, page string, data any) string {
 	return rec.Body.String()
 }
 
-func fragment(t *testing.T, page, name string, data any) string {
-	t.Helper()
-	rec := httptest.NewRecorder()
-	if err := mustRenderer(t).Fragment(rec, http.StatusOK, page, name, data); err != nil {
-		t.Fatalf("render %s/%s: %v", page, name, err)
-	}
-	return rec.Body.String()
-}
-
 func wantContains(t *testing.T, what, body string, wants ...string) {
 	t.Helper()
 	for _, w := range wants {
@@ -117,10 +86,10 @@ func TestEveryPageAndFragmentParses(t *testing.T) {
 	r := mustRenderer(t)
 	for page, fragments := range map[string][]string{
 		"login":         {"content"},
-		"devices":       {"content", "device-add", "device-form", "device-created", "device-table", "device-row"},
-		"device":        {"content", "device-detail", "device-edit-form", "device-delete-form"},
+		"device-list":   {"content", "device-list", "device-form", "device-created", "user-emails"},
+		"device-new":    {"content", "device-form", "device-created", "user-emails"},
+		"device":        {"content", "device-detail", "device-live", "device-edit-form", "device-delete-form"},
 		"device-delete": {"content", "device-delete-form"},
-		"admin-devices": {"content", "admin-device-form", "device-created", "admin-device-table", "admin-device-row"},
 		"settings":      {"content", "settings-form"},
 		"error":         {"content"},
 	} {
@@ -254,71 +223,6 @@ func TestLoginPage(t *testing.T) {
 func TestLoginPageWithoutAForm(t *testing.T) {
 	body := render(t, http.StatusOK, "login", &pageData{CSRFToken: "t"})
 	wantContains(t, "the sign-in page without form data", body, `name="email" type="email" value=""`)
-}
-
-func TestDevicesPage(t *testing.T) {
-	hs := time.Now().Add(-90 * time.Second)
-	data := &pageData{
-		Title: "My Devices", Nav: "devices", CSRFToken: "tok-9", Flash: "Welcome back.",
-		Banner: "WireGuard is unavailable: interface wg0 not found",
-		User:   &store.User{Email: "admin@example.com", Role: store.RoleAdmin},
-		Form:   newForm(),
-		Data: devicesPage{CanCreate: true, Devices: []store.Device{
-			{ID: "d1", Name: "<laptop>", IPv4: netip.MustParseAddr("10.8.0.2"), IPv6: netip.MustParseAddr("fd00::2"),
-				DeviceStats: store.DeviceStats{RxBytes: 1536, TxBytes: 5 << 20, LatestHandshake: &hs}},
-			{ID: "d2", Name: "phone", IPv4: netip.MustParseAddr("10.8.0.3")},
-		}},
-	}
-	body := render(t, http.StatusOK, "devices", data)
-	wantContains(t, "the devices page", body,
-		`<a href="/devices" aria-current="page">My Devices</a>`, `<a href="/admin/devices">All Devices</a>`,
-		`<a href="/admin/settings">Settings</a>`,
-		`admin@example.com`, `<form method="post" action="/logout">`,
-		`<div class="banner warning" role="alert"><div class="container">WireGuard is unavailable: interface wg0 not found</div></div>`,
-		`<div class="flash" role="status">Welcome back.</div>`,
-		`hx-post="/devices"`, `action="/devices"`, `name="csrf_token" value="tok-9"`,
-		`<tr id="device-d1">`, `<a href="/devices/d1">&lt;laptop&gt;</a>`, `10.8.0.2`, `fd00::2`, `1.5 KiB`, `5 MiB`, `1 minute ago`,
-		`<span class="dot ok"`, `<tr id="device-d2">`, `never`, `0 B`,
-	)
-	wantLacks(t, "the devices page", body, "<laptop>", "invalid IP", "device-config")
-
-	data.User.Role = store.RoleUnprivileged
-	data.Data = devicesPage{}
-	body = render(t, http.StatusOK, "devices", data)
-	wantContains(t, "a user's empty devices page", body, "No devices yet", "Your administrator adds and removes devices.")
-	wantLacks(t, "a user's devices page", body, `href="/admin/`, "<table>", `action="/devices"`)
-}
-
-func TestDeviceCreated(t *testing.T) {
-	conf := "[Interface]\nPrivateKey = abc+/=\nAddress = 10.8.0.2/32\n"
-	data := &pageData{CSRFToken: "tok", User: &store.User{Email: "a@example.com"}, Form: newForm(),
-		Data: devicesPage{CanCreate: true, Created: &createdDevice{Device: &store.Device{Name: "Work laptop"}, Config: conf,
-			FileName: "Work-laptop.conf", QR: "data:image/png;base64,iVBORw0KGgo=", Back: "/devices"}}}
-
-	frag := fragment(t, "devices", "device-created", data)
-	wantContains(t, "the device-created fragment", frag,
-		"Save this configuration now — the private key is not stored and will not be shown again.",
-		`<pre id="device-config" class="config" tabindex="0">[Interface]`+"\nPrivateKey = abc&#43;/=\n",
-		`data-download="#device-config" data-filename="Work-laptop.conf"`,
-		`href="/devices"`,
-		`<img class="qr" src="data:image/png;base64,iVBORw0KGgo=" width="256" height="256" alt="QR code of the configuration">`,
-	)
-	wantLacks(t, "the device-created fragment", frag, "<html", "<header")
-
-	page := render(t, http.StatusOK, "devices", data)
-	wantContains(t, "the devices page after a plain POST", page, `id="device-config"`, "Work laptop")
-	wantLacks(t, "the devices page after a plain POST", page, `hx-post="/devices"`)
-}
-
-func TestDeviceFormFragmentShowsTheFieldError(t *testing.T) {
-	f := newForm()
-	f.Values["name"] = "bad\x07name"
-	f.Errors["name"] = "A name cannot contain control characters."
-	frag := fragment(t, "devices", "device-form", &pageData{CSRFToken: "tok", Form: f, Data: devicesPage{CanCreate: true}})
-	wantContains(t, "the device-form fragment", frag,
-		`<p id="device-name-error" class="field-error">A name cannot contain control characters.</p>`,
-		`aria-invalid="true"`, `name="csrf_token" value="tok"`, `hx-target="#device-add"`)
-	wantLacks(t, "the device-form fragment", frag, "<html")
 }
 
 func TestErrorPage(t *testing.T) {

@@ -1,9 +1,11 @@
 package assets
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
+	"math"
 	"reflect"
 	"strconv"
 	"time"
@@ -21,6 +23,11 @@ var funcs = template.FuncMap{
 	// recent reports whether a time lies within the last n seconds: {{if recent .LatestHandshake 180}}.
 	// A nil or zero time is never recent.
 	"recent": func(t any, seconds int) (bool, error) { return recent(time.Now(), t, seconds) },
+	// json encodes a value as JSON, for a data- attribute: data-series="{{json .Series}}".
+	"json": func(v any) (string, error) {
+		b, err := json.Marshal(v)
+		return string(b), err
+	},
 	// dict builds a map to pass several values to a template: {{template "x" dict "A" 1 "B" .}}.
 	"dict": dict,
 	// formValue and formError read Form.Values[key] and Form.Errors[key]; both are "" when
@@ -33,25 +40,28 @@ var byteUnits = []string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
 
 // formatBytes accepts any integer type; negative counts are shown as they are.
 func formatBytes(n any) (string, error) {
-	var v float64
 	switch n := n.(type) {
 	case int:
-		v = float64(n)
+		return FormatBytes(float64(n)), nil
 	case int32:
-		v = float64(n)
+		return FormatBytes(float64(n)), nil
 	case int64:
-		v = float64(n)
+		return FormatBytes(float64(n)), nil
 	case uint:
-		v = float64(n)
+		return FormatBytes(float64(n)), nil
 	case uint32:
-		v = float64(n)
+		return FormatBytes(float64(n)), nil
 	case uint64:
-		v = float64(n)
-	default:
-		return "", fmt.Errorf("bytes: want an integer, got %T", n)
+		return FormatBytes(float64(n)), nil
 	}
+	return "", fmt.Errorf("bytes: want an integer, got %T", n)
+}
+
+// FormatBytes formats a byte count in binary units, rounded to whole bytes below 1 KiB and to
+// one decimal above: "512 B", "1.5 KiB", "5 MiB".
+func FormatBytes(v float64) string {
 	if v > -1024 && v < 1024 {
-		return strconv.FormatFloat(v, 'f', 0, 64) + " B", nil
+		return strconv.FormatFloat(math.Round(v), 'f', 0, 64) + " B"
 	}
 	unit := -1
 	for (v >= 1023.95 || v <= -1023.95) && unit < len(byteUnits)-1 {
@@ -62,7 +72,16 @@ func formatBytes(n any) (string, error) {
 	if len(s) > 2 && s[len(s)-2:] == ".0" {
 		s = s[:len(s)-2]
 	}
-	return s + " " + byteUnits[unit], nil
+	return s + " " + byteUnits[unit]
+}
+
+// FormatRate formats bytes per second as FormatBytes does: "1.5 KiB/s".
+func FormatRate(perSecond float64) string { return FormatBytes(perSecond) + "/s" }
+
+// Ago describes the time from t to now in words, as the ago template function does.
+func Ago(now, t time.Time) string {
+	s, _ := ago(now, t)
+	return s
 }
 
 // asTime accepts a time.Time or a *time.Time; nil gives the zero time.

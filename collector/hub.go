@@ -25,6 +25,24 @@ type Update struct {
 	// Missed is how many updates this subscriber missed just before this one because its
 	// buffer was full.
 	Missed int
+	byID   map[string]int // index into Peers, built once per tick for every subscriber
+}
+
+// Peer returns the device's state at this tick, if it changed then.
+func (u *Update) Peer(deviceID string) (*Peer, bool) {
+	if u.byID == nil { // an Update made by hand
+		for i := range u.Peers {
+			if u.Peers[i].DeviceID == deviceID {
+				return &u.Peers[i], true
+			}
+		}
+		return nil, false
+	}
+	i, ok := u.byID[deviceID]
+	if !ok {
+		return nil, false
+	}
+	return &u.Peers[i], true
 }
 
 // Hub is the parent's live view of the collector: its last health, the last ticks with the
@@ -155,7 +173,11 @@ func (h *Hub) Publish(m Message) {
 			}
 		}
 	}
-	u := Update{Seq: t.Seq, At: t.At, Peers: changed}
+	byID := make(map[string]int, len(changed))
+	for i := range changed {
+		byID[changed[i].DeviceID] = i
+	}
+	u := Update{Seq: t.Seq, At: t.At, Peers: changed, byID: byID}
 	for _, s := range h.subs {
 		u.Missed = s.missed
 		select {

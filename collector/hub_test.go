@@ -196,6 +196,7 @@ func TestHubSubscribe(t *testing.T) {
 			if len(got.Peers) == 0 {
 				got.Peers = []Peer{}
 			}
+			got.byID = nil // the lookup index; TestUpdatePeerFindsChangedDevicesOnly checks it
 			if !reflect.DeepEqual(got, w) {
 				t.Errorf("update %d: got %+v, want %+v", i, got, w)
 			}
@@ -415,5 +416,30 @@ func BenchmarkHubFanOut(b *testing.B) {
 				b.Errorf("subscribers missed %d updates", h.Missed())
 			}
 		})
+	}
+}
+
+func TestUpdatePeerFindsChangedDevicesOnly(t *testing.T) {
+	h := NewHub(DefaultPoints)
+	updates, cancel := h.Subscribe(1)
+	defer cancel()
+	unchanged := changed("c", 5)
+	unchanged.Changed = false
+	h.Publish(tickMessage(1, hubAt(1), changed("a", 100), unchanged, changed("b", 7)))
+	u := <-updates
+	for _, id := range []string{"a", "b"} {
+		p, ok := u.Peer(id)
+		if !ok || p.DeviceID != id {
+			t.Errorf("Peer(%q) = %+v, %v; want the changed device", id, p, ok)
+		}
+	}
+	for _, id := range []string{"c", "never reported"} {
+		if p, ok := u.Peer(id); ok {
+			t.Errorf("Peer(%q) = %+v; want none: it did not change", id, p)
+		}
+	}
+	byHand := Update{Peers: []Peer{changed("x", 1)}}
+	if p, ok := byHand.Peer("x"); !ok || p.RxRate != 1 {
+		t.Errorf("an Update made by hand: Peer(x) = %+v, %v", p, ok)
 	}
 }

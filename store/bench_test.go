@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"testing"
@@ -80,5 +81,101 @@ func BenchmarkAccessMark10k(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkListDevicesPage10k is the database half of one page of the device tables at
+// 10,000 devices: 100 owners of 100 devices each, two thirds of the devices with traffic and
+// a handshake. PostgreSQL is vacuumed and analyzed first, as autovacuum would have done.
+func BenchmarkListDevicesPage10k(b *testing.B) {
+	for _, driver := range storetest.Drivers {
+		b.Run(driver, func(b *testing.B) {
+			s := storetest.Open(b, driver)
+			seedDevices(b, s, 10_000)
+			owner := gatherDevicesOwners(b, s, 100)
+			seedDeviceStats(b, s, 10_000)
+			if driver == "postgres" {
+				if _, err := store.RawDBForTest(s).Exec(`VACUUM ANALYZE`); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cases := []struct {
+				name    string
+				q       store.DeviceQuery
+				matches int
+			}{
+				{"name/page=1", store.DeviceQuery{Limit: 50}, 10_000},
+				{"name/offset=5000", store.DeviceQuery{Offset: 5000, Limit: 50}, 10_000},
+				{"owner=one/rx-desc", store.DeviceQuery{UserID: owner, Sort: store.SortByReceived, Desc: true, Limit: 50}, 100},
+				// "7" is in the name, address or key of 4,988 devices; "device 123" in the names of 11.
+				{"search=half/handshake", store.DeviceQuery{Search: "7", Sort: store.SortByHandshake, Limit: 50}, 4_988},
+				{"search=11/name", store.DeviceQuery{Search: "device 123", Limit: 50}, 11},
+				{"sort=owner", store.DeviceQuery{Sort: store.SortByOwner, Limit: 50}, 10_000},
+				{"sort=rx-desc", store.DeviceQuery{Sort: store.SortByReceived, Desc: true, Limit: 50}, 10_000},
+			}
+			ctx := context.Background()
+			for _, c := range cases {
+				b.Run(c.name, func(b *testing.B) {
+					for b.Loop() {
+						devices, total, err := s.ListDevicesPage(ctx, c.q)
+						if err != nil || total != c.matches || len(devices) != min(c.q.Limit, c.matches) {
+							b.Fatalf("got %d devices of %d, %v; want %d of %d", len(devices), total, err, min(c.q.Limit, c.matches), c.matches)
+						}
+					}
+				})
+			}
+		})
+	}
+}
+
+// gatherDevicesOwners hands the devices of seedDevices to its first owners users
+// (u0@example.com, u1@example.com, …), so that each of them has n/owners devices and the
+// other users none, and returns the id of u0.
+func gatherDevicesOwners(b *testing.B, s *store.Store, owners int) string {
+	b.Helper()
+	ctx := context.Background()
+	db := store.RawDBForTest(s)
+	ids := map[string]string{}
+	rows, err := db.Query(`SELECT email, id FROM users`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for rows.Next() {
+		var email, id string
+		if err := rows.Scan(&email, &id); err != nil {
+			b.Fatal(err)
+		}
+		ids[email] = id
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		b.Fatal(err)
+	}
+	for i := owners; i < len(ids); i++ {
+		_, err := db.ExecContext(ctx, `UPDATE devices SET user_id = $1 WHERE user_id = $2`,
+			ids[fmt.Sprintf("u%d@example.com", i%owners)], ids[fmt.Sprintf("u%d@example.com", i)])
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return ids["u0@example.com"]
+}
+
+// seedDeviceStats gives two of every three devices of seedDevices traffic and a handshake
+// within the last day, in no relation to their names; the third never connected.
+func seedDeviceStats(b *testing.B, s *store.Store, n int) {
+	b.Helper()
+	at := time.Now().UTC().Truncate(time.Second)
+	updates := make([]store.StatsUpdate, 0, n)
+	for i := range n {
+		if i%3 == 0 {
+			continue
+		}
+		scrambled := int64(i) * 7919 % 100_003
+		handshake := at.Add(-time.Duration(scrambled) * time.Second)
+		updates = append(updates, store.StatsUpdate{PublicKey: fmt.Sprintf("key%06d", i), DeviceStats: store.DeviceStats{
+			RxTotal: scrambled * 4096, TxTotal: scrambled * 1024, LatestHandshake: &handshake}})
+	}
+	if err := s.UpdateDeviceStats(context.Background(), updates); err != nil {
+		b.Fatal(err)
 	}
 }

@@ -104,7 +104,9 @@ func (s *Store) openSQLite(path string) error {
 	}
 	s.write.SetMaxOpenConns(1)
 	s.write.SetConnMaxIdleTime(0)
-	s.read, err = sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(1)")
+	// An 8 MiB page cache per reader (the default is 2 MiB) holds 10,000 devices, so a page that
+	// sorts them all reads no file pages again.
+	s.read, err = sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(1)&_pragma=cache_size(-8192)")
 	if err != nil {
 		s.write.Close()
 		return fmt.Errorf("open sqlite %s: %w", path, err)

@@ -84,6 +84,24 @@ func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
 	return users, rows.Err()
 }
 
+// UserEmails returns every user's email, in order: what owner fields suggest from.
+func (s *Store) UserEmails(ctx context.Context) ([]string, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT email FROM users ORDER BY email`)
+	if err != nil {
+		return nil, fmt.Errorf("user emails: %w", err)
+	}
+	defer rows.Close()
+	var emails []string
+	for rows.Next() {
+		var e string
+		if err := rows.Scan(&e); err != nil {
+			return nil, fmt.Errorf("user emails: %w", err)
+		}
+		emails = append(emails, e)
+	}
+	return emails, rows.Err()
+}
+
 // CountUsers returns the number of users.
 func (s *Store) CountUsers(ctx context.Context) (int, error) {
 	var n int

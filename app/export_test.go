@@ -1,0 +1,19 @@
+package app
+
+import "time"
+
+// SetLiveRecheck sets how often live streams re-check who is watching, and returns a
+// function that restores it.
+func SetLiveRecheck(d time.Duration) (restore func()) {
+	was := liveRecheck
+	liveRecheck = d
+	return func() { liveRecheck = was }
+}
+
+// SetSessionIdle sets how long a session may go without a request and how often activity is
+// recorded, and returns a function that restores both.
+func SetSessionIdle(idle, seenEvery time.Duration) (restore func()) {
+	wasIdle, wasEvery := sessionIdle, sessionSeenEvery
+	sessionIdle, sessionSeenEvery = idle, seenEvery
+	return func() { sessionIdle, sessionSeenEvery = wasIdle, wasEvery }
+}

@@ -1,0 +1,420 @@
+package app
+
+// Routes served here; server.go registers them:
+//
+//	mux.Handle("GET /devices/live", s.requireUser(s.liveDevices))
+//	mux.Handle("GET /devices/{id}/live", s.requireUser(s.liveDevice))
+//	mux.Handle("GET /devices/{id}/history", s.requireUser(s.deviceHistory))
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"html"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"wiregui/assets"
+	"wiregui/collector"
+	"wiregui/store"
+)
+
+// Limits of a live stream.
+const (
+	maxLiveDevices = 100              // devices one stream may follow: a page of the largest table
+	liveKeepAlive  = 25 * time.Second // the longest a stream stays silent
+	liveRetry      = 2000             // ms the browser waits before it reconnects
+)
+
+// liveRecheck is how often a stream re-checks who is watching (a variable for the tests).
+var liveRecheck = 15 * time.Second
+
+// deviceLive is what the pages show of a device's connection: from the database when a page
+// is rendered, then from the collector's ticks.
+type deviceLive struct {
+	Status           collector.Status
+	Handshake        time.Time // zero: never
+	RxTotal, TxTotal int64
+	RxRate, TxRate   float64   // bytes/s at the last tick; 0 when the device did not change then
+	Seen             time.Time // when Status was worked out
+}
+
+// The live fragments of a device: the pages show them and the streams send them again when
+// they read differently. They are written here rather than by templates: a table of 50 rows
+// has 200 of them, and html/template's per-value cost made them most of a page's time.
+
+// StatusHTML is the connection status badge: a dot and the word.
+func (l deviceLive) StatusHTML() template.HTML {
+	return template.HTML(`<span class="status status-` + string(l.Status) + `"><span class="dot" aria-hidden="true"></span>` +
+		string(l.Status) + `</span>`)
+}
+
+// ReceivedHTML and SentHTML are a byte total with the current rate.
+func (l deviceLive) ReceivedHTML() template.HTML { return trafficHTML(l.RxTotal, l.RxRate) }
+func (l deviceLive) SentHTML() template.HTML     { return trafficHTML(l.TxTotal, l.TxRate) }
+
+func trafficHTML(total int64, rate float64) template.HTML {
+	return template.HTML(`<span class="total">` + assets.FormatBytes(float64(total)) + `</span> <span class="rate">` +
+		assets.FormatRate(rate) + `</span>`)
+}
+
+// HandshakeHTML is the last handshake's age in words, as of Seen.
+func (l deviceLive) HandshakeHTML() template.HTML {
+	if l.Handshake.IsZero() {
+		return `<span class="muted">never</span>`
+	}
+	at := l.Handshake.UTC()
+	return template.HTML(`<time datetime="` + at.Format(time.RFC3339) + `" title="` + at.Format("2006-01-02 15:04:05 UTC") + `">` +
+		html.EscapeString(assets.Ago(l.Seen, l.Handshake)) + `</time>`)
+}
+
+// liveOf is the device's state at now: the collector's last report when the hub has one (it
+// is at least as fresh as the row), else the stored stats.
+func (s *Server) liveOf(d *store.Device, now time.Time) deviceLive {
+	l := deviceLive{RxTotal: d.RxTotal, TxTotal: d.TxTotal}
+	if d.LatestHandshake != nil {
+		l.Handshake = *d.LatestHandshake
+	}
+	if s.live != nil {
+		if p, ok := s.live.Latest(d.ID); ok && p.RxTotal >= l.RxTotal && p.TxTotal >= l.TxTotal {
+			l.apply(&p)
+		}
+	}
+	l.Status, l.Seen = collector.StatusAt(l.Handshake, now), now
+	return l
+}
+
+// apply takes a collector report of the device.
+func (l *deviceLive) apply(p *collector.Peer) {
+	l.RxTotal, l.TxTotal, l.RxRate, l.TxRate, l.Handshake = p.RxTotal, p.TxTotal, p.RxRate, p.TxRate, p.LatestHandshake
+}
+
+// chartSeries is the traffic chart's data: unix milliseconds and bytes/s, oldest first.
+type chartSeries struct {
+	At []int64   `json:"at"`
+	Rx []float64 `json:"rx"`
+	Tx []float64 `json:"tx"`
+}
+
+func seriesOf(points []collector.Point) chartSeries {
+	c := chartSeries{At: make([]int64, len(points)), Rx: make([]float64, len(points)), Tx: make([]float64, len(points))}
+	for i, p := range points {
+		c.At[i], c.Rx[i], c.Tx[i] = p.At.UnixMilli(), p.RxRate, p.TxRate
+	}
+	return c
+}
+
+// liveDevices streams the devices of a table: GET /devices/live?id=A&id=B.
+func (s *Server) liveDevices(w http.ResponseWriter, r *http.Request) {
+	ids := r.URL.Query()["id"]
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	switch {
+	case len(ids) == 0:
+		s.clientError(w, r, http.StatusBadRequest, "id: name at least one device to follow.")
+		return
+	case len(ids) > maxLiveDevices:
+		s.clientError(w, r, http.StatusBadRequest, "id: at most "+strconv.Itoa(maxLiveDevices)+" devices per stream.")
+		return
+	}
+	s.stream(w, r, ids, false)
+}
+
+// liveDevice streams one device with its chart points: GET /devices/{id}/live. The query
+// parameter since (unix ms) is the newest point the page has; later points of the server's
+// window are sent first, so a page that reconnects has no gap in its chart.
+func (s *Server) liveDevice(w http.ResponseWriter, r *http.Request) {
+	s.stream(w, r, []string{r.PathValue("id")}, true)
+}
+
+// liveStream is one open page's view of its devices, and what it has been sent.
+type liveStream struct {
+	s       *Server
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	buf     bytes.Buffer
+	devices []*liveDevice
+	chart   bool      // send chart points (the device page)
+	lastAt  time.Time // of the last chart point sent
+	wrote   time.Time
+}
+
+type liveDevice struct {
+	id   string
+	now  deviceLive
+	sent [len(liveFields)]template.HTML // the fragments last sent
+}
+
+// The fragments a stream sends: the event's name is the prefix and the device id.
+var liveFields = [...]struct {
+	event    string
+	fragment func(deviceLive) template.HTML
+}{
+	{"status-", deviceLive.StatusHTML},
+	{"rx-", deviceLive.ReceivedHTML},
+	{"tx-", deviceLive.SentHTML},
+	{"handshake-", deviceLive.HandshakeHTML},
+}
+
+// stream answers with Server-Sent Events about ids until the client leaves, the server
+// stops, or the user may no longer see them. Every id must name a device the user may see;
+// otherwise the answer is 404, as for the device's page.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, ids []string, chart bool) {
+	devices, ok := s.visibleDevices(w, r, ids)
+	if !ok {
+		return
+	}
+	if s.live == nil { // nothing collects: nothing will change; 204 tells EventSource to stop
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	updates, unsubscribe := s.live.Subscribe(4)
+	defer unsubscribe()
+
+	rc := http.NewResponseController(w)
+	// The server's read timeout would end the stream: this request has no body left to read.
+	if err := rc.SetReadDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		s.log.Warn("live stream: clear the read deadline", slog.Any("err", err))
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no") // a proxy in front must not hold events back
+	w.WriteHeader(http.StatusOK)
+
+	ls := &liveStream{s: s, w: w, rc: rc, chart: chart}
+	now := time.Now()
+	for i := range devices {
+		d := &liveDevice{id: devices[i].ID, now: s.liveOf(&devices[i], now)}
+		ls.devices = append(ls.devices, d)
+	}
+	ls.buf.WriteString("retry: " + strconv.Itoa(liveRetry) + "\n\n")
+	ls.sendChanged() // the page may be older than this stream: bring it up to date
+	if chart {
+		ls.lastAt = time.UnixMilli(sinceParam(r))
+		ls.catchUp()
+	}
+	if ls.flush() != nil {
+		return
+	}
+
+	recheck := time.NewTicker(liveRecheck)
+	defer recheck.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-s.done:
+			return
+		case u, open := <-updates:
+			if !open {
+				return
+			}
+			ls.tick(&u)
+		case <-recheck.C:
+			if !s.stillVisible(r, ids) {
+				return
+			}
+			if time.Since(ls.wrote) >= liveKeepAlive {
+				ls.buf.WriteString(": keep-alive\n\n")
+			}
+		}
+		if ls.buf.Len() > 0 && ls.flush() != nil {
+			return
+		}
+	}
+}
+
+// tick brings every device of the stream to the collector's tick u.
+func (ls *liveStream) tick(u *collector.Update) {
+	for _, d := range ls.devices {
+		if p, ok := u.Peer(d.id); ok {
+			d.now.apply(p)
+		} else {
+			d.now.RxRate, d.now.TxRate = 0, 0
+		}
+		d.now.Status = collector.StatusAt(d.now.Handshake, u.At)
+	}
+	ls.sendChanged()
+	if !ls.chart {
+		return
+	}
+	if u.Missed > 0 { // the points of the ticks this stream missed are in the hub's window
+		ls.catchUp()
+	}
+	if u.At.After(ls.lastAt) {
+		d := ls.devices[0]
+		ls.point(u.At, d.now.RxRate, d.now.TxRate)
+	}
+}
+
+// sendChanged sends the fragments of each device that read differently from those last sent.
+func (ls *liveStream) sendChanged() {
+	now := time.Now()
+	for _, d := range ls.devices {
+		d.now.Seen = now
+		for f, field := range liveFields {
+			if frag := field.fragment(d.now); frag != d.sent[f] {
+				d.sent[f] = frag
+				ls.event(field.event+d.id, "", string(frag))
+			}
+		}
+	}
+}
+
+// catchUp sends the chart points of the hub's window that are newer than the last one sent.
+func (ls *liveStream) catchUp() {
+	for _, p := range ls.s.live.Series(ls.devices[0].id) {
+		if p.At.After(ls.lastAt) {
+			ls.point(p.At, p.RxRate, p.TxRate)
+		}
+	}
+}
+
+// point sends one chart point as JSON: {"at":ms,"rx":bytes/s,"tx":bytes/s}. Its id is the
+// time, which the browser sends back as Last-Event-ID when it reconnects.
+func (ls *liveStream) point(at time.Time, rx, tx float64) {
+	ms := strconv.FormatInt(at.UnixMilli(), 10)
+	b := make([]byte, 0, 64)
+	b = append(b, `{"at":`...)
+	b = append(b, ms...)
+	b = append(b, `,"rx":`...)
+	b = strconv.AppendFloat(b, rx, 'f', -1, 64)
+	b = append(b, `,"tx":`...)
+	b = strconv.AppendFloat(b, tx, 'f', -1, 64)
+	b = append(b, '}')
+	ls.event("point-"+ls.devices[0].id, ms, string(b))
+	ls.lastAt = at
+}
+
+// event writes one event; data may span lines.
+func (ls *liveStream) event(name, id, data string) {
+	ls.buf.WriteString("event: " + name + "\n")
+	if id != "" {
+		ls.buf.WriteString("id: " + id + "\n")
+	}
+	for line := range strings.SplitSeq(data, "\n") {
+		ls.buf.WriteString("data: " + strings.TrimSuffix(line, "\r") + "\n")
+	}
+	ls.buf.WriteByte('\n')
+}
+
+func (ls *liveStream) flush() error {
+	_, err := ls.w.Write(ls.buf.Bytes())
+	ls.buf.Reset()
+	if err == nil {
+		err = ls.rc.Flush()
+	}
+	ls.wrote = time.Now()
+	return err
+}
+
+// sinceParam is the newest chart point the page has: the larger of the since parameter and
+// the Last-Event-ID a reconnecting browser sends; 0 when neither is a number.
+func sinceParam(r *http.Request) int64 {
+	var since int64
+	for _, v := range []string{r.URL.Query().Get("since"), r.Header.Get("Last-Event-ID")} {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > since {
+			since = n
+		}
+	}
+	return since
+}
+
+// visibleDevices loads the devices ids names and checks that the user may see each. When one
+// does not exist or is not theirs it answers 404 and returns false.
+func (s *Server) visibleDevices(w http.ResponseWriter, r *http.Request, ids []string) ([]store.Device, bool) {
+	devices, err := s.store.DevicesByID(r.Context(), ids)
+	if err != nil {
+		s.serverError(w, r, err)
+		return nil, false
+	}
+	if len(devices) != len(ids) {
+		s.notFound(w, r)
+		return nil, false
+	}
+	for i := range devices {
+		if !s.can(r, viewDevice, &devices[i]) {
+			s.notFound(w, r)
+			return nil, false
+		}
+	}
+	return devices, true
+}
+
+// stillVisible re-checks a stream the way every request is checked: the session still
+// exists and names the same user, who is still enabled and may still see every device.
+func (s *Server) stillVisible(r *http.Request, ids []string) bool {
+	cookie, err := r.Cookie(s.sessions.Cookie.Name)
+	if err != nil {
+		return false
+	}
+	// A fresh context: scs.Load keeps the session already in a request's context.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ctx, err = s.sessions.Load(ctx, cookie.Value)
+	if err != nil {
+		s.log.Warn("live stream: reload the session", slog.Any("err", err))
+		return false
+	}
+	was := currentUser(r)
+	if s.sessions.GetString(ctx, sessionUserID) != was.ID {
+		return false
+	}
+	u, err := s.store.UserByID(ctx, was.ID)
+	if err != nil {
+		if !isNotFound(err) {
+			s.log.Warn("live stream: reload the user", slog.Any("err", err))
+		}
+		return false
+	}
+	rr := r.WithContext(context.WithValue(ctx, userKey, u))
+	devices, err := s.store.DevicesByID(ctx, ids)
+	if err != nil || len(devices) != len(ids) {
+		return false
+	}
+	for i := range devices {
+		if !s.can(rr, viewDevice, &devices[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// deviceHistory answers GET /devices/{id}/history?range=1h with the device's traffic rates
+// from VictoriaMetrics, as JSON for the chart. Errors are JSON too: {"error": "..."}.
+func (s *Server) deviceHistory(w http.ResponseWriter, r *http.Request) {
+	dev, err := s.store.DeviceByID(r.Context(), r.PathValue("id"))
+	switch {
+	case isNotFound(err) || err == nil && !s.can(r, viewDevice, dev):
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "No such device."})
+		return
+	case err != nil:
+		s.log.Error("device history", slog.String("request_id", requestID(r)), slog.Any("err", err))
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "Something went wrong on our side."})
+		return
+	case s.history == nil:
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "Traffic history needs VictoriaMetrics (WG_VICTORIAMETRICS_URL)."})
+		return
+	}
+	span, err := collector.SpanByName(r.URL.Query().Get("range"))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "range: " + err.Error()})
+		return
+	}
+	points, err := s.history.Rates(r.Context(), dev.PublicKey, span, time.Now())
+	if err != nil {
+		s.log.Warn("device history", slog.String("device", dev.ID), slog.String("request_id", requestID(r)), slog.Any("err", err))
+		writeJSON(w, http.StatusBadGateway, map[string]string{"error": "The traffic history could not be read from VictoriaMetrics. Try again later."})
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		chartSeries
+		Step int64 `json:"step"`
+	}{seriesOf(points), int64(span.Step / time.Second)})
+}

@@ -139,7 +139,7 @@ func TestAccessIsEnforcedInTheKernel(t *testing.T) {
 	t.Run("100 concurrent device creations", func(t *testing.T) { l.concurrentCreates(t) })
 }
 
-var deviceLink = regexp.MustCompile(`href="/devices/([0-9a-f-]{36})"`)
+var deviceLink = regexp.MustCompile(`href="/devices/([0-9a-f-]{36})[?"]`)
 
 func (l *lab) relay(t *testing.T) {
 	l.lanNS = wglab.NewNamespace(t, "wgt-lan")

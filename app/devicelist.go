@@ -29,11 +29,14 @@ const listPageSize = 50
 type deviceList struct {
 	path, title, nav string
 	admin            bool
+	view, create     action // what the user must be allowed to see the table and to add to it
 }
 
 var (
-	myDevices  = deviceList{path: "/devices", title: "My Devices", nav: "devices"}
-	allDevices = deviceList{path: "/admin/devices", title: "All Devices", nav: "admin-devices", admin: true}
+	myDevices = deviceList{path: "/devices", title: "My Devices", nav: "devices",
+		view: viewDevices, create: createOwnDevice}
+	allDevices = deviceList{path: "/admin/devices", title: "All Devices", nav: "admin-devices", admin: true,
+		view: manageAllDevices, create: manageAllDevices}
 )
 
 // listQuery is what a device table was asked to show: its URL parameters q, owner, sort,
@@ -204,11 +207,7 @@ func addressesHTML(d *store.Device) template.HTML {
 // paging, filtering, refreshing) gets the table alone.
 func (s *Server) showDeviceList(l deviceList) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		act := viewDevices
-		if l.admin {
-			act = manageAllDevices
-		}
-		if !s.can(r, act, nil) {
+		if !s.can(r, l.view, nil) {
 			s.notFound(w, r)
 			return
 		}
@@ -277,7 +276,7 @@ func (s *Server) deviceListPage(r *http.Request, l deviceList, q listQuery) (*de
 func (s *Server) deviceRows(r *http.Request, l deviceList, q listQuery, sq store.DeviceQuery, devices []store.Device,
 	total int) *deviceListPage {
 	p := &deviceListPage{Admin: l.admin, Path: l.path, URL: q.url(l.path), Query: q, Total: total,
-		Filtered: q.Search != "" || q.Owner != "", CanCreate: s.can(r, createOwnDevice, nil) || l.admin}
+		Filtered: q.Search != "" || q.Owner != "", CanCreate: s.can(r, l.create, nil)}
 	p.NewURL = l.path + "/new"
 	now := time.Now()
 	ids := url.Values{}
@@ -343,11 +342,7 @@ func (s *Server) listColumns(l deviceList, q listQuery) []listColumn {
 // page of its own, for browsers without JavaScript; the tables' dialog loads it from here.
 func (s *Server) showNewDevice(l deviceList) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		act := createOwnDevice
-		if l.admin {
-			act = manageAllDevices
-		}
-		pd, defaults, ok := s.startDevicePage(w, r, act, "Add device", l.nav)
+		pd, defaults, ok := s.startDevicePage(w, r, l.create, "Add device", l.nav)
 		if !ok {
 			return
 		}

@@ -56,11 +56,7 @@ type devicePage struct {
 // request gets the form again (422) or the new device's configuration, to show in the dialog.
 func (s *Server) createDevice(l deviceList) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		act := createOwnDevice
-		if l.admin {
-			act = manageAllDevices
-		}
-		pd, defaults, ok := s.startDevicePage(w, r, act, "Add device", l.nav)
+		pd, defaults, ok := s.startDevicePage(w, r, l.create, "Add device", l.nav)
 		if !ok {
 			return
 		}

@@ -70,7 +70,7 @@ var defaultSettings = Settings{AllowUnprivilegedDeviceManagement: true, AllowUnp
 
 // Settings returns the runtime settings.
 func (s *Store) Settings(ctx context.Context) (Settings, error) {
-	return s.settings(ctx, s.read)
+	return s.settings(ctx, s.reads)
 }
 
 func (s *Store) settings(ctx context.Context, q queryer) (Settings, error) {

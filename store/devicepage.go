@@ -124,7 +124,7 @@ func (s *Store) ListDevicesPage(ctx context.Context, q DeviceQuery) (devices []D
 		return devices, total, nil
 	}
 	// Past the end, no row carries the total.
-	if err := s.read.QueryRowContext(ctx, count, args...).Scan(&total); err != nil {
+	if err := s.reads.QueryRowContext(ctx, count, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count devices: %w", err)
 	}
 	return nil, total, nil
@@ -190,7 +190,7 @@ func devicePageQueries(dialect string, q DeviceQuery) (page, count string, args 
 
 // readDevicePage runs a page query of devicePageQueries.
 func (s *Store) readDevicePage(ctx context.Context, query string, args ...any) (devices []Device, total int, err error) {
-	rows, err := s.read.QueryContext(ctx, query, args...)
+	rows, err := s.reads.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list devices: %w", err)
 	}

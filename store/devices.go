@@ -135,7 +135,7 @@ func allocate(ctx context.Context, tx *sql.Tx, column string, pool AddressPool) 
 
 // DeviceByID returns the device with id, with its owner's email, or ErrNotFound.
 func (s *Store) DeviceByID(ctx context.Context, id string) (*Device, error) {
-	d, err := s.scanDevice(s.read.QueryRowContext(ctx, `SELECT `+deviceColumns+deviceFrom+` WHERE d.id = $1`, id))
+	d, err := s.scanDevice(s.reads.QueryRowContext(ctx, `SELECT `+deviceColumns+deviceFrom+` WHERE d.id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("device %s: %w", id, ErrNotFound)
 	}

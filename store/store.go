@@ -33,7 +33,8 @@ type Options struct {
 
 // Store is the one concrete storage implementation. It is safe for concurrent use.
 type Store struct {
-	read    *sql.DB // queries
+	read    *sql.DB     // queries
+	reads   *statements // the hot queries on read, prepared once
 	write   *sql.DB // transactions and writes; a single connection on SQLite
 	dialect dialect
 	seal    *sealer
@@ -82,6 +83,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.reads = &statements{db: s.read}
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -147,7 +149,8 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the database connections.
 func (s *Store) Close() error {
-	err := s.write.Close()
+	err := s.reads.close()
+	err = errors.Join(err, s.write.Close())
 	if s.read != s.write {
 		err = errors.Join(err, s.read.Close())
 	}

@@ -56,7 +56,7 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (*User, error) {
 }
 
 func (s *Store) oneUser(ctx context.Context, query string, arg string) (*User, error) {
-	u, err := scanUser(s.read.QueryRowContext(ctx, query, arg))
+	u, err := scanUser(s.reads.QueryRowContext(ctx, query, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("user %s: %w", arg, ErrNotFound)
 	}

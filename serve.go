@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"syscall"
@@ -27,6 +28,12 @@ import (
 const shutdownTimeout = 5 * time.Second
 
 // serve runs the web server, the reconciler and the collector until SIGINT or SIGTERM.
+// serveGCPercent is the web server's GOGC unless the environment sets one. Its live heap is
+// small and pages allocate a lot, so the default 100 collects often; at 200 the All Devices
+// page at 10,000 devices with 32 clients went from p95 32 ms to 29 ms
+// (BenchmarkAllDevicesPage10k), for a heap up to three times the live data instead of two.
+const serveGCPercent = 200
+
 func serve(args []string) error {
 	cfg, err := config.Load(args, os.Getenv)
 	if err != nil {
@@ -35,6 +42,9 @@ func serve(args []string) error {
 	log := newLogger(cfg, os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(serveGCPercent)
+	}
 
 	if err := prepareDataDir(cfg.DataDir); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -89,6 +90,7 @@ func (e *env) seedDevices(tb testing.TB, n, users int) ([]*store.User, []string)
 // reports the latency percentiles and the CPU time per request (server and clients, which
 // share this process). Each sub-benchmark is one view of the table.
 func BenchmarkAllDevicesPage10k(b *testing.B) {
+	defer debug.SetGCPercent(debug.SetGCPercent(200)) // as wiregui serve runs (serveGCPercent)
 	e := newEnv(b)
 	owners, _ := e.seedDevices(b, 10_000, 100)
 	e.user(b, "root@example.com", password, store.RoleAdmin)

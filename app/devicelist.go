@@ -123,11 +123,11 @@ type deviceListPage struct {
 	Total     int // devices that match, on every page
 	First     int // the row numbers shown, from 1; 0 when none
 	Last      int
-	PrevURL   string // "" on the first page
-	NextURL   string // "" on the last
-	LiveURL   string // the Server-Sent Events of the rows shown; "" when none
+	PrevURL   string   // "" on the first page
+	NextURL   string   // "" on the last
+	LiveURL   string   // the Server-Sent Events of the rows shown; "" when none
 	Users     []string // every user's email, for owner fields; All Devices only
-	Filtered  bool // a search or an owner filter is applied
+	Filtered  bool     // a search or an owner filter is applied
 	CanCreate bool
 	NewURL    string        // the Add device page; the dialog loads its form from there
 	Overrides []clientField // the Add device form's Advanced section: the defaults in effect
@@ -159,19 +159,28 @@ func (row deviceRow) HTML() template.HTML {
 	d := row.Device
 	id := html.EscapeString(d.ID)
 	var b strings.Builder
-	b.Grow(1500)
-	cell := func(label, class, event string, content string) {
-		b.WriteString(`<td data-label="` + label + `"`)
+	b.Grow(1600)
+	w := func(parts ...string) {
+		for _, p := range parts {
+			b.WriteString(p)
+		}
+	}
+	// cell writes a <td> labelled for narrow screens; a live one (event) is swapped by the
+	// stream's events of that name.
+	cell := func(label, class, event string, content ...string) {
+		w(`<td data-label="`, label, `"`)
 		if class != "" {
-			b.WriteString(` class="` + class + `"`)
+			w(` class="`, class, `"`)
 		}
 		if event != "" {
-			b.WriteString(` sse-swap="` + event + id + `"`)
+			w(` sse-swap="`, event, id, `"`)
 		}
-		b.WriteString(">" + content + "</td>")
+		w(">")
+		w(content...)
+		w("</td>")
 	}
-	b.WriteString(`<tr id="device-` + id + `">`)
-	cell("Name", "", "", `<a href="`+html.EscapeString(row.Href)+`">`+html.EscapeString(d.Name)+`</a>`)
+	w(`<tr id="device-`, id, `">`)
+	cell("Name", "", "", `<a href="`, html.EscapeString(row.Href), `">`, html.EscapeString(d.Name), `</a>`)
 	if row.ShowOwner {
 		cell("Owner", "", "", html.EscapeString(d.UserEmail))
 	}
@@ -180,12 +189,11 @@ func (row deviceRow) HTML() template.HTML {
 	cell("Last handshake", "", "handshake-", string(row.Live.HandshakeHTML()))
 	cell("Received", "num", "rx-", string(row.Live.ReceivedHTML()))
 	cell("Sent", "num", "tx-", string(row.Live.SentHTML()))
-	b.WriteString(`<td class="row-actions">`)
+	w(`<td class="row-actions">`)
 	if row.DeleteHref != "" {
-		b.WriteString(`<a href="` + html.EscapeString(row.DeleteHref) + `">Delete<span class="sr-only"> ` +
-			html.EscapeString(d.Name) + `</span>…</a>`)
+		w(`<a href="`, html.EscapeString(row.DeleteHref), `">Delete<span class="sr-only"> `, html.EscapeString(d.Name), `</span>…</a>`)
 	}
-	b.WriteString("</td></tr>")
+	w("</td></tr>")
 	return template.HTML(b.String())
 }
 

@@ -11,6 +11,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"text/template/parse"
 )
 
@@ -92,8 +93,14 @@ func (r *Renderer) Execute(w io.Writer, page, name string, data any) error {
 }
 
 func write(w http.ResponseWriter, status int, t *template.Template, name string, data any) error {
-	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, name, data); err != nil {
+	buf := buffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 1<<20 { // a rare huge page does not stay in the pool
+			buf.Reset()
+			buffers.Put(buf)
+		}
+	}()
+	if err := t.ExecuteTemplate(buf, name, data); err != nil {
 		return fmt.Errorf("render %s: %w", name, err)
 	}
 	if w.Header().Get("Content-Type") == "" {
@@ -103,6 +110,10 @@ func write(w http.ResponseWriter, status int, t *template.Template, name string,
 	_, err := buf.WriteTo(w)
 	return err
 }
+
+// buffers hold pages while they render: a table page is about 100 kB, and growing a fresh
+// buffer to that size on every request was a good part of the server's garbage.
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // staticRefs lists the string arguments of every {{static "..."}} call in the template set.
 func staticRefs(t *template.Template) []string {

@@ -116,7 +116,7 @@ func (s *Store) ListDevicesPage(ctx context.Context, q DeviceQuery) (devices []D
 		return nil, 0, err
 	}
 	page, count, args := devicePageQueries(s.dialect.name, q)
-	devices, total, err = s.readDevicePage(ctx, page, append(args, q.Limit, q.Offset)...)
+	devices, total, err = s.readDevicePage(ctx, q.Limit, page, append(args, q.Limit, q.Offset)...)
 	switch {
 	case err != nil:
 		return nil, 0, err
@@ -188,13 +188,14 @@ func devicePageQueries(dialect string, q DeviceQuery) (page, count string, args 
 	return page, count, args
 }
 
-// readDevicePage runs a page query of devicePageQueries.
-func (s *Store) readDevicePage(ctx context.Context, query string, args ...any) (devices []Device, total int, err error) {
+// readDevicePage runs a page query of devicePageQueries, of at most limit devices.
+func (s *Store) readDevicePage(ctx context.Context, limit int, query string, args ...any) (devices []Device, total int, err error) {
 	rows, err := s.reads.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list devices: %w", err)
 	}
 	defer rows.Close()
+	devices = make([]Device, 0, limit)
 	for rows.Next() {
 		d, err := s.scanDevice(countedRow{rows, &total})
 		if err != nil {

@@ -35,7 +35,7 @@ type Options struct {
 type Store struct {
 	read    *sql.DB     // queries
 	reads   *statements // the hot queries on read, prepared once
-	write   *sql.DB // transactions and writes; a single connection on SQLite
+	write   *sql.DB     // transactions and writes; a single connection on SQLite
 	dialect dialect
 	seal    *sealer
 	log     *slog.Logger

@@ -312,6 +312,14 @@ func TestBrowserLiveDevicePages(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// At a phone's width nothing is wider than the screen: the table turns into cards.
+	for _, page := range []string{s.url + "/devices", laptopURL} {
+		b.run(t, "open "+page+" at 375 px", chromedp.EmulateViewport(375, 800),
+			chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS("main h1")))
+		b.poll(t, page+" fits in 375 px", `document.documentElement.scrollWidth <= 375`, 2*time.Second)
+	}
+	b.noErrors(t, "the pages at 375 px")
+
 	// Bob gets 404 on the admin's device.
 	b.run(t, "sign out", chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)),
 		chromedp.WaitVisible(chromedp.CSS(`input[name="email"]`)))

@@ -218,3 +218,14 @@ func TestDeviceRowsEscapeWhatUsersTyped(t *testing.T) {
 		wantLacks(t, path, r.Body, `<img src=x`)
 	}
 }
+
+func TestBackToATableGetsTheWholePage(t *testing.T) {
+	e := newEnv(t)
+	_, ac := e.signedIn(t, "alice@example.com", store.RoleUnprivileged)
+	req, _ := http.NewRequest(http.MethodGet, e.url+"/devices?sort=rx", nil)
+	req.Header.Set("HX-Request", "true")
+	req.Header.Set("HX-History-Restore-Request", "true")
+	if r := ac.Do(req); !strings.Contains(r.Body, "<html") {
+		t.Errorf("htmx restoring a page from its history got a fragment, not the page")
+	}
+}

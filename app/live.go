@@ -233,9 +233,14 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, ids []string, ch
 // tick brings every device of the stream to the collector's tick u.
 func (ls *liveStream) tick(u *collector.Update) {
 	for _, d := range ls.devices {
-		if p, ok := u.Peer(d.id); ok {
+		switch p, ok := u.Peer(d.id); {
+		case ok:
 			d.now.apply(p)
-		} else {
+		case u.Missed > 0: // it may have changed in a tick this stream missed: the hub knows
+			if p, ok := ls.s.live.Latest(d.id); ok {
+				d.now.apply(&p)
+			}
+		default:
 			d.now.RxRate, d.now.TxRate = 0, 0
 		}
 		d.now.Status = collector.StatusAt(d.now.Handshake, u.At)

@@ -32,6 +32,7 @@ type env struct {
 	url     string
 	changed []string // the users whose devices changed, in order; "" is everyone
 	live    *collector.Hub
+	web     *app.Server
 }
 
 func newEnv(t testing.TB) *env {
@@ -73,6 +74,7 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.web = web
 	srv.Config.Handler = web.Handler()
 	srv.Start()
 	t.Cleanup(srv.Close)

@@ -359,3 +359,17 @@ func TestHistoryWithoutVictoriaMetricsSaysWhy(t *testing.T) {
 		t.Error("without VictoriaMetrics the page has the live chart and no history buttons")
 	}
 }
+
+func TestLiveStreamsEndWhenTheServerCloses(t *testing.T) {
+	e := newEnv(t)
+	alice, ac := e.signedIn(t, "alice@example.com", store.RoleUnprivileged)
+	a1 := e.device(t, alice, "alice laptop")
+	s := openStream(t, ac, "/devices/"+a1.ID+"/live")
+	if s.Status != http.StatusOK || s.ended(200*time.Millisecond) {
+		t.Fatalf("stream: %d, or it ended", s.Status)
+	}
+	e.web.Close() // what http.Server.Shutdown calls, so that it need not wait for the streams
+	if !s.ended(2 * time.Second) {
+		t.Error("the stream goes on after the server closed")
+	}
+}

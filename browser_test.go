@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -9,111 +8,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
-	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"wiregui/app/apptest"
 	"wiregui/wg/wglab"
 )
-
-const chromiumPath = "/usr/bin/chromium"
-
-// browser is a headless Debian Chromium that records every JS error and console error.
-type browser struct {
-	ctx    context.Context
-	mu     sync.Mutex
-	errors []string
-}
-
-func newBrowser(t *testing.T) *browser {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil || os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("chromium (%s) and root are required under CI", chromiumPath)
-		}
-		t.Skip("skipped outside CI: needs Debian's chromium and root")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1280, 900))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
-	b := &browser{ctx: ctx}
-	chromedp.Listen(ctx, func(ev any) {
-		var msg string
-		switch e := ev.(type) {
-		case *runtime.EventExceptionThrown:
-			d := e.ExceptionDetails
-			msg = fmt.Sprintf("exception: %s at %s:%d", d.Text, d.URL, d.LineNumber)
-			if d.Exception != nil {
-				msg += " " + d.Exception.Description
-			}
-		case *runtime.EventConsoleAPICalled:
-			if e.Type == runtime.ConsoleAPICalledTypeError {
-				var parts []string
-				for _, a := range e.Args {
-					parts = append(parts, string(a.Value)+a.Description)
-				}
-				msg = "console.error: " + strings.Join(parts, " ")
-			}
-		case *log.EventEntryAdded:
-			// Chromium logs every 4xx answer as a network error; those are expected answers.
-			if e.Entry.Level == log.EntryLevelError && e.Entry.Source != log.EntrySourceNetwork {
-				msg = "log: " + e.Entry.Text + " " + e.Entry.URL
-			}
-		}
-		if msg != "" {
-			b.mu.Lock()
-			b.errors = append(b.errors, msg)
-			b.mu.Unlock()
-		}
-	})
-	return b
-}
-
-// run performs steps; on failure it saves a screenshot under .artifacts/ and fails the test.
-func (b *browser) run(t *testing.T, what string, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	if err := chromedp.Do(b.ctx, steps...); err != nil {
-		b.screenshot(t)
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
-func (b *browser) screenshot(t *testing.T) {
-	shot, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		return
-	}
-	dir := filepath.Join(".artifacts", "screenshots")
-	os.MkdirAll(dir, 0o755)
-	path := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+".png")
-	if os.WriteFile(path, shot, 0o644) == nil {
-		t.Logf("screenshot saved to %s", path)
-	}
-}
-
-// noErrors fails the test if the page logged any JS or console error.
-func (b *browser) noErrors(t *testing.T, page string) {
-	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.errors) > 0 {
-		b.screenshot(t)
-		t.Errorf("JS errors on %s:\n%s", page, strings.Join(b.errors, "\n"))
-		b.errors = nil
-	}
-}
 
 func freeLoopbackPort(t *testing.T) int {
 	t.Helper()
@@ -150,53 +53,43 @@ func startWebOnly(t *testing.T) string {
 }
 
 func TestBrowserSignInAndMyDevices(t *testing.T) {
-	b := newBrowser(t)
+	b := apptest.NewBrowser(t, apptest.TabOptions{})
 	base := startWebOnly(t)
 
-	b.run(t, "open the sign-in page",
+	b.Run(t, "open the sign-in page",
 		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(chromedp.CSS(`input[name="email"]`)))
-	b.noErrors(t, "/login")
-	b.run(t, "sign in",
+	b.NoErrors(t, "/login")
+	b.Run(t, "sign in",
 		chromedp.SendKeys(chromedp.CSS(`input[name="email"]`), adminEmail),
 		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), adminPassword),
 		chromedp.Click(chromedp.CSS(`form[action="/login"] button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#device-list`)))
-	heading, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS("h1")))
+	heading, err := chromedp.Run(b.Ctx, chromedp.Text(chromedp.CSS("h1")))
 	if err != nil || !strings.Contains(heading, "My Devices") {
-		b.screenshot(t)
+		b.Screenshot(t)
 		t.Fatalf("after sign-in the heading is %q (%v), want My Devices", heading, err)
 	}
-	b.noErrors(t, "/devices")
+	b.NoErrors(t, "/devices")
 
 	// The add-device form is enhanced by htmx: the config appears without a page load.
-	b.run(t, "add a device",
+	b.Run(t, "add a device",
 		chromedp.Click(chromedp.CSS(`a[data-dialog="#add-device-dialog"]`)),
 		chromedp.SendKeys(chromedp.CSS(`#add-device-dialog input[name="name"]`), "browser laptop"),
 		chromedp.Click(chromedp.CSS(`#add-device-dialog button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.ID("device-config")))
-	conf, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.ID("device-config")))
+	conf, err := chromedp.Run(b.Ctx, chromedp.Text(chromedp.ID("device-config")))
 	if err != nil || !strings.Contains(conf, "PrivateKey = ") {
-		b.screenshot(t)
+		b.Screenshot(t)
 		t.Errorf("config shown: %q (%v)", conf, err)
 	}
-	b.noErrors(t, "/devices after adding a device")
-}
-
-// poll waits until the JavaScript expression is true on the page, within d.
-func (b *browser) poll(t *testing.T, what, expr string, d time.Duration) {
-	t.Helper()
-	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(d),
-		chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
-		b.screenshot(t)
-		t.Fatalf("%s (within %s): %v", what, d, err)
-	}
+	b.NoErrors(t, "/devices after adding a device")
 }
 
 // signIn signs in on the sign-in page from wherever the browser is.
-func (b *browser) signIn(t *testing.T, base, email, password string) {
+func signIn(t *testing.T, b *apptest.Browser, base, email, password string) {
 	t.Helper()
-	b.run(t, "sign in as "+email,
+	b.Run(t, "sign in as "+email,
 		chromedp.Navigate(base+"/login"),
 		chromedp.WaitVisible(chromedp.CSS(`input[name="email"]`)),
 		chromedp.SendKeys(chromedp.CSS(`input[name="email"]`), email),
@@ -210,7 +103,7 @@ func (b *browser) signIn(t *testing.T, base, email, password string) {
 // collector's ticks pushed to the open pages.
 func TestBrowserLiveDevicePages(t *testing.T) {
 	wglab.Require(t)
-	b := newBrowser(t)
+	b := apptest.NewBrowser(t, apptest.TabOptions{})
 	clientNS := wglab.NewNamespace(t, "wgt-cli")
 	s := startServer(t, "sqlite", clientNS)
 	if _, err := s.cli(t, "user", "add", "--email", "bob@example.com", "--password", "bob-password-1"); err != nil {
@@ -220,16 +113,16 @@ func TestBrowserLiveDevicePages(t *testing.T) {
 		t.Fatal(err)
 	}
 	downloads := t.TempDir()
-	if _, err := chromedp.CallBrowser(b.ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+	if _, err := chromedp.CallBrowser(b.Ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
 		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads}); err != nil {
 		t.Fatal(err)
 	}
 
-	b.signIn(t, s.url, adminEmail, adminPassword)
-	b.noErrors(t, "/devices")
+	signIn(t, b, s.url, adminEmail, adminPassword)
+	b.NoErrors(t, "/devices")
 
 	// Add a device in the dialog: the configuration, its QR code and the download.
-	b.run(t, "add a device in the dialog",
+	b.Run(t, "add a device in the dialog",
 		chromedp.Click(chromedp.CSS(`a[data-dialog="#add-device-dialog"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#add-device-dialog #device-name`)),
 		chromedp.SendKeys(chromedp.CSS(`#add-device-dialog #device-name`), "browser laptop"),
@@ -245,15 +138,15 @@ func TestBrowserLiveDevicePages(t *testing.T) {
 	if !strings.Contains(string(conf), "PrivateKey = ") {
 		t.Fatalf("the downloaded configuration has no private key:\n%s", conf)
 	}
-	b.noErrors(t, "the Add device dialog")
+	b.NoErrors(t, "the Add device dialog")
 
 	// Back on the table, the new device is offline until its client comes up; then the
 	// pushed status turns it online without a reload, within two ticks (1 s polls here).
-	b.run(t, "back to the table",
+	b.Run(t, "back to the table",
 		chromedp.Click(chromedp.CSS(`#add-device-dialog a.btn[href="/devices"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#device-rows .status-offline`)))
-	b.poll(t, "the live stream is open", `document.querySelector("[data-live]").getAttribute("sse-connect") !== null`, 5*time.Second)
-	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[any](`window.__marker = 1`)); err != nil {
+	b.WaitJS(t, "the live stream is open", `document.querySelector("[data-live]").getAttribute("sse-connect") !== null`, "", 5*time.Second)
+	if _, err := chromedp.Run(b.Ctx, chromedp.Evaluate[any](`window.__marker = 1`)); err != nil {
 		t.Fatal(err)
 	}
 	client := wglab.StartClient(t, clientNS, wglab.UniqueName("wgc"), conf)
@@ -262,75 +155,75 @@ func TestBrowserLiveDevicePages(t *testing.T) {
 	}
 	up := time.Now()
 	clientNS.Start(t, "ping", "-q", "-i", "0.2", "-s", "1000", tunnelServer) // traffic for the chart
-	b.poll(t, "the status turns online", `document.querySelector("#device-rows .status-online") !== null`, 4*time.Second)
+	b.WaitJS(t, "the status turns online", `document.querySelector("#device-rows .status-online") !== null`, "", 4*time.Second)
 	t.Logf("figure: client up to the table showing online: %s", time.Since(up).Round(10*time.Millisecond))
-	b.poll(t, "the page was not reloaded", `window.__marker === 1`, time.Second)
-	b.noErrors(t, "/devices, live")
+	b.WaitJS(t, "the page was not reloaded", `window.__marker === 1`, "", time.Second)
+	b.NoErrors(t, "/devices, live")
 
 	// The row's link opens the device's page: the badge, the pushed traffic and a chart
 	// with non-zero points.
-	b.run(t, "open the device from its row",
+	b.Run(t, "open the device from its row",
 		chromedp.Click(chromedp.CSS(`#device-rows td[data-label="Name"] a`)),
 		chromedp.WaitVisible(chromedp.ID("traffic-chart")))
-	if loc, _ := chromedp.Run(b.ctx, chromedp.Location()); !strings.Contains(loc, "/devices/") {
+	if loc, _ := chromedp.Run(b.Ctx, chromedp.Location()); !strings.Contains(loc, "/devices/") {
 		t.Errorf("the row link led to %s", loc)
 	}
-	b.poll(t, "the badge says online", `document.querySelector(".status-badge .status-online") !== null`, 4*time.Second)
-	b.poll(t, "the chart has received points above zero", `(() => {
+	b.WaitJS(t, "the badge says online", `document.querySelector(".status-badge .status-online") !== null`, "", 4*time.Second)
+	b.WaitJS(t, "the chart has received points above zero", `(() => {
 		if (typeof echarts === "undefined") return false;
 		const c = echarts.getInstanceByDom(document.getElementById("traffic-chart"));
 		if (!c) return false;
 		const s = c.getOption().series;
 		return s[0].data.some(p => p[1] > 0) && s[1].data.some(p => p[1] > 0);
-	})()`, 10*time.Second)
-	b.poll(t, "the received rate is shown", `/[1-9][0-9.]* (B|KiB|MiB)\/s/.test(document.querySelector('#device-live [sse-swap^="rx-"]').textContent)`, 5*time.Second)
-	b.noErrors(t, "the device page")
+	})()`, "", 10*time.Second)
+	b.WaitJS(t, "the received rate is shown", `/[1-9][0-9.]* (B|KiB|MiB)\/s/.test(document.querySelector('#device-live [sse-swap^="rx-"]').textContent)`, "", 5*time.Second)
+	b.NoErrors(t, "the device page")
 
 	// The admin sees bob's device on All Devices and opens it.
-	b.run(t, "All Devices",
+	b.Run(t, "All Devices",
 		chromedp.Navigate(s.url+"/admin/devices"),
 		chromedp.WaitVisible(chromedp.CSS(`#device-rows`)))
-	b.poll(t, "bob's device is listed with its owner", `[...document.querySelectorAll("#device-rows tr")].some(tr =>
+	b.WaitJS(t, "bob's device is listed with its owner", `[...document.querySelectorAll("#device-rows tr")].some(tr =>
 		tr.querySelector('td[data-label="Name"]')?.textContent === "bob phone" &&
-		tr.querySelector('td[data-label="Owner"]')?.textContent === "bob@example.com")`, 2*time.Second)
-	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[any](`[...document.querySelectorAll('#device-rows td[data-label="Name"] a')]
+		tr.querySelector('td[data-label="Owner"]')?.textContent === "bob@example.com")`, "", 2*time.Second)
+	if _, err := chromedp.Run(b.Ctx, chromedp.Evaluate[any](`[...document.querySelectorAll('#device-rows td[data-label="Name"] a')]
 		.find(a => a.textContent === "bob phone").click()`)); err != nil {
 		t.Fatal(err)
 	}
-	b.run(t, "open bob's device", chromedp.WaitVisible(chromedp.ID("traffic-chart")))
-	bobPage, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS("main")))
+	b.Run(t, "open bob's device", chromedp.WaitVisible(chromedp.ID("traffic-chart")))
+	bobPage, err := chromedp.Run(b.Ctx, chromedp.Text(chromedp.CSS("main")))
 	if err != nil || !strings.Contains(bobPage, "bob@example.com") || !strings.Contains(bobPage, "bob phone") {
-		b.screenshot(t)
+		b.Screenshot(t)
 		t.Errorf("bob's device page for the admin: %v\n%s", err, bobPage)
 	}
-	b.noErrors(t, "bob's device page")
-	b.run(t, "find the admin's device URL",
+	b.NoErrors(t, "bob's device page")
+	b.Run(t, "find the admin's device URL",
 		chromedp.Navigate(s.url+"/devices"),
 		chromedp.WaitVisible(chromedp.CSS(`#device-rows td[data-label="Name"] a`)))
-	laptopURL, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector('#device-rows td[data-label="Name"] a').href`))
+	laptopURL, err := chromedp.Run(b.Ctx, chromedp.Evaluate[string](`document.querySelector('#device-rows td[data-label="Name"] a').href`))
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	// At a phone's width nothing is wider than the screen: the table turns into cards.
 	for _, page := range []string{s.url + "/devices", laptopURL} {
-		b.run(t, "open "+page+" at 375 px", chromedp.EmulateViewport(375, 800),
+		b.Run(t, "open "+page+" at 375 px", chromedp.EmulateViewport(375, 800),
 			chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS("main h1")))
-		b.poll(t, page+" fits in 375 px", `document.documentElement.scrollWidth <= 375`, 2*time.Second)
+		b.WaitJS(t, page+" fits in 375 px", `document.documentElement.scrollWidth <= 375`, "", 2*time.Second)
 	}
-	b.noErrors(t, "the pages at 375 px")
+	b.NoErrors(t, "the pages at 375 px")
 
 	// Bob gets 404 on the admin's device.
-	b.run(t, "sign out", chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)),
+	b.Run(t, "sign out", chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)),
 		chromedp.WaitVisible(chromedp.CSS(`input[name="email"]`)))
-	b.signIn(t, s.url, "bob@example.com", "bob-password-1")
-	resp, err := chromedp.Run(b.ctx, chromedp.NavigateResponse(laptopURL))
+	signIn(t, b, s.url, "bob@example.com", "bob-password-1")
+	resp, err := chromedp.Run(b.Ctx, chromedp.NavigateResponse(laptopURL))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if resp.Status != 404 {
-		b.screenshot(t)
+		b.Screenshot(t)
 		t.Errorf("bob on the admin's device: %d, want 404", resp.Status)
 	}
-	b.noErrors(t, "bob's pages")
+	b.NoErrors(t, "bob's pages")
 }

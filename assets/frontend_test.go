@@ -7,7 +7,6 @@ import (
 	"html/template"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,18 +15,15 @@ import (
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
-	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"wiregui/app/apptest"
 )
 
 // The front-end test drives Debian's Chromium against a fixture page (testdata/live-device.html)
 // that carries the markup app.js and app.css are written for, served with the app's
 // Content-Security-Policy, the real embedded static files, and a test server's SSE and history
 // endpoints.
-
-const chromiumPath = "/usr/bin/chromium"
 
 // fixtureCSP is the policy app/middleware.go sets on every response.
 const fixtureCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
@@ -271,151 +267,6 @@ func (s *liveServer) asked(entry string) bool {
 	return false
 }
 
-// tab is one Chromium tab that records every JS error, console error and CSP violation.
-type tab struct {
-	ctx     context.Context
-	name    string
-	allowed func(msg string) bool // errors the page is expected to log
-	mu      sync.Mutex
-	errors  []string
-}
-
-// reportCSP turns every Content-Security-Policy violation into a console error. Chromium also
-// logs them itself; this catches them however the browser words its log.
-const reportCSP = `document.addEventListener("securitypolicyviolation", function (e) {
-  console.error("CSP violation: " + e.violatedDirective + " blocked " + (e.blockedURI || "inline") +
-    " at " + e.sourceFile + ":" + e.lineNumber + " " + (e.sample || ""));
-});`
-
-// startChromium starts a headless Chromium and opens its first tab.
-func startChromium(t *testing.T) *tab {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil || os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("chromium (%s) and root are required under CI", chromiumPath)
-		}
-		t.Skip("skipped outside CI: needs Debian's chromium and root")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1280, 900))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
-	return newTab(t, ctx, "first tab")
-}
-
-// openTab opens another tab, in a window of its own, in the browser of first.
-func openTab(t *testing.T, first *tab, name string) *tab {
-	t.Helper()
-	ctx, cancel := chromedp.NewContext(first.ctx)
-	t.Cleanup(cancel)
-	return newTab(t, ctx, name)
-}
-
-func newTab(t *testing.T, ctx context.Context, name string) *tab {
-	t.Helper()
-	tb := &tab{ctx: ctx, name: name}
-	chromedp.Listen(ctx, func(ev any) {
-		var msg string
-		switch e := ev.(type) {
-		case *runtime.EventExceptionThrown:
-			d := e.ExceptionDetails
-			msg = fmt.Sprintf("exception: %s at %s:%d", d.Text, d.URL, d.LineNumber)
-			if d.Exception != nil {
-				msg += " " + d.Exception.Description
-			}
-		case *runtime.EventConsoleAPICalled:
-			if e.Type == runtime.ConsoleAPICalledTypeError {
-				var parts []string
-				for _, a := range e.Args {
-					parts = append(parts, string(a.Value)+a.Description)
-				}
-				msg = "console.error: " + strings.Join(parts, " ")
-			}
-		case *log.EventEntryAdded:
-			// Chromium logs every 4xx and 5xx answer as a network error; the test asks for some.
-			if e.Entry.Level == log.EntryLevelError && e.Entry.Source != log.EntrySourceNetwork {
-				msg = "log (" + string(e.Entry.Source) + "): " + e.Entry.Text + " " + e.Entry.URL
-			}
-		}
-		if msg == "" {
-			return
-		}
-		tb.mu.Lock()
-		defer tb.mu.Unlock()
-		if tb.allowed == nil || !tb.allowed(msg) {
-			tb.errors = append(tb.errors, msg)
-		}
-	})
-	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument,
-		page.AddScriptToEvaluateOnNewDocumentParams{Source: reportCSP}); err != nil {
-		t.Fatalf("%s: add the CSP reporter: %v", name, err)
-	}
-	return tb
-}
-
-func (tb *tab) run(t *testing.T, what string, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	if err := chromedp.Do(tb.ctx, steps...); err != nil {
-		tb.screenshot(t)
-		t.Fatalf("%s: %s: %v", tb.name, what, err)
-	}
-}
-
-// eval returns the value of a JS expression.
-func eval[T any](t *testing.T, tb *tab, expr string) T {
-	t.Helper()
-	v, err := chromedp.Run(tb.ctx, chromedp.Evaluate[T](expr))
-	if err != nil {
-		tb.screenshot(t)
-		t.Fatalf("%s: evaluate %s: %v", tb.name, expr, err)
-	}
-	return v
-}
-
-// waitJS waits until a JS expression is true; on timeout it fails with the value of show.
-// (chromedp.Poll builds its predicate with new Function, which the page's CSP forbids.)
-func (tb *tab) waitJS(t *testing.T, what, expr, show string, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !eval[bool](t, tb, "Boolean("+expr+")") {
-		if time.Now().After(deadline) {
-			tb.screenshot(t)
-			t.Fatalf("%s: %s: not within %v; now %s", tb.name, what, timeout, eval[string](t, tb, "JSON.stringify("+show+")"))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func (tb *tab) screenshot(t *testing.T) {
-	shot, err := chromedp.Run(tb.ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		return
-	}
-	dir := filepath.Join("..", ".artifacts", "screenshots") // the repository's, which git ignores
-	os.MkdirAll(dir, 0o755)
-	path := filepath.Join(dir, strings.ReplaceAll(t.Name()+"_"+tb.name, "/", "_")+".png")
-	if os.WriteFile(path, shot, 0o644) == nil {
-		t.Logf("screenshot saved to %s", path)
-	}
-}
-
-// noErrors fails the test if the page logged a JS error, a console error or a CSP violation.
-func (tb *tab) noErrors(t *testing.T, when string) {
-	t.Helper()
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	if len(tb.errors) > 0 {
-		t.Errorf("%s: JS errors %s:\n%s", tb.name, when, strings.Join(tb.errors, "\n"))
-		tb.errors = nil
-	}
-}
-
 // chartJS reads the traffic chart as the tests of the pages do: [time ms, bytes/s] pairs.
 const chartJS = `(() => {
   const chart = echarts.getInstanceByDom(document.getElementById("traffic-chart"));
@@ -429,28 +280,28 @@ type chartSeries struct {
 	Color  []string
 }
 
-func readChart(t *testing.T, tb *tab) chartSeries {
+func readChart(t *testing.T, tb *apptest.Browser) chartSeries {
 	t.Helper()
-	c := eval[*chartSeries](t, tb, chartJS)
+	c := apptest.Eval[*chartSeries](t, tb, chartJS)
 	if c == nil {
-		tb.screenshot(t)
-		t.Fatalf("%s: no chart on #traffic-chart", tb.name)
+		tb.Screenshot(t)
+		t.Fatalf("%s: no chart on #traffic-chart", tb.Name())
 	}
 	return *c
 }
 
 // waitChart waits until the chart satisfies ok.
-func waitChart(t *testing.T, tb *tab, what string, ok func(chartSeries) bool) chartSeries {
+func waitChart(t *testing.T, tb *apptest.Browser, what string, ok func(chartSeries) bool) chartSeries {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		c := eval[*chartSeries](t, tb, chartJS)
+		c := apptest.Eval[*chartSeries](t, tb, chartJS)
 		if c != nil && ok(*c) {
 			return *c
 		}
 		if time.Now().After(deadline) {
-			tb.screenshot(t)
-			t.Fatalf("%s: %s: the chart is %+v", tb.name, what, c)
+			tb.Screenshot(t)
+			t.Fatalf("%s: %s: the chart is %+v", tb.Name(), what, c)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -473,36 +324,35 @@ func point(at int64, rx, tx float64) string {
 
 func TestFrontendLiveUpdatesAndChart(t *testing.T) {
 	srv := newLiveServer(t)
-	down := startChromium(t)
-	down.name = "tab with the stream down"
-	// htmx logs every failed connection of the SSE extension as an error: expected while the
-	// stream answers 503.
-	down.allowed = func(msg string) bool { return msg == `console.error: "[object Event]"` }
+	down := apptest.NewBrowser(t, apptest.TabOptions{Name: "tab with the stream down", ReportCSP: true,
+		// htmx logs every failed connection of the SSE extension as an error: expected while
+		// the stream answers 503.
+		AllowErrors: []string{`console.error: "[object Event]"`}})
 
 	// The stream of device 8 answers 503: its page falls back to re-fetching its live parts.
 	// That takes seconds, so it runs in its own tab while the other checks run in a second one.
 	opened := time.Now()
-	down.run(t, "open device 8", chromedp.Navigate(srv.URL+"/devices/"+failingID),
+	down.Run(t, "open device 8", chromedp.Navigate(srv.URL+"/devices/"+failingID),
 		chromedp.WaitVisible(chromedp.ID("traffic-chart")))
-	down.waitJS(t, "the chart of device 8 shows its data-series",
+	down.WaitJS(t, "the chart of device 8 shows its data-series",
 		`(() => { const c = echarts.getInstanceByDom(document.getElementById("traffic-chart")); return c && c.getOption().series[0].data.length === 5; })()`,
 		chartJS, 5*time.Second)
-	eval[bool](t, down, `(window.firstChart = echarts.getInstanceByDom(document.getElementById("traffic-chart")), true)`)
-	down.run(t, "show an hour of device 8", chromedp.Click(chromedp.CSS(`[data-chart-range="1h"]`)))
+	apptest.Eval[bool](t, down, `(window.firstChart = echarts.getInstanceByDom(document.getElementById("traffic-chart")), true)`)
+	down.Run(t, "show an hour of device 8", chromedp.Click(chromedp.CSS(`[data-chart-range="1h"]`)))
 	waitChart(t, down, "the hour of device 8 is shown", func(c chartSeries) bool { return len(c.RX) == 3 })
 
-	up := openTab(t, down, "tab with the stream up")
-	up.run(t, "open device 7", chromedp.Navigate(srv.URL+"/devices/"+streamingID),
+	up := down.Tab(t, apptest.TabOptions{Name: "tab with the stream up", ReportCSP: true})
+	up.Run(t, "open device 7", chromedp.Navigate(srv.URL+"/devices/"+streamingID),
 		chromedp.WaitVisible(chromedp.ID("traffic-chart")))
 	testChart(t, srv, up)
 	testNarrowScreen(t, up)
-	up.noErrors(t, "on device 7")
+	up.NoErrors(t, "device 7")
 
 	testFallback(t, srv, down, opened)
-	down.noErrors(t, "on device 8")
+	down.NoErrors(t, "device 8")
 }
 
-func testChart(t *testing.T, srv *liveServer, up *tab) {
+func testChart(t *testing.T, srv *liveServer, up *apptest.Browser) {
 	from := srv.seriesFrom
 	c := waitChart(t, up, "the chart shows its data-series", func(c chartSeries) bool { return len(c.RX) == 58 })
 	if got, want := c.RX[0], [2]float64{float64(from), 0}; got != want {
@@ -511,7 +361,7 @@ func testChart(t *testing.T, srv *liveServer, up *tab) {
 	if got, want := c.TX[57], [2]float64{float64(from + 57000), 57 * 50}; got != want {
 		t.Errorf("last sent point = %v, want %v", got, want)
 	}
-	if got := eval[string](t, up, `document.getElementById("traffic-chart").getAttribute("aria-label")`); got != "Receive and send rate of laptop-7" {
+	if got := apptest.Eval[string](t, up, `document.getElementById("traffic-chart").getAttribute("aria-label")`); got != "Receive and send rate of laptop-7" {
 		t.Errorf("the chart's aria-label became %q", got)
 	}
 	waitServer(t, "the page subscribes to device 7's stream", 5*time.Second, func() bool { return srv.subscribed(streamingID) })
@@ -519,7 +369,7 @@ func testChart(t *testing.T, srv *liveServer, up *tab) {
 	// Swaps of the status and the traffic cells land in the page.
 	srv.send(streamingID, "status-7", `<span class="status status-idle"><span class="dot" aria-hidden="true"></span>idle</span>`)
 	srv.send(streamingID, "rx-7", `<span class="total">9.9 GiB</span> <span class="rate">1.5 KiB/s</span>`)
-	up.waitJS(t, "the status and rx swaps land",
+	up.WaitJS(t, "the status and rx swaps land",
 		`document.querySelector("#device-status .status-idle")?.textContent === "idle" && document.getElementById("device-rx").textContent === "9.9 GiB 1.5 KiB/s"`,
 		`document.getElementById("device-status").innerHTML + document.getElementById("device-rx").innerHTML`, 5*time.Second)
 
@@ -556,7 +406,7 @@ func testChart(t *testing.T, srv *liveServer, up *tab) {
 	// An hour of history replaces the live view; live points keep coming in behind it.
 	pressed := `[...document.querySelectorAll("[data-chart-range]")].filter(b => b.getAttribute("aria-pressed") === "true").map(b => b.dataset.chartRange).join()`
 	status := `document.querySelector("[data-chart-status]")`
-	up.run(t, "show an hour", chromedp.Click(chromedp.CSS(`[data-chart-range="1h"]`)))
+	up.Run(t, "show an hour", chromedp.Click(chromedp.CSS(`[data-chart-range="1h"]`)))
 	hour := historyAnswer(streamingID, 30, 120)
 	c = waitChart(t, up, "the hour is shown", func(c chartSeries) bool { return len(c.RX) == 30 })
 	if got, want := c.RX[29], [2]float64{float64(hour.At[29]), 1029}; got != want {
@@ -565,61 +415,61 @@ func testChart(t *testing.T, srv *liveServer, up *tab) {
 	if !srv.asked("7 1h application/json") {
 		t.Errorf("history requests %q, want one for 1h accepting application/json", srv.historyAsks)
 	}
-	if got := eval[string](t, up, pressed); got != "1h" {
+	if got := apptest.Eval[string](t, up, pressed); got != "1h" {
 		t.Errorf("pressed buttons %q, want 1h", got)
 	}
-	if eval[bool](t, up, status+".hidden") == false {
-		t.Errorf("the status shows %q after the hour loaded", eval[string](t, up, status+".textContent"))
+	if apptest.Eval[bool](t, up, status+".hidden") == false {
+		t.Errorf("the status shows %q after the hour loaded", apptest.Eval[string](t, up, status+".textContent"))
 	}
 	srv.send(streamingID, "point-7", point(last+6000, 8000, 4000))
-	up.run(t, "let the point arrive", chromedp.Sleep(300*time.Millisecond))
+	up.Run(t, "let the point arrive", chromedp.Sleep(300*time.Millisecond))
 	if c := readChart(t, up); len(c.RX) != 30 {
 		t.Errorf("a live point changed the hour: %d points", len(c.RX))
 	}
-	up.run(t, "go back to live", chromedp.Click(chromedp.CSS(`[data-chart-range="live"]`)))
+	up.Run(t, "go back to live", chromedp.Click(chromedp.CSS(`[data-chart-range="live"]`)))
 	c = waitChart(t, up, "live again, with the point that came meanwhile", func(c chartSeries) bool {
 		return len(c.RX) == 60 && c.RX[59] == [2]float64{float64(last + 6000), 8000}
 	})
 
 	// A refused range keeps the data shown and says why.
-	up.run(t, "ask for 24 hours", chromedp.Click(chromedp.CSS(`[data-chart-range="24h"]`)))
-	up.waitJS(t, "the refusal is shown", status+`.textContent === "No history for 24h yet." && !`+status+`.hidden`,
+	up.Run(t, "ask for 24 hours", chromedp.Click(chromedp.CSS(`[data-chart-range="24h"]`)))
+	up.WaitJS(t, "the refusal is shown", status+`.textContent === "No history for 24h yet." && !`+status+`.hidden`,
 		status+".outerHTML", 5*time.Second)
 	if c := readChart(t, up); len(c.RX) != 60 || c.RX[59][1] != 8000 {
 		t.Errorf("after a refused range the chart has %d points ending %v, want the live 60", len(c.RX), c.RX[len(c.RX)-1])
 	}
-	if got := eval[string](t, up, pressed); got != "live" {
+	if got := apptest.Eval[string](t, up, pressed); got != "live" {
 		t.Errorf("after a refused range the pressed buttons are %q, want live", got)
 	}
 
 	// A late answer to a superseded request is dropped.
-	up.run(t, "ask for a week, then an hour",
+	up.Run(t, "ask for a week, then an hour",
 		chromedp.Click(chromedp.CSS(`[data-chart-range="7d"]`)), chromedp.Click(chromedp.CSS(`[data-chart-range="1h"]`)))
 	waitServer(t, "the week was asked for", 5*time.Second, func() bool { return srv.asked("7 7d application/json") })
-	up.run(t, "wait for the week's late answer", chromedp.Sleep(1200*time.Millisecond))
+	up.Run(t, "wait for the week's late answer", chromedp.Sleep(1200*time.Millisecond))
 	if c := readChart(t, up); len(c.RX) != 30 {
 		t.Errorf("after the week's late answer the chart has %d points, want the hour's 30", len(c.RX))
 	}
-	if got := eval[string](t, up, pressed); got != "1h" {
+	if got := apptest.Eval[string](t, up, pressed); got != "1h" {
 		t.Errorf("pressed buttons %q, want 1h", got)
 	}
 
 	// The tooltip (markup of app.js's own, no style attributes) shows both rates and the time.
-	box := eval[[]float64](t, up, `(r => [r.x, r.y, r.width, r.height])(document.getElementById("traffic-chart").getBoundingClientRect())`)
+	box := apptest.Eval[[]float64](t, up, `(r => [r.x, r.y, r.width, r.height])(document.getElementById("traffic-chart").getBoundingClientRect())`)
 	x, y := box[0]+box[2]/2, box[1]+box[3]/2
-	up.run(t, "hover the chart", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x-5, y), chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x, y))
-	up.waitJS(t, "the tooltip shows both rates",
+	up.Run(t, "hover the chart", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x-5, y), chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x, y))
+	up.WaitJS(t, "the tooltip shows both rates",
 		`(t => t && /Received\s*10\d\d B\/s/.test(t.textContent) && /Sent\s*5\d\d B\/s/.test(t.textContent) && t.querySelector(".chart-tip-time")?.textContent)(document.querySelector(".chart-tooltip"))`,
 		`document.querySelector(".chart-tooltip")?.innerHTML`, 5*time.Second)
 
 	// The colours follow the colour scheme, and the data stays.
 	light := readChart(t, up)
-	up.run(t, "switch to the dark scheme", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+	up.Run(t, "switch to the dark scheme", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
 		_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
 			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
 		return err
 	}))
-	want := eval[string](t, up, `getComputedStyle(document.documentElement).getPropertyValue("--chart-rx").trim()`)
+	want := apptest.Eval[string](t, up, `getComputedStyle(document.documentElement).getPropertyValue("--chart-rx").trim()`)
 	if len(light.Color) == 0 || want == light.Color[0] {
 		t.Fatalf("the dark --chart-rx %q equals the light chart colour %v", want, light.Color)
 	}
@@ -627,7 +477,7 @@ func testChart(t *testing.T, srv *liveServer, up *tab) {
 	if len(dark.RX) != 30 {
 		t.Errorf("after the scheme changed the chart has %d points, want 30", len(dark.RX))
 	}
-	up.run(t, "back to the light scheme", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+	up.Run(t, "back to the light scheme", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
 		_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{})
 		return err
 	}))
@@ -641,39 +491,39 @@ const tooWideJS = `JSON.stringify([...document.querySelectorAll("body *")]
 
 // testNarrowScreen checks the page at the width of a small phone: nothing wider than the
 // screen, the device table as cards, the long dialog full width.
-func testNarrowScreen(t *testing.T, up *tab) {
-	up.run(t, "narrow the screen", chromedp.EmulateViewport(375, 800, chromedp.EmulateMobile))
-	up.waitJS(t, "the chart follows its narrower container",
+func testNarrowScreen(t *testing.T, up *apptest.Browser) {
+	up.Run(t, "narrow the screen", chromedp.EmulateViewport(375, 800, chromedp.EmulateMobile))
+	up.WaitJS(t, "the chart follows its narrower container",
 		`(el => Math.abs(el.querySelector("canvas").getBoundingClientRect().width - el.getBoundingClientRect().width) < 1 && el.getBoundingClientRect().height === 220)(document.getElementById("traffic-chart"))`,
 		`(el => [el.getBoundingClientRect().width, el.querySelector("canvas").getBoundingClientRect().width, el.getBoundingClientRect().height])(document.getElementById("traffic-chart"))`,
 		5*time.Second)
-	if w := eval[int](t, up, `document.documentElement.scrollWidth`); w > 375 {
-		up.screenshot(t)
-		t.Errorf("at 375 px the document is %d px wide; too wide: %s", w, eval[string](t, up, tooWideJS))
+	if w := apptest.Eval[int](t, up, `document.documentElement.scrollWidth`); w > 375 {
+		up.Screenshot(t)
+		t.Errorf("at 375 px the document is %d px wide; too wide: %s", w, apptest.Eval[string](t, up, tooWideJS))
 	}
-	if got := eval[int](t, up, `document.querySelectorAll("table.devices tbody tr").length`); got != 3 {
+	if got := apptest.Eval[int](t, up, `document.querySelectorAll("table.devices tbody tr").length`); got != 3 {
 		t.Errorf("the table has %d rows, want 3", got)
 	}
-	cards := eval[string](t, up, `(td => getComputedStyle(td.parentElement).display + " " + getComputedStyle(td, "::before").content)(document.querySelector('table.devices td[data-label="Status"]'))`)
+	cards := apptest.Eval[string](t, up, `(td => getComputedStyle(td.parentElement).display + " " + getComputedStyle(td, "::before").content)(document.querySelector('table.devices td[data-label="Status"]'))`)
 	if cards != `block "Status"` {
 		t.Errorf("at 375 px a row's display and its status cell's label are %q, want a block and \"Status\"", cards)
 	}
-	up.run(t, "open the add-device dialog", chromedp.Click(chromedp.CSS(`[data-dialog="#add-device-dialog"]`)),
+	up.Run(t, "open the add-device dialog", chromedp.Click(chromedp.CSS(`[data-dialog="#add-device-dialog"]`)),
 		chromedp.WaitVisible(chromedp.ID("add-device-dialog")))
-	dialog := eval[[]float64](t, up, `(d => [d.getBoundingClientRect().width, d.scrollHeight, d.clientHeight])(document.getElementById("add-device-dialog"))`)
+	dialog := apptest.Eval[[]float64](t, up, `(d => [d.getBoundingClientRect().width, d.scrollHeight, d.clientHeight])(document.getElementById("add-device-dialog"))`)
 	if dialog[0] != 375 || dialog[1] <= dialog[2] {
 		t.Errorf("the dialog at 375 px: width %v, scroll height %v, client height %v; want 375 wide and scrolling", dialog[0], dialog[1], dialog[2])
 	}
-	if w := eval[int](t, up, `document.documentElement.scrollWidth`); w > 375 {
+	if w := apptest.Eval[int](t, up, `document.documentElement.scrollWidth`); w > 375 {
 		t.Errorf("with the dialog open at 375 px the document is %d px wide", w)
 	}
-	up.run(t, "close the dialog", chromedp.Click(chromedp.CSS(`#add-device-dialog [data-close]`)),
+	up.Run(t, "close the dialog", chromedp.Click(chromedp.CSS(`#add-device-dialog [data-close]`)),
 		chromedp.WaitNotVisible(chromedp.ID("add-device-dialog")))
 }
 
 // testFallback checks the page whose stream answered 503 from the start: it re-fetched its
 // [data-live-refresh] parts every 5 s; once the stream comes up, the re-fetching stops.
-func testFallback(t *testing.T, srv *liveServer, down *tab, opened time.Time) {
+func testFallback(t *testing.T, srv *liveServer, down *apptest.Browser, opened time.Time) {
 	waitServer(t, "two re-fetches of device 8's live parts", time.Until(opened.Add(12*time.Second)), func() bool {
 		return len(srv.refreshTimes(failingID)) >= 4 // two parts, twice
 	})
@@ -687,14 +537,14 @@ func testFallback(t *testing.T, srv *liveServer, down *tab, opened time.Time) {
 
 	// The re-fetched chart is a new one: the old instance is disposed, and the new one shows
 	// the range that was chosen before. (Waits: a re-fetch may be settling right now.)
-	down.waitJS(t, "the re-fetched chart replaced the first and shows the hour",
+	down.WaitJS(t, "the re-fetched chart replaced the first and shows the hour",
 		`window.firstChart.isDisposed() && echarts.getInstanceByDom(document.getElementById("traffic-chart"))?.getOption().series[0].data.length === 3 &&
 		  document.querySelector('[data-chart-range="1h"]').getAttribute("aria-pressed") === "true"`,
 		`[window.firstChart.isDisposed(), document.querySelector('[data-chart-range="1h"]').outerHTML, `+chartJS+`]`, 3*time.Second)
-	if n := eval[int](t, down, `document.querySelectorAll("#traffic-chart canvas").length`); n != 1 {
+	if n := apptest.Eval[int](t, down, `document.querySelectorAll("#traffic-chart canvas").length`); n != 1 {
 		t.Errorf("the re-fetched chart has %d canvases", n)
 	}
-	down.run(t, "go live on device 8", chromedp.Click(chromedp.CSS(`[data-chart-range="live"]`)))
+	down.Run(t, "go live on device 8", chromedp.Click(chromedp.CSS(`[data-chart-range="live"]`)))
 	c := waitChart(t, down, "live shows the re-fetched data-series", func(c chartSeries) bool { return len(c.RX) == 5 })
 	if c.RX[4][1] < 2 {
 		t.Errorf("the live view shows the data-series of rendering %v, want a re-fetched one (2 or later)", c.RX[4][1])
@@ -705,10 +555,10 @@ func testFallback(t *testing.T, srv *liveServer, down *tab, opened time.Time) {
 	srv.bringUp(failingID)
 	waitServer(t, "device 8's page reconnects", 15*time.Second, func() bool { return srv.subscribed(failingID) })
 	srv.send(failingID, "status-8", `<span class="status status-offline"><span class="dot" aria-hidden="true"></span>offline</span>`)
-	down.waitJS(t, "the stream's swaps land again", `document.querySelector("#device-status .status-offline") !== null`,
+	down.WaitJS(t, "the stream's swaps land again", `document.querySelector("#device-status .status-offline") !== null`,
 		`document.getElementById("device-status").innerHTML`, 5*time.Second)
 	before := len(srv.refreshTimes(failingID))
-	down.run(t, "wait longer than a re-fetch period", chromedp.Sleep(6*time.Second))
+	down.Run(t, "wait longer than a re-fetch period", chromedp.Sleep(6*time.Second))
 	if after := srv.refreshTimes(failingID); len(after) != before {
 		t.Errorf("with the stream up the page still re-fetched: %d requests, then %d (%v)", before, len(after), after)
 	}

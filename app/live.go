@@ -173,8 +173,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, ids []string, ch
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	updates, unsubscribe := s.live.Subscribe(4)
-	defer unsubscribe()
+	updates := s.live.Subscribe(4)
+	defer updates.Close()
 
 	rc := http.NewResponseController(w)
 	// The server's read timeout would end the stream: this request has no body left to read.
@@ -211,11 +211,10 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, ids []string, ch
 			return
 		case <-s.done:
 			return
-		case u, open := <-updates:
-			if !open {
-				return
+		case <-updates.Ready():
+			for _, u := range updates.Take() {
+				ls.tick(&u)
 			}
-			ls.tick(&u)
 		case <-recheck.C:
 			if !s.stillVisible(r, ids) {
 				return

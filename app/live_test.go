@@ -12,6 +12,7 @@ import (
 
 	"wiregui/app"
 	"wiregui/app/apptest"
+	"wiregui/assets"
 	"wiregui/collector"
 	"wiregui/store"
 )
@@ -371,5 +372,81 @@ func TestLiveStreamsEndWhenTheServerCloses(t *testing.T) {
 	e.web.Close() // what http.Server.Shutdown calls, so that it need not wait for the streams
 	if !s.ended(2 * time.Second) {
 		t.Error("the stream goes on after the server closed")
+	}
+}
+
+// A stream that falls behind the collector misses ticks. It must still end where the
+// collector is: each device's state from the hub, the chart's missed points from the hub's
+// window, in order and without gaps.
+func TestLiveStreamThatFellBehindCatchesUp(t *testing.T) {
+	e := newEnv(t)
+	alice, ac := e.signedIn(t, "alice@example.com", store.RoleUnprivileged)
+	busy := e.device(t, alice, "busy")
+	quiet := make([]*store.Device, 40)
+	path := "/devices/live?"
+	for i := range quiet {
+		quiet[i] = e.device(t, alice, "quiet "+strconv.Itoa(i))
+		path += "id=" + quiet[i].ID + "&"
+	}
+	table := openStream(t, ac, path)
+	if _, ok := table.until("handshake-"+quiet[len(quiet)-1].ID, 5*time.Second); !ok {
+		t.Fatal("the table's stream sent no state on connect")
+	}
+	start := time.Now().Add(-time.Hour).Truncate(time.Second)
+	chart := openStream(t, ac, "/devices/"+busy.ID+"/live?since="+itoa(start.UnixMilli()))
+	if _, ok := chart.until("handshake-"+busy.ID, 5*time.Second); !ok {
+		t.Fatal("the chart's stream sent no state on connect")
+	}
+
+	// Ticks in a burst, far faster than the streams can write them: busy changes at every
+	// tick, each quiet device at one tick of the last 50 only, so the streams miss most of
+	// the ticks at which the quiet devices changed.
+	const ticks = 2000
+	at := func(k int) time.Time { return start.Add(time.Duration(k) * time.Second) }
+	for k := 1; k <= ticks; k++ {
+		changed := map[*store.Device]float64{busy: float64(k)}
+		if i := k - (ticks - 50); i >= 0 && i < len(quiet) {
+			changed[quiet[i]] = float64(1000 + i)
+		}
+		e.publish(uint64(k), at(k), changed)
+	}
+	if e.live.Missed() == 0 {
+		t.Fatal("the streams kept up with the burst: this test tests nothing; make it faster")
+	}
+
+	// Within a second of the last tick, as of any tick, both pages show it.
+	var points []chartPoint
+	for deadline := time.Now().Add(time.Second); len(points) == 0 || points[len(points)-1].At != at(ticks).UnixMilli(); {
+		events, ok := chart.until("point-"+busy.ID, time.Until(deadline))
+		points = append(points, pointsOf(t, events, busy.ID)...)
+		if !ok {
+			t.Fatalf("the chart's stream did not reach the last tick: its last points are %v", points[max(0, len(points)-3):])
+		}
+	}
+	for i := 1; i < len(points); i++ {
+		if points[i].At <= points[i-1].At {
+			t.Fatalf("points out of order: %v after %v", points[i], points[i-1])
+		}
+	}
+	window := map[int64]float64{}
+	for _, p := range points {
+		window[p.At] = p.Rx
+	}
+	for k := ticks - collector.DefaultPoints + 1; k <= ticks; k++ {
+		if rx, ok := window[at(k).UnixMilli()]; !ok || rx != float64(k) {
+			t.Errorf("the chart's point of tick %d: %v (sent: %v), want %d B/s", k, rx, ok, k)
+		}
+	}
+
+	events, _ := table.until("never", time.Second)
+	lastRx := map[string]string{}
+	for _, ev := range events {
+		lastRx[ev.Name] = ev.Data
+	}
+	for i, d := range quiet {
+		want := `<span class="total">` + assets.FormatBytes(float64(10*(1000+i))) + `</span> <span class="rate">0 B/s</span>`
+		if got := lastRx["rx-"+d.ID]; got != want {
+			t.Errorf("quiet %d, changed at tick %d: the table shows %q, want %q", i, ticks-50+i, got, want)
+		}
 	}
 }

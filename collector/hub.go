@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -23,7 +24,7 @@ type Update struct {
 	// shared by every subscriber: read it, do not change it.
 	Peers []Peer
 	// Missed is how many updates this subscriber missed just before this one because its
-	// buffer was full.
+	// queue was full.
 	Missed int
 	byID   map[string]int // index into Peers, built once per tick for every subscriber
 }
@@ -53,8 +54,9 @@ func (u *Update) Peer(deviceID string) (*Peer, bool) {
 // The hub counts ticks itself: Seq only passes through to subscribers, so a collector
 // restart (Seq back to 1) changes nothing. Publishing a tick costs O(its changed peers):
 // each device keeps only the points at which it changed, and Series fills the ticks in
-// between with zeros. A device unseen for a whole window keeps its last state, for Latest,
-// but no points. Devices are never forgotten: a deleted device costs its last state.
+// between with zeros. A device that has not changed for a whole window is forgotten: the
+// database has its last state by then, and the hub's memory stays bounded by the devices
+// active in the window, however many come and go.
 type Hub struct {
 	points int
 
@@ -64,14 +66,14 @@ type Hub struct {
 	n        uint64    // ticks published; tick k (from 1) is in ticks[(k-1)%points]
 	ticks    []hubTick // the last points ticks
 	devices  map[string]*hubDevice
-	subs     []*hubSub
+	subs     []*Subscription
 	missed   int64
 }
 
 type hubTick struct {
 	at time.Time
 	// changed are the devices that changed at the tick: when it leaves the window, those
-	// that did not change since have no point left.
+	// that did not change since are forgotten.
 	changed []*hubDevice
 }
 
@@ -90,11 +92,6 @@ type hubSample struct {
 	rx, tx float64
 }
 
-type hubSub struct {
-	ch     chan Update
-	missed int
-}
-
 // NewHub returns a hub that keeps the last points ticks; points below 1 means DefaultPoints.
 func NewHub(points int) *Hub {
 	if points < 1 {
@@ -104,7 +101,7 @@ func NewHub(points int) *Hub {
 }
 
 // Publish records what the collector reported after a poll. A message with a tick also goes
-// to every subscriber, without waiting: a subscriber whose buffer is full misses it.
+// to every subscriber, without waiting: a subscriber whose queue is full loses its oldest.
 //
 // Peers whose Changed is false are skipped, as if they were not in the tick: a tick decoded
 // by [DecodeMessage] has only the changed ones, the in-process stats loop publishes all.
@@ -124,7 +121,7 @@ func (h *Hub) Publish(m Message) {
 		leaving := h.n - uint64(h.points)
 		for _, dev := range slot.changed {
 			if dev.changedAt == leaving {
-				dev.samples, dev.head = nil, 0
+				delete(h.devices, dev.id)
 			}
 		}
 	}
@@ -179,12 +176,7 @@ func (h *Hub) Publish(m Message) {
 	}
 	u := Update{Seq: t.Seq, At: t.At, Peers: changed, byID: byID}
 	for _, s := range h.subs {
-		u.Missed = s.missed
-		select {
-		case s.ch <- u:
-			s.missed = 0
-		default:
-			s.missed++
+		if s.put(u) {
 			h.missed++
 		}
 	}
@@ -224,7 +216,7 @@ func (h *Hub) Series(deviceID string) []Point {
 
 // Latest returns the last state reported for the device: its totals and handshake, and its
 // rates at the last tick, which are 0 (and Changed false) when it did not change then.
-// False when the hub has not heard of the device.
+// False when the device did not change within the window: read its state from the database.
 func (h *Hub) Latest(deviceID string) (Peer, bool) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
@@ -239,34 +231,89 @@ func (h *Hub) Latest(deviceID string) (Peer, bool) {
 	return p, true
 }
 
-// Subscribe returns a channel that receives an Update for every tick published from now on,
-// and a function that ends the subscription and closes the channel. The channel buffers
-// buffer updates (at least 1); when it is full, the subscriber misses updates (see
-// Update.Missed and [Hub.Missed]) rather than slow down Publish.
-func (h *Hub) Subscribe(buffer int) (<-chan Update, func()) {
-	s := &hubSub{ch: make(chan Update, max(buffer, 1))}
+// Subscribe returns a subscription to every tick published from now on. It queues at most
+// buffer updates (at least 1); Publish never waits for it.
+func (h *Hub) Subscribe(buffer int) *Subscription {
+	s := &Subscription{hub: h, ready: make(chan struct{}, 1), limit: max(buffer, 1)}
 	h.mu.Lock()
 	h.subs = append(h.subs, s)
 	h.mu.Unlock()
-	var once sync.Once
-	return s.ch, func() {
-		once.Do(func() {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			for i, sub := range h.subs {
-				if sub == s {
-					last := len(h.subs) - 1
-					h.subs[i], h.subs[last] = h.subs[last], nil
-					h.subs = h.subs[:last]
-					break
-				}
-			}
-			close(s.ch)
-		})
-	}
+	return s
 }
 
-// Missed returns how many updates subscribers have missed in all because their buffers were
+// Subscription is a subscriber's queue of a [Hub]'s updates: wait for Ready, then Take them.
+// When the queue is full, its oldest update makes room for the new one and the next counts
+// it in Missed: a subscriber that falls behind still gets the newest tick at once, and knows
+// that it missed some.
+type Subscription struct {
+	hub   *Hub
+	ready chan struct{} // holds a signal while updates may be waiting
+
+	mu     sync.Mutex
+	queue  []Update
+	spare  []Update // the slice the last Take returned
+	limit  int
+	closed bool
+}
+
+// Ready receives a signal when updates are waiting. Take may still find none: an earlier
+// Take can have taken them after the signal was sent.
+func (s *Subscription) Ready() <-chan struct{} { return s.ready }
+
+// Take returns the waiting updates, oldest first, and empties the queue. The slice is valid
+// until the next Take.
+func (s *Subscription) Take() []Update {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.spare) // the updates handled since the last Take: let their peers go
+	out := s.queue
+	s.queue, s.spare = s.spare[:0], out
+	return out
+}
+
+// Close ends the subscription; it is safe to call more than once.
+func (s *Subscription) Close() {
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if i := slices.Index(h.subs, s); i >= 0 {
+		last := len(h.subs) - 1
+		h.subs[i], h.subs[last] = h.subs[last], nil
+		h.subs = h.subs[:last]
+	}
+	s.mu.Lock()
+	s.closed, s.queue, s.spare = true, nil, nil
+	s.mu.Unlock()
+}
+
+// put queues u, dropping the oldest update when the queue is full; it reports whether it
+// dropped one.
+func (s *Subscription) put(u Update) (dropped bool) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	if len(s.queue) == s.limit {
+		missed := s.queue[0].Missed + 1
+		s.queue = s.queue[:copy(s.queue, s.queue[1:])]
+		if len(s.queue) > 0 {
+			s.queue[0].Missed += missed
+		} else {
+			u.Missed += missed
+		}
+		dropped = true
+	}
+	s.queue = append(s.queue, u)
+	s.mu.Unlock()
+	select {
+	case s.ready <- struct{}{}:
+	default: // a signal is waiting already
+	}
+	return dropped
+}
+
+// Missed returns how many updates subscribers have missed in all because their queues were
 // full.
 func (h *Hub) Missed() int64 {
 	h.mu.RLock()

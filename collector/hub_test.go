@@ -90,15 +90,24 @@ func TestHubWindowSlides(t *testing.T) {
 			t.Errorf("after tick %d: got  %v\nwant %v", k, got, wants[k])
 		}
 	}
-	// Unseen for a whole window: its points are forgotten, its last state is kept.
+	// Unseen for a whole window: the device is forgotten (the database has its last state),
+	// so the hub's memory does not grow with devices that come and go.
 	h.mu.RLock()
-	samples := h.devices["a"].samples
+	kept := len(h.devices)
 	h.mu.RUnlock()
-	if samples != nil {
-		t.Errorf("after a window without change: device keeps %d samples, want none", len(samples))
+	if kept != 0 {
+		t.Errorf("after a window without change: the hub keeps %d devices, want none", kept)
 	}
-	if p, ok := h.Latest("a"); !ok || p.RxTotal != 5000 || p.TxTotal != 500 || !p.LatestHandshake.Equal(hubStart) {
-		t.Errorf("Latest = %+v, %v; want the totals and handshake of tick 5", p, ok)
+	if p, ok := h.Latest("a"); ok {
+		t.Errorf("Latest after a window without change = %+v, want none", p)
+	}
+	// Seen again, it starts afresh.
+	h.Publish(tickMessage(10, hubAt(10), changed("a", 100)))
+	if got, want := h.Series("a"), points(8, 0, 0, 100); !reflect.DeepEqual(got, want) {
+		t.Errorf("after it came back: got %v, want %v", got, want)
+	}
+	if p, ok := h.Latest("a"); !ok || p.RxRate != 100 {
+		t.Errorf("Latest after it came back = %+v, %v; want rate 100", p, ok)
 	}
 }
 
@@ -160,8 +169,8 @@ func TestHubHealth(t *testing.T) {
 // A collector restart sends seq 1 again; the hub keeps its own order of ticks.
 func TestHubCollectorRestart(t *testing.T) {
 	h := NewHub(DefaultPoints)
-	updates, stop := h.Subscribe(10)
-	defer stop()
+	sub := h.Subscribe(10)
+	defer sub.Close()
 	seqs := []uint64{1, 2, 3, 1, 2}
 	for i, seq := range seqs {
 		h.Publish(tickMessage(seq, hubAt(i+1), changed("a", float64(10*(i+1)))))
@@ -172,8 +181,12 @@ func TestHubCollectorRestart(t *testing.T) {
 	if got, _ := h.Latest("a"); got.RxRate != 50 {
 		t.Errorf("Latest: got rate %v, want 50 (of the last tick)", got.RxRate)
 	}
+	updates := sub.Take()
+	if len(updates) != len(seqs) {
+		t.Fatalf("got %d updates, want %d", len(updates), len(seqs))
+	}
 	for i, seq := range seqs {
-		if u := <-updates; u.Seq != seq || !u.At.Equal(hubAt(i+1)) {
+		if u := updates[i]; u.Seq != seq || !u.At.Equal(hubAt(i+1)) {
 			t.Errorf("update %d: got seq %d at %v, want %d at %v", i, u.Seq, u.At, seq, hubAt(i+1))
 		}
 	}
@@ -182,7 +195,12 @@ func TestHubCollectorRestart(t *testing.T) {
 func TestHubSubscribe(t *testing.T) {
 	h := NewHub(DefaultPoints)
 	h.Publish(tickMessage(1, hubAt(1), changed("before", 1)))
-	updates, stop := h.Subscribe(4)
+	sub := h.Subscribe(4)
+	select {
+	case <-sub.Ready():
+		t.Fatal("ready before any tick")
+	default:
+	}
 	h.Publish(Message{Health: Health{Errors: 1}}) // no tick: no update
 	h.Publish(tickMessage(2, hubAt(2), changed("a", 1), Peer{DeviceID: "idle"}, changed("b", 2)))
 	h.Publish(tickMessage(3, hubAt(3)))
@@ -190,87 +208,75 @@ func TestHubSubscribe(t *testing.T) {
 		{Seq: 2, At: hubAt(2), Peers: []Peer{changed("a", 1), changed("b", 2)}},
 		{Seq: 3, At: hubAt(3), Peers: []Peer{}},
 	}
-	for i, w := range want {
-		select {
-		case got := <-updates:
-			if len(got.Peers) == 0 {
-				got.Peers = []Peer{}
-			}
-			got.byID = nil // the lookup index; TestUpdatePeerFindsChangedDevicesOnly checks it
-			if !reflect.DeepEqual(got, w) {
-				t.Errorf("update %d: got %+v, want %+v", i, got, w)
-			}
-		default:
-			t.Fatalf("update %d: none", i)
-		}
-	}
-	stop()
 	select {
-	case u, ok := <-updates:
-		if ok {
-			t.Errorf("after unsubscribing: got %+v, want a closed channel", u)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("after unsubscribing: the channel is still open")
+	case <-sub.Ready():
+	default:
+		t.Fatal("not ready after two ticks")
 	}
-	h.Publish(tickMessage(4, hubAt(4), changed("a", 1))) // must not send on the closed channel
-	stop()                                               // twice is harmless
+	got := sub.Take()
+	if len(got) != len(want) {
+		t.Fatalf("took %d updates, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		u := got[i]
+		if len(u.Peers) == 0 {
+			u.Peers = []Peer{}
+		}
+		u.byID = nil // the lookup index; TestUpdatePeerFindsChangedDevicesOnly checks it
+		if !reflect.DeepEqual(u, w) {
+			t.Errorf("update %d: got %+v, want %+v", i, u, w)
+		}
+	}
+	if more := sub.Take(); len(more) != 0 {
+		t.Errorf("a second Take: %d updates, want none", len(more))
+	}
+
+	sub.Close()
+	h.Publish(tickMessage(4, hubAt(4), changed("a", 1)))
+	if got := sub.Take(); len(got) != 0 {
+		t.Errorf("after Close: %d updates, want none", len(got))
+	}
+	sub.Close() // twice is harmless
 	h.mu.RLock()
 	subs := len(h.subs)
 	h.mu.RUnlock()
 	if subs != 0 {
-		t.Errorf("after unsubscribing: hub has %d subscribers, want 0", subs)
+		t.Errorf("after Close: hub has %d subscribers, want 0", subs)
 	}
 }
 
-func TestHubSlowSubscriberDoesNotBlockPublish(t *testing.T) {
+// A subscriber that does not take its updates never holds Publish up; when it takes them,
+// it finds the newest ticks, and the first of them counts those it missed.
+func TestHubSubscriberThatFallsBehindGetsTheNewest(t *testing.T) {
 	h := NewHub(DefaultPoints)
-	// No deferred unsubscribing: it would wait for a Publish that blocked.
-	slow, stopSlow := h.Subscribe(2) // never read while ticks arrive
-	fast, stopFast := h.Subscribe(1) // reads every update before the next is published
-	acks := make(chan struct{})
-	go func() {
-		for range fast {
-			acks <- struct{}{}
-		}
-	}()
-
+	slow := h.Subscribe(2)
+	defer slow.Close()
+	keeping := h.Subscribe(1) // takes every update before the next is published
+	defer keeping.Close()
 	const ticks = 50
-	done := make(chan error, 1)
-	go func() {
-		for k := 1; k <= ticks; k++ {
-			h.Publish(tickMessage(uint64(k), hubAt(k), changed("a", 1)))
-			select {
-			case <-acks:
-			case <-time.After(10 * time.Second):
-				done <- fmt.Errorf("the subscriber that reads got no update %d", k)
-				return
-			}
-		}
-		done <- nil
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Publish blocked on a subscriber that does not read")
-	}
-	stopFast()
-	for _, seq := range []uint64{1, 2} {
-		if u := <-slow; u.Seq != seq || u.Missed != 0 {
-			t.Errorf("slow subscriber: got seq %d missed %d, want seq %d missed 0", u.Seq, u.Missed, seq)
+	for k := 1; k <= ticks; k++ {
+		h.Publish(tickMessage(uint64(k), hubAt(k), changed("a", 1)))
+		if got := keeping.Take(); len(got) != 1 || got[0].Seq != uint64(k) || got[0].Missed != 0 {
+			t.Fatalf("tick %d: the subscriber that keeps up took %+v", k, got)
 		}
 	}
-	h.Publish(tickMessage(ticks+1, hubAt(ticks+1)))
-	if u := <-slow; u.Seq != ticks+1 || u.Missed != ticks-2 {
-		t.Errorf("slow subscriber: got seq %d missed %d, want seq %d missed %d", u.Seq, u.Missed, ticks+1, ticks-2)
+	got := slow.Take()
+	if len(got) != 2 || got[0].Seq != ticks-1 || got[0].Missed != ticks-2 || got[1].Seq != ticks || got[1].Missed != 0 {
+		t.Errorf("the slow subscriber took %+v; want ticks %d (missed %d) and %d", got, ticks-1, ticks-2, ticks)
 	}
 	if got := h.Missed(); got != ticks-2 {
 		t.Errorf("Missed() = %d, want the slow subscriber's %d", got, ticks-2)
 	}
-	stopSlow()
+
+	// With room for one update only, the newest carries the count.
+	single := h.Subscribe(1)
+	defer single.Close()
+	for k := ticks + 1; k <= ticks+3; k++ {
+		h.Publish(tickMessage(uint64(k), hubAt(k), changed("a", 1)))
+	}
+	if got := single.Take(); len(got) != 1 || got[0].Seq != ticks+3 || got[0].Missed != 2 {
+		t.Errorf("a subscriber with room for one took %+v; want tick %d, missed 2", got, ticks+3)
+	}
 }
 
 // Run with -race: publishing, reading and subscribing at once.
@@ -309,19 +315,21 @@ func TestHubConcurrentUse(t *testing.T) {
 	for range 3 {
 		wg.Go(func() {
 			for {
-				updates, stop := h.Subscribe(2)
+				sub := h.Subscribe(2)
 				for range 5 {
 					select {
-					case u := <-updates:
-						for _, p := range u.Peers {
-							_ = p.RxRate + p.TxRate
+					case <-sub.Ready():
+						for _, u := range sub.Take() {
+							for _, p := range u.Peers {
+								_ = p.RxRate + p.TxRate
+							}
 						}
 					case <-done:
-						stop()
+						sub.Close()
 						return
 					}
 				}
-				stop()
+				sub.Close()
 			}
 		})
 	}
@@ -382,25 +390,40 @@ func BenchmarkHubFanOut(b *testing.B) {
 		b.Run(mode, func(b *testing.B) {
 			h := NewHub(DefaultPoints)
 			var handled sync.WaitGroup
+			stop := make(chan struct{})
 			var subs sync.WaitGroup
+			b.Cleanup(func() { close(stop); subs.Wait() })
 			for s := range 100 {
-				updates, stop := h.Subscribe(1)
-				b.Cleanup(stop)
-				page := map[string]bool{}
-				for j := range 25 {
-					page[all[(s*97+j*389)%len(all)].DeviceID] = true
+				sub := h.Subscribe(1)
+				b.Cleanup(sub.Close)
+				page := make([]string, 25)
+				for j := range page {
+					page[j] = all[(s*97+j*389)%len(all)].DeviceID
 				}
 				subs.Go(func() {
 					var sum float64
-					for u := range updates {
-						for _, p := range u.Peers {
-							if mode == "range" || page[p.DeviceID] {
-								sum += p.RxRate
-							}
+					for {
+						select {
+						case <-sub.Ready():
+						case <-stop:
+							_ = sum
+							return
 						}
-						handled.Done()
+						for _, u := range sub.Take() {
+							if mode == "range" {
+								for _, p := range u.Peers {
+									sum += p.RxRate
+								}
+							} else {
+								for _, id := range page {
+									if p, ok := u.Peer(id); ok {
+										sum += p.RxRate
+									}
+								}
+							}
+							handled.Done()
+						}
 					}
-					_ = sum
 				})
 			}
 			msg := Message{Tick: &Tick{At: hubStart, Peers: all}}
@@ -421,12 +444,12 @@ func BenchmarkHubFanOut(b *testing.B) {
 
 func TestUpdatePeerFindsChangedDevicesOnly(t *testing.T) {
 	h := NewHub(DefaultPoints)
-	updates, cancel := h.Subscribe(1)
-	defer cancel()
+	sub := h.Subscribe(1)
+	defer sub.Close()
 	unchanged := changed("c", 5)
 	unchanged.Changed = false
 	h.Publish(tickMessage(1, hubAt(1), changed("a", 100), unchanged, changed("b", 7)))
-	u := <-updates
+	u := sub.Take()[0]
 	for _, id := range []string{"a", "b"} {
 		p, ok := u.Peer(id)
 		if !ok || p.DeviceID != id {

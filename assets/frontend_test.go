@@ -238,10 +238,13 @@ func (s *liveServer) send(id, event, data string) {
 	}
 }
 
-func (s *liveServer) subscribed(id string) bool {
+func (s *liveServer) subscribed(id string) bool { return s.streams(id) > 0 }
+
+// streams is how many streams of the device are open.
+func (s *liveServer) streams(id string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.subscribers[id]) > 0
+	return len(s.subscribers[id])
 }
 
 func (s *liveServer) refreshTimes(id string) []time.Time {
@@ -346,10 +349,46 @@ func TestFrontendLiveUpdatesAndChart(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("traffic-chart")))
 	testChart(t, srv, up)
 	testNarrowScreen(t, up)
+	testBackgroundTabs(t, srv, up)
 	up.NoErrors(t, "device 7")
 
 	testFallback(t, srv, down, opened)
 	down.NoErrors(t, "device 8")
+}
+
+// testBackgroundTabs opens device 7 in more background tabs than Chromium opens connections
+// to one host (six, over HTTP/1.1), besides the tab in front, which holds a stream. A hidden
+// page holds none, so every tab loads; the one the user turns to streams again.
+func testBackgroundTabs(t *testing.T, srv *liveServer, front *apptest.Browser) {
+	const tabs = 7
+	if got := srv.streams(streamingID); got != 1 {
+		t.Fatalf("before the background tabs: %d streams of device 7, want the front tab's", got)
+	}
+	var background []*apptest.Browser
+	for i := range tabs {
+		tab := front.Tab(t, apptest.TabOptions{Name: fmt.Sprintf("background tab %d", i+1), ReportCSP: true, Hidden: true})
+		ctx, cancel := context.WithTimeout(tab.Ctx, 10*time.Second)
+		err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/devices/"+streamingID), chromedp.WaitVisible(chromedp.ID("traffic-chart")))
+		cancel()
+		if err != nil {
+			tab.Screenshot(t)
+			t.Fatalf("%s: device 7 did not load (%v) with %d streams of it open", tab.Name(), err, srv.streams(streamingID))
+		}
+		background = append(background, tab)
+	}
+	waitServer(t, "the background tabs hold no stream", time.Second, func() bool { return srv.streams(streamingID) == 1 })
+
+	shown := background[0]
+	shown.SetVisible(t, true)
+	waitServer(t, "the tab turned to streams again", 5*time.Second, func() bool { return srv.streams(streamingID) == 2 })
+	srv.send(streamingID, "status-7", `<span class="status status-offline"><span class="dot" aria-hidden="true"></span>offline</span>`)
+	shown.WaitJS(t, "the swap lands in the tab turned to", `document.querySelector("#device-status .status-offline")?.textContent === "offline"`,
+		`document.getElementById("device-status").innerHTML`, 5*time.Second)
+	shown.SetVisible(t, false)
+	waitServer(t, "the tab hidden again closes its stream", 5*time.Second, func() bool { return srv.streams(streamingID) == 1 })
+	for _, tab := range background {
+		tab.NoErrors(t, "device 7 in the background")
+	}
 }
 
 func testChart(t *testing.T, srv *liveServer, up *apptest.Browser) {

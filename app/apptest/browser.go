@@ -44,6 +44,10 @@ type TabOptions struct {
 	// AllowErrors are the errors the page is expected to log, exactly as NoErrors would
 	// report them, e.g. `console.error: "[object Event]"`.
 	AllowErrors []string
+	// Hidden makes the tab's pages believe they are in the background, as in a tab opened
+	// with a middle click: document.visibilityState is "hidden" until SetVisible. (Headless
+	// Chromium shows every tab.)
+	Hidden bool
 }
 
 // NewBrowser starts Chromium and opens its first tab. Without Chromium or root the test is
@@ -77,6 +81,14 @@ func (b *Browser) Tab(t testing.TB, opts TabOptions) *Browser {
 	return openTab(t, ctx, opts)
 }
 
+// hideTab is the script behind TabOptions.Hidden; SetVisible calls window.__setVisibility.
+const hideTab = `(() => {
+  let state = "hidden";
+  Object.defineProperty(document, "visibilityState", { configurable: true, get: () => state });
+  Object.defineProperty(document, "hidden", { configurable: true, get: () => state === "hidden" });
+  window.__setVisibility = (s) => { state = s; document.dispatchEvent(new Event("visibilitychange")); };
+})();`
+
 // reportCSP is the script behind TabOptions.ReportCSP.
 const reportCSP = `document.addEventListener("securitypolicyviolation", function (e) {
   console.error("CSP violation: " + e.violatedDirective + " blocked " + (e.blockedURI || "inline") +
@@ -89,13 +101,33 @@ func openTab(t testing.TB, ctx context.Context, opts TabOptions) *Browser {
 	if err := chromedp.Listen(ctx, b.record); err != nil {
 		t.Fatalf("%sstart chromium: %v", b.prefix(), err)
 	}
-	if opts.ReportCSP {
+	for _, script := range []struct {
+		on         bool
+		what, code string
+	}{{opts.ReportCSP, "the CSP reporter", reportCSP}, {opts.Hidden, "the hidden tab", hideTab}} {
+		if !script.on {
+			continue
+		}
 		if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument,
-			page.AddScriptToEvaluateOnNewDocumentParams{Source: reportCSP}); err != nil {
-			t.Fatalf("%sadd the CSP reporter: %v", b.prefix(), err)
+			page.AddScriptToEvaluateOnNewDocumentParams{Source: script.code}); err != nil {
+			t.Fatalf("%sadd %s: %v", b.prefix(), script.what, err)
 		}
 	}
 	return b
+}
+
+// SetVisible shows or hides the page of a tab opened with TabOptions.Hidden, firing
+// visibilitychange as a browser does when the user switches tabs.
+func (b *Browser) SetVisible(t testing.TB, visible bool) {
+	t.Helper()
+	if !b.opts.Hidden {
+		t.Fatalf("%sSetVisible needs a tab opened with TabOptions.Hidden", b.prefix())
+	}
+	state := "hidden"
+	if visible {
+		state = "visible"
+	}
+	Eval[bool](t, b, `(window.__setVisibility("`+state+`"), true)`)
 }
 
 // record keeps the errors among the tab's events. It runs in the loop that reads the tab's

@@ -200,6 +200,68 @@
     if (live) stopLiveRefresh(live);
   });
 
+  // Browsers open at most six connections to a host over HTTP/1.1 and every open page's
+  // stream holds one, so a seventh tab of WireGUI (say, device pages opened with a middle
+  // click) would not even load. A page therefore closes its stream while its tab is hidden
+  // and opens a new one when the tab is shown: the server sends the current state on
+  // connect, and a chart the points it missed. The sse extension makes its streams with
+  // htmx.createEventSource; this one looks to it like an EventSource.
+  function pausingEventSource(url) {
+    var source = null;
+    var listeners = []; // [type, listener]: the extension's, moved to each new source
+    var stream = {
+      url: url,
+      withCredentials: true,
+      readyState: EventSource.CONNECTING,
+      onopen: null,
+      onerror: null,
+      addEventListener: function (type, listener) {
+        listeners.push([type, listener]);
+        if (source) source.addEventListener(type, listener);
+      },
+      removeEventListener: function (type, listener) {
+        listeners = listeners.filter(function (l) { return l[0] !== type || l[1] !== listener; });
+        if (source) source.removeEventListener(type, listener);
+      },
+      close: function () {
+        document.removeEventListener("visibilitychange", follow);
+        pause();
+        stream.readyState = EventSource.CLOSED;
+      }
+    };
+    function open() {
+      if (source) return;
+      var mine = new EventSource(url, { withCredentials: true });
+      source = mine;
+      listeners.forEach(function (l) { mine.addEventListener(l[0], l[1]); });
+      mine.onopen = function (event) {
+        stream.readyState = EventSource.OPEN;
+        if (stream.onopen) stream.onopen(event);
+      };
+      mine.onerror = function (event) {
+        // CLOSED: the browser gave up (the answer was not a stream); the extension then
+        // makes a new stream. Otherwise the browser retries on its own.
+        if (mine.readyState === EventSource.CLOSED) stream.close();
+        else stream.readyState = mine.readyState;
+        if (stream.onerror) stream.onerror(event);
+      };
+    }
+    function pause() {
+      if (!source) return;
+      source.close();
+      source = null;
+      stream.readyState = EventSource.CONNECTING;
+    }
+    function follow() {
+      if (document.visibilityState === "hidden") pause();
+      else open();
+    }
+    document.addEventListener("visibilitychange", follow);
+    follow();
+    return stream;
+  }
+  if (window.htmx && window.EventSource) window.htmx.createEventSource = pausingEventSource;
+
   function initLive(root) {
     if (window.EventSource) return; // the extension connects, and reports failures
     within(root, "[data-live]").forEach(startLiveRefresh);

@@ -249,11 +249,10 @@ type Subscription struct {
 	hub   *Hub
 	ready chan struct{} // holds a signal while updates may be waiting
 
-	mu     sync.Mutex
-	queue  []Update
-	spare  []Update // the slice the last Take returned
-	limit  int
-	closed bool
+	mu    sync.Mutex
+	queue []Update
+	spare []Update // the slice the last Take returned
+	limit int
 }
 
 // Ready receives a signal when updates are waiting. Take may still find none: an earlier
@@ -282,18 +281,15 @@ func (s *Subscription) Close() {
 		h.subs = h.subs[:last]
 	}
 	s.mu.Lock()
-	s.closed, s.queue, s.spare = true, nil, nil
+	s.queue, s.spare = nil, nil
 	s.mu.Unlock()
 }
 
 // put queues u, dropping the oldest update when the queue is full; it reports whether it
-// dropped one.
+// dropped one. Publish calls it under the hub's lock, which Close takes too: a closed
+// subscription gets nothing more.
 func (s *Subscription) put(u Update) (dropped bool) {
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return false
-	}
 	if len(s.queue) == s.limit {
 		missed := s.queue[0].Missed + 1
 		s.queue = s.queue[:copy(s.queue, s.queue[1:])]

@@ -504,6 +504,37 @@ func TestBadStartsFailWithOneLine(t *testing.T) {
 	}
 }
 
+// -h answers the command asked about, once, and succeeds: serve's help lists the settings,
+// a subcommand's its own flags only.
+func TestHelpIsForTheCommandAsked(t *testing.T) {
+	for _, tc := range []struct {
+		args         []string
+		want, unwant string
+	}{
+		{[]string{"-h"}, "--wg-listen-port, WG_WG_LISTEN_PORT", "Usage of"},
+		{[]string{"serve", "--help"}, "--wg-listen-port, WG_WG_LISTEN_PORT", "Usage of"},
+		{[]string{"user", "add", "-h"}, "Usage of wiregui user add:", "WG_WG_LISTEN_PORT"},
+		{[]string{"device", "add", "-h"}, "Usage of wiregui device add:", "WG_WG_LISTEN_PORT"},
+		{[]string{"init", "-h"}, "Usage of wiregui init:", "WG_WG_LISTEN_PORT"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			cmd := exec.Command(binary, tc.args...)
+			cmd.Env = append(envWithoutSettings(), "WG_DATA_DIR="+t.TempDir())
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("%v, want exit 0:\n%s", err, out)
+			}
+			help := string(out)
+			if !strings.Contains(help, tc.want) || strings.Contains(help, tc.unwant) {
+				t.Errorf("help has no %q or has %q:\n%s", tc.want, tc.unwant, help)
+			}
+			if n := strings.Count(help, "Settings:"); n > 1 {
+				t.Errorf("the settings' heading stands %d times:\n%s", n, help)
+			}
+		})
+	}
+}
+
 func TestInitTwiceKeepsEverything(t *testing.T) {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "wiregui.conf")

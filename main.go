@@ -34,8 +34,7 @@ Each setting is a flag of serve, a WG_* environment variable, or a line of the c
 func main() {
 	err := run(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
-		printHelp()
-		return
+		return // a subcommand's flag set printed its usage
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "wiregui:", err)
@@ -44,8 +43,17 @@ func main() {
 }
 
 func printHelp() {
-	fmt.Print(usage, "\nSettings:\n")
+	fmt.Print(usage, "\n")
 	config.Usage(os.Stdout)
+}
+
+// serveHelp prints the help when serve was asked for it (-h): serve's flags are the settings.
+func serveHelp(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		printHelp()
+		return nil
+	}
+	return err
 }
 
 func run(args []string) error {
@@ -55,7 +63,7 @@ func run(args []string) error {
 	}
 	switch role {
 	case "serve":
-		return serve(rest)
+		return serveHelp(serve(rest))
 	case "--collector":
 		return collect(rest)
 	case "init":
@@ -74,7 +82,7 @@ func run(args []string) error {
 		return nil
 	default:
 		if len(role) > 0 && role[0] == '-' {
-			return serve(args) // flags without a role: serve is the default
+			return serveHelp(serve(args)) // flags without a role: serve is the default
 		}
 		return fmt.Errorf("unknown role %q (run wiregui --help)", role)
 	}

@@ -333,26 +333,34 @@ func sinceParam(r *http.Request) int64 {
 // visibleDevices loads the devices ids names and checks that the user may see each. When one
 // does not exist or is not theirs it answers 404 and returns false.
 func (s *Server) visibleDevices(w http.ResponseWriter, r *http.Request, ids []string) ([]store.Device, bool) {
-	devices, err := s.store.DevicesByID(r.Context(), ids)
-	if err != nil {
+	devices, ok, err := s.devicesVisible(r, ids)
+	switch {
+	case err != nil:
 		s.serverError(w, r, err)
-		return nil, false
-	}
-	if len(devices) != len(ids) {
+	case !ok:
 		s.notFound(w, r)
-		return nil, false
+	}
+	return devices, err == nil && ok
+}
+
+// devicesVisible loads the devices ids names; ok is false when one does not exist or the
+// user of r may not see it.
+func (s *Server) devicesVisible(r *http.Request, ids []string) (devices []store.Device, ok bool, err error) {
+	devices, err = s.store.DevicesByID(r.Context(), ids)
+	if err != nil || len(devices) != len(ids) {
+		return nil, false, err
 	}
 	for i := range devices {
 		if !s.can(r, viewDevice, &devices[i]) {
-			s.notFound(w, r)
-			return nil, false
+			return nil, false, nil
 		}
 	}
-	return devices, true
+	return devices, true, nil
 }
 
 // stillVisible re-checks a stream the way every request is checked: the session still
-// exists and names the same user, who is still enabled and may still see every device.
+// exists, is not idle and names the same user, who is still enabled and may still see every
+// device.
 func (s *Server) stillVisible(r *http.Request, ids []string) bool {
 	cookie, err := r.Cookie(s.sessions.Cookie.Name)
 	if err != nil {
@@ -361,33 +369,19 @@ func (s *Server) stillVisible(r *http.Request, ids []string) bool {
 	// A fresh context: scs.Load keeps the session already in a request's context.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	ctx, err = s.sessions.Load(ctx, cookie.Value)
-	if err != nil {
+	if ctx, err = s.sessions.Load(ctx, cookie.Value); err != nil {
 		s.log.Warn("live stream: reload the session", slog.Any("err", err))
 		return false
 	}
-	was := currentUser(r)
-	if s.sessions.GetString(ctx, sessionUserID) != was.ID {
-		return false
-	}
-	u, err := s.store.UserByID(ctx, was.ID)
+	u, _, err := s.sessionUser(ctx, time.Now())
 	if err != nil {
-		if !isNotFound(err) {
-			s.log.Warn("live stream: reload the user", slog.Any("err", err))
-		}
+		s.log.Warn("live stream: reload the user", slog.Any("err", err))
+	}
+	if u == nil || u.ID != currentUser(r).ID {
 		return false
 	}
-	rr := r.WithContext(context.WithValue(ctx, userKey, u))
-	devices, err := s.store.DevicesByID(ctx, ids)
-	if err != nil || len(devices) != len(ids) {
-		return false
-	}
-	for i := range devices {
-		if !s.can(rr, viewDevice, &devices[i]) {
-			return false
-		}
-	}
-	return true
+	_, ok, err := s.devicesVisible(r.WithContext(context.WithValue(ctx, userKey, u)), ids)
+	return err == nil && ok
 }
 
 // deviceHistory answers GET /devices/{id}/history?range=1h with the device's traffic rates

@@ -450,3 +450,20 @@ func TestLiveStreamThatFellBehindCatchesUp(t *testing.T) {
 		}
 	}
 }
+
+// An open page is not activity: its stream ends when the session has been idle too long,
+// as the next request would.
+func TestLiveStreamEndsWhenItsSessionGoesIdle(t *testing.T) {
+	defer app.SetLiveRecheck(100 * time.Millisecond)()
+	defer app.SetSessionIdle(time.Second, 0)()
+	e := newEnv(t)
+	alice, ac := e.signedIn(t, "alice@example.com", store.RoleUnprivileged)
+	a1 := e.device(t, alice, "alice laptop")
+	s := openStream(t, ac, "/devices/live?id="+a1.ID)
+	if s.Status != http.StatusOK || s.ended(500*time.Millisecond) {
+		t.Fatalf("stream: status %d, or it ended before the session was idle", s.Status)
+	}
+	if !s.ended(3 * time.Second) {
+		t.Error("the stream goes on after its session was idle for longer than allowed")
+	}
+}

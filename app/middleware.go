@@ -58,20 +58,10 @@ func requestID(r *http.Request) string {
 // out at once, and a changed role takes effect on the next request.
 func (s *Server) withUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := s.sessions.GetString(r.Context(), sessionUserID)
-		if id == "" {
-			next.ServeHTTP(w, r)
-			return
-		}
 		now := time.Now()
-		seen := time.UnixMilli(s.sessions.GetInt64(r.Context(), sessionSeen))
-		idle := now.Sub(seen) > sessionIdle
-		if !idle && now.Sub(seen) > sessionSeenEvery {
-			s.sessions.Put(r.Context(), sessionSeen, now.UnixMilli())
-		}
-		u, err := s.store.UserByID(r.Context(), id)
+		u, ended, err := s.sessionUser(r.Context(), now)
 		switch {
-		case idle || isNotFound(err) || err == nil && u.Disabled():
+		case ended:
 			s.sessions.Remove(r.Context(), sessionUserID)
 			if err := s.sessions.RenewToken(r.Context()); err != nil {
 				s.serverError(w, r, err)
@@ -79,11 +69,37 @@ func (s *Server) withUser(next http.Handler) http.Handler {
 			}
 			next.ServeHTTP(w, r)
 		case err != nil:
-			s.serverError(w, r, fmt.Errorf("load session user: %w", err))
+			s.serverError(w, r, err)
+		case u == nil:
+			next.ServeHTTP(w, r)
 		default:
+			if now.Sub(time.UnixMilli(s.sessions.GetInt64(r.Context(), sessionSeen))) > sessionSeenEvery {
+				s.sessions.Put(r.Context(), sessionSeen, now.UnixMilli())
+			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey, u)))
 		}
 	})
+}
+
+// sessionUser returns the user the session in ctx is signed in as; nil when nobody is. ended
+// is true when the session names a user who may no longer be signed in: it was idle for
+// longer than sessionIdle, or the user is gone or disabled.
+func (s *Server) sessionUser(ctx context.Context, now time.Time) (u *store.User, ended bool, err error) {
+	id := s.sessions.GetString(ctx, sessionUserID)
+	if id == "" {
+		return nil, false, nil
+	}
+	if now.Sub(time.UnixMilli(s.sessions.GetInt64(ctx, sessionSeen))) > sessionIdle {
+		return nil, true, nil
+	}
+	u, err = s.store.UserByID(ctx, id)
+	switch {
+	case isNotFound(err) || err == nil && u.Disabled():
+		return nil, true, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("load session user: %w", err)
+	}
+	return u, false, nil
 }
 
 // requireUser sends visitors who are not signed in to the sign-in page.

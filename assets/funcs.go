@@ -15,14 +15,6 @@ import (
 var funcs = template.FuncMap{
 	// static returns a file's fingerprinted URL: {{static "app.css"}}.
 	"static": StaticURL,
-	// bytes formats a byte count in binary units: {{bytes .RxBytes}} → "1.5 KiB".
-	"bytes": formatBytes,
-	// ago says how long ago a time was: {{ago .LatestHandshake}} → "3 minutes ago"; "never"
-	// for a nil *time.Time or the zero time.
-	"ago": func(t any) (string, error) { return ago(time.Now(), t) },
-	// recent reports whether a time lies within the last n seconds: {{if recent .LatestHandshake 180}}.
-	// A nil or zero time is never recent.
-	"recent": func(t any, seconds int) (bool, error) { return recent(time.Now(), t, seconds) },
 	// json encodes a value as JSON, for a data- attribute: data-series="{{json .Series}}".
 	"json": func(v any) (string, error) {
 		b, err := json.Marshal(v)
@@ -37,25 +29,6 @@ var funcs = template.FuncMap{
 }
 
 var byteUnits = []string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
-
-// formatBytes accepts any integer type; negative counts are shown as they are.
-func formatBytes(n any) (string, error) {
-	switch n := n.(type) {
-	case int:
-		return FormatBytes(float64(n)), nil
-	case int32:
-		return FormatBytes(float64(n)), nil
-	case int64:
-		return FormatBytes(float64(n)), nil
-	case uint:
-		return FormatBytes(float64(n)), nil
-	case uint32:
-		return FormatBytes(float64(n)), nil
-	case uint64:
-		return FormatBytes(float64(n)), nil
-	}
-	return "", fmt.Errorf("bytes: want an integer, got %T", n)
-}
 
 // FormatBytes formats a byte count in binary units, rounded to whole bytes below 1 KiB and to
 // one decimal above: "512 B", "1.5 KiB", "5 MiB".
@@ -78,44 +51,10 @@ func FormatBytes(v float64) string {
 // FormatRate formats bytes per second as FormatBytes does: "1.5 KiB/s".
 func FormatRate(perSecond float64) string { return FormatBytes(perSecond) + "/s" }
 
-// Ago describes the time from t to now in words, as the ago template function does.
-func Ago(now, t time.Time) string {
-	s, _ := ago(now, t)
-	return s
-}
-
-// asTime accepts a time.Time or a *time.Time; nil gives the zero time.
-func asTime(t any) (time.Time, error) {
-	switch t := t.(type) {
-	case nil:
-		return time.Time{}, nil
-	case *time.Time:
-		if t == nil {
-			return time.Time{}, nil
-		}
-		return *t, nil
-	case time.Time:
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("want a time, got %T", t)
-}
-
-func recent(now time.Time, t any, seconds int) (bool, error) {
-	at, err := asTime(t)
-	if err != nil {
-		return false, fmt.Errorf("recent: %w", err)
-	}
-	return !at.IsZero() && now.Sub(at) < time.Duration(seconds)*time.Second, nil
-}
-
-// ago describes the time from t to now in words. t is a time.Time or a *time.Time.
-func ago(now time.Time, t any) (string, error) {
-	at, err := asTime(t)
-	if err != nil {
-		return "", fmt.Errorf("ago: %w", err)
-	}
+// Ago describes the time from t to now in words: "3 minutes ago"; "never" for the zero time.
+func Ago(now, at time.Time) string {
 	if at.IsZero() {
-		return "never", nil
+		return "never"
 	}
 	d := now.Sub(at)
 	plural := func(n int64, unit string) string {
@@ -126,17 +65,17 @@ func ago(now time.Time, t any) (string, error) {
 	}
 	switch {
 	case d < 5*time.Second: // includes a clock slightly ahead of ours
-		return "just now", nil
+		return "just now"
 	case d < time.Minute:
-		return plural(int64(d/time.Second), "second"), nil
+		return plural(int64(d/time.Second), "second")
 	case d < time.Hour:
-		return plural(int64(d/time.Minute), "minute"), nil
+		return plural(int64(d/time.Minute), "minute")
 	case d < 24*time.Hour:
-		return plural(int64(d/time.Hour), "hour"), nil
+		return plural(int64(d/time.Hour), "hour")
 	case d < 60*24*time.Hour:
-		return plural(int64(d/(24*time.Hour)), "day"), nil
+		return plural(int64(d/(24*time.Hour)), "day")
 	default:
-		return at.Format("2 Jan 2006"), nil
+		return at.Format("2 Jan 2006")
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"io"
 	"io/fs"
 	"net/http"
 	"path"
@@ -80,16 +79,6 @@ func (r *Renderer) Fragment(w http.ResponseWriter, status int, page, name string
 		return fmt.Errorf("render: page %q defines no template %q", page, name)
 	}
 	return write(w, status, t, name, data)
-}
-
-// Execute renders one template of a page into w, as Fragment does, but without an HTTP
-// answer around it: for Server-Sent Events, which carry many fragments in one response.
-func (r *Renderer) Execute(w io.Writer, page, name string, data any) error {
-	t, ok := r.pages[page]
-	if !ok {
-		return fmt.Errorf("render: no page %q", page)
-	}
-	return t.ExecuteTemplate(w, name, data)
 }
 
 func write(w http.ResponseWriter, status int, t *template.Template, name string, data any) error {

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -375,7 +376,11 @@ func (s *Store) UpdateDeviceStats(ctx context.Context, updates []StatsUpdate) er
 				args = append(args, u.PublicKey, u.RxBytes, u.TxBytes, u.RxTotal, u.TxTotal,
 					nullTime(u.LatestHandshake), u.RemoteEndpoint)
 			}
-			if _, err := tx.ExecContext(ctx, statsUpdateQuery(len(batch)), args...); err != nil {
+			query := fullStatsUpdate()
+			if len(batch) < statsBatch {
+				query = statsUpdateQuery(len(batch))
+			}
+			if _, err := tx.ExecContext(ctx, query, args...); err != nil {
 				return fmt.Errorf("update device stats: %w", err)
 			}
 		}
@@ -413,6 +418,10 @@ var statsColumns = [...]struct{ name, pgType string }{
 	{"public_key", "text"}, {"rx_bytes", "bigint"}, {"tx_bytes", "bigint"}, {"rx_total", "bigint"},
 	{"tx_total", "bigint"}, {"latest_handshake", "timestamptz"}, {"remote_endpoint", "text"},
 }
+
+// fullStatsUpdate is the text of a whole batch, built once: every batch of a large tick but
+// its last is whole, and the text has 3,500 placeholders.
+var fullStatsUpdate = sync.OnceValue(func() string { return statsUpdateQuery(statsBatch) })
 
 // statsUpdateQuery updates rows devices from one VALUES list, matched by public key, in
 // PostgreSQL's dialect (the only one that batches), which names the columns of a VALUES list

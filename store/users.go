@@ -66,24 +66,6 @@ func (s *Store) oneUser(ctx context.Context, query string, arg string) (*User, e
 	return u, nil
 }
 
-// ListUsers returns every user ordered by email.
-func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY email`)
-	if err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
-	}
-	defer rows.Close()
-	var users []User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list users: %w", err)
-		}
-		users = append(users, *u)
-	}
-	return users, rows.Err()
-}
-
 // UserEmails returns every user's email, in order: what owner fields suggest from.
 func (s *Store) UserEmails(ctx context.Context) ([]string, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT email FROM users ORDER BY email`)

@@ -59,15 +59,22 @@ type Config struct {
 	ListenPort int
 	// Addresses of the interface, such as 10.3.2.1/24 and fd00::3:2:1/120.
 	Addresses []netip.Prefix
-	// Routes are further destinations routed into the interface, such as
-	// the relay subnets of live peers. The tunnel networks need no route
-	// here: the kernel routes them with Addresses. See RouteProtocol.
+	// Routes are further destinations routed into the interface. The tunnel
+	// networks need no route here: the kernel routes them with Addresses;
+	// the relay subnets behind a peer are its Peer.Routes. See RouteProtocol.
 	Routes []netip.Prefix
-	Peers  []Peer
+	// Peers in order of precedence: when two claim the same public key or
+	// allowed IP, the first one is applied and the other left out (Check).
+	Peers []Peer
 	// RevisitAt is when this state will change by itself, such as when the
 	// next VPN session expires: the Reconciler runs a pass then. Zero means
 	// never. Sync ignores it.
 	RevisitAt time.Time
+
+	// Skipped lists the peers that Check left out, and why.
+	Skipped []SkippedPeer
+	// checked: Check has run, and its result needs no second look.
+	checked bool
 }
 
 // Peer is one device allowed to connect.
@@ -84,6 +91,10 @@ type Peer struct {
 	// changed (the real one roams), and a different one is not drift. An
 	// endpoint without an address or port is ignored.
 	Endpoint netip.AddrPort
+	// Routes are networks behind the peer (relay subnets) that are routed
+	// into the interface while the peer is applied. Each must be one of its
+	// AllowedIPs.
+	Routes []netip.Prefix
 }
 
 // PeerStats is what the interface reports about one peer.

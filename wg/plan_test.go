@@ -129,13 +129,13 @@ func TestNormalizeRejects(t *testing.T) {
 		{"no private key", "private key is not set", Config{}},
 		{"bad port", "listen port 70000", Config{PrivateKey: priv, ListenPort: 70000}},
 		{"zero peer key", "has no public key", Config{PrivateKey: priv, Peers: []Peer{{}}}},
-		{"own key", "server's own public key", Config{PrivateKey: priv, Peers: []Peer{{PublicKey: pub}}}},
-		{"duplicate peer", "listed twice", Config{PrivateKey: priv, Peers: []Peer{{PublicKey: a}, {PublicKey: a}}}},
-		{"shared allowed ip", "is also given to peer", Config{PrivateKey: priv, Peers: []Peer{
+		{"own key", "the public key is the server's own", Config{PrivateKey: priv, Peers: []Peer{{PublicKey: pub}}}},
+		{"duplicate peer", "the public key is also another peer's", Config{PrivateKey: priv, Peers: []Peer{{PublicKey: a}, {PublicKey: a}}}},
+		{"shared allowed ip", "allowed IP 10.0.0.2/32 is also another peer's", Config{PrivateKey: priv, Peers: []Peer{
 			{PublicKey: a, AllowedIPs: prefixes("10.0.0.2/32")},
 			{PublicKey: b, AllowedIPs: prefixes("10.0.0.2/32")},
 		}}},
-		{"invalid allowed ip", "invalid allowed ip", Config{PrivateKey: priv, Peers: []Peer{{PublicKey: a, AllowedIPs: []netip.Prefix{{}}}}}},
+		{"invalid allowed ip", "allowed IP invalid Prefix is invalid", Config{PrivateKey: priv, Peers: []Peer{{PublicKey: a, AllowedIPs: []netip.Prefix{{}}}}}},
 		{"invalid address", "invalid interface address", Config{PrivateKey: priv, Addresses: []netip.Prefix{{}}}},
 	}
 	for _, tt := range tests {

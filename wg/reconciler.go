@@ -29,6 +29,10 @@ const DefaultReconcileInterval = 30 * time.Second
 // Interval to repair drift made by others. Triggers that arrive while a pass
 // runs are merged into one more pass.
 //
+// One bad peer never stops a pass: the desired state goes through
+// Config.Check, the peers it leaves out are listed in the status, and the
+// interface gets everything else, its key, port and addresses included.
+//
 // The passes at start and every Interval call Sync. When the Interface is
 // also an Applier, the passes after a Trigger or at a RevisitAt call Apply,
 // which skips reading the device: the desired state changed, and drift made
@@ -57,6 +61,8 @@ type ReconcileStatus struct {
 	// Err is the pass's error, empty on success.
 	Err     string
 	Changes Changes
+	// Skipped are the desired peers that the pass left out (Config.Check).
+	Skipped []SkippedPeer
 	// Passes counts completed passes, Repairs those that changed something.
 	Passes  int
 	Repairs int
@@ -172,10 +178,13 @@ func (r *Reconciler) pass(ctx context.Context, full bool, pending time.Time) (ne
 	start := time.Now()
 	next = pending
 	var ch Changes
+	var skipped []SkippedPeer
 	want, err := r.Desired(ctx)
 	if err != nil {
 		err = fmt.Errorf("compute desired state: %w", err)
 	} else {
+		want = want.Check()
+		skipped = want.Skipped
 		next = r.revisitTime(want.RevisitAt, start)
 		if a, ok := r.Interface.(Applier); ok && !full {
 			ch, err = a.Apply(ctx, want)
@@ -196,6 +205,9 @@ func (r *Reconciler) pass(ctx context.Context, full bool, pending time.Time) (ne
 	r.mu.Lock()
 	st := &r.status
 	st.At, st.Duration, st.Changes, st.Err, st.RevisitAt = start, elapsed, ch, "", next
+	if want.checked { // a pass that could not compute the state knows nothing new
+		st.Skipped = skipped
+	}
 	if err != nil {
 		st.Err = err.Error()
 	}

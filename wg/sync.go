@@ -423,7 +423,10 @@ func sameAllowedIPs(have []net.IPNet, want []netip.Prefix) bool {
 }
 
 // normalize checks want and returns a copy with masked, de-duplicated
-// allowed IPs, so that it compares equal to what the device reports.
+// allowed IPs and routes, so that it compares equal to what the device
+// reports. A peer that Check would leave out is an error here: the
+// Reconciler checks before it syncs, so such a peer reaches Sync only from a
+// caller that should hear about it.
 func (c Config) normalize() (Config, error) {
 	if c.PrivateKey == (wgtypes.Key{}) {
 		return c, errors.New("private key is not set")
@@ -436,65 +439,38 @@ func (c Config) normalize() (Config, error) {
 			return c, fmt.Errorf("invalid interface address %s", a)
 		}
 	}
+	if !c.checked {
+		skippedBefore := len(c.Skipped)
+		c = c.Check()
+		if len(c.Skipped) > skippedBefore {
+			s := c.Skipped[skippedBefore]
+			return c, fmt.Errorf("peer %s: %s", s.PublicKey, s.Reason)
+		}
+	}
 	routes := make([]netip.Prefix, 0, len(c.Routes))
 	seenRoute := make(map[netip.Prefix]bool, len(c.Routes))
-	for _, r := range c.Routes {
+	addRoute := func(r netip.Prefix) error {
 		m, ok := maskPrefix(r)
 		if !ok {
-			return c, fmt.Errorf("invalid route %s", r)
+			return fmt.Errorf("invalid route %s", r)
 		}
 		if !seenRoute[m] {
 			seenRoute[m] = true
 			routes = append(routes, m)
 		}
+		return nil
+	}
+	for _, r := range c.Routes {
+		if err := addRoute(r); err != nil {
+			return c, err
+		}
+	}
+	for _, p := range c.Peers {
+		for _, r := range p.Routes {
+			addRoute(r) // checked
+		}
 	}
 	c.Routes = routes
-	own := c.PrivateKey.PublicKey()
-	ipCount := 0
-	for _, p := range c.Peers {
-		ipCount += len(p.AllowedIPs)
-	}
-	owner := make(map[netip.Prefix]wgtypes.Key, ipCount)
-	seen := make(map[wgtypes.Key]bool, len(c.Peers))
-	peers := make([]Peer, len(c.Peers))
-	for j, p := range c.Peers {
-		switch {
-		case p.PublicKey == (wgtypes.Key{}):
-			return c, fmt.Errorf("peer %d has no public key", j)
-		case p.PublicKey == own:
-			return c, fmt.Errorf("peer %s has the server's own public key", p.PublicKey)
-		case seen[p.PublicKey]:
-			return c, fmt.Errorf("peer %s is listed twice", p.PublicKey)
-		}
-		seen[p.PublicKey] = true
-		ips := make([]netip.Prefix, 0, len(p.AllowedIPs))
-		for _, a := range p.AllowedIPs {
-			m, ok := maskPrefix(a)
-			if !ok {
-				return c, fmt.Errorf("peer %s: invalid allowed ip %s", p.PublicKey, a)
-			}
-			a = m
-			if other, ok := owner[a]; ok {
-				if other == p.PublicKey {
-					continue // listed twice for the same peer
-				}
-				// WireGuard gives an allowed IP to one peer only; both
-				// would flap on every pass.
-				return c, fmt.Errorf("peer %s: allowed ip %s is also given to peer %s", p.PublicKey, a, other)
-			}
-			owner[a] = p.PublicKey
-			ips = append(ips, a)
-		}
-		p.AllowedIPs = ips
-		if ep := p.Endpoint; ep.IsValid() {
-			p.Endpoint = netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port())
-		}
-		if a := p.Endpoint.Addr(); !a.IsValid() || a.IsUnspecified() || a.Zone() != "" || p.Endpoint.Port() == 0 {
-			p.Endpoint = netip.AddrPort{}
-		}
-		peers[j] = p
-	}
-	c.Peers = peers
 	return c, nil
 }
 

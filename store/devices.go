@@ -45,22 +45,14 @@ func (s *Store) scanDevice(row interface{ Scan(...any) error }) (*Device, error)
 	}
 	o.AllowedIPs.Set, o.DNS.Set, o.Endpoint.Set, o.MTU.Set, o.PersistentKeepalive.Set =
 		!defAllowed, !defDNS, !defEndpoint, !defMTU, !defKeepalive
-	if o.AllowedIPs.Value, err = parsePrefixes(allowedIPs); err != nil {
-		return nil, fmt.Errorf("device %s allowed ips: %w", d.ID, err)
-	}
-	if d.AllowedSubnets, err = parsePrefixes(subnets); err != nil {
-		return nil, fmt.Errorf("device %s allowed subnets: %w", d.ID, err)
-	}
+	var problems []string
+	o.AllowedIPs.Value, problems = readPrefixes("allowed IPs", allowedIPs, problems)
+	d.AllowedSubnets, problems = readPrefixes("relay subnets", subnets, problems)
 	o.DNS.Value = splitList(dns)
-	if d.PresharedKey, err = s.seal.open(psk); err != nil {
-		return nil, fmt.Errorf("device %s preshared key: %w", d.ID, err)
-	}
-	if d.IPv4, err = parseAddr(v4); err != nil {
-		return nil, fmt.Errorf("device %s ipv4: %w", d.ID, err)
-	}
-	if d.IPv6, err = parseAddr(v6); err != nil {
-		return nil, fmt.Errorf("device %s ipv6: %w", d.ID, err)
-	}
+	d.PresharedKey, problems = s.openPresharedKey(psk, problems)
+	d.IPv4, problems = readAddr("IPv4 address", v4, problems)
+	d.IPv6, problems = readAddr("IPv6 address", v6, problems)
+	d.Problem = strings.Join(problems, "; ")
 	d.LatestHandshake = timePtr(handshake)
 	return &d, nil
 }
@@ -199,6 +191,11 @@ type LivePeer struct {
 	IPv4, IPv6     netip.Addr
 	AllowedSubnets []netip.Prefix
 	RemoteEndpoint string
+	CreatedAt      time.Time
+	// Problem says why the row cannot be read as a peer (a column that does not parse, a
+	// preshared key sealed under another key); "" when it can. Such a row is still listed,
+	// so that one bad row is reported and skipped instead of failing the whole read.
+	Problem string
 }
 
 // livePeerQuery selects the live peers; $1 is the start of the valid sessions (NULL when
@@ -206,8 +203,8 @@ type LivePeer struct {
 // that decides who is connected. The owner filter is spliced in, not written as
 // "$2 = ” OR ...", so that a one-user read uses the user_id index.
 const livePeerQuery = `SELECT d.id, d.user_id, d.public_key, d.preshared_key, d.ipv4, d.ipv6, d.allowed_subnets,
-	d.remote_endpoint FROM devices d JOIN users u ON u.id = d.user_id
-	WHERE u.disabled_at IS NULL AND ($1 IS NULL OR u.last_signed_in_at > $1)/*owner*/ ORDER BY d.id`
+	d.remote_endpoint, d.created_at FROM devices d JOIN users u ON u.id = d.user_id
+	WHERE u.disabled_at IS NULL AND ($1 IS NULL OR u.last_signed_in_at > $1)/*owner*/ ORDER BY d.created_at, d.id`
 
 // nextExpiryQuery finds the earliest valid session that keeps a device live, with the same
 // owner filter.
@@ -251,21 +248,15 @@ func (s *Store) ListLivePeers(ctx context.Context, at time.Time, userID string) 
 		var p LivePeer
 		var psk, subnets string
 		var v4, v6 sql.NullString
-		if err := rows.Scan(&p.DeviceID, &p.UserID, &p.PublicKey, &psk, &v4, &v6, &subnets, &p.RemoteEndpoint); err != nil {
+		if err := rows.Scan(&p.DeviceID, &p.UserID, &p.PublicKey, &psk, &v4, &v6, &subnets, &p.RemoteEndpoint, &p.CreatedAt); err != nil {
 			return nil, time.Time{}, fmt.Errorf("list live peers: %w", err)
 		}
-		if p.PresharedKey, err = s.seal.open(psk); err != nil {
-			return nil, time.Time{}, fmt.Errorf("device %s preshared key: %w", p.DeviceID, err)
-		}
-		if p.IPv4, err = parseAddr(v4); err != nil {
-			return nil, time.Time{}, fmt.Errorf("device %s ipv4: %w", p.DeviceID, err)
-		}
-		if p.IPv6, err = parseAddr(v6); err != nil {
-			return nil, time.Time{}, fmt.Errorf("device %s ipv6: %w", p.DeviceID, err)
-		}
-		if p.AllowedSubnets, err = parsePrefixes(subnets); err != nil {
-			return nil, time.Time{}, fmt.Errorf("device %s allowed subnets: %w", p.DeviceID, err)
-		}
+		var problems []string
+		p.PresharedKey, problems = s.openPresharedKey(psk, problems)
+		p.IPv4, problems = readAddr("IPv4 address", v4, problems)
+		p.IPv6, problems = readAddr("IPv6 address", v6, problems)
+		p.AllowedSubnets, problems = readPrefixes("relay subnets", subnets, problems)
+		p.Problem = strings.Join(problems, "; ")
 		peers = append(peers, p)
 	}
 	if err := rows.Err(); err != nil {
@@ -456,6 +447,32 @@ func statsUpdateQuery(rows int) string {
 }
 
 // parsePrefixes reads a list stored by joinPrefixes.
+// openPresharedKey, readAddr and readPrefixes read one column of a device row; a value that
+// does not read is added to problems, in words for an admin, and read as empty.
+func (s *Store) openPresharedKey(sealed string, problems []string) (string, []string) {
+	psk, err := s.seal.open(sealed)
+	if err != nil {
+		return "", append(problems, "its preshared key cannot be decrypted with this server's encryption key")
+	}
+	return psk, problems
+}
+
+func readAddr(what string, v sql.NullString, problems []string) (netip.Addr, []string) {
+	a, err := parseAddr(v)
+	if err != nil {
+		return netip.Addr{}, append(problems, fmt.Sprintf("its %s %q is invalid", what, v.String))
+	}
+	return a, problems
+}
+
+func readPrefixes(what, v string, problems []string) ([]netip.Prefix, []string) {
+	ps, err := parsePrefixes(v)
+	if err != nil {
+		return nil, append(problems, fmt.Sprintf("its %s %q are invalid", what, v))
+	}
+	return ps, problems
+}
+
 func parsePrefixes(s string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, f := range splitList(s) {

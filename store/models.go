@@ -54,6 +54,9 @@ type Device struct {
 	AllowedSubnets []netip.Prefix
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	// Problem says which columns of the row did not read (they read as empty), in words for
+	// an admin; "" for a sound row. A bad row is listed with it rather than failing the list.
+	Problem string
 	DeviceStats
 }
 

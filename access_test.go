@@ -42,19 +42,33 @@ type lab struct {
 
 func (l *lab) db(t *testing.T) *store.Store {
 	t.Helper()
-	var dataDir string
-	for _, kv := range l.s.env {
-		if v, ok := strings.CutPrefix(kv, "WG_DATA_DIR="); ok {
-			dataDir = v
-		}
-	}
-	st, err := store.Open(context.Background(), store.Options{Driver: "sqlite",
-		DSN: filepath.Join(dataDir, "wiregui.db"), Key: readKey(t, filepath.Join(dataDir, "encryption.key"))})
+	driver, dsn := l.database()
+	st, err := store.Open(context.Background(), store.Options{Driver: driver, DSN: dsn,
+		Key: readKey(t, filepath.Join(l.dataDir(), "encryption.key"))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
+}
+
+// database returns the server's database: its driver and address.
+func (l *lab) database() (driver, dsn string) {
+	for _, kv := range l.s.env {
+		if v, ok := strings.CutPrefix(kv, "WG_DATABASE_URL="); ok {
+			return "postgres", v
+		}
+	}
+	return "sqlite", filepath.Join(l.dataDir(), "wiregui.db")
+}
+
+func (l *lab) dataDir() string {
+	for _, kv := range l.s.env {
+		if v, ok := strings.CutPrefix(kv, "WG_DATA_DIR="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 func readKey(t *testing.T, path string) []byte {
@@ -94,13 +108,14 @@ func latestHandshake(t *testing.T, c *wglab.Client) string {
 	return strings.TrimSpace(c.NS.Run(t, "sh", "-c", "wg show "+c.Iface+" latest-handshakes | awk '{print $2}'"))
 }
 
-// startLab starts the server and three clients, each a user of its own with one device,
-// connected through the tunnel. users and devices name them ("" for the defaults).
-func startLab(t *testing.T, users, devices [3]string, extraEnv ...string) *lab {
+// startLab starts the server on driver ("sqlite" or "postgres") and three clients, each a
+// user of its own with one device, connected through the tunnel. users and devices name them
+// ("" for the defaults).
+func startLab(t *testing.T, driver string, users, devices [3]string, extraEnv ...string) *lab {
 	t.Helper()
 	wglab.Require(t)
 	l := &lab{}
-	l.s = startServer(t, "sqlite", nil, append([]string{"WG_WG_ENDPOINT_HOST=" + endpointAddr}, extraEnv...)...)
+	l.s = startServer(t, driver, nil, append([]string{"WG_WG_ENDPOINT_HOST=" + endpointAddr}, extraEnv...)...)
 	l.s.ns.Run(t, "ip", "addr", "add", endpointAddr+"/32", "dev", "lo")
 	l.s.ns.Run(t, "sysctl", "-qw", "net.ipv4.ip_forward=1")
 
@@ -131,7 +146,7 @@ func startLab(t *testing.T, users, devices [3]string, extraEnv ...string) *lab {
 }
 
 func TestAccessIsEnforcedInTheKernel(t *testing.T) {
-	l := startLab(t, [3]string{}, [3]string{})
+	l := startLab(t, "sqlite", [3]string{}, [3]string{})
 	t.Run("relay subnet behind client 1 is reachable from the server", func(t *testing.T) { l.relay(t) })
 	t.Run("disable cuts one client at once and leaves the others alone", func(t *testing.T) { l.disableEnable(t) })
 	t.Run("session expiry cuts and a new sign-in restores", func(t *testing.T) { l.expiry(t) })

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -31,6 +33,9 @@ type dataPlane struct {
 	iface *wg.Interface
 	rec   *wg.Reconciler
 	err   error
+	// notApplied is why each live device that is not a peer is left out, by device id, as of
+	// the last desired state; replaced whole, never changed in place.
+	notApplied map[string]string
 
 	// The desired state last read from the database, by owner. Every write path of this
 	// process reports whose devices or session it changed, and the next pass re-reads only
@@ -43,6 +48,8 @@ type dataPlane struct {
 	cacheMu  sync.Mutex
 	staleAll bool
 	staleFor map[string]bool
+	// reported is what has been logged of notApplied; only the reconciler's goroutine uses it.
+	reported map[string]string
 }
 
 // desiredCache is the live peers of every user, as last read.
@@ -50,13 +57,17 @@ type desiredCache struct {
 	mark      string // the store's AccessMark before the last read
 	readAt    time.Time
 	revisitAt time.Time
-	byUser    map[string]userPeers
+	byUser    map[string][]livePeer
 }
 
-// userPeers is one user's share of the desired state.
-type userPeers struct {
-	peers  []wg.Peer
-	routes []netip.Prefix
+// livePeer is a device that should be a live peer: the peer, or why the device cannot be
+// one.
+type livePeer struct {
+	deviceID  string
+	userID    string
+	createdAt time.Time
+	peer      wg.Peer
+	problem   string
 }
 
 // desiredMaxAge bounds how long a desired state read from the database is reused, in case a
@@ -124,7 +135,9 @@ func (p *dataPlane) desired(serverAddrs []netip.Prefix) func(ctx context.Context
 		}
 		c.mark = mark
 		p.cache = c
-		return c.config(priv, p.cfg.WireGuard.ListenPort, serverAddrs), nil
+		want, notApplied := c.config(priv, p.cfg.WireGuard.ListenPort, serverAddrs)
+		p.report(notApplied)
+		return want, nil
 	}
 }
 
@@ -134,15 +147,17 @@ func (p *dataPlane) readEveryone(ctx context.Context, now time.Time) (*desiredCa
 	if err != nil {
 		return nil, err
 	}
-	c := &desiredCache{readAt: now, revisitAt: revisitAt, byUser: make(map[string]userPeers)}
+	c := &desiredCache{readAt: now, revisitAt: revisitAt, byUser: make(map[string][]livePeer)}
+	tunnels := tunnelNetworks(p.cfg)
 	for _, lp := range live {
-		c.add(lp, p.log)
+		c.add(lp, tunnels)
 	}
 	return c, nil
 }
 
 // reread replaces the share of every user in users with a fresh read.
 func (p *dataPlane) reread(ctx context.Context, c *desiredCache, users map[string]bool, now time.Time) error {
+	tunnels := tunnelNetworks(p.cfg)
 	for id := range users {
 		live, revisitAt, err := p.store.ListLivePeers(ctx, now, id)
 		if err != nil {
@@ -150,7 +165,7 @@ func (p *dataPlane) reread(ctx context.Context, c *desiredCache, users map[strin
 		}
 		delete(c.byUser, id)
 		for _, lp := range live {
-			c.add(lp, p.log)
+			c.add(lp, tunnels)
 		}
 		// A later expiry leaves an earlier revisitAt in place: that pass then reads everyone.
 		if !revisitAt.IsZero() && (c.revisitAt.IsZero() || revisitAt.Before(c.revisitAt)) {
@@ -160,25 +175,47 @@ func (p *dataPlane) reread(ctx context.Context, c *desiredCache, users map[strin
 	return nil
 }
 
-func (c *desiredCache) add(lp store.LivePeer, log *slog.Logger) {
-	peer, err := livePeer(lp)
+func (c *desiredCache) add(lp store.LivePeer, tunnels []netip.Prefix) {
+	peer, err := peerOf(lp, tunnels)
+	lpr := livePeer{deviceID: lp.DeviceID, userID: lp.UserID, createdAt: lp.CreatedAt, peer: peer}
 	if err != nil {
-		log.Warn("device skipped", slog.String("device", lp.DeviceID), slog.Any("err", err))
-		return
+		lpr.problem = err.Error()
 	}
-	up := c.byUser[lp.UserID]
-	up.peers = append(up.peers, peer)
-	up.routes = append(up.routes, lp.AllowedSubnets...)
-	c.byUser[lp.UserID] = up
+	c.byUser[lp.UserID] = append(c.byUser[lp.UserID], lpr)
 }
 
-func (c *desiredCache) config(priv wgtypes.Key, port int, addrs []netip.Prefix) wg.Config {
-	want := wg.Config{PrivateKey: priv, ListenPort: port, Addresses: addrs, RevisitAt: c.revisitAt}
-	for _, up := range c.byUser {
-		want.Peers = append(want.Peers, up.peers...)
-		want.Routes = append(want.Routes, up.routes...)
+// config is the desired state of the interface, and why each device that is not in it is
+// left out. Older devices come first, so that of two that claim the same key or address
+// the one that was there first stays.
+func (c *desiredCache) config(priv wgtypes.Key, port int, addrs []netip.Prefix) (wg.Config, map[string]string) {
+	n := 0
+	for _, lps := range c.byUser {
+		n += len(lps)
 	}
-	return want
+	all := make([]*livePeer, 0, n)
+	notApplied := make(map[string]string)
+	for _, lps := range c.byUser {
+		for i := range lps {
+			if lps[i].problem != "" {
+				notApplied[lps[i].deviceID] = lps[i].problem
+				continue
+			}
+			all = append(all, &lps[i])
+		}
+	}
+	slices.SortFunc(all, func(a, b *livePeer) int {
+		return cmp.Or(a.createdAt.Compare(b.createdAt), cmp.Compare(a.deviceID, b.deviceID))
+	})
+	want := wg.Config{PrivateKey: priv, ListenPort: port, Addresses: addrs, RevisitAt: c.revisitAt,
+		Peers: make([]wg.Peer, len(all))}
+	for i, lp := range all {
+		want.Peers[i] = lp.peer
+	}
+	want = want.Check()
+	for _, s := range want.Skipped {
+		notApplied[all[s.Index].deviceID] = s.Reason
+	}
+	return want, notApplied
 }
 
 // notifyExpired raises one notification per expired VPN session, however many passes see it.
@@ -206,17 +243,27 @@ func (p *dataPlane) notifyExpired(ctx context.Context, now time.Time) {
 	}
 }
 
-// livePeer is the WireGuard peer of a device: its addresses and relay subnets as allowed
-// IPs, and its last known endpoint so the server can reach it first when it comes back.
-func livePeer(d store.LivePeer) (wg.Peer, error) {
-	pub, err := wgtypes.ParseKey(d.PublicKey)
+// peerOf is the WireGuard peer of a device: its addresses and relay subnets as allowed IPs,
+// the subnets routed to it, and its last known endpoint so the server can reach it first
+// when it comes back. Whatever reached the database is checked as the forms check it, so a
+// row written by an older version, a restore or a hand edit is refused with the reason.
+func peerOf(d store.LivePeer, tunnels []netip.Prefix) (wg.Peer, error) {
+	if d.Problem != "" {
+		return wg.Peer{}, errors.New(d.Problem)
+	}
+	pub, err := wg.ParsePublicKey(d.PublicKey)
 	if err != nil {
-		return wg.Peer{}, fmt.Errorf("public key: %w", err)
+		return wg.Peer{}, err
 	}
 	peer := wg.Peer{PublicKey: pub}
 	if d.PresharedKey != "" {
 		if peer.PresharedKey, err = wgtypes.ParseKey(d.PresharedKey); err != nil {
-			return wg.Peer{}, fmt.Errorf("preshared key: %w", err)
+			return wg.Peer{}, errors.New("its preshared key is not a WireGuard key")
+		}
+	}
+	if len(d.AllowedSubnets) > 0 {
+		if err := wg.CheckRelaySubnets(d.AllowedSubnets, tunnels, nil); err != nil {
+			return wg.Peer{}, err
 		}
 	}
 	for _, a := range []netip.Addr{d.IPv4, d.IPv6} {
@@ -225,10 +272,30 @@ func livePeer(d store.LivePeer) (wg.Peer, error) {
 		}
 	}
 	peer.AllowedIPs = append(peer.AllowedIPs, d.AllowedSubnets...)
+	peer.Routes = d.AllowedSubnets
 	if ep, err := netip.ParseAddrPort(d.RemoteEndpoint); err == nil {
 		peer.Endpoint = ep
 	}
 	return peer, nil
+}
+
+// report publishes why devices are not applied, and logs each device once when it is left
+// out and once when it is back.
+func (p *dataPlane) report(notApplied map[string]string) {
+	p.mu.Lock()
+	p.notApplied = notApplied
+	p.mu.Unlock()
+	for id, reason := range notApplied {
+		if p.reported[id] != reason {
+			p.log.Warn("device not applied", slog.String("device", id), slog.String("reason", reason))
+		}
+	}
+	for id := range p.reported {
+		if _, still := notApplied[id]; !still {
+			p.log.Info("device applied again", slog.String("device", id))
+		}
+	}
+	p.reported = notApplied
 }
 
 // trigger asks the reconciler to apply the database now: what changed for userID, or for
@@ -258,7 +325,7 @@ func (p *dataPlane) status() app.WireGuardStatus {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	st := app.WireGuardStatus{Enabled: true, Interface: p.cfg.WireGuard.Interface}
+	st := app.WireGuardStatus{Enabled: true, Interface: p.cfg.WireGuard.Interface, NotApplied: p.notApplied}
 	switch {
 	case p.err != nil:
 		st.Error = p.err.Error()

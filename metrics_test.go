@@ -37,7 +37,7 @@ const (
 func TestMetricsEndToEnd(t *testing.T) {
 	vm := vmtest.Start(t)
 	began := time.Now()
-	l := startLab(t, [3]string{quotedOwner}, [3]string{quotedName},
+	l := startLab(t, "sqlite", [3]string{quotedOwner}, [3]string{quotedName},
 		"WG_VICTORIAMETRICS_URL=http://{root}:"+exposeToNamespaces(t, vm.URL()), "WG_METRICS_TOKEN="+metricsToken)
 	serverPID := l.s.proc.Cmd.Process.Pid
 	db := l.db(t)               // the server's database, read as the collector writes it

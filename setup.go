@@ -86,21 +86,26 @@ func pools(cfg *config.Config) (store.AddressPools, []netip.Prefix, error) {
 	return p, serverAddrs, nil
 }
 
-// deviceService builds the one device provisioning service that the web UI and the CLI share.
-func deviceService(cfg *config.Config, st *store.Store, changed func(userID string)) (*app.Devices, error) {
-	p, _, err := pools(cfg)
-	if err != nil {
-		return nil, err
-	}
+// tunnelNetworks returns the configured tunnel networks.
+func tunnelNetworks(cfg *config.Config) []netip.Prefix {
 	var tunnels []netip.Prefix
 	for _, n := range []netip.Prefix{cfg.WireGuard.IPv4Network, cfg.WireGuard.IPv6Network} {
 		if n.IsValid() {
 			tunnels = append(tunnels, n)
 		}
 	}
+	return tunnels
+}
+
+// deviceService builds the one device provisioning service that the web UI and the CLI share.
+func deviceService(cfg *config.Config, st *store.Store, changed func(userID string)) (*app.Devices, error) {
+	p, _, err := pools(cfg)
+	if err != nil {
+		return nil, err
+	}
 	return &app.Devices{
 		Store:   st,
-		Tunnels: tunnels,
+		Tunnels: tunnelNetworks(cfg),
 		Pools:   p,
 		Client: app.ClientDefaults{
 			EndpointHost:        cfg.WireGuard.EndpointHost,

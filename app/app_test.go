@@ -33,6 +33,8 @@ type env struct {
 	changed []string // the users whose devices changed, in order; "" is everyone
 	live    *collector.Hub
 	web     *app.Server
+	// wg is what the data plane reports; set it before the requests that should see it.
+	wg app.WireGuardStatus
 }
 
 func newEnv(t testing.TB) *env {
@@ -70,6 +72,7 @@ func newEnv(t testing.TB) *env {
 		ExternalURL: e.url,
 		Version:     "test",
 		Live:        e.live,
+		WireGuard:   func() app.WireGuardStatus { return e.wg },
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -149,6 +149,7 @@ type deviceRow struct {
 	Href       string // the device's page
 	ShowOwner  bool
 	DeleteHref string // the delete confirmation; "" when the user may not delete it
+	NotApplied string // why the device is not a WireGuard peer; shown to admins only
 }
 
 // HTML is the row's <tr>. It is written here rather than by a template because html/template
@@ -180,7 +181,11 @@ func (row deviceRow) HTML() template.HTML {
 		w("</td>")
 	}
 	w(`<tr id="device-`, id, `">`)
-	cell("Name", "", "", `<a href="`, html.EscapeString(row.Href), `">`, html.EscapeString(d.Name), `</a>`)
+	name := []string{`<a href="`, html.EscapeString(row.Href), `">`, html.EscapeString(d.Name), `</a>`}
+	if row.NotApplied != "" {
+		name = append(name, `<span class="not-applied">not applied: `, html.EscapeString(row.NotApplied), `</span>`)
+	}
+	cell("Name", "", "", name...)
 	if row.ShowOwner {
 		cell("Owner", "", "", html.EscapeString(d.UserEmail))
 	}
@@ -289,9 +294,13 @@ func (s *Server) deviceRows(r *http.Request, l deviceList, q listQuery, sq store
 	now := time.Now()
 	ids := url.Values{}
 	mayDelete := map[string]bool{} // by owner: the answer depends on the owner and the settings only
+	admin := s.can(r, manageAllDevices, nil)
 	for i := range devices {
 		d := &devices[i]
 		row := deviceRow{Device: d, Live: s.liveOf(d, now), Href: devicePath(d.ID, l.path), ShowOwner: l.admin}
+		if admin {
+			row.NotApplied = s.notApplied(d)
+		}
 		may, known := mayDelete[d.UserID]
 		if !known {
 			may = s.can(r, deleteDevice, d)

@@ -49,6 +49,8 @@ type devicePage struct {
 	LiveURL      string      // the device's Server-Sent Events
 	HistoryURL   string      // its traffic history; "" without VictoriaMetrics
 	HistorySpans []collector.HistorySpan
+	// NotApplied is why the device is not a WireGuard peer although it should be; admins only.
+	NotApplied string
 }
 
 // createDevice answers POST /devices and POST /admin/devices: a device for oneself, or, on
@@ -290,6 +292,15 @@ func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request) {
 	s.renderDevicePage(w, r, http.StatusUnprocessableEntity, pd, dev, next, false)
 }
 
+// notApplied says why dev is not a WireGuard peer although it should be: the data plane
+// left it out, or its row does not read. "" when nothing is wrong.
+func (s *Server) notApplied(dev *store.Device) string {
+	if reason := s.wg().NotApplied[dev.ID]; reason != "" {
+		return reason
+	}
+	return dev.Problem
+}
+
 // renderDevicePage writes a device's page, or only its device-detail fragment for htmx.
 func (s *Server) renderDevicePage(w http.ResponseWriter, r *http.Request, status int, pd *PageData,
 	dev *store.Device, next string, saved bool) {
@@ -320,6 +331,9 @@ func (s *Server) renderDevicePage(w http.ResponseWriter, r *http.Request, status
 		Href:         devicePath(dev.ID, next),
 		Next:         next,
 		Saved:        saved,
+	}
+	if p.ShowOwner {
+		p.NotApplied = s.notApplied(dev)
 	}
 	if s.history != nil {
 		p.HistoryURL, p.HistorySpans = "/devices/"+dev.ID+"/history", collector.HistorySpans

@@ -11,6 +11,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
 	"wiregui/store"
 	"wiregui/wg"
 )
@@ -102,9 +104,9 @@ func (d *Devices) Create(ctx context.Context, nd NewDevice) (*CreatedDevice, err
 	}
 	var private string
 	if strings.TrimSpace(nd.PublicKey) != "" {
-		key, err := wg.ParsePublicKey(strings.TrimSpace(nd.PublicKey))
+		key, err := d.checkPublicKey(ctx, nd.PublicKey)
 		if err != nil {
-			return nil, &InputError{Field: "public_key", Message: sentence(err.Error())}
+			return nil, err
 		}
 		dev.PublicKey = key.String()
 	} else {
@@ -132,10 +134,33 @@ func (d *Devices) Create(ctx context.Context, nd NewDevice) (*CreatedDevice, err
 	return d.Config(ctx, dev, private)
 }
 
+// checkPublicKey validates a public key a user supplied for a device: a WireGuard key that a
+// peer can have (see wg.ParsePublicKey) and not the server's own, which is in every client
+// configuration and would make the interface refuse the whole peer list.
+func (d *Devices) checkPublicKey(ctx context.Context, s string) (wgtypes.Key, error) {
+	key, err := wg.ParsePublicKey(s)
+	if err != nil {
+		return key, &InputError{Field: "public_key", Message: sentence(err.Error())}
+	}
+	server, err := d.Store.ServerKeys(ctx)
+	if err != nil {
+		return key, fmt.Errorf("server keys: %w", err)
+	}
+	if key.String() == server.PublicKey {
+		return key, &InputError{Field: "public_key", Message: "This is the server's public key. Paste the public key of your device."}
+	}
+	return key, nil
+}
+
 // Update applies edit to the device with id, validates the result and stores it; nothing is
 // written when edit or the validation fails.
 func (d *Devices) Update(ctx context.Context, id string, edit func(*store.Device) error) (*store.Device, error) {
 	dev, err := d.Store.UpdateDevice(ctx, id, func(dev *store.Device) error {
+		if dev.Problem != "" {
+			// Writing it back would store what did not read as empty.
+			return &InputError{Field: "_form", Message: sentence("this device's stored data is damaged (" + dev.Problem +
+				"); delete it and add it again")}
+		}
 		if err := edit(dev); err != nil {
 			return err
 		}

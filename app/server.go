@@ -41,6 +41,11 @@ type WireGuardStatus struct {
 	Kind      string           `json:"kind,omitempty"` // kernel or userspace
 	Error     string           `json:"error,omitempty"`
 	Reconcile *ReconcileStatus `json:"last_reconcile,omitempty"`
+	// NotApplied says why each device that should be a live peer is not one, by device id:
+	// its row is bad (a hand edit, a restore, an older version). Admins see it.
+	NotApplied map[string]string `json:"-"`
+	// DevicesNotApplied counts them, for /healthz.
+	DevicesNotApplied int `json:"devices_not_applied,omitempty"`
 }
 
 // ReconcileStatus is the outcome of the reconciler's last pass.
@@ -206,12 +211,13 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusServiceUnavailable
 	}
 	body.WireGuard = s.wg()
+	body.WireGuard.DevicesNotApplied = len(body.WireGuard.NotApplied)
 	if s.live != nil {
 		if h, ok := s.live.Health(); ok {
 			body.Collector = &h
 		}
 	}
-	if body.WireGuard.Error != "" && status == http.StatusOK {
+	if (body.WireGuard.Error != "" || body.WireGuard.DevicesNotApplied > 0) && status == http.StatusOK {
 		body.Status = "degraded"
 	}
 	writeJSON(w, status, body)

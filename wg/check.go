@@ -9,6 +9,8 @@ import (
 
 // SkippedPeer is a peer of a desired Config that Check left out, and why.
 type SkippedPeer struct {
+	// Index is the peer's position in the Peers that Check was given.
+	Index     int
 	PublicKey wgtypes.Key
 	// Reason completes "not applied: …", e.g. "the public key is the server's own".
 	Reason string
@@ -37,11 +39,10 @@ func (c Config) Check() Config {
 	seen := make(map[wgtypes.Key]bool, len(c.Peers))
 	peers := make([]Peer, 0, len(c.Peers))
 	var skipped []SkippedPeer
-	for _, p := range c.Peers {
-		reason := ""
-		p, reason = checkPeer(p, own, seen, owner)
+	for i, p := range c.Peers {
+		p, reason := checkPeer(p, own, seen, owner)
 		if reason != "" {
-			skipped = append(skipped, SkippedPeer{PublicKey: p.PublicKey, Reason: reason})
+			skipped = append(skipped, SkippedPeer{Index: i, PublicKey: p.PublicKey, Reason: reason})
 			continue
 		}
 		seen[p.PublicKey] = true
@@ -50,7 +51,7 @@ func (c Config) Check() Config {
 		}
 		peers = append(peers, p)
 	}
-	c.Peers, c.Skipped, c.checked = peers, append(c.Skipped, skipped...), true
+	c.Peers, c.Skipped, c.checked = peers, skipped, true
 	return c
 }
 

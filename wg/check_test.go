@@ -45,7 +45,7 @@ func TestCheckLeavesOutOnlyTheBadPeers(t *testing.T) {
 				{PublicKey: later, AllowedIPs: prefixes("10.0.0.9/32")},
 			}}
 			got := want.Check()
-			if len(got.Skipped) != 1 || got.Skipped[0].PublicKey != tt.bad.PublicKey ||
+			if len(got.Skipped) != 1 || got.Skipped[0].PublicKey != tt.bad.PublicKey || got.Skipped[0].Index != 1 ||
 				!strings.Contains(got.Skipped[0].Reason, tt.wantReason) {
 				t.Fatalf("skipped = %+v, want the bad peer with a reason containing %q", got.Skipped, tt.wantReason)
 			}

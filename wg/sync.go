@@ -440,10 +440,8 @@ func (c Config) normalize() (Config, error) {
 		}
 	}
 	if !c.checked {
-		skippedBefore := len(c.Skipped)
-		c = c.Check()
-		if len(c.Skipped) > skippedBefore {
-			s := c.Skipped[skippedBefore]
+		if c = c.Check(); len(c.Skipped) > 0 {
+			s := c.Skipped[0]
 			return c, fmt.Errorf("peer %s: %s", s.PublicKey, s.Reason)
 		}
 	}

@@ -49,6 +49,11 @@ func badRows(t *testing.T, driver string) {
 		{"default-route", "allowed_subnets = '0.0.0.0/0'", "default route"},
 		{"garbage", "ipv4 = 'garbage'", "its IPv4 address &#34;garbage&#34; is invalid"},
 	}
+	// No form, command or API takes such a key; the database is the only way in.
+	out, err := l.s.cli(t, "device", "add", "--user", l.users[2], "--name", "sneaky", "--public-key", serverKey)
+	if err == nil || !strings.Contains(err.Error(), "server's public key") {
+		t.Errorf("device add with the server's key: err %v, output %q; want it refused", err, out)
+	}
 	db := l.sqlDB(t)
 	for _, b := range bad {
 		if _, err := l.s.cli(t, "device", "add", "--user", l.users[2], "--name", b.name); err != nil {

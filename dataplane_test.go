@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"testing"
@@ -92,4 +93,34 @@ func TestDesiredStateRereadsOnlyWhatChanged(t *testing.T) {
 		}
 		peers("after a change nobody reported", annKey)
 	})
+}
+
+// BenchmarkDesiredConfig10k is the data plane's share of a pass at 10,000 devices: the
+// cached devices put in order (oldest first) and checked into the interface's desired state.
+func BenchmarkDesiredConfig10k(b *testing.B) {
+	const users, perUser = 100, 100
+	c := &desiredCache{byUser: make(map[string][]livePeer)}
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for u := range users {
+		id := fmt.Sprintf("user-%03d", u)
+		for d := range perUser {
+			_, pub, err := wg.GenerateKeyPair()
+			if err != nil {
+				b.Fatal(err)
+			}
+			n := u*perUser + d
+			addr := netip.AddrFrom4([4]byte{10, byte(n >> 16), byte(n >> 8), byte(n)})
+			c.byUser[id] = append(c.byUser[id], livePeer{deviceID: fmt.Sprintf("dev-%05d", n), userID: id,
+				createdAt: start.Add(time.Duration(n*7919%10000) * time.Second),
+				peer:      wg.Peer{PublicKey: pub, AllowedIPs: []netip.Prefix{wg.HostPrefix(addr)}}})
+		}
+	}
+	priv, _, _ := wg.GenerateKeyPair()
+	b.ReportAllocs()
+	for b.Loop() {
+		want, notApplied := c.config(priv, 51820, nil)
+		if len(want.Peers) != users*perUser || len(notApplied) != 0 {
+			b.Fatalf("%d peers, %d not applied", len(want.Peers), len(notApplied))
+		}
+	}
 }

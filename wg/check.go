@@ -3,6 +3,7 @@ package wg
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
@@ -69,27 +70,25 @@ func checkPeer(p Peer, own wgtypes.Key, seen map[wgtypes.Key]bool, owner map[net
 		return p, "the public key is also another peer's"
 	}
 	ips := make([]netip.Prefix, 0, len(p.AllowedIPs))
-	mine := make(map[netip.Prefix]bool, len(p.AllowedIPs))
 	for _, a := range p.AllowedIPs {
 		m, ok := maskPrefix(a)
 		switch {
 		case !ok:
 			return p, fmt.Sprintf("allowed IP %s is invalid", a)
-		case mine[m]:
+		case slices.Contains(ips, m): // a peer has a few; a map would cost more
 			continue
 		}
 		if _, taken := owner[m]; taken {
 			// WireGuard gives an allowed IP to one peer only; both would flap on every pass.
 			return p, fmt.Sprintf("allowed IP %s is also another peer's", m)
 		}
-		mine[m] = true
 		ips = append(ips, m)
 	}
 	var routes []netip.Prefix
 	for _, r := range p.Routes {
 		m, ok := maskPrefix(r)
 		switch {
-		case !ok || !mine[m]:
+		case !ok || !slices.Contains(ips, m):
 			return p, fmt.Sprintf("route %s is not one of its allowed IPs", r)
 		case m.Bits() == 0:
 			return p, fmt.Sprintf("route %s would take the server's default route", m)

@@ -88,16 +88,17 @@ func (f Field) refuses(r rune) string {
 	return ""
 }
 
-// emailAddress is the text rule of an email address: one line, and at most 254 characters,
-// the longest address SMTP carries.
-var emailAddress = Field{Name: "an email address", Max: 254}
+// EmailAddress is the text rule of an email address: one line of at most 254 characters, the
+// longest address SMTP carries. A form that only looks an address up (sign-in) checks this;
+// one that stores an address checks Email.
+var EmailAddress = Field{Name: "an email address", Max: 254}
 
 // Email checks an email address: the text rule, then the shape name@domain, where the name
 // has no white space and none of <>()[],;:"@\ and the domain is a DNS name in ASCII
 // (an internationalised domain in its xn-- form). It returns the address trimmed and in NFC,
 // with its case kept; deciding when two addresses are the same is the store's.
 func Email(s string) (string, error) {
-	e, err := emailAddress.Clean(s)
+	e, err := EmailAddress.Clean(s)
 	switch {
 	case err != nil:
 		return "", err

@@ -49,6 +49,11 @@ func serve(args []string) error {
 	if err := prepareDataDir(cfg.DataDir); err != nil {
 		return err
 	}
+	if perm, shared := sharedDataDir(cfg.DataDir); shared {
+		log.Warn("the data directory is open to other users; it holds the keys and the database",
+			slog.String("dir", cfg.DataDir), slog.String("mode", fmt.Sprintf("%04o", perm)),
+			slog.String("fix", "chmod 700 "+cfg.DataDir))
+	}
 	if cfg.SecretKey == "" {
 		if _, err := store.ReadOrCreateKeyFile(cfg.SecretKeyFile()); err != nil {
 			return err

@@ -39,6 +39,18 @@ func prepareDataDir(dir string) error {
 	return os.Remove(probe.Name())
 }
 
+// sharedDataDir reports the data directory's permissions when its group or other users may
+// enter or list it. Its files are private whatever the directory (main sets the umask), but a
+// directory made before WireGUI ran, such as a packaged /var/lib/wiregui at 0755, still shows
+// their names and let older versions' 0644 files be read.
+func sharedDataDir(dir string) (perm os.FileMode, shared bool) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return 0, false // prepareDataDir reported it
+	}
+	return fi.Mode().Perm(), fi.Mode().Perm()&0o077 != 0
+}
+
 // openStore opens the configured database with the encryption key from the data dir.
 // migrate applies pending migrations first.
 func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool) (*store.Store, error) {

@@ -614,6 +614,9 @@ func TestConfigFileErrors(t *testing.T) {
 		{"continuation", "WG_WG_DNS=1.1.1.1,\\\n1.0.0.1\n", "1: WG_WG_DNS: line continuations are not supported"},
 		{"config file inside", "WG_CONFIG_FILE=/x\n", "1: WG_CONFIG_FILE cannot be set inside the config file"},
 		{"invalid value", "\n\n; comment\nWG_PORT=abc\n", `4: WG_PORT: "abc" is not a port number (1-65535)`},
+		{"NUL", "WG_SECRET_KEY=" + strings.Repeat("s", 32) + "\x00\n", "1: WG_SECRET_KEY: the value contains the control character U+0000"},
+		{"carriage return inside", "WG_HOST=a\rb\r\n", "1: WG_HOST: the value contains a line break"},
+		{"not UTF-8", "WG_ADMIN_PASSWORD=caf\xe9-password\n", "1: WG_ADMIN_PASSWORD: the value is not UTF-8 text"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -39,10 +39,10 @@ func prepareDataDir(dir string) error {
 	return os.Remove(probe.Name())
 }
 
-// sharedDataDir reports the data directory's permissions when its group or other users may
-// enter or list it. Its files are private whatever the directory (main sets the umask), but a
-// directory made before WireGUI ran, such as a packaged /var/lib/wiregui at 0755, still shows
-// their names and let older versions' 0644 files be read.
+// sharedDataDir reports the data directory's permissions and whether its group or other users
+// may enter or list it. WireGUI makes it 0700, but one made before (a package's
+// /var/lib/wiregui at 0755) stays as it is: the files WireGUI writes there now are private
+// (main sets the umask), but older versions' 0644 database is readable through it.
 func sharedDataDir(dir string) (perm os.FileMode, shared bool) {
 	fi, err := os.Stat(dir)
 	if err != nil {

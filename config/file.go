@@ -229,9 +229,9 @@ func render(values [][2]string) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// WriteFile writes values as a config file, as render makes it. It writes a temporary file (mode 0600) in the same directory and
-// renames it over path, so a reader sees the old file or the new one, never half of one. The
-// directory must exist.
+// WriteFile writes values as a config file, as render makes it. It writes a temporary file
+// (mode 0600) in the same directory and renames it over path, so a reader sees the old file or
+// the new one, never half of one. The directory must exist.
 func WriteFile(path string, values [][2]string) (err error) {
 	data, err := render(values)
 	if err != nil {

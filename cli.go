@@ -15,6 +15,7 @@ import (
 
 	"wiregui/app"
 	"wiregui/app/auth"
+	"wiregui/app/text"
 	"wiregui/config"
 	"wiregui/store"
 )
@@ -83,10 +84,11 @@ func userAdd(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := validEmail(*email); err != nil {
+	address, err := text.Email(*email)
+	if err != nil {
 		return fmt.Errorf("--email: %w", err)
 	}
-	u := &store.User{Email: *email, Role: store.RoleUnprivileged}
+	u := &store.User{Email: address, Role: store.RoleUnprivileged}
 	if *admin {
 		u.Role = store.RoleAdmin
 	}
@@ -298,24 +300,4 @@ func newFlagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("wiregui "+name, flag.ContinueOnError)
 	fs.SetOutput(os.Stderr)
 	return fs
-}
-
-func validEmail(email string) error {
-	e := store.NormalizeEmail(email)
-	at := -1
-	for i, c := range e {
-		if c == '@' {
-			at = i
-		}
-		if c <= ' ' {
-			return errors.New("an email address cannot contain spaces or control characters")
-		}
-	}
-	if e == "" {
-		return errors.New("the email address is required")
-	}
-	if at <= 0 || at == len(e)-1 || len(e) > 254 {
-		return fmt.Errorf("%q is not an email address", email)
-	}
-	return nil
 }

@@ -106,6 +106,9 @@ func initialize(args []string) error {
 	if err := prepareDataDir(cfg.DataDir); err != nil {
 		return err
 	}
+	if perm, shared := sharedDataDir(cfg.DataDir); shared {
+		fmt.Printf("warn  %s is open to other users (mode %04o); restrict it with: chmod 700 %s\n", cfg.DataDir, perm, cfg.DataDir)
+	}
 	ctx := context.Background()
 	st, err := openStore(ctx, cfg, slog.New(slog.DiscardHandler), true)
 	if err != nil {

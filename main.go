@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"syscall"
 
 	"wiregui/config"
 )
@@ -32,6 +33,11 @@ Each setting is a flag of serve, a WG_* environment variable, or a line of the c
 `
 
 func main() {
+	// No file WireGUI makes is for other users: keys, the database, its WAL and SHM, backups,
+	// the config file, sockets. The umask covers them all, in every role, including the
+	// files SQLite and other libraries create themselves (SQLite gives the WAL and SHM the
+	// database's mode, and a VACUUM INTO backup 0644 less the umask).
+	syscall.Umask(0o077)
 	err := run(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		return // a subcommand's flag set printed its usage

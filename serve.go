@@ -155,6 +155,12 @@ func serve(args []string) error {
 	srv.RegisterOnShutdown(web.Close) // the live streams end, so that the drain does not wait on them
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	// Said once the server runs, so that a start that fails says only why.
+	if perm, shared := sharedDataDir(cfg.DataDir); shared {
+		log.Warn("the data directory is open to other users; it holds the keys and the database",
+			slog.String("dir", cfg.DataDir), slog.String("mode", fmt.Sprintf("%04o", perm)),
+			slog.String("fix", "chmod 700 "+cfg.DataDir))
+	}
 	log.Info("wiregui ready", slog.String("version", version), slog.String("listen", ln.Addr().String()),
 		slog.String("url", cfg.ExternalURL), slog.String("database", st.Driver()))
 

@@ -39,6 +39,18 @@ func prepareDataDir(dir string) error {
 	return os.Remove(probe.Name())
 }
 
+// sharedDataDir reports the data directory's permissions and whether its group or other users
+// may enter or list it. WireGUI makes it 0700, but one made before (a package's
+// /var/lib/wiregui at 0755) stays as it is: the files WireGUI writes there now are private
+// (main sets the umask), but older versions' 0644 database is readable through it.
+func sharedDataDir(dir string) (perm os.FileMode, shared bool) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return 0, false // prepareDataDir reported it
+	}
+	return fi.Mode().Perm(), fi.Mode().Perm()&0o077 != 0
+}
+
 // openStore opens the configured database with the encryption key from the data dir.
 // migrate applies pending migrations first.
 func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool) (*store.Store, error) {

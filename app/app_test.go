@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -156,6 +157,23 @@ func TestEmptyFieldsAreNamed(t *testing.T) {
 	}
 }
 
+// An email that is no text a user could have is refused by name before it is looked up.
+func TestSignInRefusesAnEmailThatIsNoText(t *testing.T) {
+	e := newEnv(t)
+	c := apptest.New(t, e.url)
+	c.Get("/login")
+	for in, want := range map[string]string{
+		"alice\x00@example.com":   "An email address cannot contain NUL bytes.",
+		"alice\xff@example.com":   "An email address must be UTF-8 text",
+		"alice\u202e@example.com": "An email address cannot contain invisible formatting characters such as U+202E.",
+	} {
+		r := c.Post("/login", url.Values{"email": {in}, "password": {"right-password"}})
+		if r.Status != http.StatusUnprocessableEntity || !strings.Contains(html.UnescapeString(r.Body), want) {
+			t.Errorf("sign in as %q: got %d, want 422 with %q", in, r.Status, want)
+		}
+	}
+}
+
 func TestStateChangesNeedTheSessionsCSRFToken(t *testing.T) {
 	e := newEnv(t)
 	e.user(t, "alice@example.com", "right-password", store.RoleUnprivileged)
@@ -262,9 +280,11 @@ func TestCreateDeviceRejectsBadNamesAndSavesNothing(t *testing.T) {
 		"empty":    {"  ", "Enter a name for the device."},
 		"too long": {strings.Repeat("x", 65), "at most 64 characters"},
 		"control":  {"a\x07b", "control characters"},
+		"bidi":     {"gpj\u202e.exe", "A device name cannot contain invisible formatting characters such as U+202E."},
+		"NUL":      {"a\x00b", "A device name cannot contain NUL bytes."},
 	} {
 		r := c.Post("/devices", url.Values{"name": {tc.input}})
-		if r.Status != http.StatusUnprocessableEntity || !strings.Contains(r.Body, tc.message) {
+		if r.Status != http.StatusUnprocessableEntity || !strings.Contains(html.UnescapeString(r.Body), tc.message) {
 			t.Errorf("%s: got %d, want 422 with %q", name, r.Status, tc.message)
 		}
 	}

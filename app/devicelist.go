@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"wiregui/app/text"
 	"wiregui/store"
 )
 
@@ -55,14 +56,20 @@ var sortColumns = map[store.DeviceSort]bool{ // true: descending first
 	store.SortByReceived: true, store.SortBySent: true, store.SortByCreated: true,
 }
 
+// search is the rule of the device tables' search box; it is matched as typed, in NFC.
+var search = text.Field{Name: "a search", Max: 200}
+
 // parseListQuery reads a table's URL parameters; the error names the parameter.
 func parseListQuery(v url.Values, l deviceList) (listQuery, error) {
-	q := listQuery{Search: strings.TrimSpace(v.Get("q")), Sort: store.SortByName, Page: 1}
-	if len(q.Search) > 200 {
-		return q, fmt.Errorf("q: a search is at most 200 characters")
+	q := listQuery{Sort: store.SortByName, Page: 1}
+	var err error
+	if q.Search, err = search.Clean(v.Get("q")); err != nil {
+		return q, fmt.Errorf("q: %w", err)
 	}
 	if l.admin {
-		q.Owner = strings.TrimSpace(v.Get("owner"))
+		if q.Owner, err = text.EmailAddress.Clean(v.Get("owner")); err != nil {
+			return q, fmt.Errorf("owner: %w", err)
+		}
 	}
 	if s := v.Get("sort"); s != "" {
 		q.Sort = store.DeviceSort(s)

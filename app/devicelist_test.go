@@ -105,11 +105,16 @@ func TestDeviceListRejectsBadParametersByName(t *testing.T) {
 		{"/devices?page=0", "page: "},
 		{"/devices?page=two", "page: "},
 		{"/devices?q=" + strings.Repeat("x", 201), "q: "},
+		{"/devices?q=a%00b", "q: a search cannot contain NUL bytes"},
+		{"/devices?q=%FF", "q: a search must be UTF-8 text"},
 	} {
 		r := ac.Get(tc.path)
 		if r.Status != http.StatusBadRequest || !strings.Contains(r.Body, tc.want) {
 			t.Errorf("%s: %d, want 400 naming %q", tc.path, r.Status, tc.want)
 		}
+	}
+	if r := admin.Get("/admin/devices?owner=a%00b"); r.Status != http.StatusBadRequest || !strings.Contains(r.Body, "owner: an email address cannot contain NUL bytes") {
+		t.Errorf("All Devices of an owner with a NUL: %d, want 400 naming owner", r.Status)
 	}
 	if r := admin.Get("/admin/devices?sort=owner&dir=desc"); r.Status != http.StatusOK {
 		t.Errorf("All Devices by owner: %d", r.Status)

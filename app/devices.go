@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"wiregui/app/text"
 	"wiregui/collector"
 	"wiregui/store"
 )
@@ -65,19 +66,24 @@ func (s *Server) createDevice(l deviceList) http.HandlerFunc {
 		f := pd.Form
 		ownerID := currentUser(r).ID
 		if l.admin {
-			email := strings.TrimSpace(r.PostFormValue("user_email"))
-			f.Values["user_email"] = email
-			owner, err := s.store.UserByEmail(r.Context(), email)
-			switch {
+			typed := r.PostFormValue("user_email")
+			f.Values["user_email"] = typed
+			switch email, err := text.EmailAddress.Clean(typed); {
+			case err != nil:
+				f.Errors["user_email"] = sentence(err.Error())
 			case email == "":
 				f.Errors["user_email"] = "Choose an owner."
-			case isNotFound(err):
-				f.Errors["user_email"] = "No user has this email. Choose an owner from the list."
-			case err != nil:
-				s.serverError(w, r, err)
-				return
 			default:
-				ownerID = owner.ID
+				owner, err := s.store.UserByEmail(r.Context(), email)
+				switch {
+				case isNotFound(err):
+					f.Errors["user_email"] = "No user has this email. Choose an owner from the list."
+				case err != nil:
+					s.serverError(w, r, err)
+					return
+				default:
+					ownerID = owner.ID
+				}
 			}
 		}
 		nd := readNewDevice(r, f, defaults)

@@ -13,6 +13,7 @@ import (
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
+	"wiregui/app/text"
 	"wiregui/store"
 	"wiregui/wg"
 )
@@ -277,11 +278,11 @@ func (d *Devices) validate(ctx context.Context, dev *store.Device) error {
 	if err != nil {
 		return err
 	}
-	dev.Name = name
-	dev.Description = strings.TrimSpace(dev.Description)
-	if n := utf8.RuneCountInString(dev.Description); n > 500 {
-		return &InputError{Field: "description", Message: fmt.Sprintf("A description has at most 500 characters (this one has %d).", n)}
+	description, err := deviceDescription.Clean(dev.Description)
+	if err != nil {
+		return &InputError{Field: "description", Message: sentence(err.Error())}
 	}
+	dev.Name, dev.Description = name, description
 	if err := ValidateClientSettings(dev.Overrides); err != nil {
 		return err
 	}
@@ -307,8 +308,13 @@ func (d *Devices) validate(ctx context.Context, dev *store.Device) error {
 // ValidateClientSettings checks the set values of s (device overrides or database defaults),
 // so that input from the CLI or an API client meets the rules of the web forms.
 func ValidateClientSettings(s store.ClientSettings) error {
-	if s.AllowedIPs.Set && len(s.AllowedIPs.Value) == 0 {
-		return &InputError{Field: "allowed_ips", Message: "Enter at least one network, e.g. 0.0.0.0/0."}
+	if s.AllowedIPs.Set {
+		if len(s.AllowedIPs.Value) == 0 {
+			return &InputError{Field: "allowed_ips", Message: "Enter at least one network, e.g. 0.0.0.0/0."}
+		}
+		if _, err := wg.ParseAllowedIPs(prefixesText(s.AllowedIPs.Value)); err != nil {
+			return &InputError{Field: "allowed_ips", Message: sentence(err.Error())}
+		}
 	}
 	if s.DNS.Set {
 		if _, err := wg.ParseDNS(strings.Join(s.DNS.Value, ",")); err != nil {
@@ -333,15 +339,19 @@ func ValidateClientSettings(s store.ClientSettings) error {
 	return nil
 }
 
+// The text fields of a device, under the rule every text field meets (package text).
+var (
+	deviceName        = text.Field{Name: "a device name", Max: 64}
+	deviceDescription = text.Field{Name: "a description", Max: 500, MultiLine: true}
+)
+
 func validateDeviceName(name string) (string, error) {
-	name = strings.TrimSpace(name)
-	switch n := utf8.RuneCountInString(name); {
-	case n == 0:
+	name, err := deviceName.Clean(name)
+	switch {
+	case err != nil:
+		return "", &InputError{Field: "name", Message: sentence(err.Error())}
+	case name == "":
 		return "", &InputError{Field: "name", Message: "Enter a name for the device."}
-	case n > 64:
-		return "", &InputError{Field: "name", Message: fmt.Sprintf("A device name has at most 64 characters (this one has %d).", n)}
-	case !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0:
-		return "", &InputError{Field: "name", Message: "A device name cannot contain control characters."}
 	}
 	return name, nil
 }

@@ -1,11 +1,13 @@
 package app
 
 import (
+	"errors"
 	"net/netip"
 	"slices"
 	"testing"
 
 	"wiregui/store"
+	"wiregui/wg"
 )
 
 func TestResolvePrefersDeviceThenDatabaseThenEnvironment(t *testing.T) {
@@ -69,6 +71,46 @@ func TestConfigFileName(t *testing.T) {
 	} {
 		if got := ConfigFileName(in); got != want {
 			t.Errorf("ConfigFileName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestValidateClientSettingsMeetsTheFormsRules checks values that come from the CLI or an
+// API client, not through a form's parser.
+func TestValidateClientSettingsMeetsTheFormsRules(t *testing.T) {
+	many := func(n int) []netip.Prefix {
+		ps := make([]netip.Prefix, n)
+		for i := range ps {
+			ps[i] = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, byte(i / 256), byte(i % 256)}), 32)
+		}
+		return ps
+	}
+	manyDNS := func(n int) []string {
+		var dns []string
+		for _, p := range many(n) {
+			dns = append(dns, p.Addr().String())
+		}
+		return dns
+	}
+	for _, tc := range []struct {
+		name     string
+		settings store.ClientSettings
+		field    string // "" when valid
+	}{
+		{"as many allowed IPs as allowed", store.ClientSettings{AllowedIPs: store.Some(many(wg.MaxAllowedIPs))}, ""},
+		{"too many allowed IPs", store.ClientSettings{AllowedIPs: store.Some(many(wg.MaxAllowedIPs + 1))}, "allowed_ips"},
+		{"allowed IPs with host bits", store.ClientSettings{AllowedIPs: store.Some([]netip.Prefix{netip.MustParsePrefix("10.0.0.1/8")})}, "allowed_ips"},
+		{"no allowed IPs", store.ClientSettings{AllowedIPs: store.Some([]netip.Prefix{})}, "allowed_ips"},
+		{"as many DNS entries as allowed", store.ClientSettings{DNS: store.Some(manyDNS(wg.MaxDNS))}, ""},
+		{"too many DNS entries", store.ClientSettings{DNS: store.Some(manyDNS(wg.MaxDNS + 1))}, "dns"},
+	} {
+		err := ValidateClientSettings(tc.settings)
+		var bad *InputError
+		switch {
+		case tc.field == "" && err != nil:
+			t.Errorf("%s: got %v, want no error", tc.name, err)
+		case tc.field != "" && (!errors.As(err, &bad) || bad.Field != tc.field):
+			t.Errorf("%s: got %v, want an error on %s", tc.name, err, tc.field)
 		}
 	}
 }

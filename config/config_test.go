@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -428,6 +429,9 @@ func TestValidationErrors(t *testing.T) {
 		{"allowed ips mapped", map[string]string{"WG_WG_ALLOWED_IPS": "::ffff:10.0.0.0/104"}, nil, "WG_WG_ALLOWED_IPS: ::ffff:10.0.0.0/104 is an IPv4-mapped IPv6 network, which WireGuard treats as IPv6; write 10.0.0.0/8"},
 		{"admin email", map[string]string{"WG_ADMIN_EMAIL": "admin"}, nil, `WG_ADMIN_EMAIL: "admin" is not an email address`},
 		{"admin email two at", map[string]string{"WG_ADMIN_EMAIL": "a@b@c"}, nil, "WG_ADMIN_EMAIL: "},
+		{"admin email bidi", map[string]string{"WG_ADMIN_EMAIL": "adm\u202ein@example.com"}, nil, "WG_ADMIN_EMAIL: an email address cannot contain invisible formatting characters such as U+202E"},
+		{"dns too many", map[string]string{"WG_WG_DNS": strings.Repeat("9.9.9.9, 1.1.1.1, 8.8.8.8, ", 6) + "a.example, b.example, c.example, d.example, e.example, f.example, g.example, h.example, i.example, j.example, k.example, l.example, m.example, n.example"}, nil, "WG_WG_DNS: the list has more than 16 entries"},
+		{"allowed ips too many", map[string]string{"WG_WG_ALLOWED_IPS": manyPrefixes(257)}, nil, "WG_WG_ALLOWED_IPS: the list has more than 256 entries"},
 		{"admin password", map[string]string{"WG_ADMIN_PASSWORD": "short"}, nil, "WG_ADMIN_PASSWORD: must be at least 8 characters (got 5)"},
 		{"metrics enabled", map[string]string{"WG_METRICS_ENABLED": "enabled"}, nil, `WG_METRICS_ENABLED: "enabled" is not a boolean`},
 		{"poll interval duration", map[string]string{"WG_METRICS_POLL_INTERVAL": "500ms"}, nil, `WG_METRICS_POLL_INTERVAL: "500ms" is not a whole number of seconds (1 or more)`},
@@ -610,6 +614,9 @@ func TestConfigFileErrors(t *testing.T) {
 		{"continuation", "WG_WG_DNS=1.1.1.1,\\\n1.0.0.1\n", "1: WG_WG_DNS: line continuations are not supported"},
 		{"config file inside", "WG_CONFIG_FILE=/x\n", "1: WG_CONFIG_FILE cannot be set inside the config file"},
 		{"invalid value", "\n\n; comment\nWG_PORT=abc\n", `4: WG_PORT: "abc" is not a port number (1-65535)`},
+		{"NUL", "WG_SECRET_KEY=" + strings.Repeat("s", 32) + "\x00\n", "1: WG_SECRET_KEY: the value contains the control character U+0000"},
+		{"carriage return inside", "WG_HOST=a\rb\r\n", "1: WG_HOST: the value contains a line break"},
+		{"not UTF-8", "WG_ADMIN_PASSWORD=caf\xe9-password\n", "1: WG_ADMIN_PASSWORD: the value is not UTF-8 text"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -709,4 +716,13 @@ func TestEnvRoundTrip(t *testing.T) {
 			}
 		}
 	})
+}
+
+// manyPrefixes returns a list of n different host networks.
+func manyPrefixes(n int) string {
+	ps := make([]string, n)
+	for i := range ps {
+		ps[i] = fmt.Sprintf("10.0.%d.%d/32", i/256, i%256)
+	}
+	return strings.Join(ps, ",")
 }

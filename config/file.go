@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // The config file is a subset of the systemd EnvironmentFile syntax that means the same to
@@ -78,6 +80,9 @@ func parseFile(path string, data []byte) (map[string]fileEntry, error) {
 			return nil, fail("%s is already set on line %d", key, prev.line)
 		}
 		value, err := unquote(raw)
+		if err == nil {
+			err = checkValue(value)
+		}
 		if err != nil {
 			return nil, fail("%s: %v", key, err)
 		}
@@ -153,6 +158,24 @@ func unquote(raw string) (string, error) {
 	return b.String(), nil
 }
 
+// checkValue refuses what no config file value may be, in the file read or written: the file
+// is UTF-8 text with one setting a line, and its values go on into the collector's
+// environment, which cannot hold a NUL.
+func checkValue(v string) error {
+	if !utf8.ValidString(v) {
+		return errors.New("the value is not UTF-8 text")
+	}
+	for _, r := range v {
+		switch {
+		case r == '\n' || r == '\r':
+			return errors.New("the value contains a line break")
+		case r != '\t' && unicode.IsControl(r):
+			return fmt.Errorf("the value contains the control character %U", r)
+		}
+	}
+	return nil
+}
+
 // quote returns v as written to a config file: bare when every byte is plainly safe for
 // systemd and a shell, else double-quoted with \ " $ ` escaped.
 func quote(v string) string {
@@ -178,11 +201,9 @@ func quote(v string) string {
 	return b.String()
 }
 
-// WriteFile writes values as a config file: each known key with its description as a comment,
-// values quoted where needed. It writes a temporary file (mode 0600) in the same directory and
-// renames it over path, so a reader sees the old file or the new one, never half of one. The
-// directory must exist.
-func WriteFile(path string, values [][2]string) (err error) {
+// render returns the text of a config file that sets values, each known key with its
+// description as a comment, values quoted where needed.
+func render(values [][2]string) ([]byte, error) {
 	docs := make(map[string]string)
 	for _, v := range Variables() {
 		docs[v.Name] = v.Description
@@ -195,16 +216,27 @@ func WriteFile(path string, values [][2]string) (err error) {
 		doc, ok := docs[key]
 		switch {
 		case !ok || key == nameConfigFile:
-			return fmt.Errorf("write config file %s: %q is not a config file setting", path, key)
+			return nil, fmt.Errorf("%q is not a config file setting", key)
 		case seen[key]:
-			return fmt.Errorf("write config file %s: %s given twice", path, key)
-		case strings.ContainsAny(value, "\n\r\x00"):
-			return fmt.Errorf("write config file %s: %s: value contains a line break or NUL", path, key)
+			return nil, fmt.Errorf("%s given twice", key)
+		}
+		if err := checkValue(value); err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
 		}
 		seen[key] = true
 		fmt.Fprintf(&buf, "\n# %s\n%s=%s\n", doc, key, quote(value))
 	}
+	return buf.Bytes(), nil
+}
 
+// WriteFile writes values as a config file, as render makes it. It writes a temporary file
+// (mode 0600) in the same directory and renames it over path, so a reader sees the old file or
+// the new one, never half of one. The directory must exist.
+func WriteFile(path string, values [][2]string) (err error) {
+	data, err := render(values)
+	if err != nil {
+		return fmt.Errorf("write config file %s: %w", path, err)
+	}
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -219,7 +251,7 @@ func WriteFile(path string, values [][2]string) (err error) {
 	if err := f.Chmod(0o600); err != nil {
 		return fmt.Errorf("write config file: %w", err)
 	}
-	if _, err := f.Write(buf.Bytes()); err != nil {
+	if _, err := f.Write(data); err != nil {
 		return fmt.Errorf("write config file: %w", err)
 	}
 	if err := f.Sync(); err != nil {

@@ -147,7 +147,9 @@ func TestWriteFileErrors(t *testing.T) {
 	}{
 		{"unknown key", filepath.Join(dir, "a.conf"), [][2]string{{"WG_NOPE", "1"}}, `"WG_NOPE" is not a config file setting`},
 		{"config file key", filepath.Join(dir, "a.conf"), [][2]string{{"WG_CONFIG_FILE", "/x"}}, `"WG_CONFIG_FILE" is not a config file setting`},
-		{"newline", filepath.Join(dir, "a.conf"), [][2]string{{"WG_SECRET_KEY", "a\nb"}}, "WG_SECRET_KEY: value contains a line break"},
+		{"newline", filepath.Join(dir, "a.conf"), [][2]string{{"WG_SECRET_KEY", "a\nb"}}, "WG_SECRET_KEY: the value contains a line break"},
+		{"NUL", filepath.Join(dir, "a.conf"), [][2]string{{"WG_SECRET_KEY", strings.Repeat("s", 32) + "\x00"}}, "WG_SECRET_KEY: the value contains the control character U+0000"},
+		{"not UTF-8", filepath.Join(dir, "a.conf"), [][2]string{{"WG_ADMIN_PASSWORD", "caf\xe9-password"}}, "WG_ADMIN_PASSWORD: the value is not UTF-8 text"},
 		{"twice", filepath.Join(dir, "a.conf"), [][2]string{{"WG_PORT", "1"}, {"WG_PORT", "2"}}, "WG_PORT given twice"},
 		{"missing directory", filepath.Join(dir, "nope", "a.conf"), [][2]string{{"WG_PORT", "1"}}, "no such file or directory"},
 	}

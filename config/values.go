@@ -13,6 +13,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"wiregui/app/text"
 	"wiregui/wg"
 )
 
@@ -346,12 +347,8 @@ func formatPrefixes(ps []netip.Prefix) string {
 	return strings.Join(s, ", ")
 }
 
-// parseEmail checks the shape local@domain and lower-cases the address.
+// parseEmail checks an email address by the rule every email field meets and lower-cases it.
 func parseEmail(v string) (string, error) {
-	local, domain, ok := strings.Cut(v, "@")
-	if !ok || local == "" || len(local) > 64 || strings.ContainsAny(local, " \t<>()[],;:\"@\\") ||
-		!isHostname(domain) {
-		return "", fmt.Errorf("%q is not an email address (name@domain)", v)
-	}
-	return strings.ToLower(v), nil
+	e, err := text.Email(v)
+	return strings.ToLower(e), err
 }

@@ -22,5 +22,7 @@ cleanup
 start=$(date +%s)
 go test -count=1 -timeout 14m ./... 2>&1
 status=$?
+# Then every fuzz target for a moment (FUZZTIME, 2s by default) beyond its seed corpus.
+"$(dirname "$0")/fuzz.sh" || status=1
 echo "make test: $(( $(date +%s) - start ))s wall time"
 exit $status

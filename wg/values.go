@@ -33,10 +33,24 @@ const (
 	MaxKeepalive = 65535
 )
 
+// Limits of the lists in client settings, so that a pasted file of addresses is refused with
+// a message instead of stored and written into every configuration.
+const (
+	// MaxDNS: resolvers read a handful of servers, and search lists are short (glibc used to
+	// take 6).
+	MaxDNS = 16
+	// MaxAllowedIPs leaves room for the longest split-tunnel lists, such as "everything but
+	// the private networks" for both families in a few dozen entries, by far.
+	MaxAllowedIPs = 256
+	// MaxRelaySubnets: each becomes a kernel route and is compared with every other device's.
+	MaxRelaySubnets = 64
+)
+
 // ParseAllowedIPs parses a comma-separated list of CIDRs (client AllowedIPs / relay subnets
 // input). Entries are trimmed and empty ones dropped, so a trailing comma is fine. Bare IPs
 // become /32 or /128. Host bits set are rejected naming the canonical form. Duplicates are
-// removed, order kept. Empty input gives nil, nil: callers decide whether empty is allowed.
+// removed, order kept; more than MaxAllowedIPs different networks are refused. Empty input
+// gives nil, nil: callers decide whether empty is allowed.
 func ParseAllowedIPs(s string) ([]netip.Prefix, error) {
 	var prefixes []netip.Prefix
 	seen := make(map[netip.Prefix]bool)
@@ -46,11 +60,18 @@ func ParseAllowedIPs(s string) ([]netip.Prefix, error) {
 			return nil, err
 		}
 		if !seen[p] {
+			if len(prefixes) == MaxAllowedIPs {
+				return nil, tooManyError(MaxAllowedIPs, "networks")
+			}
 			seen[p] = true
 			prefixes = append(prefixes, p)
 		}
 	}
 	return prefixes, nil
+}
+
+func tooManyError(max int, what string) error {
+	return fmt.Errorf("the list has more than %d entries; give at most %d %s", max, max, what)
 }
 
 func parsePrefix(item string) (netip.Prefix, error) {
@@ -87,7 +108,8 @@ func parsePrefix(item string) (netip.Prefix, error) {
 // ParseDNS parses a comma-separated list of DNS servers (IP addresses) or search domains
 // (hostnames, RFC 1123, at most 253 characters, labels at most 63). Addresses come back in
 // canonical form, domains in lower case without a trailing dot. Entries are trimmed, empty ones
-// dropped, duplicates removed, order kept. Empty input gives nil, nil.
+// dropped, duplicates removed, order kept; more than MaxDNS different entries are refused.
+// Empty input gives nil, nil.
 func ParseDNS(s string) ([]string, error) {
 	var entries []string
 	seen := make(map[string]bool)
@@ -106,6 +128,9 @@ func ParseDNS(s string) ([]string, error) {
 			v = normalizeHostname(item)
 		}
 		if !seen[v] {
+			if len(entries) == MaxDNS {
+				return nil, tooManyError(MaxDNS, "DNS servers and search domains")
+			}
 			seen[v] = true
 			entries = append(entries, v)
 		}
@@ -203,12 +228,17 @@ func Endpoint(s string, defaultPort int) (string, error) {
 	return JoinEndpoint(host, port), nil
 }
 
-// CheckRelaySubnets validates the relay (site-to-site) subnets of one device: each must be a
-// specific network (no default route, no host bits, no IPv4-mapped form) that overlaps none of
-// the tunnel networks, none of the others in subnets and none of another device's relay
-// subnets. others maps a device name, used in the message, to its relay subnets. Invalid (zero)
-// tunnel prefixes are disabled families and are skipped. It returns the first problem found.
+// CheckRelaySubnets validates the relay (site-to-site) subnets of one device: at most
+// MaxRelaySubnets, each a specific network (no default route, no host bits, no IPv4-mapped
+// form) that a router may stand in front of (none of the reservedNetworks) and that overlaps
+// none of the tunnel networks, none of the others in subnets and none of another device's
+// relay subnets. others maps a device name, used in the message, to its relay subnets.
+// Invalid (zero) tunnel prefixes are disabled families and are skipped. It returns the first
+// problem found.
 func CheckRelaySubnets(subnets, tunnels []netip.Prefix, others map[string][]netip.Prefix) error {
+	if len(subnets) > MaxRelaySubnets {
+		return fmt.Errorf("%d relay subnets given; a device has at most %d", len(subnets), MaxRelaySubnets)
+	}
 	names := slices.Sorted(maps.Keys(others)) // the same input gives the same message
 	for i, p := range subnets {
 		switch {
@@ -220,6 +250,11 @@ func CheckRelaySubnets(subnets, tunnels []netip.Prefix, others map[string][]neti
 			return fmt.Errorf("%s is a default route; relay subnets must be specific networks", p)
 		case p != p.Masked():
 			return fmt.Errorf("%s has host bits set; did you mean %s?", p, p.Masked())
+		}
+		for _, r := range reservedNetworks {
+			if p.Overlaps(r.prefix) {
+				return fmt.Errorf("%s overlaps %s, the %s; relay subnets are networks behind a device", p, r.prefix, r.kind)
+			}
 		}
 		for _, t := range tunnels {
 			if t.IsValid() && p.Overlaps(t) {
@@ -243,6 +278,25 @@ func CheckRelaySubnets(subnets, tunnels []netip.Prefix, others map[string][]neti
 		}
 	}
 	return nil
+}
+
+// reservedNetworks are the networks no router stands in front of: a kernel route for one of
+// them through the tunnel would take over the machine's own loopback, link-local or multicast
+// traffic, or send a broadcast into a tunnel.
+var reservedNetworks = []struct {
+	prefix netip.Prefix
+	kind   string
+}{
+	{netip.MustParsePrefix("0.0.0.0/8"), `"this network" range`},
+	{netip.MustParsePrefix("127.0.0.0/8"), "loopback network"},
+	{netip.MustParsePrefix("169.254.0.0/16"), "link-local network"},
+	{netip.MustParsePrefix("224.0.0.0/4"), "multicast range"},
+	{netip.MustParsePrefix("255.255.255.255/32"), "limited broadcast address"},
+	{netip.MustParsePrefix("::/128"), "unspecified address"},
+	{netip.MustParsePrefix("::1/128"), "loopback address"},
+	{netip.MustParsePrefix("::ffff:0:0/96"), "IPv4-mapped range"},
+	{netip.MustParsePrefix("fe80::/10"), "link-local network"},
+	{netip.MustParsePrefix("ff00::/8"), "multicast range"},
 }
 
 // parseAddr parses s as an IP address the way every client setting takes one. isAddr is false

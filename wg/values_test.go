@@ -1,6 +1,7 @@
 package wg
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -22,6 +23,16 @@ func checkValueErr(t *testing.T, call string, err error, wantErr string) (ok boo
 		return wantErr == ""
 	}
 	return false
+}
+
+// hostList returns n different IPv4 hosts, comma separated, each formatted from format with
+// the address's last two bytes.
+func hostList(format string, n int) string {
+	hosts := make([]string, n)
+	for i := range hosts {
+		hosts[i] = fmt.Sprintf(format, i/256, i%256)
+	}
+	return strings.Join(hosts, ",")
 }
 
 func TestParseAllowedIPs(t *testing.T) {
@@ -50,6 +61,9 @@ func TestParseAllowedIPs(t *testing.T) {
 		{name: "IPv4-mapped address", in: "::ffff:10.0.0.1", wantErr: `"::ffff:10.0.0.1" is an IPv4-mapped IPv6 address, which WireGuard treats as IPv6; write 10.0.0.1`},
 		{name: "IPv4-mapped prefix", in: "::ffff:10.0.0.0/104", wantErr: "::ffff:10.0.0.0/104 is an IPv4-mapped IPv6 network, which WireGuard treats as IPv6; write 10.0.0.0/8"},
 		{name: "space inside entry", in: "10.0.0.0 /8", wantErr: `"10.0.0.0 /8" is not a CIDR`},
+		{name: "as many as allowed", in: hostList("10.0.%d.%d", MaxAllowedIPs), want: strings.Split(hostList("10.0.%d.%d/32", MaxAllowedIPs), ",")},
+		{name: "duplicates do not count", in: hostList("10.0.%d.%d", MaxAllowedIPs) + ",10.0.0.0", want: strings.Split(hostList("10.0.%d.%d/32", MaxAllowedIPs), ",")},
+		{name: "too many", in: hostList("10.0.%d.%d", MaxAllowedIPs+1), wantErr: "the list has more than 256 entries; give at most 256 networks"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -96,6 +110,9 @@ func TestParseDNS(t *testing.T) {
 		{name: "non-ASCII", in: "bücher.example", wantErr: `it contains 'ü'`},
 		{name: "zone", in: "fe80::1%eth0", wantErr: `"fe80::1%eth0" has an IPv6 zone`},
 		{name: "IPv4-mapped", in: "::ffff:1.1.1.1", wantErr: "write 1.1.1.1"},
+		{name: "as many as allowed", in: hostList("10.0.%d.%d", MaxDNS), want: strings.Split(hostList("10.0.%d.%d", MaxDNS), ",")},
+		{name: "too many", in: hostList("10.0.%d.%d", MaxDNS) + ", search.example", wantErr: "the list has more than 16 entries; give at most 16 DNS servers and search domains"},
+		{name: "500 entries", in: hostList("10.0.%d.%d", 500), wantErr: "the list has more than 16 entries"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -256,6 +273,27 @@ func TestCheckRelaySubnets(t *testing.T) {
 		{name: "host bits", subnets: []netip.Prefix{netip.MustParsePrefix("192.168.1.5/24")}, wantErr: "192.168.1.5/24 has host bits set; did you mean 192.168.1.0/24?"},
 		{name: "IPv4-mapped", subnets: nets("::ffff:192.168.1.0/120"), wantErr: "write 192.168.1.0/24"},
 		{name: "zero prefix", subnets: []netip.Prefix{{}}, wantErr: "relay subnet 1 is not a valid network"},
+		{name: "loopback", subnets: nets("127.0.0.0/8"), wantErr: "127.0.0.0/8 overlaps 127.0.0.0/8, the loopback network; relay subnets are networks behind a device"},
+		{name: "inside loopback", subnets: nets("192.168.1.0/24", "127.1.2.0/24"), wantErr: "127.1.2.0/24 overlaps 127.0.0.0/8, the loopback network"},
+		{name: "this network", subnets: nets("0.0.0.0/8"), wantErr: `0.0.0.0/8 overlaps 0.0.0.0/8, the "this network" range`},
+		{name: "half of IPv4", subnets: nets("0.0.0.0/1"), wantErr: `0.0.0.0/1 overlaps 0.0.0.0/8, the "this network" range`},
+		{name: "link-local", subnets: nets("169.254.0.0/16"), wantErr: "169.254.0.0/16 overlaps 169.254.0.0/16, the link-local network"},
+		{name: "inside link-local", subnets: nets("169.254.169.254/32"), wantErr: "the link-local network"},
+		{name: "multicast", subnets: nets("224.0.0.0/4"), wantErr: "224.0.0.0/4 overlaps 224.0.0.0/4, the multicast range"},
+		{name: "inside multicast", subnets: nets("239.255.0.0/16"), wantErr: "the multicast range"},
+		{name: "limited broadcast", subnets: nets("255.255.255.255/32"), wantErr: "overlaps 255.255.255.255/32, the limited broadcast address"},
+		{name: "reserved range with the broadcast", subnets: nets("240.0.0.0/4"), wantErr: "240.0.0.0/4 overlaps 255.255.255.255/32, the limited broadcast address"},
+		{name: "IPv6 unspecified", subnets: nets("::/128"), wantErr: "::/128 overlaps ::/128, the unspecified address"},
+		{name: "IPv6 loopback", subnets: nets("::1/128"), wantErr: "::1/128 overlaps ::1/128, the loopback address"},
+		{name: "IPv6 start of the space", subnets: nets("::/8"), wantErr: "::/8 overlaps ::/128, the unspecified address"},
+		{name: "around the IPv4-mapped range", subnets: nets("::fffe:0:0/95"), wantErr: "::fffe:0:0/95 overlaps ::ffff:0.0.0.0/96, the IPv4-mapped range"},
+		{name: "IPv6 link-local", subnets: nets("fe80::/10"), wantErr: "fe80::/10 overlaps fe80::/10, the link-local network"},
+		{name: "inside IPv6 link-local", subnets: nets("fe80::/64"), wantErr: "fe80::/64 overlaps fe80::/10, the link-local network"},
+		{name: "IPv6 multicast", subnets: nets("ff02::/16"), wantErr: "ff02::/16 overlaps ff00::/8, the multicast range"},
+		{name: "upper half of IPv6", subnets: nets("8000::/1"), wantErr: "8000::/1 overlaps fe80::/10, the link-local network"},
+		{name: "next to the reserved networks", subnets: nets("1.0.0.0/8", "126.0.0.0/8", "128.0.0.0/3", "169.253.0.0/16", "223.255.255.0/24", "fe00::/9", "fec0::/10")},
+		{name: "as many as allowed", subnets: nets(strings.Split(hostList("172.16.%d.%d/32", MaxRelaySubnets), ",")...)},
+		{name: "too many", subnets: nets(strings.Split(hostList("172.16.%d.%d/32", MaxRelaySubnets+1), ",")...), wantErr: "65 relay subnets given; a device has at most 64"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -511,6 +511,72 @@ func TestSessions(t *testing.T) {
 	})
 }
 
+// A read of the sessions table yields no cookie: the token is stored only as its hash, and a
+// stored value used as a token finds nothing.
+func TestSessionsStoreOnlyAHashOfTheToken(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		ss := s.Sessions()
+		const token = "Yq3nW0bE6d2Xk9pLr4sVt7uA1cZ8fGhJ"
+		if err := ss.CommitCtx(ctx, token, []byte("user_id=alice"), time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := store.RawDBForTest(s).QueryContext(ctx, `SELECT token_hash, data, expiry FROM sessions`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stored []string
+		for rows.Next() {
+			var key, data, expiry string
+			if err := rows.Scan(&key, &data, &expiry); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(key+data+expiry, token) {
+				t.Errorf("the row (%q, %q, %q) holds the token", key, data, expiry)
+			}
+			stored = append(stored, key)
+		}
+		rows.Close()
+		if len(stored) != 1 {
+			t.Fatalf("got %d session rows, want 1", len(stored))
+		}
+		if b, ok, err := ss.FindCtx(ctx, token); err != nil || !ok || string(b) != "user_id=alice" {
+			t.Errorf("Find(token) = %q, %v, %v; want the session", b, ok, err)
+		}
+		if _, ok, err := ss.FindCtx(ctx, stored[0]); err != nil || ok {
+			t.Errorf("Find(the stored key) = %v, %v; want no session: a copied row must sign nobody in", ok, err)
+		}
+	})
+}
+
+// Sessions stored in clear by an older version cannot be hashed in SQL: the upgrade ends them.
+func TestMigrationEndsSessionsStoredInClear(t *testing.T) {
+	for _, driver := range storetest.Drivers {
+		t.Run(driver, func(t *testing.T) {
+			ctx := context.Background()
+			s, err := store.Open(ctx, store.Options{Driver: driver, DSN: storetest.DSN(t, driver), Key: storetest.Key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := store.MigrateToForTest(ctx, s, 4); err != nil {
+				t.Fatal(err)
+			}
+			execRaw(t, s, "INSERT INTO sessions (token, data, expiry) VALUES ('clear-token', $1, $2)", []byte("x"), time.Now().Add(time.Hour).UTC())
+			if _, err := s.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			if err := store.RawDBForTest(s).QueryRow(`SELECT count(*) FROM sessions`).Scan(&n); err != nil || n != 0 {
+				t.Errorf("after the upgrade: %d sessions (%v), want 0", n, err)
+			}
+			if _, ok, err := s.Sessions().FindCtx(ctx, "clear-token"); ok || err != nil {
+				t.Errorf("Find(clear-token) = %v, %v; want no session", ok, err)
+			}
+		})
+	}
+}
+
 func TestOpenCorruptSQLiteFileSaysSo(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bad.db")
 	os.WriteFile(path, []byte(strings.Repeat("this is not sqlite ", 100)), 0o600)

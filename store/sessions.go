@@ -41,7 +41,7 @@ func (ss *Sessions) FindCtx(ctx context.Context, token string) ([]byte, bool, er
 
 // CommitCtx stores or replaces a session.
 func (ss *Sessions) CommitCtx(ctx context.Context, token string, data []byte, expiry time.Time) error {
-	_, err := ss.s.write.ExecContext(ctx, `INSERT INTO sessions (token_hash, data, expiry) VALUES ($1, $2, $3)
+	_, err := ss.s.exec(ctx, `INSERT INTO sessions (token_hash, data, expiry) VALUES ($1, $2, $3)
 		ON CONFLICT (token_hash) DO UPDATE SET data = excluded.data, expiry = excluded.expiry`, tokenHash(token), data, expiry.UTC())
 	if err != nil {
 		return fmt.Errorf("commit session: %w", err)
@@ -51,7 +51,7 @@ func (ss *Sessions) CommitCtx(ctx context.Context, token string, data []byte, ex
 
 // DeleteCtx removes a session; a missing one is not an error.
 func (ss *Sessions) DeleteCtx(ctx context.Context, token string) error {
-	if _, err := ss.s.write.ExecContext(ctx, `DELETE FROM sessions WHERE token_hash = $1`, tokenHash(token)); err != nil {
+	if _, err := ss.s.exec(ctx, `DELETE FROM sessions WHERE token_hash = $1`, tokenHash(token)); err != nil {
 		return fmt.Errorf("delete session: %w", err)
 	}
 	return nil
@@ -68,7 +68,7 @@ func (ss *Sessions) Delete(token string) error { return ss.DeleteCtx(context.Bac
 
 // DeleteExpired removes expired sessions and returns how many.
 func (ss *Sessions) DeleteExpired(ctx context.Context) (int64, error) {
-	res, err := ss.s.write.ExecContext(ctx, `DELETE FROM sessions WHERE expiry <= $1`, now())
+	res, err := ss.s.exec(ctx, `DELETE FROM sessions WHERE expiry <= $1`, now())
 	if err != nil {
 		return 0, fmt.Errorf("delete expired sessions: %w", err)
 	}

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"wiregui/store"
 	"wiregui/store/storetest"
 )
@@ -574,6 +576,64 @@ func TestMigrationEndsSessionsStoredInClear(t *testing.T) {
 				t.Errorf("Find(clear-token) = %v, %v; want no session", ok, err)
 			}
 		})
+	}
+}
+
+// A write that finds the disk full fails with ErrDiskFull and writes nothing; the store says
+// so until a write succeeds again. SQLite's max_page_count gives the very error a full disk
+// does (SQLITE_FULL); the real full disk is TestDiskFull in the root package.
+func TestDiskFullIsReportedUntilAWriteSucceeds(t *testing.T) {
+	s := storetest.Open(t, "sqlite")
+	ctx := context.Background()
+	db := store.RawDBForTest(s) // the one write connection, so the pragma holds for every write
+	var pages int
+	if err := db.QueryRow(`PRAGMA page_count`).Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	execRaw(t, s, fmt.Sprintf(`PRAGMA max_page_count = %d`, pages))
+	var err error
+	var email string
+	for i := 0; err == nil && i < 1000; i++ {
+		email = fmt.Sprintf("u%d@example.com", i)
+		err = s.CreateUser(ctx, &store.User{Email: email, PasswordHash: strings.Repeat("x", 2000)})
+	}
+	if !errors.Is(err, store.ErrDiskFull) {
+		t.Fatalf("creating users on a full database: got %v, want ErrDiskFull", err)
+	}
+	if _, err := s.UserByEmail(ctx, email); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the user whose write failed: %v, want not found", err)
+	}
+	if !s.DiskFull() {
+		t.Error("DiskFull() = false after a write found the disk full")
+	}
+	if _, err := s.UserByEmail(ctx, "u0@example.com"); err != nil {
+		t.Errorf("reading on a full disk: %v", err)
+	}
+	execRaw(t, s, fmt.Sprintf(`PRAGMA max_page_count = %d`, 1<<30))
+	if err := s.CreateUser(ctx, &store.User{Email: "after@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if s.DiskFull() {
+		t.Error("DiskFull() = true after a write succeeded again")
+	}
+}
+
+// PostgreSQL's disk_full cannot be caused in a test cluster without filling a disk under it;
+// its SQLSTATE is classified like SQLite's code.
+func TestDiskFullErrorsOfBothDatabases(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"postgres disk_full", fmt.Errorf("create device: %w", &pgconn.PgError{Code: "53100"}), true},
+		{"postgres out of memory", &pgconn.PgError{Code: "53200"}, false},
+		{"postgres unique violation", &pgconn.PgError{Code: "23505"}, false},
+		{"other", errors.New("database or disk is full"), false},
+	} {
+		if got := store.IsDiskFullForTest(tc.err); got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
 

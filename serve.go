@@ -49,8 +49,9 @@ func serve(args []string) error {
 	if err := prepareDataDir(cfg.DataDir); err != nil {
 		return err
 	}
+	secretKey := []byte(cfg.SecretKey)
 	if cfg.SecretKey == "" {
-		if _, err := store.ReadOrCreateKeyFile(cfg.SecretKeyFile()); err != nil {
+		if secretKey, err = store.ReadOrCreateKeyFile(cfg.SecretKeyFile()); err != nil {
 			return err
 		}
 	}
@@ -91,6 +92,7 @@ func serve(args []string) error {
 		Devices:     devices,
 		Logger:      log,
 		ExternalURL: cfg.ExternalURL,
+		SecretKey:   secretKey,
 		Version:     version,
 		WireGuard:   plane.status,
 		Live:        live,

@@ -70,26 +70,30 @@ type Options struct {
 	Live *collector.Hub
 	// History reads devices' past traffic from VictoriaMetrics; nil when none is configured.
 	History *collector.History
-	// Metrics serves GET /metrics; nil leaves it unrouted.
+	// Metrics serves GET /metrics on the web UI's port; nil leaves it unrouted.
 	Metrics http.Handler
+	// MetricsListener reports the listener of its own that serves /metrics, for /healthz;
+	// nil when there is none.
+	MetricsListener func() collector.ListenerState
 }
 
 // Server serves the web UI. Create it with New.
 type Server struct {
-	store    Store
-	devices  *Devices
-	log      *slog.Logger
-	render   *assets.Renderer
-	sessions *scs.SessionManager
-	loginKey []byte // signs the sign-in form's CSRF token
-	version  string
-	origin   string
-	wg       func() WireGuardStatus
-	live     *collector.Hub
-	history  *collector.History
-	metrics  http.Handler
-	done     chan struct{} // closed by Close: long-lived answers end
-	closing  sync.Once
+	store           Store
+	devices         *Devices
+	log             *slog.Logger
+	render          *assets.Renderer
+	sessions        *scs.SessionManager
+	loginKey        []byte // signs the sign-in form's CSRF token
+	version         string
+	origin          string
+	wg              func() WireGuardStatus
+	live            *collector.Hub
+	history         *collector.History
+	metrics         http.Handler
+	metricsListener func() collector.ListenerState
+	done            chan struct{} // closed by Close: long-lived answers end
+	closing         sync.Once
 }
 
 // New builds the server and parses every template once.
@@ -112,14 +116,15 @@ func New(opts Options) (*Server, error) {
 		render:  render,
 		// A key of its own for each use of the secret key, so that one use's values are
 		// never valid for another.
-		loginKey: subkey(opts.SecretKey, "wiregui sign-in csrf"),
-		version:  opts.Version,
-		origin:   ext.Scheme + "://" + ext.Host,
-		wg:       opts.WireGuard,
-		live:     opts.Live,
-		history:  opts.History,
-		metrics:  opts.Metrics,
-		done:     make(chan struct{}),
+		loginKey:        subkey(opts.SecretKey, "wiregui sign-in csrf"),
+		version:         opts.Version,
+		origin:          ext.Scheme + "://" + ext.Host,
+		wg:              opts.WireGuard,
+		live:            opts.Live,
+		history:         opts.History,
+		metrics:         opts.Metrics,
+		metricsListener: opts.MetricsListener,
+		done:            make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -222,11 +227,12 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		Error string `json:"error,omitempty"`
 	}
 	var body struct {
-		Status    string            `json:"status"`
-		Version   string            `json:"version"`
-		Database  part              `json:"database"`
-		WireGuard WireGuardStatus   `json:"wireguard"`
-		Collector *collector.Health `json:"collector,omitempty"` // absent until it reports
+		Status    string                   `json:"status"`
+		Version   string                   `json:"version"`
+		Database  part                     `json:"database"`
+		WireGuard WireGuardStatus          `json:"wireguard"`
+		Collector *collector.Health        `json:"collector,omitempty"` // absent until it reports
+		Metrics   *collector.ListenerState `json:"metrics_listener,omitempty"`
 	}
 	body.Version = s.version
 	body.Status, body.Database.OK = "ok", true
@@ -247,7 +253,12 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 			body.Collector = &h
 		}
 	}
-	if (body.WireGuard.Error != "" || !body.Database.OK) && status == http.StatusOK {
+	if s.metricsListener != nil {
+		st := s.metricsListener()
+		body.Metrics = &st
+	}
+	degraded := body.WireGuard.Error != "" || !body.Database.OK || body.Metrics != nil && !body.Metrics.Listening
+	if degraded && status == http.StatusOK {
 		body.Status = "degraded"
 	}
 	writeJSON(w, status, body)

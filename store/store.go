@@ -241,6 +241,11 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // exec runs one write statement outside a transaction.
 func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	res, err := s.write.ExecContext(ctx, query, args...)
+	if err == nil {
+		if n, _ := res.RowsAffected(); n == 0 {
+			return res, nil // it wrote nothing, so it says nothing of the disk (the periodic session expiry)
+		}
+	}
 	return res, s.wrote(err)
 }
 

@@ -609,6 +609,12 @@ func TestDiskFullIsReportedUntilAWriteSucceeds(t *testing.T) {
 	if _, err := s.UserByEmail(ctx, "u0@example.com"); err != nil {
 		t.Errorf("reading on a full disk: %v", err)
 	}
+	if _, err := s.Sessions().DeleteExpired(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !s.DiskFull() {
+		t.Error("DiskFull() = false after a statement that wrote nothing, want true until a write succeeds")
+	}
 	execRaw(t, s, fmt.Sprintf(`PRAGMA max_page_count = %d`, 1<<30))
 	if err := s.CreateUser(ctx, &store.User{Email: "after@example.com"}); err != nil {
 		t.Fatal(err)

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,33 +26,9 @@ func freeLoopbackPort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// startWebOnly runs wiregui serve on loopback with WireGuard off: for tests of the pages.
-func startWebOnly(t *testing.T) string {
-	t.Helper()
-	port := freeLoopbackPort(t)
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	cmd := exec.Command(binary, "serve")
-	cmd.Env = append(os.Environ(), "WG_DATA_DIR="+t.TempDir(), "WG_HOST=127.0.0.1", fmt.Sprintf("WG_PORT=%d", port),
-		"WG_EXTERNAL_URL="+base, "WG_WG_ENABLED=false", "WG_ADMIN_EMAIL="+adminEmail, "WG_ADMIN_PASSWORD="+adminPassword)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("server output:\n%s", out.String())
-		}
-	})
-	wglab.WaitDial(t, fmt.Sprintf("127.0.0.1:%d", port), 20*time.Second)
-	return base
-}
-
 func TestBrowserSignInAndMyDevices(t *testing.T) {
 	b := apptest.NewBrowser(t, apptest.TabOptions{})
-	base := startWebOnly(t)
+	base := startLocal(t).url
 
 	b.Run(t, "open the sign-in page",
 		chromedp.Navigate(base+"/"),

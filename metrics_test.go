@@ -140,6 +140,22 @@ func TestMetricsEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("the metrics listener serves them on the server's own loopback, behind the token", func(t *testing.T) {
+		inside := l.s.ns.HTTPClient() // a scraper on the server's host
+		if code, _ := getMetricsVia(t, inside, "http://127.0.0.1:13001", ""); code != http.StatusUnauthorized {
+			t.Errorf("without the token: %d, want 401", code)
+		}
+		code, body := getMetricsVia(t, inside, "http://127.0.0.1:13001", metricsToken)
+		if code != http.StatusOK || !strings.Contains(body, "wiregui_peers_total 3") {
+			t.Errorf("with the token: %d, want 200 with the series:\n%s", code, body)
+		}
+		u, _ := url.Parse(l.s.url)
+		if c, err := net.DialTimeout("tcp", net.JoinHostPort(u.Hostname(), "13001"), 2*time.Second); err == nil {
+			c.Close()
+			t.Error("the metrics listener is reachable from outside the server's host; by default it listens on loopback")
+		}
+	})
+
 	t.Run("the collector survives kill -9 without counting a byte twice", func(t *testing.T) {
 		first := collectorPID(t, serverPID)
 		if first == 0 {
@@ -339,11 +355,16 @@ func exposeToNamespaces(t testing.TB, target string) string {
 
 func getMetrics(t *testing.T, base, token string) (int, string) {
 	t.Helper()
+	return getMetricsVia(t, http.DefaultClient, base, token)
+}
+
+func getMetricsVia(t *testing.T, client *http.Client, base, token string) (int, string) {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -49,8 +50,9 @@ func serve(args []string) error {
 	if err := prepareDataDir(cfg.DataDir); err != nil {
 		return err
 	}
+	secretKey := []byte(cfg.SecretKey)
 	if cfg.SecretKey == "" {
-		if _, err := store.ReadOrCreateKeyFile(cfg.SecretKeyFile()); err != nil {
+		if secretKey, err = store.ReadOrCreateKeyFile(cfg.SecretKeyFile()); err != nil {
 			return err
 		}
 	}
@@ -86,17 +88,38 @@ func serve(args []string) error {
 	if cfg.Metrics.VictoriaMetricsURL != "" {
 		history = &collector.History{URL: cfg.Metrics.VictoriaMetricsURL}
 	}
-	web, err := app.New(app.Options{
+	opts := app.Options{
 		Store:       st,
 		Devices:     devices,
 		Logger:      log,
 		ExternalURL: cfg.ExternalURL,
+		SecretKey:   secretKey,
 		Version:     version,
 		WireGuard:   plane.status,
 		Live:        live,
 		History:     history,
-		Metrics:     &collector.MetricsHandler{Devices: st.TrackedDevices, Health: live.Health, Token: cfg.Metrics.Token},
-	})
+	}
+	// /metrics lists every user's email, device names and keys. The web UI's port serves it
+	// only behind the token: behind a reverse proxy every visitor comes from loopback, so the
+	// address says nothing. Its own listener, on loopback by default, serves it to a local
+	// scraper, with the token when one is set.
+	metrics := &collector.MetricsHandler{Devices: st.TrackedDevices, Health: live.Health, Token: cfg.Metrics.Token, Logger: log}
+	if cfg.Metrics.Token != "" {
+		opts.Metrics = metrics
+	}
+	if cfg.Metrics.Listen != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", metrics)
+		ml := &collector.MetricsListener{Addr: cfg.Metrics.Listen, Handler: mux, Logger: log}
+		opts.MetricsListener = ml.State
+		// It stops with the background work, right after the web UI has drained.
+		bg.Go(func() { ml.Run(bgCtx) })
+		if cfg.Metrics.Token == "" && !isLoopback(cfg.Metrics.Listen) {
+			log.Warn("metrics are served without a token on a non-loopback address; set WG_METRICS_TOKEN",
+				slog.String("listen", cfg.Metrics.Listen))
+		}
+	}
+	web, err := app.New(opts)
 	if err != nil {
 		return err
 	}
@@ -209,6 +232,15 @@ func ensureFirstAdmin(ctx context.Context, cfg *config.Config, st *store.Store, 
 			"  It is shown only this once. Sign in at %s/login and keep it safe.\n\n", u.Email, password, cfg.ExternalURL)
 	}
 	return nil
+}
+
+// isLoopback reports whether the host of addr (host:port) is a loopback address or localhost.
+func isLoopback(addr string) bool {
+	host, _, _ := net.SplitHostPort(addr)
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip.IsLoopback()
+	}
+	return host == "localhost"
 }
 
 func generatePassword() string {

@@ -38,7 +38,8 @@ type env struct {
 	wg app.WireGuardStatus
 }
 
-func newEnv(t testing.TB) *env {
+// newEnv starts a web server on a fresh SQLite store; opts adjust its options.
+func newEnv(t testing.TB, opts ...func(*app.Options)) *env {
 	t.Helper()
 	e := &env{dbPath: storetest.DSN(t, "sqlite")}
 	ctx := context.Background()
@@ -67,14 +68,19 @@ func newEnv(t testing.TB) *env {
 		Tunnels: []netip.Prefix{netip.MustParsePrefix("10.3.2.0/24"), netip.MustParsePrefix("fd00::3:2:0/120")},
 		Changed: func(userID string) { e.changed = append(e.changed, userID) }}
 	e.live = collector.NewHub(collector.DefaultPoints)
-	web, err := app.New(app.Options{
+	o := app.Options{
 		Store:       st,
 		Devices:     e.devices,
 		ExternalURL: e.url,
+		SecretKey:   testSecretKey,
 		Version:     "test",
 		Live:        e.live,
 		WireGuard:   func() app.WireGuardStatus { return e.wg },
-	})
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	web, err := app.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +91,9 @@ func newEnv(t testing.TB) *env {
 	t.Cleanup(web.Close) // before srv.Close, which waits for the live streams
 	return e
 }
+
+// testSecretKey is the secret key of the servers under test.
+var testSecretKey = []byte("test-secret-key-of-32-bytes-at-least")
 
 func (e *env) user(t testing.TB, email, password string, role string) *store.User {
 	t.Helper()

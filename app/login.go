@@ -1,7 +1,9 @@
 package app
 
 import (
+	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"wiregui/app/auth"
@@ -16,11 +18,19 @@ func (s *Server) showLogin(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/devices", http.StatusSeeOther)
 		return
 	}
-	s.renderPage(w, r, http.StatusOK, "login", s.page(r, "Sign in", "login"))
+	s.renderPage(w, r, http.StatusOK, "login", s.loginPage(w, r))
+}
+
+// loginPage is the sign-in page's data, with the form's own CSRF token: the visitor has no
+// session.
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) *PageData {
+	pd := s.page(r, "Sign in", "login")
+	pd.CSRFToken = s.loginToken(w, r)
+	return pd
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	pd := s.page(r, "Sign in", "login")
+	pd := s.loginPage(w, r)
 	// Only the text rule: the address is looked up, and a user made before a rule changed
 	// still signs in.
 	email, err := text.EmailAddress.Clean(r.PostFormValue("email"))
@@ -46,16 +56,33 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	ok := false
 	if u == nil {
-		auth.CheckNothing(password)
+		_, err = auth.CheckNothing(password)
 	} else {
-		ok = auth.CheckPassword(u.PasswordHash, password) && !u.Disabled()
+		ok, err = auth.CheckPassword(u.PasswordHash, password)
+		ok = ok && !u.Disabled()
 	}
-	if !ok {
+	switch {
+	case errors.Is(err, auth.ErrBusy):
+		w.Header().Set("Retry-After", strconv.Itoa(int(auth.RetryAfter/time.Second)))
+		pd.Form.Errors["_form"] = "Too many sign-ins at once. Wait a moment and try again."
+		s.renderPage(w, r, http.StatusServiceUnavailable, "login", pd)
+		return
+	case err != nil:
+		s.serverError(w, r, err)
+		return
+	case !ok:
 		pd.Form.Errors["_form"] = invalidCredentials
 		s.renderPage(w, r, http.StatusUnauthorized, "login", pd)
 		return
 	}
-	// A new token on every privilege change defeats session fixation.
+	// Recorded before the session changes, so that a failed write (a full disk) leaves the
+	// visitor signed out, with the error page alone.
+	if err := s.store.RecordSignIn(r.Context(), u.ID, "password", time.Now()); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	// A new token on every privilege change defeats session fixation. The session is
+	// created here, at sign-in, and not before.
 	if err := s.sessions.RenewToken(r.Context()); err != nil {
 		s.serverError(w, r, err)
 		return
@@ -63,10 +90,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	s.sessions.Put(r.Context(), sessionUserID, u.ID)
 	s.sessions.Put(r.Context(), sessionSeen, time.Now().UnixMilli())
 	s.sessions.Put(r.Context(), sessionCSRF, randomHex(32))
-	if err := s.store.RecordSignIn(r.Context(), u.ID, "password", time.Now()); err != nil {
-		s.serverError(w, r, err)
-		return
-	}
+	s.endLoginToken(w)
 	// A fresh sign-in renews an expired VPN session: the user's peers come back now.
 	s.devices.changed(u.ID)
 	http.Redirect(w, r, "/devices", http.StatusSeeOther)

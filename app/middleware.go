@@ -2,12 +2,17 @@ package app
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net/http"
+	"strings"
 	"time"
 
 	"wiregui/store"
@@ -62,8 +67,8 @@ func (s *Server) withUser(next http.Handler) http.Handler {
 		u, ended, err := s.sessionUser(r.Context(), now)
 		switch {
 		case ended:
-			s.sessions.Remove(r.Context(), sessionUserID)
-			if err := s.sessions.RenewToken(r.Context()); err != nil {
+			// Nothing of the session is kept for the visitor it leaves behind.
+			if err := s.sessions.Destroy(r.Context()); err != nil {
 				s.serverError(w, r, err)
 				return
 			}
@@ -118,7 +123,8 @@ func (s *Server) requireUser(h http.HandlerFunc) http.Handler {
 	})
 }
 
-// csrfToken returns the session's CSRF token, creating it on first use.
+// csrfToken returns the signed-in session's CSRF token, creating it on first use (sign-in
+// creates it).
 func (s *Server) csrfToken(r *http.Request) string {
 	tok := s.sessions.GetString(r.Context(), sessionCSRF)
 	if tok == "" {
@@ -128,8 +134,9 @@ func (s *Server) csrfToken(r *http.Request) string {
 	return tok
 }
 
-// checkCSRF refuses state-changing requests that do not carry the session's token, in the
-// X-CSRF-Token header (htmx) or the csrf_token form field. It backs up the origin check of
+// checkCSRF refuses state-changing requests that do not carry their token, in the
+// X-CSRF-Token header (htmx) or the csrf_token form field: a signed-in user's session token,
+// or else the sign-in form's signed token (loginToken). It backs up the origin check of
 // http.CrossOriginProtection, which runs first.
 func (s *Server) checkCSRF(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -138,14 +145,101 @@ func (s *Server) checkCSRF(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		want := s.sessions.GetString(r.Context(), sessionCSRF)
 		got := r.Header.Get(csrfHeader)
 		if got == "" {
 			got = r.PostFormValue(csrfField)
 		}
-		if want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		var ok bool
+		if currentUser(r) != nil {
+			want := s.sessions.GetString(r.Context(), sessionCSRF)
+			ok = want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+		} else {
+			ok = s.validLoginToken(r, got)
+		}
+		if !ok {
 			s.log.Warn("csrf token mismatch", slog.String("path", r.URL.Path), slog.String("request_id", requestID(r)))
 			s.clientError(w, r, http.StatusForbidden, "Your session has expired or the form is stale. Reload the page and try again.")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// loginCookie holds the random value the sign-in form's CSRF token signs.
+const loginCookie = "wiregui_login"
+
+// loginToken returns the CSRF token of the sign-in form, setting the cookie it is checked
+// against when the request has none. A visitor who is not signed in gets no session, so that
+// nothing they send is written or kept: the token is a signed double-submit cookie, an HMAC
+// under the secret key of a random value held in a cookie of its own. A site that can plant
+// cookies for our host still cannot make a token that matches one.
+func (s *Server) loginToken(w http.ResponseWriter, r *http.Request) string {
+	nonce := loginNonce(r)
+	if nonce == "" {
+		nonce = randomHex(32)
+		http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: nonce, Path: "/login", HttpOnly: true,
+			SameSite: http.SameSiteStrictMode, Secure: s.sessions.Cookie.Secure})
+	}
+	return s.signLogin(nonce)
+}
+
+// validLoginToken reports whether token is the sign-in form's token for the request's cookie.
+func (s *Server) validLoginToken(r *http.Request, token string) bool {
+	nonce := loginNonce(r)
+	return nonce != "" && hmac.Equal([]byte(token), []byte(s.signLogin(nonce)))
+}
+
+// endLoginToken removes the sign-in cookie: once signed in, the session's token takes over.
+func (s *Server) endLoginToken(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Path: "/login", MaxAge: -1, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: s.sessions.Cookie.Secure})
+}
+
+func (s *Server) signLogin(nonce string) string {
+	mac := hmac.New(sha256.New, s.loginKey)
+	mac.Write([]byte(nonce))
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// loginNonce returns the value of the request's sign-in cookie, or "" when it has none of the
+// form loginToken makes (64 hex digits).
+func loginNonce(r *http.Request) string {
+	c, err := r.Cookie(loginCookie)
+	if err != nil || len(c.Value) != 64 {
+		return ""
+	}
+	if _, err := hex.DecodeString(c.Value); err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+// maxFormBytes bounds every request body. The largest form, a device with its relay subnets,
+// is a few KiB.
+const maxFormBytes = 1 << 20
+
+// readForm parses the form of every request once, here, on the request the server finishes,
+// before any middleware copies it; handlers read r.PostForm. Bodies are limited to
+// maxFormBytes, and multipart bodies are refused: no route takes files, and parsing one writes
+// its large parts to temporary files that only the request the server finishes gets removed.
+func (s *Server) readForm(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); strings.HasPrefix(mt, "multipart/") {
+			s.clientError(w, r, http.StatusUnsupportedMediaType, "This server takes no file uploads. Send the form without files.")
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		if r.Method != http.MethodPost && r.Method != http.MethodPut && r.Method != http.MethodPatch {
+			next.ServeHTTP(w, r) // no form in the body; the query is read where it is used
+			return
+		}
+		if err := r.ParseForm(); err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				s.clientError(w, r, http.StatusRequestEntityTooLarge, "The form is too large: at most 1 MiB is accepted.")
+				return
+			}
+			s.clientError(w, r, http.StatusBadRequest, "The form could not be read. Reload the page and try again.")
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -2,6 +2,7 @@ package app
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 
@@ -33,21 +34,39 @@ func newForm() *Form { return &Form{Values: map[string]string{}, Errors: map[str
 // Valid reports whether no field has an error.
 func (f *Form) Valid() bool { return len(f.Errors) == 0 }
 
-// page fills the data every page needs.
+// page fills the data every page needs. Only a signed-in user has a session, so only then
+// does the page carry the session's CSRF token and flash; the sign-in form carries a token of
+// its own (loginToken).
 func (s *Server) page(r *http.Request, title, nav string) *PageData {
+	u := currentUser(r)
 	pd := &PageData{
-		Title:     title,
-		User:      currentUser(r),
-		CSRFToken: s.csrfToken(r),
-		Nav:       nav,
-		Flash:     s.sessions.PopString(r.Context(), sessionFlash),
-		Version:   s.version,
-		Form:      newForm(),
+		Title:   title,
+		User:    u,
+		Nav:     nav,
+		Version: s.version,
+		Form:    newForm(),
+		Banner:  s.banner(u),
 	}
-	if st := s.wg(); st.Error != "" {
-		pd.Banner = "WireGuard is unavailable: " + st.Error
+	if u != nil {
+		pd.CSRFToken = s.csrfToken(r)
+		pd.Flash = s.sessions.PopString(r.Context(), sessionFlash)
 	}
 	return pd
+}
+
+// banner is the warning every page shows while WireGuard is unavailable. Its cause names
+// interfaces and peer keys, so only admins, who can act on it, read it; other users get a
+// plain line, and visitors who are not signed in nothing.
+func (s *Server) banner(u *store.User) string {
+	st := s.wg()
+	switch {
+	case st.Error == "" || u == nil:
+		return ""
+	case u.IsAdmin():
+		return "WireGuard is unavailable: " + st.Error
+	default:
+		return "The VPN is unavailable at the moment. The administrators have been told."
+	}
 }
 
 // renderPage writes a whole page, or a server error if the template fails.
@@ -69,8 +88,16 @@ func (s *Server) renderFragment(w http.ResponseWriter, r *http.Request, status i
 func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.Error("server error", slog.String("method", r.Method), slog.String("path", r.URL.Path),
 		slog.String("request_id", requestID(r)), slog.Any("err", err))
-	s.clientError(w, r, http.StatusInternalServerError, "Something went wrong on our side. It has been logged; please try again.")
+	switch {
+	case errors.Is(err, store.ErrDiskFull):
+		s.clientError(w, r, http.StatusInsufficientStorage, diskFullMessage)
+	default:
+		s.clientError(w, r, http.StatusInternalServerError, "Something went wrong on our side. It has been logged; please try again.")
+	}
 }
+
+// diskFullMessage is what the user reads when a change could not be saved for lack of space.
+const diskFullMessage = "The server cannot write: disk full. Nothing was changed. Ask an administrator to free some space, then try again."
 
 // notFound answers 404. It is also the answer for objects the user may not see.
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
@@ -79,8 +106,8 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 
 // clientError shows the error page with a message meant for the user.
 func (s *Server) clientError(w http.ResponseWriter, r *http.Request, status int, message string) {
-	pd := &PageData{Title: http.StatusText(status), User: currentUser(r), Version: s.version,
-		Data: map[string]any{"Status": status, "Message": message}}
+	pd := s.page(r, http.StatusText(status), "")
+	pd.Data = map[string]any{"Status": status, "Message": message}
 	if err := s.render.Page(w, status, "error", pd); err != nil {
 		s.log.Error("render error page", slog.Any("err", err))
 		http.Error(w, message, status)

@@ -4,6 +4,8 @@ package app
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,6 +34,7 @@ type Store interface {
 	Settings(ctx context.Context) (store.Settings, error)
 	UpdateSettings(ctx context.Context, fn func(*store.Settings) error) (store.Settings, error)
 	Sessions() *store.Sessions
+	DiskFull() bool
 }
 
 // WireGuardStatus is the state of the server's WireGuard interface, for the banner and /healthz.
@@ -62,32 +65,40 @@ type Options struct {
 	Devices     *Devices
 	Logger      *slog.Logger
 	ExternalURL string // e.g. https://vpn.example.com; https turns on Secure cookies
-	Version     string
+	// SecretKey signs what the server hands out without storing it: the sign-in form's CSRF
+	// token. At least 32 bytes (WG_SECRET_KEY or <data dir>/secret.key).
+	SecretKey []byte
+	Version   string
 	// WireGuard reports the data plane's state; nil when WireGuard is disabled.
 	WireGuard func() WireGuardStatus
 	// Live is what the collector reports after each poll; nil when nothing collects.
 	Live *collector.Hub
 	// History reads devices' past traffic from VictoriaMetrics; nil when none is configured.
 	History *collector.History
-	// Metrics serves GET /metrics; nil leaves it unrouted.
+	// Metrics serves GET /metrics on the web UI's port; nil leaves it unrouted.
 	Metrics http.Handler
+	// MetricsListener reports the listener of its own that serves /metrics, for /healthz;
+	// nil when there is none.
+	MetricsListener func() collector.ListenerState
 }
 
 // Server serves the web UI. Create it with New.
 type Server struct {
-	store    Store
-	devices  *Devices
-	log      *slog.Logger
-	render   *assets.Renderer
-	sessions *scs.SessionManager
-	version  string
-	origin   string
-	wg       func() WireGuardStatus
-	live     *collector.Hub
-	history  *collector.History
-	metrics  http.Handler
-	done     chan struct{} // closed by Close: long-lived answers end
-	closing  sync.Once
+	store           Store
+	devices         *Devices
+	log             *slog.Logger
+	render          *assets.Renderer
+	sessions        *scs.SessionManager
+	loginKey        []byte // signs the sign-in form's CSRF token
+	version         string
+	origin          string
+	wg              func() WireGuardStatus
+	live            *collector.Hub
+	history         *collector.History
+	metrics         http.Handler
+	metricsListener func() collector.ListenerState
+	done            chan struct{} // closed by Close: long-lived answers end
+	closing         sync.Once
 }
 
 // New builds the server and parses every template once.
@@ -100,18 +111,25 @@ func New(opts Options) (*Server, error) {
 	if err != nil || ext.Host == "" {
 		return nil, fmt.Errorf("external url %q is not an absolute URL", opts.ExternalURL)
 	}
+	if len(opts.SecretKey) < 32 {
+		return nil, fmt.Errorf("secret key: got %d bytes, want at least 32", len(opts.SecretKey))
+	}
 	s := &Server{
 		store:   opts.Store,
 		devices: opts.Devices,
 		log:     opts.Logger,
 		render:  render,
-		version: opts.Version,
-		origin:  ext.Scheme + "://" + ext.Host,
-		wg:      opts.WireGuard,
-		live:    opts.Live,
-		history: opts.History,
-		metrics: opts.Metrics,
-		done:    make(chan struct{}),
+		// A key of its own for each use of the secret key, so that one use's values are
+		// never valid for another.
+		loginKey:        subkey(opts.SecretKey, "wiregui sign-in csrf"),
+		version:         opts.Version,
+		origin:          ext.Scheme + "://" + ext.Host,
+		wg:              opts.WireGuard,
+		live:            opts.Live,
+		history:         opts.History,
+		metrics:         opts.Metrics,
+		metricsListener: opts.MetricsListener,
+		done:            make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -128,8 +146,27 @@ func New(opts Options) (*Server, error) {
 	s.sessions.Cookie.HttpOnly = true
 	s.sessions.Cookie.SameSite = http.SameSiteLaxMode
 	s.sessions.Cookie.Secure = ext.Scheme == "https"
-	s.sessions.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) { s.serverError(w, r, err) }
+	s.sessions.ErrorFunc = s.sessionError
 	return s, nil
+}
+
+// sessionError answers when the session cannot be loaded or saved. A page that only read
+// still shows when the disk is full: all it changed in the session is the time of the last
+// request, or a flash it showed, and those can wait for the next write. (Loading reads only,
+// so it never fails with ErrDiskFull.)
+func (s *Server) sessionError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, store.ErrDiskFull) && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		s.log.Warn("session not saved", slog.String("path", r.URL.Path), slog.String("request_id", requestID(r)), slog.Any("err", err))
+		return
+	}
+	s.serverError(w, r, err)
+}
+
+// subkey derives the key for one use of the secret key.
+func subkey(secret []byte, use string) []byte {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(use))
+	return mac.Sum(nil)
 }
 
 // Close ends the answers that would otherwise last as long as their clients stay: the live
@@ -151,7 +188,7 @@ func (s *Server) Handler() http.Handler {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.clientError(w, r, http.StatusForbidden, "This request came from another site and was refused.")
 	}))
-	return s.recoverPanics(s.logRequests(securityHeaders(cop.Handler(mux))))
+	return s.recoverPanics(s.logRequests(securityHeaders(cop.Handler(s.readForm(mux)))))
 }
 
 // pages holds the routes that use the session.
@@ -195,11 +232,12 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		Error string `json:"error,omitempty"`
 	}
 	var body struct {
-		Status    string            `json:"status"`
-		Version   string            `json:"version"`
-		Database  part              `json:"database"`
-		WireGuard WireGuardStatus   `json:"wireguard"`
-		Collector *collector.Health `json:"collector,omitempty"` // absent until it reports
+		Status    string                   `json:"status"`
+		Version   string                   `json:"version"`
+		Database  part                     `json:"database"`
+		WireGuard WireGuardStatus          `json:"wireguard"`
+		Collector *collector.Health        `json:"collector,omitempty"` // absent until it reports
+		Metrics   *collector.ListenerState `json:"metrics_listener,omitempty"`
 	}
 	body.Version = s.version
 	body.Status, body.Database.OK = "ok", true
@@ -209,18 +247,44 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	if err := s.store.Ping(ctx); err != nil {
 		body.Status, body.Database = "unavailable", part{Error: err.Error()}
 		status = http.StatusServiceUnavailable
+	} else if s.store.DiskFull() {
+		// Reads still work, so the server stays up; the reason is fixed text, the driver's
+		// error went to the log with the write that failed.
+		body.Database = part{Error: "disk full"}
 	}
-	body.WireGuard = s.wg()
-	body.WireGuard.DevicesNotApplied = len(body.WireGuard.NotApplied)
+	body.WireGuard = s.wg().public()
 	if s.live != nil {
 		if h, ok := s.live.Health(); ok {
 			body.Collector = &h
 		}
 	}
-	if (body.WireGuard.Error != "" || body.WireGuard.DevicesNotApplied > 0) && status == http.StatusOK {
+	if s.metricsListener != nil {
+		st := s.metricsListener()
+		body.Metrics = &st
+	}
+	degraded := body.WireGuard.Error != "" || body.WireGuard.DevicesNotApplied > 0 || !body.Database.OK ||
+		body.Metrics != nil && !body.Metrics.Listening
+	if degraded && status == http.StatusOK {
 		body.Status = "degraded"
 	}
 	writeJSON(w, status, body)
+}
+
+// public is the status as /healthz shows it to anyone who asks: the causes of errors name
+// interfaces and peer keys, so they are replaced by fixed reasons; the details are in the log
+// and, for admins, in the banner.
+func (st WireGuardStatus) public() WireGuardStatus {
+	st.DevicesNotApplied = len(st.NotApplied)
+	if st.Error != "" {
+		st.Error = "unavailable"
+	}
+	if st.Reconcile != nil && st.Reconcile.Error != "" {
+		rs := *st.Reconcile
+		rs.Error = "failed"
+		st.Reconcile = &rs
+		st.Error = "reconcile failed"
+	}
+	return st
 }
 
 // isNotFound reports whether err means the object does not exist (for a 404).

@@ -79,6 +79,8 @@ type Metrics struct {
 	// reached; 0 keeps none.
 	Buffer time.Duration
 	Token  string // bearer token GET /metrics requires; "" when it is open
+	// Listen is the host:port of the listener that serves only /metrics; "" when it is off.
+	Listen string
 }
 
 // DatabaseDriver returns "postgres" or "sqlite".

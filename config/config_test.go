@@ -86,6 +86,7 @@ func TestDefaults(t *testing.T) {
 		{"WG_STATS_INTERVAL", c.Metrics.StatsInterval, 60 * time.Second},
 		{"WG_METRICS_BUFFER", c.Metrics.Buffer, time.Hour},
 		{"WG_METRICS_TOKEN", c.Metrics.Token, ""},
+		{"WG_METRICS_LISTEN", c.Metrics.Listen, "127.0.0.1:13001"},
 		{"WG_LOG_LEVEL", c.LogLevel, slog.LevelInfo},
 		{"WG_LOG_FORMAT", c.LogFormat, "text"},
 		{"WG_CONFIG_FILE", c.ConfigFile, filepath.Join(dataDir, "wiregui.conf")},
@@ -310,6 +311,28 @@ func TestEndpointHost(t *testing.T) {
 	}
 }
 
+func TestMetricsListen(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want string
+	}{
+		{"loopback", "127.0.0.1:9100", "127.0.0.1:9100"},
+		{"IPv6 canonical", "[0:0::1]:9100", "[::1]:9100"},
+		{"every address", ":9100", ":9100"},
+		{"hostname", "localhost:9100", "localhost:9100"},
+		{"off", "off", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := mustLoad(t, nil, map[string]string{"WG_METRICS_LISTEN": tt.in})
+			if got := c.Metrics.Listen; got != tt.want {
+				t.Errorf("WG_METRICS_LISTEN=%q: got %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
 func TestDatabaseURL(t *testing.T) {
 	wd := t.TempDir()
 	t.Chdir(wd)
@@ -442,6 +465,9 @@ func TestValidationErrors(t *testing.T) {
 		{"stats interval", map[string]string{"WG_STATS_INTERVAL": "soon"}, nil, `WG_STATS_INTERVAL: "soon" is not a duration`},
 		{"metrics buffer", map[string]string{"WG_METRICS_BUFFER": "500ms"}, nil, `WG_METRICS_BUFFER: "500ms" is shorter than 1s`},
 		{"metrics token", map[string]string{"WG_METRICS_TOKEN": "short-secret"}, nil, `WG_METRICS_TOKEN: must be at least 16 characters (got 12)`},
+		{"metrics listen no port", map[string]string{"WG_METRICS_LISTEN": "127.0.0.1"}, nil, `WG_METRICS_LISTEN: "127.0.0.1" is not host:port or "off"`},
+		{"metrics listen port", map[string]string{"WG_METRICS_LISTEN": "127.0.0.1:0"}, nil, `WG_METRICS_LISTEN: "0" is not a port number (1-65535)`},
+		{"metrics listen host", map[string]string{"WG_METRICS_LISTEN": "not a host:9100"}, nil, `WG_METRICS_LISTEN: "not a host" is not an IP address or hostname`},
 		{"log level", map[string]string{"WG_LOG_LEVEL": "verbose"}, nil, `WG_LOG_LEVEL: "verbose" is not one of debug, info, warn, error`},
 		{"log format", map[string]string{"WG_LOG_FORMAT": "xml"}, nil, `WG_LOG_FORMAT: "xml" is not one of text, json`},
 		{"unknown flag", nil, []string{"--prot", "1"}, "flag provided but not defined: -prot"},
@@ -694,6 +720,7 @@ func TestEnvRoundTrip(t *testing.T) {
 		"WG_LOG_LEVEL":             "DEBUG",
 		"WG_METRICS_BUFFER":        "0", // none: the collector child must read it back
 		"WG_METRICS_TOKEN":         "a-token-of-16-chars",
+		"WG_METRICS_LISTEN":        "OFF",
 	})
 	env := make(map[string]string)
 	for _, kv := range c.Env() {

@@ -70,6 +70,7 @@ const (
 	minSecretKeyLen   = 32
 	minPasswordLen    = 8
 	disabledNetwork   = "off"
+	disabledListener  = "off"
 )
 
 // settings returns the configuration table in resolution order: a setting's derive may read
@@ -272,8 +273,17 @@ func settings() []setting {
 			format: func(c *Config) string { return formatDuration(c.Metrics.Buffer) },
 		},
 		{
+			name: "WG_METRICS_LISTEN", def: "127.0.0.1:13001",
+			doc: `Address (host:port) of a listener of its own that serves only GET /metrics, for a scraper on this host; "off" disables it.`,
+			parse: func(c *Config, v string) (err error) {
+				c.Metrics.Listen, err = parseListenAddr(v)
+				return err
+			},
+			format: func(c *Config) string { return formatListenAddr(c.Metrics.Listen) },
+		},
+		{
 			name: "WG_METRICS_TOKEN", secret: true, fileSuffix: true,
-			doc:    "Bearer token that GET /metrics requires (at least 16 characters); unset leaves /metrics open.",
+			doc:    "Bearer token (at least 16 characters) that GET /metrics then requires on WG_METRICS_LISTEN, and on the web UI's port, which serves /metrics only when it is set.",
 			parse:  func(c *Config, v string) (err error) { c.Metrics.Token, err = parseMetricsToken(v); return err },
 			format: func(c *Config) string { return c.Metrics.Token },
 		},

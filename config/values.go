@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"net/url"
 	"path/filepath"
@@ -263,6 +264,35 @@ func parseMetricsToken(v string) (string, error) {
 		return "", fmt.Errorf("must be at least %d characters (got %d)", minMetricsTokenLen, n)
 	}
 	return v, nil
+}
+
+// parseListenAddr parses the host:port of a listener; "off" gives "" (no listener). An empty
+// host listens on every address.
+func parseListenAddr(v string) (string, error) {
+	if strings.EqualFold(v, disabledListener) {
+		return "", nil
+	}
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return "", fmt.Errorf("%q is not host:port or %q", v, disabledListener)
+	}
+	if host != "" {
+		if host, err = parseHost(host); err != nil {
+			return "", err
+		}
+	}
+	p, err := parsePort(port)
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p)), nil
+}
+
+func formatListenAddr(addr string) string {
+	if addr == "" {
+		return disabledListener
+	}
+	return addr
 }
 
 // parseIfName checks a Linux interface name the way the kernel's dev_valid_name does.

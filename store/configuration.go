@@ -172,7 +172,7 @@ func (s *Store) Notify(ctx context.Context, n *Notification, dedupeKey string) (
 	if n.UserID != "" {
 		userID = sql.NullString{String: n.UserID, Valid: true}
 	}
-	res, err := s.write.ExecContext(ctx, `INSERT INTO notifications (id, kind, user_id, message, dedupe_key, created_at)
+	res, err := s.exec(ctx, `INSERT INTO notifications (id, kind, user_id, message, dedupe_key, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (dedupe_key) DO NOTHING`,
 		n.ID, n.Kind, userID, n.Message, dedupeKey, n.CreatedAt)
 	if err != nil {

@@ -301,7 +301,7 @@ func (s *Store) listDevices(ctx context.Context, query string, args ...any) ([]D
 
 // DeleteDevice removes the device with id; its addresses become free.
 func (s *Store) DeleteDevice(ctx context.Context, id string) error {
-	res, err := s.write.ExecContext(ctx, `DELETE FROM devices WHERE id = $1`, id)
+	res, err := s.exec(ctx, `DELETE FROM devices WHERE id = $1`, id)
 	return expectOne(res, err, "delete device", id)
 }
 

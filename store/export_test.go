@@ -28,3 +28,6 @@ func MigrateToForTest(ctx context.Context, s *Store, version int64) error {
 
 // SealForTest encrypts a value as the store does at rest.
 func SealForTest(s *Store, plaintext string) string { return s.seal.seal(plaintext) }
+
+// IsDiskFullForTest reports whether the store takes err for a full disk.
+func IsDiskFullForTest(err error) bool { return isDiskFull(err) }

@@ -10,6 +10,9 @@ import (
 var (
 	ErrNotFound = errors.New("not found")
 	ErrConflict = errors.New("conflict")
+	// ErrDiskFull: a write failed because the database's disk is full. Nothing of it was
+	// written; reads still work. See Store.DiskFull.
+	ErrDiskFull = errors.New("disk full")
 )
 
 // Roles a user can have.

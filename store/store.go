@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -40,6 +41,9 @@ type Store struct {
 	seal    *sealer
 	log     *slog.Logger
 	path    string // SQLite file, for backups
+	// diskFull is set by a write that failed because the disk is full and cleared by the next
+	// write that succeeds.
+	diskFull atomic.Bool
 }
 
 // dialect holds what differs between the two databases.
@@ -222,16 +226,58 @@ func (s *Store) backupBeforeMigrate(ctx context.Context, p *goose.Provider) erro
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", cleanDBError(err))
+		return s.wrote(fmt.Errorf("begin: %w", cleanDBError(err)))
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
-		return err
+		return s.wrote(err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", cleanDBError(err))
+		return s.wrote(fmt.Errorf("commit: %w", cleanDBError(err)))
 	}
-	return nil
+	return s.wrote(nil)
+}
+
+// exec runs one write statement outside a transaction.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	res, err := s.write.ExecContext(ctx, query, args...)
+	if err == nil {
+		if n, _ := res.RowsAffected(); n == 0 {
+			return res, nil // it wrote nothing, so it says nothing of the disk (the periodic session expiry)
+		}
+	}
+	return res, s.wrote(err)
+}
+
+// wrote classifies the outcome of every write: a full disk becomes ErrDiskFull, wrapped
+// around the driver's error, and is remembered until a write succeeds again.
+func (s *Store) wrote(err error) error {
+	switch {
+	case err == nil:
+		s.diskFull.Store(false)
+	case isDiskFull(err):
+		s.diskFull.Store(true)
+		return fmt.Errorf("%w: %w", ErrDiskFull, err)
+	}
+	return err
+}
+
+// DiskFull reports whether the last write failed because the disk is full, and no write has
+// succeeded since.
+func (s *Store) DiskFull() bool { return s.diskFull.Load() }
+
+// isDiskFull reports whether err is SQLite's SQLITE_FULL (or one of its extended codes) or
+// PostgreSQL's disk_full (SQLSTATE 53100).
+func isDiskFull(err error) bool {
+	var le *sqlite.Error
+	if errors.As(err, &le) {
+		return le.Code()&0xff == sqlite3.SQLITE_FULL
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "53100"
+	}
+	return false
 }
 
 // isUniqueViolation reports whether err is a UNIQUE or PRIMARY KEY violation on either database.

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"wiregui/store"
 	"wiregui/store/storetest"
 )
@@ -509,6 +511,136 @@ func TestSessions(t *testing.T) {
 			t.Error("a deleted session was found")
 		}
 	})
+}
+
+// A read of the sessions table yields no cookie: the token is stored only as its hash, and a
+// stored value used as a token finds nothing.
+func TestSessionsStoreOnlyAHashOfTheToken(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		ss := s.Sessions()
+		const token = "Yq3nW0bE6d2Xk9pLr4sVt7uA1cZ8fGhJ"
+		if err := ss.CommitCtx(ctx, token, []byte("user_id=alice"), time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := store.RawDBForTest(s).QueryContext(ctx, `SELECT token_hash, data, expiry FROM sessions`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stored []string
+		for rows.Next() {
+			var key, data, expiry string
+			if err := rows.Scan(&key, &data, &expiry); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(key+data+expiry, token) {
+				t.Errorf("the row (%q, %q, %q) holds the token", key, data, expiry)
+			}
+			stored = append(stored, key)
+		}
+		rows.Close()
+		if len(stored) != 1 {
+			t.Fatalf("got %d session rows, want 1", len(stored))
+		}
+		if b, ok, err := ss.FindCtx(ctx, token); err != nil || !ok || string(b) != "user_id=alice" {
+			t.Errorf("Find(token) = %q, %v, %v; want the session", b, ok, err)
+		}
+		if _, ok, err := ss.FindCtx(ctx, stored[0]); err != nil || ok {
+			t.Errorf("Find(the stored key) = %v, %v; want no session: a copied row must sign nobody in", ok, err)
+		}
+	})
+}
+
+// Sessions stored in clear by an older version cannot be hashed in SQL: the upgrade ends them.
+func TestMigrationEndsSessionsStoredInClear(t *testing.T) {
+	for _, driver := range storetest.Drivers {
+		t.Run(driver, func(t *testing.T) {
+			ctx := context.Background()
+			s, err := store.Open(ctx, store.Options{Driver: driver, DSN: storetest.DSN(t, driver), Key: storetest.Key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := store.MigrateToForTest(ctx, s, 4); err != nil {
+				t.Fatal(err)
+			}
+			execRaw(t, s, "INSERT INTO sessions (token, data, expiry) VALUES ('clear-token', $1, $2)", []byte("x"), time.Now().Add(time.Hour).UTC())
+			if _, err := s.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			if err := store.RawDBForTest(s).QueryRow(`SELECT count(*) FROM sessions`).Scan(&n); err != nil || n != 0 {
+				t.Errorf("after the upgrade: %d sessions (%v), want 0", n, err)
+			}
+			if _, ok, err := s.Sessions().FindCtx(ctx, "clear-token"); ok || err != nil {
+				t.Errorf("Find(clear-token) = %v, %v; want no session", ok, err)
+			}
+		})
+	}
+}
+
+// A write that finds the disk full fails with ErrDiskFull and writes nothing; the store says
+// so until a write succeeds again. SQLite's max_page_count gives the very error a full disk
+// does (SQLITE_FULL); the real full disk is TestDiskFull in the root package.
+func TestDiskFullIsReportedUntilAWriteSucceeds(t *testing.T) {
+	s := storetest.Open(t, "sqlite")
+	ctx := context.Background()
+	db := store.RawDBForTest(s) // the one write connection, so the pragma holds for every write
+	var pages int
+	if err := db.QueryRow(`PRAGMA page_count`).Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	execRaw(t, s, fmt.Sprintf(`PRAGMA max_page_count = %d`, pages))
+	var err error
+	var email string
+	for i := 0; err == nil && i < 1000; i++ {
+		email = fmt.Sprintf("u%d@example.com", i)
+		err = s.CreateUser(ctx, &store.User{Email: email, PasswordHash: strings.Repeat("x", 2000)})
+	}
+	if !errors.Is(err, store.ErrDiskFull) {
+		t.Fatalf("creating users on a full database: got %v, want ErrDiskFull", err)
+	}
+	if _, err := s.UserByEmail(ctx, email); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the user whose write failed: %v, want not found", err)
+	}
+	if !s.DiskFull() {
+		t.Error("DiskFull() = false after a write found the disk full")
+	}
+	if _, err := s.UserByEmail(ctx, "u0@example.com"); err != nil {
+		t.Errorf("reading on a full disk: %v", err)
+	}
+	if _, err := s.Sessions().DeleteExpired(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !s.DiskFull() {
+		t.Error("DiskFull() = false after a statement that wrote nothing, want true until a write succeeds")
+	}
+	execRaw(t, s, fmt.Sprintf(`PRAGMA max_page_count = %d`, 1<<30))
+	if err := s.CreateUser(ctx, &store.User{Email: "after@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if s.DiskFull() {
+		t.Error("DiskFull() = true after a write succeeded again")
+	}
+}
+
+// PostgreSQL's disk_full cannot be caused in a test cluster without filling a disk under it;
+// its SQLSTATE is classified like SQLite's code.
+func TestDiskFullErrorsOfBothDatabases(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"postgres disk_full", fmt.Errorf("create device: %w", &pgconn.PgError{Code: "53100"}), true},
+		{"postgres out of memory", &pgconn.PgError{Code: "53200"}, false},
+		{"postgres unique violation", &pgconn.PgError{Code: "23505"}, false},
+		{"other", errors.New("database or disk is full"), false},
+	} {
+		if got := store.IsDiskFullForTest(tc.err); got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }
 
 func TestOpenCorruptSQLiteFileSaysSo(t *testing.T) {

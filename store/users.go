@@ -34,7 +34,7 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 	}
 	u.ID = newID()
 	u.CreatedAt, u.UpdatedAt = now(), now()
-	_, err := s.write.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+	_, err := s.exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		u.ID, u.Email, u.PasswordHash, u.Role, nullTime(u.DisabledAt), nullTime(u.LastSignedInAt), u.CreatedAt, u.UpdatedAt)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("user %s: %w", u.Email, ErrConflict)
@@ -95,7 +95,7 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 
 // RecordSignIn notes that user id signed in at time at with method (e.g. "password").
 func (s *Store) RecordSignIn(ctx context.Context, id, method string, at time.Time) error {
-	res, err := s.write.ExecContext(ctx,
+	res, err := s.exec(ctx,
 		`UPDATE users SET last_signed_in_at = $1, last_signed_in_method = $2, updated_at = $3 WHERE id = $4`,
 		at.UTC(), method, now(), id)
 	return expectOne(res, err, "record sign-in", id)
@@ -103,7 +103,7 @@ func (s *Store) RecordSignIn(ctx context.Context, id, method string, at time.Tim
 
 // SetUserDisabled disables (at a time) or enables (nil) user id.
 func (s *Store) SetUserDisabled(ctx context.Context, id string, at *time.Time) error {
-	res, err := s.write.ExecContext(ctx, `UPDATE users SET disabled_at = $1, updated_at = $2 WHERE id = $3`,
+	res, err := s.exec(ctx, `UPDATE users SET disabled_at = $1, updated_at = $2 WHERE id = $3`,
 		nullTime(at), now(), id)
 	return expectOne(res, err, "disable user", id)
 }

@@ -61,6 +61,8 @@
       var status = event.detail.xhr ? event.detail.xhr.status : 0;
       if (status === 403) {
         requestError("Your session has changed. Reload the page and try again.", fromLiveRefresh(event));
+      } else if (status === 507) {
+        requestError("The server cannot write: disk full. Nothing was changed; try again once an administrator has freed some space.", fromLiveRefresh(event));
       } else {
         requestError("The request failed (" + status + "). Reload the page and try again.", fromLiveRefresh(event));
       }

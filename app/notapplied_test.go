@@ -73,6 +73,7 @@ func TestDevicesNotAppliedAreShownToAdmins(t *testing.T) {
 	wantContains(t, "the left-out device's page", admin.Get("/devices/"+left.ID).Body,
 		"<strong>Not applied:</strong> the public key is the server&#39;s own.")
 	wantLacks(t, "a sound device's page", admin.Get("/devices/"+fine.ID).Body, "Not applied")
+	wantContains(t, "an admin's page", admin.Get("/devices").Body, "1 device is not applied to WireGuard; All Devices says why.")
 	wantLacks(t, "the owner's list", ac.Get("/devices").Body, "not applied")
 	wantLacks(t, "the owner's page", ac.Get("/devices/"+left.ID).Body, "Not applied")
 

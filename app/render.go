@@ -3,6 +3,7 @@ package app
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -58,15 +59,21 @@ func (s *Server) page(r *http.Request, title, nav string) *PageData {
 // interfaces and peer keys, so only admins, who can act on it, read it; other users get a
 // plain line, and visitors who are not signed in nothing.
 func (s *Server) banner(u *store.User) string {
+	if u == nil {
+		return ""
+	}
 	st := s.wg()
 	switch {
-	case st.Error == "" || u == nil:
-		return ""
-	case u.IsAdmin():
+	case st.Error != "" && u.IsAdmin():
 		return "WireGuard is unavailable: " + st.Error
-	default:
-		return "The VPN is unavailable at the moment. The administrators have been told."
+	case st.Error != "":
+		return "The VPN is unavailable at the moment. An administrator can see why."
+	case len(st.NotApplied) == 1 && u.IsAdmin():
+		return "1 device is not applied to WireGuard; All Devices says why."
+	case len(st.NotApplied) > 1 && u.IsAdmin():
+		return fmt.Sprintf("%d devices are not applied to WireGuard; All Devices says why.", len(st.NotApplied))
 	}
+	return ""
 }
 
 // renderPage writes a whole page, or a server error if the template fails.

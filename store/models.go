@@ -10,6 +10,10 @@ import (
 var (
 	ErrNotFound = errors.New("not found")
 	ErrConflict = errors.New("conflict")
+	// ErrUnavailable means the database cannot be reached or talked to for now: the server
+	// refuses connections, is starting up or shutting down, or a connection broke. The same
+	// call may succeed later; the callers wait and say so, they do not stop.
+	ErrUnavailable = errors.New("database unavailable")
 )
 
 // Roles a user can have.

@@ -183,35 +183,43 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/devices", http.StatusSeeOther)
 }
 
+// health is the answer of /healthz.
+type health struct {
+	Status    string            `json:"status"`
+	Version   string            `json:"version"`
+	Database  healthPart        `json:"database"`
+	WireGuard *WireGuardStatus  `json:"wireguard,omitempty"` // absent until the database is open
+	Collector *collector.Health `json:"collector,omitempty"` // absent until it reports
+}
+
+type healthPart struct {
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+}
+
 // healthz answers 200 when the database answers, 503 otherwise, with the state of every part.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	type part struct {
-		OK    bool   `json:"ok"`
-		Error string `json:"error,omitempty"`
-	}
-	var body struct {
-		Status    string            `json:"status"`
-		Version   string            `json:"version"`
-		Database  part              `json:"database"`
-		WireGuard WireGuardStatus   `json:"wireguard"`
-		Collector *collector.Health `json:"collector,omitempty"` // absent until it reports
-	}
-	body.Version = s.version
-	body.Status, body.Database.OK = "ok", true
+	body := health{Status: "ok", Version: s.version, Database: healthPart{OK: true}}
 	status := http.StatusOK
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	if err := s.store.Ping(ctx); err != nil {
-		body.Status, body.Database = "unavailable", part{Error: err.Error()}
+		reason := "database error"
+		if errors.Is(err, store.ErrUnavailable) {
+			reason = unavailableReason
+			w.Header().Set("Retry-After", retryAfter)
+		}
+		body.Status, body.Database = "unavailable", healthPart{Error: reason}
 		status = http.StatusServiceUnavailable
 	}
-	body.WireGuard = s.wg()
+	wgStatus := s.wg()
+	body.WireGuard = &wgStatus
 	if s.live != nil {
 		if h, ok := s.live.Health(); ok {
 			body.Collector = &h
 		}
 	}
-	if body.WireGuard.Error != "" && status == http.StatusOK {
+	if wgStatus.Error != "" && status == http.StatusOK {
 		body.Status = "degraded"
 	}
 	writeJSON(w, status, body)

@@ -327,13 +327,21 @@ func TestPagesSayWhenTheDatabaseIsUnavailable(t *testing.T) {
 	e := newEnvOn(t, "postgres", pg.NewDatabase(t))
 	_, c := e.signedIn(t, "alice@example.com", store.RoleUnprivileged)
 	pg.Stop(t)
-	for _, path := range []string{"/devices", "/login", "/healthz"} {
-		r := c.Get(path)
+	visitor := apptest.New(t, e.url) // no session to load: the sign-in page fails when it saves one
+	for _, tc := range []struct {
+		c    *apptest.Client
+		path string
+	}{{c, "/devices"}, {c, "/login"}, {visitor, "/login"}, {c, "/healthz"}} {
+		path := tc.path
+		r := tc.c.Get(path)
 		if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
 			t.Errorf("GET %s: got %d with Retry-After %q, want 503 with one", path, r.Status, r.Header.Get("Retry-After"))
 		}
 		if strings.Contains(r.Body, "PGSQL") || strings.Contains(r.Body, "dial") {
 			t.Errorf("GET %s shows the error's text:\n%s", path, r.Body)
+		}
+		if n := strings.Count(r.Body, "<html"); n > 1 {
+			t.Errorf("GET %s: got %d pages in one answer, want the error page alone:\n%s", path, n, r.Body)
 		}
 		if path == "/healthz" {
 			var body struct{ Database struct{ Error string } }

@@ -123,7 +123,12 @@ func New(opts Options) (*Server, error) {
 	s.sessions.Cookie.HttpOnly = true
 	s.sessions.Cookie.SameSite = http.SameSiteLaxMode
 	s.sessions.Cookie.Secure = ext.Scheme == "https"
-	s.sessions.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) { s.serverError(w, r, err) }
+	s.sessions.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
+		s.serverError(w, r, err)
+		if a, ok := w.(*sessionAnswer); ok {
+			a.answered = true
+		}
+	}
 	return s, nil
 }
 
@@ -139,7 +144,7 @@ func (s *Server) Handler() http.Handler {
 	if s.metrics != nil {
 		mux.Handle("GET /metrics", s.metrics)
 	}
-	mux.Handle("/", noStore(s.sessions.LoadAndSave(s.withUser(s.checkCSRF(s.pages())))))
+	mux.Handle("/", noStore(keepSessionErrors(s.sessions.LoadAndSave(s.withUser(s.checkCSRF(s.pages()))))))
 
 	cop := http.NewCrossOriginProtection()
 	cop.AddTrustedOrigin(s.origin)

@@ -89,9 +89,6 @@ func (p *dataPlane) run(ctx context.Context) {
 	}
 }
 
-// isUnavailable reports whether err means the database is down for now.
-func isUnavailable(err error) bool { return errors.Is(err, store.ErrUnavailable) }
-
 // desired computes the interface the database asks for. A device is a live peer exactly
 // when it exists, its owner is enabled, and the owner's VPN session (if sessions expire) is
 // valid; its relay subnets are routed to it. The state changes by itself when the next

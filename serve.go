@@ -54,18 +54,50 @@ func serve(args []string) error {
 			return err
 		}
 	}
-	st, err := openStore(ctx, cfg, log, true)
+	// The web server listens at once: until the database is open, its gate answers that the
+	// database is unavailable.
+	gate, err := app.NewGate(version, log)
 	if err != nil {
+		return err
+	}
+	addr := cfg.ListenAddr()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           gate,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	defer srv.Close() // on a return before the orderly shutdown below
+
+	var st *store.Store
+	var keys store.ServerKeys
+	err = untilAvailable(ctx, log, func() (err error) {
+		if st, err = openStore(ctx, cfg, log, true); err != nil {
+			return err
+		}
+		if err = ensureFirstAdmin(ctx, cfg, st, log); err == nil {
+			keys, err = ensureServerKeys(ctx, st)
+		}
+		if err != nil {
+			st.Close()
+		}
+		return err
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			log.Info("stopped before the database was available")
+			return nil
+		}
 		return err
 	}
 	defer st.Close()
-	if err := ensureFirstAdmin(ctx, cfg, st, log); err != nil {
-		return err
-	}
-	keys, err := ensureServerKeys(ctx, st)
-	if err != nil {
-		return err
-	}
 
 	var bg sync.WaitGroup
 	bgCtx, stopBackground := context.WithCancel(context.Background())
@@ -136,25 +168,12 @@ func serve(args []string) error {
 		}
 	}()
 
-	addr := cfg.ListenAddr()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
-	}
 	if err := os.WriteFile(pidFile(cfg), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
 		return fmt.Errorf("write pid file: %w", err)
 	}
 	defer os.Remove(pidFile(cfg))
-	srv := &http.Server{
-		Handler:           web.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
 	srv.RegisterOnShutdown(web.Close) // the live streams end, so that the drain does not wait on them
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	gate.Open(web.Handler())
 	log.Info("wiregui ready", slog.String("version", version), slog.String("listen", ln.Addr().String()),
 		slog.String("url", cfg.ExternalURL), slog.String("database", st.Driver()))
 

@@ -42,6 +42,11 @@ func serve(args []string) error {
 	log := newLogger(cfg, os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP (apply the database now) is caught from here on, so that one sent while the
+	// database is awaited does not end the process; it is applied once the data plane runs.
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	defer signal.Stop(hups)
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(serveGCPercent)
 	}
@@ -156,9 +161,6 @@ func serve(args []string) error {
 	}
 	bg.Go(func() { expireSessions(bgCtx, st, log) })
 
-	hups := make(chan os.Signal, 1)
-	signal.Notify(hups, syscall.SIGHUP)
-	defer signal.Stop(hups)
 	go func() {
 		for range hups {
 			plane.trigger("")

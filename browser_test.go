@@ -48,7 +48,8 @@ func startWebOnly(t *testing.T) string {
 			t.Logf("server output:\n%s", out.String())
 		}
 	})
-	wglab.WaitDial(t, fmt.Sprintf("127.0.0.1:%d", port), 20*time.Second)
+	// serve listens before its database is open, and answers 503 until then.
+	waitFor(t, 20*time.Second, "the sign-in page", func() bool { return answers200(base + "/login") })
 	return base
 }
 

@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -369,15 +368,14 @@ func collectorPID(t testing.TB, parent int) int {
 	return 0
 }
 
-// freePort returns a TCP port on loopback that nothing listens on.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+// answers200 reports whether GET url answers 200.
+func answers200(url string) bool {
+	resp, err := http.Get(url)
 	if err != nil {
-		t.Fatal(err)
+		return false
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 func waitFor(t testing.TB, within time.Duration, what string, ok func() bool) {
@@ -511,7 +509,7 @@ func TestBadStartsFailWithOneLine(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cmd := exec.Command(binary, tc.args...)
 			cmd.Env = append(os.Environ(), "WG_DATA_DIR="+t.TempDir(), "WG_WG_ENABLED=false", "WG_HOST=127.0.0.1",
-				"WG_PORT="+strconv.Itoa(freePort(t))) // serve listens before it opens the database
+				"WG_PORT="+strconv.Itoa(freeLoopbackPort(t))) // serve listens before it opens the database
 			cmd.Env = append(cmd.Env, tc.env...)
 			if tc.pgDatabase != "" || tc.pgUser != "" {
 				url := storetest.PostgresURL(t)

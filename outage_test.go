@@ -45,14 +45,7 @@ func TestServeWaitsForTheDatabase(t *testing.T) {
 
 	pg.Start(t)
 	started := time.Now()
-	waitFor(t, 30*time.Second, "the sign-in page once PostgreSQL runs", func() bool {
-		resp, err := http.Get(s.url + "/login")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	waitFor(t, 30*time.Second, "the sign-in page once PostgreSQL runs", func() bool { return answers200(s.url + "/login") })
 	t.Logf("figure: PostgreSQL started → /login 200: %s", time.Since(started).Round(time.Millisecond))
 	conf := s.createDevice(t, "laptop")
 	client := wglab.StartClient(t, clientNS, wglab.UniqueName("wgc"), []byte(conf))
@@ -132,14 +125,7 @@ func TestDatabaseOutageKeepsTheTunnelUp(t *testing.T) {
 	if pid := collectorPID(t, s.proc.Cmd.Process.Pid); pid != collector {
 		t.Errorf("the collector was restarted (pid %d, then %d), want it to ride out the outage", collector, pid)
 	}
-	waitFor(t, 10*time.Second, "healthz 200", func() bool {
-		resp, err := http.Get(s.url + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	waitFor(t, 10*time.Second, "healthz 200", func() bool { return answers200(s.url + "/healthz") })
 }
 
 // expectUnavailable checks that the sign-in page and /healthz answer 503 with Retry-After and

@@ -348,8 +348,9 @@ func TestPagesSayWhenTheDatabaseIsUnavailable(t *testing.T) {
 			if err := json.Unmarshal([]byte(r.Body), &body); err != nil || body.Database.Error != "database unavailable" {
 				t.Errorf("healthz: got %s, want the database's error %q", r.Body, "database unavailable")
 			}
-		} else if !strings.Contains(r.Body, "The database is unavailable") {
-			t.Errorf("GET %s does not say that the database is unavailable:\n%s", path, r.Body)
+		} else if !strings.Contains(r.Body, "The database is unavailable") || r.Header.Get("Refresh") == "" {
+			t.Errorf("GET %s does not say that the database is unavailable, or does not reload itself (Refresh %q):\n%s",
+				path, r.Header.Get("Refresh"), r.Body)
 		}
 	}
 	pg.Start(t)

@@ -19,9 +19,13 @@ const (
 	retryAfter = "5"
 )
 
-// databaseUnavailable answers 503 with a page that says the database is unavailable.
+// databaseUnavailable answers 503 with a page that says the database is unavailable. A page
+// that was asked for with GET reloads itself after Retry-After, so it comes back by itself.
 func (s *Server) databaseUnavailable(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Retry-After", retryAfter)
+	if r.Method == http.MethodGet && !isHTMX(r) {
+		w.Header().Set("Refresh", retryAfter)
+	}
 	s.clientError(w, r, http.StatusServiceUnavailable, unavailableMessage)
 }
 

@@ -43,7 +43,9 @@ func openPostgresDB(url string) (*sql.DB, error) {
 // connOpen reports whether an idle connection to the server is still open. The server sends
 // nothing to an idle session, so bytes waiting to be read (its last words, "terminating
 // connection due to administrator command") or the end of the stream mean it has gone. It
-// peeks without blocking: one system call, no round trip to the server.
+// peeks without blocking: one system call, no round trip to the server. It must not wait for
+// the connection's read lock either: pgx's background reader, started by a slow write, may
+// still sit in a read on an idle connection until the server next sends something.
 func connOpen(c net.Conn) bool {
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
@@ -57,11 +59,10 @@ func connOpen(c net.Conn) bool {
 		return false
 	}
 	open := true
-	err = raw.Read(func(fd uintptr) bool {
+	err = raw.Control(func(fd uintptr) {
 		var b [1]byte
 		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
 		open = errors.Is(err, unix.EAGAIN) // nothing to read: the session waits for us
-		return true
 	})
 	return open && err == nil
 }

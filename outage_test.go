@@ -63,6 +63,11 @@ func TestDatabaseOutageKeepsTheTunnelUp(t *testing.T) {
 	pg := storetest.NewCluster(t)
 	clientNS := wglab.NewNamespace(t, "wgt-cli")
 	s := startServer(t, "sqlite", clientNS, "WG_DATABASE_URL="+pg.NewDatabase(t))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server log:\n%s", s.proc.Output())
+		}
+	})
 	conf := s.createDevice(t, "laptop")
 	client := wglab.StartClient(t, clientNS, wglab.UniqueName("wgc"), []byte(conf))
 	tunnel := netip.MustParseAddr(tunnelServer)
@@ -119,9 +124,6 @@ func TestDatabaseOutageKeepsTheTunnelUp(t *testing.T) {
 			t.Errorf("the outage is logged as %s", line)
 		}
 	}
-	if t.Failed() {
-		t.Logf("server log:\n%s", out)
-	}
 	if pid := collectorPID(t, s.proc.Cmd.Process.Pid); pid != collector {
 		t.Errorf("the collector was restarted (pid %d, then %d), want it to ride out the outage", collector, pid)
 	}
@@ -146,5 +148,8 @@ func expectUnavailable(t *testing.T, s *server) {
 	if err := json.Unmarshal([]byte(r.Body), &health); err != nil || r.Status != http.StatusServiceUnavailable ||
 		health.Database.Error != "database unavailable" || r.Header.Get("Retry-After") == "" {
 		t.Errorf("healthz: got %d %s, want 503 with the reason \"database unavailable\"", r.Status, r.Body)
+	}
+	if strings.Contains(r.Body, "PGSQL") || strings.Contains(r.Body, "connect") {
+		t.Errorf("healthz shows an error's text: %s", r.Body)
 	}
 }

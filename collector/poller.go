@@ -159,6 +159,9 @@ func (p *Poller) Poll(ctx context.Context) (*Tick, error) {
 	if err != nil {
 		p.health.Errors++
 		p.health.LastError = err.Error()
+		if errors.Is(err, store.ErrUnavailable) { // /healthz shows it to anyone: no hosts, users or sockets
+			p.health.LastError = store.ErrUnavailable.Error()
+		}
 		return nil, err
 	}
 	tick.Took = p.now().Sub(start)

@@ -11,6 +11,7 @@ import (
 
 	"wiregui/collector"
 	"wiregui/config"
+	"wiregui/store"
 	"wiregui/wg"
 )
 
@@ -31,8 +32,8 @@ func collect(args []string) error {
 	signal.Ignore(syscall.SIGHUP) // new devices are picked up by the poller itself
 	ctx = collector.WatchParent(ctx, os.Stdin)
 
-	st, err := openStore(ctx, cfg, log, false)
-	if err != nil {
+	var st *store.Store
+	if err := untilAvailable(ctx, log, func() (err error) { st, err = openStore(ctx, cfg, log, false); return err }); err != nil {
 		return err
 	}
 	defer st.Close()

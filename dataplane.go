@@ -80,7 +80,7 @@ func (p *dataPlane) run(ctx context.Context) {
 		iface, err := wg.OpenInterface(p.cfg.WireGuard.Interface, wg.Mode(p.cfg.WireGuard.Userspace), p.log)
 		if err == nil {
 			rec := &wg.Reconciler{Interface: iface, Interval: p.cfg.ReconcileInterval, Logger: p.log,
-				Desired: p.desired(serverAddrs)}
+				Desired: p.desired(serverAddrs), Unavailable: isUnavailable}
 			p.mu.Lock()
 			p.iface, p.rec, p.err = iface, rec, nil
 			p.mu.Unlock()
@@ -335,7 +335,10 @@ func (p *dataPlane) status() app.WireGuardStatus {
 		rs := p.rec.Status()
 		if !rs.At.IsZero() {
 			st.Reconcile = &app.ReconcileStatus{At: rs.At, Duration: rs.Duration.String(), Error: rs.Err, Repairs: rs.Repairs}
-			if rs.Err != "" {
+			switch {
+			case rs.Unavailable: // WireGuard is fine, with the last state applied; the database part says the rest
+				st.Reconcile.Error = store.ErrUnavailable.Error()
+			case rs.Err != "":
 				st.Error = "reconcile failed: " + rs.Err
 			}
 		}

@@ -6,6 +6,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -72,8 +73,16 @@ type server struct {
 }
 
 // startServer starts wiregui serve on driver ("sqlite" or "postgres") in a fresh namespace,
-// with clientNS wired to it as the network clients dial across.
+// with clientNS wired to it as the network clients dial across, and waits until it serves.
 func startServer(t testing.TB, driver string, clientNS *wglab.Namespace, extraEnv ...string) *server {
+	t.Helper()
+	s := newServer(t, driver, clientNS, extraEnv...)
+	s.start(t)
+	return s
+}
+
+// newServer prepares what startServer starts: the namespace, its links and the settings.
+func newServer(t testing.TB, driver string, clientNS *wglab.Namespace, extraEnv ...string) *server {
 	t.Helper()
 	s := &server{ns: wglab.NewNamespace(t, "wgt-srv"), iface: wglab.UniqueName("wgs")}
 	var nsAddr netip.Addr
@@ -102,16 +111,13 @@ func startServer(t testing.TB, driver string, clientNS *wglab.Namespace, extraEn
 		s.env[4] = "WG_WG_ENDPOINT_HOST=vpn.example.com"
 	}
 	s.env = append(s.env, extraEnv...)
-	s.start(t)
 	return s
 }
 
+// start launches the server and waits until its sign-in page answers 200.
 func (s *server) start(t testing.TB) {
 	t.Helper()
-	cmd := s.ns.Command(context.Background(), binary, "serve")
-	cmd.Env = s.environ()
-	s.started = time.Now()
-	s.proc = s.ns.StartCmd(t, cmd)
+	s.launch(t)
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(s.url + "/login")
@@ -129,6 +135,15 @@ func (s *server) start(t testing.TB) {
 		}
 	}
 	t.Fatalf("wiregui did not answer /login within 20s\n%s", s.proc.Output())
+}
+
+// launch starts wiregui serve in the server's namespace.
+func (s *server) launch(t testing.TB) {
+	t.Helper()
+	cmd := s.ns.Command(context.Background(), binary, "serve")
+	cmd.Env = s.environ()
+	s.started = time.Now()
+	s.proc = s.ns.StartCmd(t, cmd)
 }
 
 // environ is the process environment with the server's settings.
@@ -353,6 +368,16 @@ func collectorPID(t testing.TB, parent int) int {
 	return 0
 }
 
+// answers200 reports whether GET url answers 200.
+func answers200(url string) bool {
+	resp, err := http.Get(url)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
 func waitFor(t testing.TB, within time.Duration, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
@@ -465,21 +490,33 @@ func TestBadStartsFailWithOneLine(t *testing.T) {
 	for name, tc := range map[string]struct {
 		args []string
 		env  []string
-		want string
+		// pgDatabase or pgUser replaces the database's name or the user in a test server's URL.
+		pgDatabase, pgUser string
+		want               string
 	}{
 		"unknown flag":     {args: []string{"serve", "--no-such-flag"}, want: "no-such-flag"},
 		"bad port":         {args: []string{"serve", "--port", "abc"}, want: "port"},
 		"bad env":          {env: []string{"WG_WG_USERSPACE=sometimes"}, want: "WG_WG_USERSPACE"},
 		"default secret":   {env: []string{"WG_SECRET_KEY=change-me-in-production"}, want: "WG_SECRET_KEY"},
 		"corrupt sqlite":   {env: []string{"WG_DATABASE_URL=" + corrupt}, want: "not a database"},
-		"unreachable pg":   {env: []string{"WG_DATABASE_URL=postgres://x@127.0.0.1:1/x?sslmode=disable&connect_timeout=2"}, want: "postgres"},
-		"data dir is file": {env: []string{"WG_DATA_DIR=" + corrupt}, want: "not a directory"},
-		"unknown role":     {args: []string{"frobnicate"}, want: "unknown role"},
+		"malformed pg url": {env: []string{"WG_DATABASE_URL=postgres://x@127.0.0.1:notaport/x?sslmode=disable"}, want: "postgres"},
+		// PostgreSQL answers, and says no: retrying would not help.
+		"unknown pg database": {pgDatabase: "nodb_", want: "does not exist"},
+		"unknown pg user":     {pgUser: "nobody@", want: "nobody"},
+		"data dir is file":    {env: []string{"WG_DATA_DIR=" + corrupt}, want: "not a directory"},
+		"unknown role":        {args: []string{"frobnicate"}, want: "unknown role"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cmd := exec.Command(binary, tc.args...)
-			cmd.Env = append(os.Environ(), "WG_DATA_DIR="+t.TempDir(), "WG_WG_ENABLED=false", "WG_HOST=127.0.0.1")
+			cmd.Env = append(os.Environ(), "WG_DATA_DIR="+t.TempDir(), "WG_WG_ENABLED=false", "WG_HOST=127.0.0.1",
+				"WG_PORT="+strconv.Itoa(freeLoopbackPort(t))) // serve listens before it opens the database
 			cmd.Env = append(cmd.Env, tc.env...)
+			if tc.pgDatabase != "" || tc.pgUser != "" {
+				url := storetest.PostgresURL(t)
+				url = strings.Replace(url, "/wgtest_", "/"+cmp.Or(tc.pgDatabase, "wgtest_"), 1)
+				url = strings.Replace(url, "postgres@", cmp.Or(tc.pgUser, "postgres@"), 1)
+				cmd.Env = append(cmd.Env, "WG_DATABASE_URL="+url)
+			}
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			done := make(chan error, 1)

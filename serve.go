@@ -43,6 +43,11 @@ func serve(args []string) error {
 	log := newLogger(cfg, os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP (apply the database now) is caught from here on, so that one sent while the
+	// database is awaited does not end the process; it is applied once the data plane runs.
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	defer signal.Stop(hups)
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(serveGCPercent)
 	}
@@ -56,18 +61,50 @@ func serve(args []string) error {
 			return err
 		}
 	}
-	st, err := openStore(ctx, cfg, log, true)
+	// The web server listens at once: until the database is open, its gate answers that the
+	// database is unavailable.
+	gate, err := app.NewGate(version, log)
 	if err != nil {
+		return err
+	}
+	addr := cfg.ListenAddr()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           gate,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	defer srv.Close() // on a return before the orderly shutdown below
+
+	var st *store.Store
+	var keys store.ServerKeys
+	err = untilAvailable(ctx, log, func() (err error) {
+		if st, err = openStore(ctx, cfg, log, true); err != nil {
+			return err
+		}
+		if err = ensureFirstAdmin(ctx, cfg, st, log); err == nil {
+			keys, err = ensureServerKeys(ctx, st)
+		}
+		if err != nil {
+			st.Close()
+		}
+		return err
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			log.Info("stopped before the database was available")
+			return nil
+		}
 		return err
 	}
 	defer st.Close()
-	if err := ensureFirstAdmin(ctx, cfg, st, log); err != nil {
-		return err
-	}
-	keys, err := ensureServerKeys(ctx, st)
-	if err != nil {
-		return err
-	}
 
 	var bg sync.WaitGroup
 	bgCtx, stopBackground := context.WithCancel(context.Background())
@@ -147,9 +184,6 @@ func serve(args []string) error {
 	}
 	bg.Go(func() { expireSessions(bgCtx, st, log) })
 
-	hups := make(chan os.Signal, 1)
-	signal.Notify(hups, syscall.SIGHUP)
-	defer signal.Stop(hups)
 	go func() {
 		for range hups {
 			plane.trigger("")
@@ -159,25 +193,12 @@ func serve(args []string) error {
 		}
 	}()
 
-	addr := cfg.ListenAddr()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
-	}
 	if err := os.WriteFile(pidFile(cfg), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
 		return fmt.Errorf("write pid file: %w", err)
 	}
 	defer os.Remove(pidFile(cfg))
-	srv := &http.Server{
-		Handler:           web.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
 	srv.RegisterOnShutdown(web.Close) // the live streams end, so that the drain does not wait on them
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	gate.Open(web.Handler())
 	// Said once the server runs, so that a start that fails says only why.
 	if perm, shared := sharedDataDir(cfg.DataDir); shared {
 		log.Warn("the data directory is open to other users; it holds the keys and the database",

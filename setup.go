@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"wiregui/app"
 	"wiregui/config"
@@ -75,6 +76,41 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, migrat
 	}
 	return st, nil
 }
+
+// The waits between attempts to reach a database that is unavailable at start.
+const (
+	firstStoreRetry = time.Second
+	maxStoreRetry   = 30 * time.Second
+)
+
+// untilAvailable calls try until it returns anything but store.ErrUnavailable, or ctx ends.
+// While the database is unavailable (the server is down, starting up, or refuses
+// connections) it waits between attempts, firstStoreRetry doubling up to maxStoreRetry, and
+// logs one line per attempt. Other errors (a malformed URL, a wrong password, a database that
+// does not exist) are not worth retrying: it returns them at once.
+func untilAvailable(ctx context.Context, log *slog.Logger, try func() error) error {
+	wait := firstStoreRetry
+	for attempt := 1; ; attempt++ {
+		err := try()
+		if !isUnavailable(err) {
+			if err == nil && attempt > 1 {
+				log.Info("database available", slog.Int("attempts", attempt))
+			}
+			return err
+		}
+		log.Warn("database unavailable; retrying", slog.Int("attempt", attempt), slog.Duration("retry_in", wait),
+			slog.Any("err", err))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, maxStoreRetry)
+	}
+}
+
+// isUnavailable reports whether err means the database is down for now.
+func isUnavailable(err error) bool { return errors.Is(err, store.ErrUnavailable) }
 
 // pools returns the address pools of the configured tunnel networks.
 func pools(cfg *config.Config) (store.AddressPools, []netip.Prefix, error) {

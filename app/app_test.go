@@ -29,7 +29,7 @@ import (
 type env struct {
 	store   *store.Store
 	devices *app.Devices
-	dbPath  string
+	dbPath  string // the SQLite file, or PostgreSQL's URL
 	url     string
 	changed []string // the users whose devices changed, in order; "" is everyone
 	live    *collector.Hub
@@ -41,9 +41,15 @@ type env struct {
 // newEnv starts a web server on a fresh SQLite store; opts adjust its options.
 func newEnv(t testing.TB, opts ...func(*app.Options)) *env {
 	t.Helper()
-	e := &env{dbPath: storetest.DSN(t, "sqlite")}
+	return newEnvOn(t, "sqlite", storetest.DSN(t, "sqlite"), opts...)
+}
+
+// newEnvOn is newEnv on the database dsn of driver.
+func newEnvOn(t testing.TB, driver, dsn string, opts ...func(*app.Options)) *env {
+	t.Helper()
+	e := &env{dbPath: dsn}
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Options{Driver: "sqlite", DSN: e.dbPath, Key: storetest.Key})
+	st, err := store.Open(ctx, store.Options{Driver: driver, DSN: dsn, Key: storetest.Key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,6 +349,78 @@ func TestHealthz(t *testing.T) {
 	e.store.Close()
 	if r := c.Get("/healthz"); r.Status != http.StatusServiceUnavailable || !strings.Contains(r.Body, `"unavailable"`) {
 		t.Errorf("with the database closed: got %d %s, want 503", r.Status, r.Body)
+	}
+}
+
+// While PostgreSQL is down, pages and /healthz answer 503 and say that the database is
+// unavailable, never with the error's text; once it is back the same session works again.
+func TestPagesSayWhenTheDatabaseIsUnavailable(t *testing.T) {
+	pg := storetest.NewCluster(t)
+	e := newEnvOn(t, "postgres", pg.NewDatabase(t))
+	_, c := e.signedIn(t, "alice@example.com", store.RoleUnprivileged)
+	pg.Stop(t)
+	visitor := apptest.New(t, e.url) // no session to load: the sign-in page fails when it saves one
+	for _, tc := range []struct {
+		c    *apptest.Client
+		path string
+	}{{c, "/devices"}, {c, "/login"}, {visitor, "/login"}, {c, "/healthz"}} {
+		path := tc.path
+		r := tc.c.Get(path)
+		if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
+			t.Errorf("GET %s: got %d with Retry-After %q, want 503 with one", path, r.Status, r.Header.Get("Retry-After"))
+		}
+		if strings.Contains(r.Body, "PGSQL") || strings.Contains(r.Body, "dial") {
+			t.Errorf("GET %s shows the error's text:\n%s", path, r.Body)
+		}
+		if n := strings.Count(r.Body, "<html"); n > 1 {
+			t.Errorf("GET %s: got %d pages in one answer, want the error page alone:\n%s", path, n, r.Body)
+		}
+		if path == "/healthz" {
+			var body struct{ Database struct{ Error string } }
+			if err := json.Unmarshal([]byte(r.Body), &body); err != nil || body.Database.Error != "database unavailable" {
+				t.Errorf("healthz: got %s, want the database's error %q", r.Body, "database unavailable")
+			}
+		} else if !strings.Contains(r.Body, "The database is unavailable") || r.Header.Get("Refresh") == "" {
+			t.Errorf("GET %s does not say that the database is unavailable, or does not reload itself (Refresh %q):\n%s",
+				path, r.Header.Get("Refresh"), r.Body)
+		}
+	}
+	pg.Start(t)
+	if r := c.Get("/devices"); r.Status != http.StatusOK || !strings.HasSuffix(r.URL, "/devices") {
+		t.Errorf("after the database is back: got %d at %s, want the devices page", r.Status, r.URL)
+	}
+	if r := c.Get("/healthz"); r.Status != http.StatusOK {
+		t.Errorf("healthz after the database is back: got %d %s", r.Status, r.Body)
+	}
+}
+
+// Until serve has opened the database, its gate answers every page with 503 and the same
+// message, /healthz too, and serves static files; once open, the real handler answers.
+func TestGateAnswersUnavailableUntilOpen(t *testing.T) {
+	g, err := app.NewGate("test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	c := apptest.New(t, srv.URL)
+	for _, path := range []string{"/", "/login", "/devices", "/healthz"} {
+		r := c.Get(path)
+		if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" ||
+			!strings.Contains(r.Body, "The database is unavailable") && !strings.Contains(r.Body, `"database unavailable"`) {
+			t.Errorf("GET %s: got %d (Retry-After %q):\n%s", path, r.Status, r.Header.Get("Retry-After"), r.Body)
+		}
+	}
+	css := regexp.MustCompile(`href="(/static/[^"]+\.css)"`).FindStringSubmatch(c.Get("/login").Body)
+	if css == nil {
+		t.Fatal("the unavailable page links no style sheet")
+	}
+	if r := c.Get(css[1]); r.Status != http.StatusOK {
+		t.Errorf("GET %s: got %d, want the style sheet", css[1], r.Status)
+	}
+	g.Open(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) }))
+	if r := c.Get("/login"); r.Status != http.StatusTeapot {
+		t.Errorf("after Open: got %d, want the real handler's answer", r.Status)
 	}
 }
 

@@ -268,6 +268,37 @@ func noStore(next http.Handler) http.Handler {
 	})
 }
 
+// keepSessionErrors makes the error page the whole answer when the session cannot be saved.
+// scs saves a changed session when the page starts to be written, and on failure (the
+// database is down) its ErrorFunc writes the error page; the page the handler goes on to
+// write is then dropped, not appended to it.
+func keepSessionErrors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(&sessionAnswer{ResponseWriter: w}, r)
+	})
+}
+
+// sessionAnswer drops what is written after the sessions' ErrorFunc has answered.
+type sessionAnswer struct {
+	http.ResponseWriter
+	answered bool
+}
+
+func (a *sessionAnswer) WriteHeader(code int) {
+	if !a.answered {
+		a.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (a *sessionAnswer) Write(b []byte) (int, error) {
+	if a.answered {
+		return len(b), nil
+	}
+	return a.ResponseWriter.Write(b)
+}
+
+func (a *sessionAnswer) Unwrap() http.ResponseWriter { return a.ResponseWriter }
+
 // statusRecorder remembers the status code for the access log.
 type statusRecorder struct {
 	http.ResponseWriter

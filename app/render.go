@@ -91,8 +91,15 @@ func (s *Server) renderFragment(w http.ResponseWriter, r *http.Request, status i
 }
 
 // serverError is the one path for unexpected errors: it logs the details and shows the user a
-// generic page, never the error text.
+// generic page, never the error text. When the database cannot be reached, the page says so
+// with a 503.
 func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, store.ErrUnavailable) { // said once by the parts that poll the database, not per request
+		s.log.Debug("database unavailable", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.String("request_id", requestID(r)), slog.Any("err", err))
+		s.databaseUnavailable(w, r)
+		return
+	}
 	s.log.Error("server error", slog.String("method", r.Method), slog.String("path", r.URL.Path),
 		slog.String("request_id", requestID(r)), slog.Any("err", err))
 	switch {

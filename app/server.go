@@ -160,6 +160,9 @@ func (s *Server) sessionError(w http.ResponseWriter, r *http.Request, err error)
 		return
 	}
 	s.serverError(w, r, err)
+	if a, ok := w.(*sessionAnswer); ok {
+		a.answered = true // the handler's own answer would follow the error page
+	}
 }
 
 // subkey derives the key for one use of the secret key.
@@ -181,7 +184,7 @@ func (s *Server) Handler() http.Handler {
 	if s.metrics != nil {
 		mux.Handle("GET /metrics", s.metrics)
 	}
-	mux.Handle("/", noStore(s.sessions.LoadAndSave(s.withUser(s.checkCSRF(s.pages())))))
+	mux.Handle("/", noStore(keepSessionErrors(s.sessions.LoadAndSave(s.withUser(s.checkCSRF(s.pages()))))))
 
 	cop := http.NewCrossOriginProtection()
 	cop.AddTrustedOrigin(s.origin)
@@ -225,34 +228,42 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/devices", http.StatusSeeOther)
 }
 
+// health is the answer of /healthz.
+type health struct {
+	Status    string                   `json:"status"`
+	Version   string                   `json:"version"`
+	Database  healthPart               `json:"database"`
+	WireGuard *WireGuardStatus         `json:"wireguard,omitempty"` // absent until the database is open
+	Collector *collector.Health        `json:"collector,omitempty"` // absent until it reports
+	Metrics   *collector.ListenerState `json:"metrics_listener,omitempty"`
+}
+
+type healthPart struct {
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+}
+
 // healthz answers 200 when the database answers, 503 otherwise, with the state of every part.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	type part struct {
-		OK    bool   `json:"ok"`
-		Error string `json:"error,omitempty"`
-	}
-	var body struct {
-		Status    string                   `json:"status"`
-		Version   string                   `json:"version"`
-		Database  part                     `json:"database"`
-		WireGuard WireGuardStatus          `json:"wireguard"`
-		Collector *collector.Health        `json:"collector,omitempty"` // absent until it reports
-		Metrics   *collector.ListenerState `json:"metrics_listener,omitempty"`
-	}
-	body.Version = s.version
-	body.Status, body.Database.OK = "ok", true
+	body := health{Status: "ok", Version: s.version, Database: healthPart{OK: true}}
 	status := http.StatusOK
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	if err := s.store.Ping(ctx); err != nil {
-		body.Status, body.Database = "unavailable", part{Error: err.Error()}
+		reason := "database error"
+		if errors.Is(err, store.ErrUnavailable) {
+			reason = unavailableReason
+			w.Header().Set("Retry-After", retryAfter)
+		}
+		body.Status, body.Database = "unavailable", healthPart{Error: reason}
 		status = http.StatusServiceUnavailable
 	} else if s.store.DiskFull() {
 		// Reads still work, so the server stays up; the reason is fixed text, the driver's
 		// error went to the log with the write that failed.
-		body.Database = part{Error: "disk full"}
+		body.Database = healthPart{Error: "disk full"}
 	}
-	body.WireGuard = s.wg().public()
+	wgStatus := s.wg().public()
+	body.WireGuard = &wgStatus
 	if s.live != nil {
 		if h, ok := s.live.Health(); ok {
 			body.Collector = &h
@@ -262,7 +273,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		st := s.metricsListener()
 		body.Metrics = &st
 	}
-	degraded := body.WireGuard.Error != "" || body.WireGuard.DevicesNotApplied > 0 || !body.Database.OK ||
+	degraded := wgStatus.Error != "" || wgStatus.DevicesNotApplied > 0 || !body.Database.OK ||
 		body.Metrics != nil && !body.Metrics.Listening
 	if degraded && status == http.StatusOK {
 		body.Status = "degraded"

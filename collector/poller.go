@@ -22,6 +22,10 @@ const (
 	DefaultRefreshEvery = time.Minute
 )
 
+// maxUnavailableBackoff bounds the time between polls while the database is unavailable (or
+// Interval, when that is longer): the collector notices within it that the database is back.
+const maxUnavailableBackoff = 30 * time.Second
+
 // PeerStats is what the WireGuard interface reports about one peer.
 type PeerStats = wg.PeerStats
 
@@ -82,6 +86,10 @@ type trackedPeer struct {
 // Run polls at once, then every Interval, until ctx ends; then it returns nil. A failed poll is
 // logged and the next one runs on time. Polls never overlap: when one takes longer than the
 // interval, the next starts right after it.
+//
+// While the database is unavailable, the polls back off (Interval doubling up to
+// maxUnavailableBackoff) and the outage is logged twice: when it starts and when the database
+// is back, not at every poll.
 func (p *Poller) Run(ctx context.Context) error {
 	if p.Reader == nil || p.Store == nil {
 		return errors.New("collector poller needs a reader and a store")
@@ -90,14 +98,30 @@ func (p *Poller) Run(ctx context.Context) error {
 	interval := orDefault(p.Interval, DefaultInterval)
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
+	var down time.Time // when the database became unavailable; zero while it answers
+	backoff := interval
 	for {
 		tick, err := p.Poll(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil {
+		var wait time.Duration // zero: the next tick
+		switch {
+		case errors.Is(err, store.ErrUnavailable):
+			wait, backoff = backoff, min(2*backoff, max(interval, maxUnavailableBackoff))
+			if down.IsZero() {
+				down = p.now()
+				log.Warn("database unavailable; polling less often until it is back", slog.Any("err", err))
+			} else {
+				log.Debug("database still unavailable", slog.Any("err", err), slog.Duration("next_poll", wait))
+			}
+		case err != nil:
 			log.Error("poll peer stats", slog.Any("err", err))
-		} else {
+		default:
+			if !down.IsZero() {
+				log.Info("database back", slog.Duration("unavailable_for", p.now().Sub(down).Round(time.Millisecond)))
+				down, backoff = time.Time{}, interval
+			}
 			log.Debug("polled peer stats", slog.Int("peers", len(tick.Peers)), slog.Duration("took", tick.Took))
 			if tick.Took > interval {
 				log.Warn("poll took longer than the interval", slog.Duration("took", tick.Took), slog.Duration("interval", interval))
@@ -105,6 +129,15 @@ func (p *Poller) Run(ctx context.Context) error {
 		}
 		if p.OnPoll != nil {
 			p.OnPoll(tick, p.health)
+		}
+		if wait > 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+			ticker.Reset(interval)
+			continue
 		}
 		select {
 		case <-ctx.Done():
@@ -126,6 +159,9 @@ func (p *Poller) Poll(ctx context.Context) (*Tick, error) {
 	if err != nil {
 		p.health.Errors++
 		p.health.LastError = err.Error()
+		if errors.Is(err, store.ErrUnavailable) { // /healthz shows it to anyone: no hosts, users or sockets
+			p.health.LastError = store.ErrUnavailable.Error()
+		}
 		return nil, err
 	}
 	tick.Took = p.now().Sub(start)

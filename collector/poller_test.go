@@ -1,11 +1,14 @@
 package collector
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,12 +24,14 @@ type fakeReader struct {
 	peers []PeerStats
 	err   error
 	calls int
+	at    []time.Time // when each call came
 }
 
 func (r *fakeReader) Peers(context.Context) ([]PeerStats, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls++
+	r.at = append(r.at, time.Now())
 	return slices.Clone(r.peers), r.err
 }
 
@@ -355,4 +360,65 @@ func TestPollerRunPollsAtOnce(t *testing.T) {
 	defer cancel()
 	go p.Run(ctx)
 	waitFor(t, 5*time.Second, "the first poll", func() bool { return s.writeCount() == 1 })
+}
+
+// A database outage is logged when it starts and when it ends, not at every poll, and the
+// polls back off meanwhile: each wait twice the one before.
+func TestPollerRunLogsAnOutageOnceAndBacksOff(t *testing.T) {
+	p, r, s := newPoller(PeerStats{PublicKey: keyA, RxBytes: 1})
+	var logged lockedBuffer
+	p.Logger = slog.New(slog.NewTextHandler(&logged, nil))
+	p.Interval = 20 * time.Millisecond
+	s.mu.Lock()
+	s.writeErr = fmt.Errorf("update device stats: %w", store.ErrUnavailable)
+	s.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.Run(ctx)
+
+	const failing = 5
+	waitFor(t, 10*time.Second, "polls while unavailable", func() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.calls >= failing })
+	s.mu.Lock()
+	s.writeErr = nil
+	s.mu.Unlock()
+	waitFor(t, 10*time.Second, "a write once the database is back", func() bool { return s.writeCount() == 1 })
+	r.set(PeerStats{PublicKey: keyA, RxBytes: 2})
+	waitFor(t, 10*time.Second, "polls on time again", func() bool { return s.writeCount() == 2 })
+
+	r.mu.Lock()
+	at := slices.Clone(r.at)
+	r.mu.Unlock()
+	for i := 1; i < failing; i++ {
+		want := p.Interval << (i - 1)
+		if got := at[i].Sub(at[i-1]); got < want {
+			t.Errorf("wait before poll %d: got %s, want at least %s", i+1, got, want)
+		}
+	}
+	out := logged.String()
+	for _, msg := range []string{`msg="database unavailable`, `msg="database back"`} {
+		if n := strings.Count(out, msg); n != 1 {
+			t.Errorf("got %d lines with %s, want 1:\n%s", n, msg, out)
+		}
+	}
+	if strings.Contains(out, "poll peer stats") {
+		t.Errorf("an unavailable database is logged as a failed poll:\n%s", out)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that a logger may write to while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	"github.com/pressly/goose/v3"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -135,7 +134,7 @@ func (s *Store) openSQLite(path string) error {
 
 func (s *Store) openPostgres(url string) error {
 	s.dialect = postgresDialect
-	db, err := sql.Open("pgx", url)
+	db, err := openPostgresDB(url)
 	if err != nil {
 		return fmt.Errorf("open postgres: %w", err)
 	}
@@ -293,18 +292,31 @@ func isUniqueViolation(err error) bool {
 	return false
 }
 
-// cleanDBError turns driver errors that users see at start-up into one readable line.
+// cleanDBError turns driver errors that users see at start-up into one readable line. The
+// error keeps its chain, so that errors.Is still finds ErrUnavailable in it.
 func cleanDBError(err error) error {
 	var le *sqlite.Error
 	if errors.As(err, &le) && le.Code() == sqlite3.SQLITE_NOTADB {
 		return errors.New("file is not a database (corrupt or not SQLite)")
 	}
 	msg := err.Error()
-	if i := strings.Index(msg, "\n"); i >= 0 {
-		return errors.New(msg[:i])
+	if !strings.Contains(msg, "\n") {
+		return err
 	}
-	return err
+	// pgx puts the attempt at each address of a host name on a line of its own.
+	msg = strings.ReplaceAll(msg, ":\n\t", ": ")
+	msg = strings.ReplaceAll(strings.ReplaceAll(msg, "\n\t", "; "), "\n", "; ")
+	return oneLineError{msg, err}
 }
+
+// oneLineError is an error with a shorter text than its cause's.
+type oneLineError struct {
+	msg   string
+	cause error
+}
+
+func (e oneLineError) Error() string { return e.msg }
+func (e oneLineError) Unwrap() error { return e.cause }
 
 // now returns the current time in UTC at microsecond precision, which both databases keep exactly.
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }

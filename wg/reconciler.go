@@ -42,11 +42,21 @@ type Reconciler struct {
 	Desired   func(ctx context.Context) (Config, error)
 	Interval  time.Duration
 	Logger    *slog.Logger
+	// Unavailable, if set, reports whether an error of Desired means that the desired state
+	// cannot be read for now: the database is down. Such a pass, like any failed one, leaves
+	// the interface as last applied. Only the first of them is logged, and the first pass that
+	// reads the desired state again; meanwhile the passes on the timer back off (Interval
+	// doubling up to maxUnavailableBackoff), while a Trigger still runs a pass at once.
+	Unavailable func(error) bool
 
 	once    sync.Once
 	trigger chan struct{}
 	// warnedRevisit is the last past RevisitAt logged; used by Run only.
 	warnedRevisit time.Time
+	// While the desired state is unavailable: since when, how many passes on the timer to
+	// skip, and how many to skip after the next unavailable pass. Used by Run only.
+	unavailableSince    time.Time
+	skipTicks, nextSkip int
 
 	mu     sync.Mutex
 	status ReconcileStatus
@@ -69,12 +79,19 @@ type ReconcileStatus struct {
 	// RevisitAt is when the next pass is due because the desired state
 	// changes by itself (Config.RevisitAt); zero when none is.
 	RevisitAt time.Time
+	// Unavailable is true when the pass failed because the desired state
+	// could not be read for now (see Reconciler.Unavailable).
+	Unavailable bool
 }
 
 // minRevisitDelay is how long the Reconciler waits before a pass asked for by
 // a RevisitAt that is not after the start of the pass that returned it: the
 // desired state would otherwise ask for pass after pass.
 const minRevisitDelay = 250 * time.Millisecond
+
+// maxUnavailableBackoff bounds the time between the passes on the timer while the desired
+// state is unavailable (or Interval, when that is longer).
+const maxUnavailableBackoff = 30 * time.Second
 
 func (r *Reconciler) init() {
 	r.once.Do(func() {
@@ -123,11 +140,7 @@ func (r *Reconciler) Wait(ctx context.Context, after time.Time) (ReconcileStatus
 // Run reconciles until ctx ends.
 func (r *Reconciler) Run(ctx context.Context) {
 	r.init()
-	interval := r.Interval
-	if interval <= 0 {
-		interval = DefaultReconcileInterval
-	}
-	ticker := time.NewTicker(interval)
+	ticker := time.NewTicker(r.interval())
 	defer ticker.Stop()
 	revisit := time.NewTimer(time.Hour)
 	revisit.Stop()
@@ -162,6 +175,13 @@ func (r *Reconciler) Run(ctx context.Context) {
 	}
 }
 
+func (r *Reconciler) interval() time.Duration {
+	if r.Interval <= 0 {
+		return DefaultReconcileInterval
+	}
+	return r.Interval
+}
+
 func (r *Reconciler) logger() *slog.Logger {
 	if r.Logger == nil {
 		return slog.New(slog.DiscardHandler)
@@ -174,12 +194,18 @@ func (r *Reconciler) logger() *slog.Logger {
 // the next pass is due because of the desired state's RevisitAt: pending,
 // the time already set, when the desired state could not be computed.
 func (r *Reconciler) pass(ctx context.Context, full bool, pending time.Time) (next time.Time) {
+	if full && r.skipTicks > 0 {
+		r.skipTicks-- // backing off while the desired state is unavailable
+		return pending
+	}
 	logger := r.logger()
 	start := time.Now()
 	next = pending
 	var ch Changes
 	var skipped []SkippedPeer
 	want, err := r.Desired(ctx)
+	read := err == nil
+	unavailable := !read && r.Unavailable != nil && r.Unavailable(err)
 	if err != nil {
 		err = fmt.Errorf("compute desired state: %w", err)
 	} else {
@@ -198,13 +224,21 @@ func (r *Reconciler) pass(ctx context.Context, full bool, pending time.Time) (ne
 	if !ch.Empty() {
 		logger.Info("reconcile repaired", slog.Any("changes", ch), slog.Duration("took", elapsed))
 	}
-	if err != nil && ctx.Err() == nil {
+	switch {
+	case unavailable:
+		r.backOff(start, err)
+	case err != nil && ctx.Err() == nil:
 		logger.Error("reconcile failed", slog.Any("err", err), slog.Duration("took", elapsed))
+	}
+	if read && !r.unavailableSince.IsZero() {
+		logger.Info("reconcile resumed: the desired state can be read again",
+			slog.Duration("unavailable_for", start.Sub(r.unavailableSince).Round(time.Millisecond)))
+		r.unavailableSince, r.skipTicks, r.nextSkip = time.Time{}, 0, 0
 	}
 
 	r.mu.Lock()
 	st := &r.status
-	st.At, st.Duration, st.Changes, st.Err, st.RevisitAt = start, elapsed, ch, "", next
+	st.At, st.Duration, st.Changes, st.Err, st.RevisitAt, st.Unavailable = start, elapsed, ch, "", next, unavailable
 	if want.checked { // a pass that could not compute the state knows nothing new
 		st.Skipped = skipped
 	}
@@ -219,6 +253,19 @@ func (r *Reconciler) pass(ctx context.Context, full bool, pending time.Time) (ne
 	r.passed = make(chan struct{})
 	r.mu.Unlock()
 	return next
+}
+
+// backOff logs the first pass that finds the desired state unavailable, and has the passes on
+// the timer skipped: 0, 1, 3, 7… of them, so that the waits double up to
+// maxUnavailableBackoff.
+func (r *Reconciler) backOff(start time.Time, err error) {
+	if r.unavailableSince.IsZero() {
+		r.unavailableSince = start
+		r.logger().Warn("reconcile paused: the desired state is unavailable; the interface keeps its last state",
+			slog.Any("err", err))
+	}
+	r.skipTicks = r.nextSkip
+	r.nextSkip = min(2*r.nextSkip+1, max(int(maxUnavailableBackoff/r.interval())-1, 0))
 }
 
 // revisitTime returns when to run the pass that at, a desired state's

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -234,6 +235,82 @@ func TestReconcilerErrors(t *testing.T) {
 	r.Trigger()
 	if st, _ = r.Wait(ctx, t0); st.Err != syncErr.Error() {
 		t.Errorf("Err = %q, want %q", st.Err, syncErr)
+	}
+}
+
+// While the desired state is unavailable (the database is down) the interface is left alone,
+// the passes on the timer back off, and the outage is logged once when it starts and once
+// when it ends.
+func TestReconcilerUnavailableLogsOnceAndBacksOff(t *testing.T) {
+	var logs syncBuffer
+	errDown := errors.New("database unavailable")
+	var down atomic.Bool
+	down.Store(true)
+	var mu sync.Mutex
+	var reads []time.Time
+	f := &fakeSyncer{}
+	r := &Reconciler{
+		Interface: f,
+		Desired: func(context.Context) (Config, error) {
+			mu.Lock()
+			reads = append(reads, time.Now())
+			mu.Unlock()
+			if down.Load() {
+				return Config{}, fmt.Errorf("access mark: %w", errDown)
+			}
+			return Config{}, nil
+		},
+		Unavailable: func(err error) bool { return errors.Is(err, errDown) },
+		Interval:    20 * time.Millisecond,
+		Logger:      slog.New(slog.NewTextHandler(&logs, nil)),
+	}
+	startReconciler(t, r)
+	ctx := waitCtx(t)
+	time.Sleep(600 * time.Millisecond) // 30 intervals
+	st, err := r.Wait(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Unavailable {
+		t.Errorf("status %+v, want Unavailable", st)
+	}
+	mu.Lock()
+	at := slices.Clone(reads)
+	mu.Unlock()
+	// Passes on ticks 0, 1, 3, 7, 15: five in 30 intervals, where 31 passes would run without
+	// the backoff.
+	if len(at) < 4 || len(at) > 6 {
+		t.Errorf("got %d reads of the desired state in 30 intervals, want 5", len(at))
+	}
+	for i := 1; i < min(len(at), 5); i++ {
+		want := r.Interval<<(i-1) - r.Interval // a tick may come late, the next on time
+		if got := at[i].Sub(at[i-1]); got < want {
+			t.Errorf("wait before read %d: got %s, want about %s", i+1, got, r.Interval<<(i-1))
+		}
+	}
+	if n := f.calls.Load(); n != 0 {
+		t.Errorf("the interface was synced %d times without a desired state", n)
+	}
+
+	down.Store(false)
+	t0 := time.Now()
+	r.Trigger() // a change made once the database is back runs at once
+	if st, err = r.Wait(ctx, t0); err != nil || st.Err != "" || st.Unavailable {
+		t.Fatalf("after the outage: %+v, %v", st, err)
+	}
+	for range 3 { // and the timer passes run on every tick again
+		if _, err := r.Wait(ctx, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := logs.String()
+	for _, msg := range []string{`msg="reconcile paused`, `msg="reconcile resumed`} {
+		if n := strings.Count(out, msg); n != 1 {
+			t.Errorf("got %d lines with %s, want 1:\n%s", n, msg, out)
+		}
+	}
+	if strings.Contains(out, "reconcile failed") {
+		t.Errorf("an unavailable desired state is logged as a failure:\n%s", out)
 	}
 }
 

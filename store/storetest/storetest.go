@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -30,7 +31,9 @@ var Drivers = []string{"sqlite", "postgres"}
 // Call it from TestMain in every package that uses PostgreSQL.
 func Main(m *testing.M) {
 	code := m.Run()
-	cluster.stop()
+	if shared.Cluster != nil {
+		shared.remove()
+	}
 	os.Exit(code)
 }
 
@@ -78,27 +81,18 @@ func DSN(t testing.TB, driver string) string {
 // when the test ends.
 func PostgresURL(t testing.TB) string {
 	t.Helper()
-	admin := cluster.url(t)
-	db, err := sql.Open("pgx", admin)
-	if err != nil {
-		t.Fatalf("postgres: %v", err)
-	}
-	defer db.Close()
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "wgtest_" + hex.EncodeToString(b)
-	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		db, err := sql.Open("pgx", admin)
-		if err != nil {
+	shared.once.Do(func() {
+		if u := os.Getenv("WG_TEST_POSTGRES_URL"); u != "" {
+			shared.Cluster = &Cluster{admin: u}
 			return
 		}
-		defer db.Close()
-		db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+		var err error
+		if shared.Cluster, err = startCluster(); err != nil {
+			shared.err = err.Error()
+		}
 	})
-	return strings.Replace(admin, "/postgres?", "/"+name+"?", 1)
+	Require(t, shared.err == "", shared.err)
+	return shared.NewDatabase(t)
 }
 
 // Require skips the test when the tool it needs is missing, except under CI=true, where a
@@ -114,78 +108,143 @@ func Require(t testing.TB, ok bool, why string) {
 	t.Skipf("skipped outside CI: %s", why)
 }
 
-var cluster pgCluster
+// shared is the one cluster of a test binary that PostgresURL creates databases in, or the
+// server named by WG_TEST_POSTGRES_URL (an admin URL of the form …/postgres?…).
+var shared struct {
+	once sync.Once
+	*Cluster
+	err string
+}
 
-// pgCluster is one throwaway PostgreSQL server per test binary, or the one named by
-// WG_TEST_POSTGRES_URL (an admin URL of the form …/postgres?…).
-type pgCluster struct {
-	once  sync.Once
-	admin string
-	dir   string
+// Cluster is a throwaway PostgreSQL server: initdb and pg_ctl in a temp dir, listening on a
+// free loopback port and on a Unix socket in that dir.
+type Cluster struct {
+	admin string // URL of the postgres database as the superuser
+	dir   string // empty for a server the tests did not start
 	bin   string
-	err   string
+	port  int
 }
 
-func (c *pgCluster) url(t testing.TB) string {
+// NewCluster starts a cluster of the test's own, for tests that stop or restart the server;
+// every other test uses PostgresURL's shared one. It is removed when the test ends.
+func NewCluster(t testing.TB) *Cluster {
 	t.Helper()
-	c.once.Do(c.start)
-	Require(t, c.err == "", c.err)
-	return c.admin
+	c, err := startCluster()
+	Require(t, err == nil, fmt.Sprint(err))
+	t.Cleanup(c.remove)
+	return c
 }
 
-func (c *pgCluster) start() {
-	if u := os.Getenv("WG_TEST_POSTGRES_URL"); u != "" {
-		c.admin = u
-		return
+// NewDatabase creates a new database in the cluster and returns its URL. It is dropped when
+// the test ends, if the server runs then.
+func (c *Cluster) NewDatabase(t testing.TB) string {
+	t.Helper()
+	db, err := sql.Open("pgx", c.admin)
+	if err != nil {
+		t.Fatalf("postgres: %v", err)
 	}
+	defer db.Close()
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "wgtest_" + hex.EncodeToString(b)
+	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		db, err := sql.Open("pgx", c.admin)
+		if err != nil {
+			return
+		}
+		defer db.Close()
+		db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+	})
+	return strings.Replace(c.admin, "/postgres?", "/"+name+"?", 1)
+}
+
+// Stop shuts the server down the way an operator does (pg_ctl stop, fast mode): the server
+// ends every session, so its clients see their connections terminated.
+func (c *Cluster) Stop(t testing.TB) {
+	t.Helper()
+	c.pgctl(t, "stop", "-m", "fast")
+}
+
+// Start starts a stopped server again, on the same port and socket.
+func (c *Cluster) Start(t testing.TB) {
+	t.Helper()
+	c.pgctl(t, "start", "-o", c.options())
+}
+
+// Restart stops and starts the server (pg_ctl restart, fast mode).
+func (c *Cluster) Restart(t testing.TB) {
+	t.Helper()
+	c.pgctl(t, "restart", "-m", "fast", "-o", c.options())
+}
+
+func (c *Cluster) pgctl(t testing.TB, args ...string) {
+	t.Helper()
+	if c.dir == "" {
+		t.Fatal("the test cluster is not one the tests started")
+	}
+	if out, err := c.command(args...).CombinedOutput(); err != nil {
+		t.Fatalf("pg_ctl %s: %v: %s", args[0], err, lastLine(out))
+	}
+}
+
+// command is pg_ctl with args, on the cluster's data dir and log, waiting up to 30 s.
+func (c *Cluster) command(args ...string) *exec.Cmd {
+	base := []string{"-u", "postgres", "--", c.bin + "/pg_ctl", "-D", filepath.Join(c.dir, "data"),
+		"-l", filepath.Join(c.dir, "pg.log"), "-w", "-t", "30"}
+	return exec.Command("runuser", append(base, args...)...)
+}
+
+func (c *Cluster) options() string {
+	return fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -k %s -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300", c.port, c.dir)
+}
+
+func startCluster() (*Cluster, error) {
 	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
 	if len(bins) == 0 {
-		c.err = "PostgreSQL server binaries not installed (apt-get install postgresql)"
-		return
+		return nil, errors.New("PostgreSQL server binaries not installed (apt-get install postgresql)")
 	}
 	if os.Geteuid() != 0 {
-		c.err = "a throwaway PostgreSQL needs root (to run initdb as the postgres user)"
-		return
+		return nil, errors.New("a throwaway PostgreSQL needs root (to run initdb as the postgres user)")
 	}
 	sort.Strings(bins)
-	c.bin = filepath.Dir(bins[len(bins)-1])
+	c := &Cluster{bin: filepath.Dir(bins[len(bins)-1])}
 	dir, err := os.MkdirTemp("", "wiregui-pgtest-")
 	if err != nil {
-		c.err = err.Error()
-		return
+		return nil, err
 	}
 	c.dir = dir
-	port, err := freePort()
-	if err != nil {
-		c.err = err.Error()
-		return
+	if c.port, err = freePort(); err != nil {
+		c.remove()
+		return nil, err
 	}
-	data := filepath.Join(dir, "data")
-	steps := [][]string{
-		{"chown", "postgres:postgres", dir},
-		{"chmod", "700", dir},
-		{"runuser", "-u", "postgres", "--", c.bin + "/initdb", "-D", data, "-U", "postgres", "-A", "trust",
-			"-E", "UTF8", "--locale=C.UTF-8", "--no-sync"},
-		{"runuser", "-u", "postgres", "--", c.bin + "/pg_ctl", "-D", data, "-l", filepath.Join(dir, "pg.log"), "-w", "-t", "30",
-			"-o", fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -k %s -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300", port, dir),
-			"start"},
+	steps := []*exec.Cmd{
+		exec.Command("chown", "postgres:postgres", dir),
+		exec.Command("chmod", "700", dir),
+		exec.Command("runuser", "-u", "postgres", "--", c.bin+"/initdb", "-D", filepath.Join(dir, "data"), "-U", "postgres",
+			"-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"),
+		c.command("start", "-o", c.options()),
 	}
-	for _, args := range steps {
-		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-			c.err = fmt.Sprintf("%s: %v: %s", filepath.Base(args[len(args)-1]), err, lastLine(out))
-			return
+	for _, cmd := range steps {
+		if out, err := cmd.CombinedOutput(); err != nil {
+			c.remove()
+			return nil, fmt.Errorf("%s: %v: %s", filepath.Base(cmd.Args[len(cmd.Args)-1]), err, lastLine(out))
 		}
 	}
 	// The Unix socket lives on the file system, which every network namespace shares, so a
 	// server under test inside a namespace reaches the cluster too.
-	c.admin = fmt.Sprintf("postgres://postgres@localhost:%d/postgres?host=%s&sslmode=disable", port, dir)
+	c.admin = fmt.Sprintf("postgres://postgres@localhost:%d/postgres?host=%s&sslmode=disable", c.port, dir)
+	return c, nil
 }
 
-func (c *pgCluster) stop() {
+// remove stops the server, if it runs, and deletes its files.
+func (c *Cluster) remove() {
 	if c.dir == "" {
 		return
 	}
-	exec.Command("runuser", "-u", "postgres", "--", c.bin+"/pg_ctl", "-D", filepath.Join(c.dir, "data"), "-m", "immediate", "-w", "stop").Run()
+	c.command("-m", "immediate", "stop").Run()
 	os.RemoveAll(c.dir)
 }
 

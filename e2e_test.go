@@ -163,6 +163,8 @@ type listedDevice struct {
 	PublicKey       string  `json:"public_key"`
 	RxBytes         int64   `json:"rx_bytes"`
 	TxBytes         int64   `json:"tx_bytes"`
+	RxCounter       int64   `json:"rx_counter"`
+	TxCounter       int64   `json:"tx_counter"`
 	LatestHandshake *string `json:"latest_handshake"`
 }
 
@@ -265,6 +267,20 @@ func TestEndToEndTunnel(t *testing.T) {
 				}
 				time.Sleep(200 * time.Millisecond)
 			}
+
+			// A re-created interface starts WireGuard's counters again; device list shows the
+			// monotonic totals, which never go down, and the counters under their own names.
+			last := s.devices(t)[0]
+			s.ns.Run(t, "ip", "link", "del", s.iface)
+			waitFor(t, 20*time.Second, "traffic counted again after the interface came back", func() bool {
+				pingOnce(clientNS, tunnelServer)
+				d := s.devices(t)[0]
+				if d.RxBytes < last.RxBytes || d.TxBytes < last.TxBytes {
+					t.Fatalf("device list: totals went down from rx %d tx %d to rx %d tx %d", last.RxBytes, last.TxBytes, d.RxBytes, d.TxBytes)
+				}
+				last = d
+				return d.RxCounter > 0 && d.RxCounter < d.RxBytes // the counter restarted, and counts
+			})
 		})
 	}
 }

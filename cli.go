@@ -20,8 +20,9 @@ import (
 )
 
 // The operator CLI works on the same database as the server, configured the same way
-// (WG_* variables and the config file). A running server applies CLI changes at once when it
-// can be signalled, and by its next reconcile otherwise.
+// (WG_* variables and the config file). A server running on the same data directory is asked
+// over its control socket to apply a change at once (notifyServer); otherwise the change is
+// applied when a server starts, or by its next reconcile.
 
 func migrate(args []string) error {
 	fs := newFlagSet("migrate")

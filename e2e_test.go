@@ -308,7 +308,9 @@ func TestReconcilerRepairsDrift(t *testing.T) {
 
 func TestCLIDeviceAddIsAppliedByTheRunningServer(t *testing.T) {
 	wglab.Require(t)
-	s := startServer(t, "sqlite", nil)
+	// No periodic reconcile within the test: only the CLI's request over the control socket
+	// can bring the peer in time.
+	s := startServer(t, "sqlite", nil, "WG_RECONCILE_INTERVAL=1m")
 	if _, err := s.cli(t, "user", "add", "--email", "Bob@Example.com"); err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -49,6 +48,11 @@ func serve(args []string) error {
 	if err := prepareDataDir(cfg.DataDir); err != nil {
 		return err
 	}
+	lock, err := lockDataDir(cfg.DataDir, cfg.ListenAddr())
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	if cfg.SecretKey == "" {
 		if _, err := store.ReadOrCreateKeyFile(cfg.SecretKeyFile()); err != nil {
 			return err
@@ -124,15 +128,19 @@ func serve(args []string) error {
 	}
 	bg.Go(func() { expireSessions(bgCtx, st, log) })
 
+	// SIGHUP (for operators) and the control socket (for the CLI) ask for the same thing.
+	reconcileNow := func() {
+		plane.trigger("")
+		if sup != nil {
+			sup.Signal(syscall.SIGHUP)
+		}
+	}
 	hups := make(chan os.Signal, 1)
 	signal.Notify(hups, syscall.SIGHUP)
 	defer signal.Stop(hups)
 	go func() {
 		for range hups {
-			plane.trigger("")
-			if sup != nil {
-				sup.Signal(syscall.SIGHUP)
-			}
+			reconcileNow()
 		}
 	}()
 
@@ -141,10 +149,11 @@ func serve(args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	if err := os.WriteFile(pidFile(cfg), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
-		return fmt.Errorf("write pid file: %w", err)
+	if control, err := listenControl(controlSocket(cfg), log, reconcileNow); err != nil {
+		log.Warn("CLI changes apply at the next reconcile", slog.Any("err", err))
+	} else {
+		defer control.Close()
 	}
-	defer os.Remove(pidFile(cfg))
 	srv := &http.Server{
 		Handler:           web.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -439,6 +439,60 @@ func TestCollectorIsSupervisedAndShutdownIsClean(t *testing.T) {
 	}
 }
 
+// A hung collector (kill -STOP) is found within a few polls: /healthz says so, serve logs it
+// once, kills it and starts another, and the ticks resume.
+func TestHungCollectorIsReplaced(t *testing.T) {
+	wglab.Require(t)
+	s := startServer(t, "sqlite", nil) // polls every second: hung after 5 s (collector.LivenessFor)
+	serverPID := s.proc.Cmd.Process.Pid
+	var health struct {
+		Status    string
+		Collector struct {
+			LastTick time.Time `json:"last_tick"`
+			Error    string
+		}
+	}
+	getHealth := func() {
+		health.Collector.Error = ""
+		getJSON(t, s.url+"/healthz", &health)
+	}
+	waitFor(t, 10*time.Second, "a first tick", func() bool { getHealth(); return !health.Collector.LastTick.IsZero() })
+	first := collectorPID(t, serverPID)
+	if first == 0 {
+		t.Fatal("no collector process")
+	}
+
+	if err := syscall.Kill(first, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(first, syscall.SIGKILL) })
+	stopped := time.Now()
+	waitFor(t, 15*time.Second, "/healthz says the collector is stalled", func() bool {
+		getHealth()
+		return health.Status == "degraded" && strings.HasPrefix(health.Collector.Error, "the collector has not reported for ")
+	})
+	t.Logf("figure: kill -STOP of the collector to a degraded /healthz: %s", time.Since(stopped).Round(time.Millisecond))
+	var second int
+	waitFor(t, 15*time.Second, "a new collector", func() bool {
+		second = collectorPID(t, serverPID)
+		return second != 0 && second != first
+	})
+	if alive(first) {
+		t.Errorf("the hung collector %d is still there", first)
+	}
+	waitFor(t, 15*time.Second, "ticks to resume", func() bool {
+		getHealth()
+		return health.Status == "ok" && health.Collector.LastTick.After(stopped)
+	})
+	t.Logf("figure: kill -STOP of the collector to ticks again: %s", time.Since(stopped).Round(time.Millisecond))
+	out := s.proc.Output()
+	for _, msg := range []string{"collector not reporting; killing and restarting it", "collector reporting again"} {
+		if n := strings.Count(out, `msg="`+msg+`"`); n != 1 {
+			t.Errorf("serve logged %q %d times, want once:\n%s", msg, n, tail(out, 30))
+		}
+	}
+}
+
 func TestWireGuardFailureKeepsTheUIServing(t *testing.T) {
 	wglab.Require(t)
 	// A private mount namespace without /dev/net/tun: the userspace interface cannot be made.

@@ -109,6 +109,7 @@ func serve(args []string) error {
 	if cfg.WireGuard.Enabled {
 		if cfg.Metrics.Enabled {
 			sup = &collector.Supervisor{Args: []string{"--collector"}, Env: cfg.Env(), Logger: log,
+				Liveness: collector.LivenessFor(cfg.Metrics.PollInterval), OnStall: live.Stall,
 				OnLine: func(line []byte) {
 					m, err := collector.DecodeMessage(line)
 					if err != nil {

@@ -184,17 +184,23 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 }
 
 // healthz answers 200 when the database answers, 503 otherwise, with the state of every part.
+// A part that is down while the database answers (WireGuard, a stalled collector) makes the
+// status "degraded".
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	type part struct {
 		OK    bool   `json:"ok"`
 		Error string `json:"error,omitempty"`
 	}
+	type collectorPart struct {
+		collector.Health        // as it last reported
+		Error            string `json:"error,omitempty"` // while it is stalled
+	}
 	var body struct {
-		Status    string            `json:"status"`
-		Version   string            `json:"version"`
-		Database  part              `json:"database"`
-		WireGuard WireGuardStatus   `json:"wireguard"`
-		Collector *collector.Health `json:"collector,omitempty"` // absent until it reports
+		Status    string          `json:"status"`
+		Version   string          `json:"version"`
+		Database  part            `json:"database"`
+		WireGuard WireGuardStatus `json:"wireguard"`
+		Collector *collectorPart  `json:"collector,omitempty"` // absent until it reports or stalls
 	}
 	body.Version = s.version
 	body.Status, body.Database.OK = "ok", true
@@ -207,11 +213,16 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	}
 	body.WireGuard = s.wg()
 	if s.live != nil {
-		if h, ok := s.live.Health(); ok {
-			body.Collector = &h
+		h, reported := s.live.Health()
+		since, stalled := s.live.Stalled()
+		if reported || stalled {
+			body.Collector = &collectorPart{Health: h}
+		}
+		if stalled {
+			body.Collector.Error = collectorSilence(since, time.Now())
 		}
 	}
-	if body.WireGuard.Error != "" && status == http.StatusOK {
+	if (body.WireGuard.Error != "" || body.Collector != nil && body.Collector.Error != "") && status == http.StatusOK {
 		body.Status = "degraded"
 	}
 	writeJSON(w, status, body)

@@ -40,14 +40,10 @@ type lab struct {
 	lanAddr netip.Addr
 }
 
-func (l *lab) db(t *testing.T) *store.Store {
+// db opens the server's SQLite database, as another process would.
+func (s *server) db(t *testing.T) *store.Store {
 	t.Helper()
-	var dataDir string
-	for _, kv := range l.s.env {
-		if v, ok := strings.CutPrefix(kv, "WG_DATA_DIR="); ok {
-			dataDir = v
-		}
-	}
+	dataDir := settingOf(s, "WG_DATA_DIR")
 	st, err := store.Open(context.Background(), store.Options{Driver: "sqlite",
 		DSN: filepath.Join(dataDir, "wiregui.db"), Key: readKey(t, filepath.Join(dataDir, "encryption.key"))})
 	if err != nil {
@@ -183,7 +179,7 @@ func (l *lab) relay(t *testing.T) {
 func (l *lab) disableEnable(t *testing.T) {
 	// The server reaches a returning device first at its last known endpoint, which the
 	// collector records within a poll of the first handshake.
-	st := l.db(t)
+	st := l.s.db(t)
 	waitFor(t, 5*time.Second, "the collector recorded every client's endpoint", func() bool {
 		devices, err := st.ListDevices(context.Background())
 		if err != nil || len(devices) != 3 {
@@ -223,7 +219,7 @@ func (l *lab) disableEnable(t *testing.T) {
 	if !reachesWithin(l.ns[1], tunnelServer, time.Second) {
 		dump, _ := exec.Command("wg", "show", l.s.iface, "dump").CombinedOutput()
 		var stored []string
-		devices, _ := l.db(t).ListDevices(context.Background())
+		devices, _ := l.s.db(t).ListDevices(context.Background())
 		for _, d := range devices {
 			stored = append(stored, fmt.Sprintf("%s=%s rx=%d hs=%v", d.Name, d.RemoteEndpoint, d.RxBytes, d.LatestHandshake))
 		}
@@ -234,7 +230,7 @@ func (l *lab) disableEnable(t *testing.T) {
 }
 
 func (l *lab) expiry(t *testing.T) {
-	st := l.db(t)
+	st := l.s.db(t)
 	ctx := context.Background()
 	setSession := func(d time.Duration) {
 		t.Helper()

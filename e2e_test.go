@@ -22,7 +22,9 @@ import (
 	"time"
 
 	"wiregui/app/apptest"
+	"wiregui/store"
 	"wiregui/store/storetest"
+	"wiregui/wg"
 	"wiregui/wg/wglab"
 )
 
@@ -138,6 +140,17 @@ func (s *server) environ() []string {
 		env = append(env, strings.ReplaceAll(kv, "{root}", s.rootAddr.String()))
 	}
 	return env
+}
+
+// settingOf returns the value of the server's setting name.
+func settingOf(s *server, name string) string {
+	var v string
+	for _, kv := range s.env {
+		if val, ok := strings.CutPrefix(kv, name+"="); ok {
+			v = val
+		}
+	}
+	return v
 }
 
 // cli runs a wiregui CLI command on the server's database (from the root namespace: the
@@ -489,6 +502,60 @@ func TestHungCollectorIsReplaced(t *testing.T) {
 	for _, msg := range []string{"collector not reporting; killing and restarting it", "collector reporting again"} {
 		if n := strings.Count(out, `msg="`+msg+`"`); n != 1 {
 			t.Errorf("serve logged %q %d times, want once:\n%s", msg, n, tail(out, 30))
+		}
+	}
+}
+
+// After a restart, peers without a known endpoint come back without a handshake they cannot
+// send, and the embedded WireGuard's log, at debug level, is a handful of lines (issue 14:
+// 411 lines of "no known endpoint for peer" in 47 s for 42 devices).
+func TestEmbeddedWireGuardDoesNotFloodTheLog(t *testing.T) {
+	wglab.Require(t)
+	s := startServer(t, "sqlite", nil) // WG_LOG_LEVEL=debug
+	if _, err := s.cli(t, "user", "add", "--email", "bob@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	const devices = 20
+	var keys []string
+	for i := range devices {
+		_, pub, err := wg.GenerateKeyPair()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, pub.String())
+		if _, err := s.cli(t, "device", "add", "--user", "bob@example.com", "--name", fmt.Sprint("device ", i), "--public-key", pub.String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.proc.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	// Two devices were heard from before: the restart kicks them, and only them.
+	var heard []store.StatsUpdate
+	for _, k := range keys[devices/2 : devices/2+2] {
+		heard = append(heard, store.StatsUpdate{PublicKey: k, DeviceStats: store.DeviceStats{RemoteEndpoint: "127.0.0.1:9"}})
+	}
+	if err := s.db(t).UpdateDeviceStats(context.Background(), heard); err != nil {
+		t.Fatal(err)
+	}
+
+	s.start(t)
+	s.waitPeers(t, 5*time.Second, func(p []string) bool { return len(p) == devices })
+	time.Sleep(15 * time.Second)
+	var lines []string
+	for line := range strings.Lines(s.proc.Output()) {
+		if strings.Contains(line, "component=wireguard-go") {
+			lines = append(lines, line)
+		}
+	}
+	t.Logf("figure: wireguard-go lines at debug level in the 15 s after a restart with %d devices: %d", devices, len(lines))
+	// The limiter's burst of 5, then one line every 3 s.
+	if len(lines) > 12 {
+		t.Errorf("wireguard-go logged %d lines in the 15 s after a restart, want a handful:\n%s", len(lines), strings.Join(lines, ""))
+	}
+	for _, line := range lines {
+		if !strings.Contains(line, "level=DEBUG") || strings.Contains(line, "no known endpoint") {
+			t.Errorf("wireguard-go logged %q, want debug lines only and no handshake without an endpoint", line)
 		}
 	}
 }

@@ -187,14 +187,3 @@ func TestSecondServerOnOneDataDirRefuses(t *testing.T) {
 	}
 	s.waitPeers(t, 3*time.Second, func(p []string) bool { return len(p) == 2 })
 }
-
-// settingOf returns the value of the server's setting name.
-func settingOf(s *server, name string) string {
-	var v string
-	for _, kv := range s.env {
-		if val, ok := strings.CutPrefix(kv, name+"="); ok {
-			v = val
-		}
-	}
-	return v
-}

@@ -151,7 +151,7 @@ func serve(args []string) error {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	if control, err := listenControl(controlSocket(cfg), log, reconcileNow); err != nil {
-		log.Warn("CLI changes apply at the next reconcile", slog.Any("err", err))
+		log.Warn("no control socket: CLI changes apply at the next reconcile", slog.Any("err", err))
 	} else {
 		defer control.Close()
 	}

@@ -40,11 +40,12 @@ type lab struct {
 	lanAddr netip.Addr
 }
 
-func (l *lab) db(t *testing.T) *store.Store {
+// db opens the server's database, as another process would.
+func (s *server) db(t *testing.T) *store.Store {
 	t.Helper()
-	driver, dsn := l.database()
+	driver, dsn := s.database()
 	st, err := store.Open(context.Background(), store.Options{Driver: driver, DSN: dsn,
-		Key: readKey(t, filepath.Join(l.dataDir(), "encryption.key"))})
+		Key: readKey(t, filepath.Join(settingOf(s, "WG_DATA_DIR"), "encryption.key"))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,22 +54,11 @@ func (l *lab) db(t *testing.T) *store.Store {
 }
 
 // database returns the server's database: its driver and address.
-func (l *lab) database() (driver, dsn string) {
-	for _, kv := range l.s.env {
-		if v, ok := strings.CutPrefix(kv, "WG_DATABASE_URL="); ok {
-			return "postgres", v
-		}
+func (s *server) database() (driver, dsn string) {
+	if url := settingOf(s, "WG_DATABASE_URL"); url != "" {
+		return "postgres", url
 	}
-	return "sqlite", filepath.Join(l.dataDir(), "wiregui.db")
-}
-
-func (l *lab) dataDir() string {
-	for _, kv := range l.s.env {
-		if v, ok := strings.CutPrefix(kv, "WG_DATA_DIR="); ok {
-			return v
-		}
-	}
-	return ""
+	return "sqlite", filepath.Join(settingOf(s, "WG_DATA_DIR"), "wiregui.db")
 }
 
 func readKey(t *testing.T, path string) []byte {
@@ -198,7 +188,7 @@ func (l *lab) relay(t *testing.T) {
 func (l *lab) disableEnable(t *testing.T) {
 	// The server reaches a returning device first at its last known endpoint, which the
 	// collector records within a poll of the first handshake.
-	st := l.db(t)
+	st := l.s.db(t)
 	waitFor(t, 5*time.Second, "the collector recorded every client's endpoint", func() bool {
 		devices, err := st.ListDevices(context.Background())
 		if err != nil || len(devices) != 3 {
@@ -238,7 +228,7 @@ func (l *lab) disableEnable(t *testing.T) {
 	if !reachesWithin(l.ns[1], tunnelServer, time.Second) {
 		dump, _ := exec.Command("wg", "show", l.s.iface, "dump").CombinedOutput()
 		var stored []string
-		devices, _ := l.db(t).ListDevices(context.Background())
+		devices, _ := l.s.db(t).ListDevices(context.Background())
 		for _, d := range devices {
 			stored = append(stored, fmt.Sprintf("%s=%s rx=%d hs=%v", d.Name, d.RemoteEndpoint, d.RxBytes, d.LatestHandshake))
 		}
@@ -249,7 +239,7 @@ func (l *lab) disableEnable(t *testing.T) {
 }
 
 func (l *lab) expiry(t *testing.T) {
-	st := l.db(t)
+	st := l.s.db(t)
 	ctx := context.Background()
 	setSession := func(d time.Duration) {
 		t.Helper()

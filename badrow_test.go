@@ -153,7 +153,7 @@ func (l *lab) notApplied(t *testing.T) (int, string) {
 // sqlDB opens the server's database directly, to write what no form would accept.
 func (l *lab) sqlDB(t *testing.T) *sql.DB {
 	t.Helper()
-	driver, dsn := l.database()
+	driver, dsn := l.s.database()
 	name := map[string]string{"sqlite": "sqlite", "postgres": "pgx"}[driver]
 	db, err := sql.Open(name, dsn)
 	if err != nil {

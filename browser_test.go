@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -152,6 +153,18 @@ func TestBrowserLiveDevicePages(t *testing.T) {
 	})()`, "", 10*time.Second)
 	b.WaitJS(t, "the received rate is shown", `/[1-9][0-9.]* (B|KiB|MiB)\/s/.test(document.querySelector('#device-live [sse-swap^="rx-"]').textContent)`, "", 5*time.Second)
 	b.NoErrors(t, "the device page")
+
+	// A hung collector: the open page says its data is delayed, until the new one reports.
+	hung := collectorPID(t, s.proc.Cmd.Process.Pid)
+	if hung == 0 {
+		t.Fatal("no collector process")
+	}
+	syscall.Kill(hung, syscall.SIGSTOP)
+	t.Cleanup(func() { syscall.Kill(hung, syscall.SIGKILL) })
+	b.WaitJS(t, "the page says live data is delayed",
+		`document.querySelector(".live-notice")?.textContent.startsWith("Live data is delayed: the collector has not reported for ")`, "", 15*time.Second)
+	b.WaitJS(t, "the notice goes once the collector reports again", `document.querySelector(".live-notice") === null`, "", 15*time.Second)
+	b.NoErrors(t, "the device page through a hung collector")
 
 	// The admin sees bob's device on All Devices and opens it.
 	b.Run(t, "All Devices",

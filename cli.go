@@ -21,8 +21,9 @@ import (
 )
 
 // The operator CLI works on the same database as the server, configured the same way
-// (WG_* variables and the config file). A running server applies CLI changes at once when it
-// can be signalled, and by its next reconcile otherwise.
+// (WG_* variables and the config file). A server running on the same data directory is asked
+// over its control socket to apply a change at once (notifyServer); otherwise the change is
+// applied when a server starts, or by its next reconcile.
 
 func migrate(args []string) error {
 	fs := newFlagSet("migrate")
@@ -214,7 +215,9 @@ func deviceDelete(args []string) error {
 	})
 }
 
-// deviceJSON is one device in `wiregui device list --json`.
+// deviceJSON is one device in `wiregui device list --json`. rx_bytes and tx_bytes are the
+// monotonic totals, as the web UI and /metrics show them; rx_counter and tx_counter are
+// WireGuard's own counters, which restart at 0 when the interface or the peer is re-created.
 type deviceJSON struct {
 	Name            string  `json:"name"`
 	UserEmail       string  `json:"user_email"`
@@ -223,6 +226,8 @@ type deviceJSON struct {
 	PublicKey       string  `json:"public_key"`
 	RxBytes         int64   `json:"rx_bytes"`
 	TxBytes         int64   `json:"tx_bytes"`
+	RxCounter       int64   `json:"rx_counter"`
+	TxCounter       int64   `json:"tx_counter"`
 	LatestHandshake *string `json:"latest_handshake"`
 }
 
@@ -240,24 +245,30 @@ func deviceList(args []string) error {
 		if *asJSON {
 			return writeDeviceJSON(os.Stdout, devices)
 		}
-		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tUSER\tIPV4\tIPV6\tRX\tTX\tHANDSHAKE")
-		for _, d := range devices {
-			hs := "never"
-			if d.LatestHandshake != nil {
-				hs = d.LatestHandshake.Format(time.RFC3339)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", d.Name, d.UserEmail, addrString(d.IPv4), addrString(d.IPv6), d.RxBytes, d.TxBytes, hs)
-		}
-		return tw.Flush()
+		return writeDeviceTable(os.Stdout, devices)
 	})
 }
 
+// writeDeviceTable prints devices as a table with their traffic totals.
+func writeDeviceTable(w io.Writer, devices []store.Device) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tUSER\tIPV4\tIPV6\tRX\tTX\tHANDSHAKE")
+	for _, d := range devices {
+		hs := "never"
+		if d.LatestHandshake != nil {
+			hs = d.LatestHandshake.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", d.Name, d.UserEmail, addrString(d.IPv4), addrString(d.IPv6), d.RxTotal, d.TxTotal, hs)
+	}
+	return tw.Flush()
+}
+
+// writeDeviceJSON prints devices as one JSON array of deviceJSON.
 func writeDeviceJSON(w io.Writer, devices []store.Device) error {
 	out := make([]deviceJSON, 0, len(devices))
 	for _, d := range devices {
 		j := deviceJSON{Name: d.Name, UserEmail: d.UserEmail, IPv4: addrString(d.IPv4), IPv6: addrString(d.IPv6),
-			PublicKey: d.PublicKey, RxBytes: d.RxBytes, TxBytes: d.TxBytes}
+			PublicKey: d.PublicKey, RxBytes: d.RxTotal, TxBytes: d.TxTotal, RxCounter: d.RxBytes, TxCounter: d.TxBytes}
 		if d.LatestHandshake != nil {
 			s := d.LatestHandshake.UTC().Format(time.RFC3339)
 			j.LatestHandshake = &s

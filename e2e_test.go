@@ -23,7 +23,9 @@ import (
 	"time"
 
 	"wiregui/app/apptest"
+	"wiregui/store"
 	"wiregui/store/storetest"
+	"wiregui/wg"
 	"wiregui/wg/wglab"
 )
 
@@ -155,6 +157,17 @@ func (s *server) environ() []string {
 	return env
 }
 
+// settingOf returns the value of the server's setting name.
+func settingOf(s *server, name string) string {
+	var v string
+	for _, kv := range s.env {
+		if val, ok := strings.CutPrefix(kv, name+"="); ok {
+			v = val
+		}
+	}
+	return v
+}
+
 // cli runs a wiregui CLI command on the server's database (from the root namespace: the
 // database is a file or a Unix socket, both reachable from here).
 func (s *server) cli(t testing.TB, args ...string) (stdout string, err error) {
@@ -178,6 +191,8 @@ type listedDevice struct {
 	PublicKey       string  `json:"public_key"`
 	RxBytes         int64   `json:"rx_bytes"`
 	TxBytes         int64   `json:"tx_bytes"`
+	RxCounter       int64   `json:"rx_counter"`
+	TxCounter       int64   `json:"tx_counter"`
 	LatestHandshake *string `json:"latest_handshake"`
 }
 
@@ -280,6 +295,20 @@ func TestEndToEndTunnel(t *testing.T) {
 				}
 				time.Sleep(200 * time.Millisecond)
 			}
+
+			// A re-created interface starts WireGuard's counters again; device list shows the
+			// monotonic totals, which never go down, and the counters under their own names.
+			last := s.devices(t)[0]
+			s.ns.Run(t, "ip", "link", "del", s.iface)
+			waitFor(t, 20*time.Second, "traffic counted again after the interface came back", func() bool {
+				pingOnce(clientNS, tunnelServer)
+				d := s.devices(t)[0]
+				if d.RxBytes < last.RxBytes || d.TxBytes < last.TxBytes {
+					t.Fatalf("device list: totals went down from rx %d tx %d to rx %d tx %d", last.RxBytes, last.TxBytes, d.RxBytes, d.TxBytes)
+				}
+				last = d
+				return d.RxCounter > 0 && d.RxCounter < d.RxBytes // the counter restarted, and counts
+			})
 		})
 	}
 }
@@ -307,7 +336,9 @@ func TestReconcilerRepairsDrift(t *testing.T) {
 
 func TestCLIDeviceAddIsAppliedByTheRunningServer(t *testing.T) {
 	wglab.Require(t)
-	s := startServer(t, "sqlite", nil)
+	// No periodic reconcile within the test: only the CLI's request over the control socket
+	// can bring the peer in time.
+	s := startServer(t, "sqlite", nil, "WG_RECONCILE_INTERVAL=1m")
 	if _, err := s.cli(t, "user", "add", "--email", "Bob@Example.com"); err != nil {
 		t.Fatal(err)
 	}
@@ -443,6 +474,114 @@ func TestCollectorIsSupervisedAndShutdownIsClean(t *testing.T) {
 	}
 	if alive(second) {
 		t.Errorf("collector %d outlived serve", second)
+	}
+}
+
+// A hung collector (kill -STOP) is found within a few polls: /healthz says so, serve logs it
+// once, kills it and starts another, and the ticks resume.
+func TestHungCollectorIsReplaced(t *testing.T) {
+	wglab.Require(t)
+	s := startServer(t, "sqlite", nil) // polls every second: hung after 5 s (collector.LivenessFor)
+	serverPID := s.proc.Cmd.Process.Pid
+	var health struct {
+		Status    string
+		Collector struct {
+			LastTick time.Time `json:"last_tick"`
+			Error    string
+		}
+	}
+	getHealth := func() {
+		health.Collector.Error = ""
+		getJSON(t, s.url+"/healthz", &health)
+	}
+	waitFor(t, 10*time.Second, "a first tick", func() bool { getHealth(); return !health.Collector.LastTick.IsZero() })
+	first := collectorPID(t, serverPID)
+	if first == 0 {
+		t.Fatal("no collector process")
+	}
+
+	if err := syscall.Kill(first, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(first, syscall.SIGKILL) })
+	stopped := time.Now()
+	waitFor(t, 15*time.Second, "/healthz says the collector is stalled", func() bool {
+		getHealth()
+		return health.Status == "degraded" && strings.HasPrefix(health.Collector.Error, "the collector has not reported for ")
+	})
+	t.Logf("figure: kill -STOP of the collector to a degraded /healthz: %s", time.Since(stopped).Round(time.Millisecond))
+	var second int
+	waitFor(t, 15*time.Second, "a new collector", func() bool {
+		second = collectorPID(t, serverPID)
+		return second != 0 && second != first
+	})
+	if alive(first) {
+		t.Errorf("the hung collector %d is still there", first)
+	}
+	waitFor(t, 15*time.Second, "ticks to resume", func() bool {
+		getHealth()
+		return health.Status == "ok" && health.Collector.LastTick.After(stopped)
+	})
+	t.Logf("figure: kill -STOP of the collector to ticks again: %s", time.Since(stopped).Round(time.Millisecond))
+	out := s.proc.Output()
+	for _, msg := range []string{"collector not reporting; killing and restarting it", "collector reporting again"} {
+		if n := strings.Count(out, `msg="`+msg+`"`); n != 1 {
+			t.Errorf("serve logged %q %d times, want once:\n%s", msg, n, tail(out, 30))
+		}
+	}
+}
+
+// After a restart, peers without a known endpoint come back without a handshake they cannot
+// send, and the embedded WireGuard's log, at debug level, is a handful of lines (issue 14:
+// 411 lines of "no known endpoint for peer" in 47 s for 42 devices).
+func TestEmbeddedWireGuardDoesNotFloodTheLog(t *testing.T) {
+	wglab.Require(t)
+	s := startServer(t, "sqlite", nil) // WG_LOG_LEVEL=debug
+	if _, err := s.cli(t, "user", "add", "--email", "bob@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	const devices = 20
+	var keys []string
+	for i := range devices {
+		_, pub, err := wg.GenerateKeyPair()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, pub.String())
+		if _, err := s.cli(t, "device", "add", "--user", "bob@example.com", "--name", fmt.Sprint("device ", i), "--public-key", pub.String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.proc.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	// Two devices were heard from before: the restart kicks them, and only them.
+	var heard []store.StatsUpdate
+	for _, k := range keys[devices/2 : devices/2+2] {
+		heard = append(heard, store.StatsUpdate{PublicKey: k, DeviceStats: store.DeviceStats{RemoteEndpoint: "127.0.0.1:9"}})
+	}
+	if err := s.db(t).UpdateDeviceStats(context.Background(), heard); err != nil {
+		t.Fatal(err)
+	}
+
+	s.start(t)
+	s.waitPeers(t, 5*time.Second, func(p []string) bool { return len(p) == devices })
+	time.Sleep(15 * time.Second)
+	var lines []string
+	for line := range strings.Lines(s.proc.Output()) {
+		if strings.Contains(line, "component=wireguard-go") {
+			lines = append(lines, line)
+		}
+	}
+	t.Logf("figure: wireguard-go lines at debug level in the 15 s after a restart with %d devices: %d", devices, len(lines))
+	// The limiter's burst of 5, then one line every 3 s.
+	if len(lines) > 12 {
+		t.Errorf("wireguard-go logged %d lines in the 15 s after a restart, want a handful:\n%s", len(lines), strings.Join(lines, ""))
+	}
+	for _, line := range lines {
+		if !strings.Contains(line, "level=DEBUG") || strings.Contains(line, "no known endpoint") {
+			t.Errorf("wireguard-go logged %q, want debug lines only and no handshake without an endpoint", line)
+		}
 	}
 }
 

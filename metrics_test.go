@@ -40,7 +40,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 	l := startLab(t, "sqlite", [3]string{quotedOwner}, [3]string{quotedName},
 		"WG_VICTORIAMETRICS_URL=http://{root}:"+exposeToNamespaces(t, vm.URL()), "WG_METRICS_TOKEN="+metricsToken)
 	serverPID := l.s.proc.Cmd.Process.Pid
-	db := l.db(t)               // the server's database, read as the collector writes it
+	db := l.s.db(t)             // the server's database, read as the collector writes it
 	keys := map[string]string{} // device name → public key
 	for _, d := range l.s.devices(t) {
 		keys[d.Name] = d.PublicKey

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -55,6 +54,11 @@ func serve(args []string) error {
 	if err := prepareDataDir(cfg.DataDir); err != nil {
 		return err
 	}
+	lock, err := lockDataDir(cfg.DataDir, cfg.ListenAddr())
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	secretKey := []byte(cfg.SecretKey)
 	if cfg.SecretKey == "" {
 		if secretKey, err = store.ReadOrCreateKeyFile(cfg.SecretKeyFile()); err != nil {
@@ -165,6 +169,7 @@ func serve(args []string) error {
 	if cfg.WireGuard.Enabled {
 		if cfg.Metrics.Enabled {
 			sup = &collector.Supervisor{Args: []string{"--collector"}, Env: cfg.Env(), Logger: log,
+				Liveness: collector.LivenessFor(cfg.Metrics.PollInterval), OnStall: live.Stall,
 				OnLine: func(line []byte) {
 					m, err := collector.DecodeMessage(line)
 					if err != nil {
@@ -184,19 +189,24 @@ func serve(args []string) error {
 	}
 	bg.Go(func() { expireSessions(bgCtx, st, log) })
 
+	// SIGHUP (for operators) and the control socket (for the CLI) ask for the same thing.
+	reconcileNow := func() {
+		plane.trigger("")
+		if sup != nil {
+			sup.Signal(syscall.SIGHUP)
+		}
+	}
 	go func() {
 		for range hups {
-			plane.trigger("")
-			if sup != nil {
-				sup.Signal(syscall.SIGHUP)
-			}
+			reconcileNow()
 		}
 	}()
 
-	if err := os.WriteFile(pidFile(cfg), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
-		return fmt.Errorf("write pid file: %w", err)
+	if control, err := listenControl(controlSocket(cfg), log, reconcileNow); err != nil {
+		log.Warn("no control socket: CLI changes apply at the next reconcile", slog.Any("err", err))
+	} else {
+		defer control.Close()
 	}
-	defer os.Remove(pidFile(cfg))
 	srv.RegisterOnShutdown(web.Close) // the live streams end, so that the drain does not wait on them
 	gate.Open(web.Handler())
 	// Said once the server runs, so that a start that fails says only why.

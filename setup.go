@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"wiregui/app"
@@ -173,21 +172,4 @@ func ensureServerKeys(ctx context.Context, st *store.Store) (store.ServerKeys, e
 		priv, pub, err := wg.GenerateKeyPair()
 		return store.ServerKeys{PrivateKey: priv.String(), PublicKey: pub.String()}, err
 	})
-}
-
-// pidFile is where serve records its process id, so that CLI changes can ask it to apply them.
-func pidFile(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "wiregui.pid") }
-
-// notifyServer asks a running server to reconcile now (SIGHUP). Without a server, or when
-// the signal cannot be sent, the change is applied on its next periodic reconcile.
-func notifyServer(cfg *config.Config) {
-	b, err := os.ReadFile(pidFile(cfg))
-	if err != nil {
-		return
-	}
-	var pid int
-	if _, err := fmt.Sscan(string(b), &pid); err != nil || pid <= 1 {
-		return
-	}
-	syscall.Kill(pid, syscall.SIGHUP)
 }

@@ -130,11 +130,12 @@ type deviceListPage struct {
 	Total     int // devices that match, on every page
 	First     int // the row numbers shown, from 1; 0 when none
 	Last      int
-	PrevURL   string   // "" on the first page
-	NextURL   string   // "" on the last
-	LiveURL   string   // the Server-Sent Events of the rows shown; "" when none
-	Users     []string // every user's email, for owner fields; All Devices only
-	Filtered  bool     // a search or an owner filter is applied
+	PrevURL   string        // "" on the first page
+	NextURL   string        // "" on the last
+	LiveURL   string        // the Server-Sent Events of the rows shown; "" when none
+	Notice    template.HTML // what the live rows say about the collector (liveNotice)
+	Users     []string      // every user's email, for owner fields; All Devices only
+	Filtered  bool          // a search or an owner filter is applied
 	CanCreate bool
 	NewURL    string        // the Add device page; the dialog loads its form from there
 	Overrides []clientField // the Add device form's Advanced section: the defaults in effect
@@ -323,6 +324,7 @@ func (s *Server) deviceRows(r *http.Request, l deviceList, q listQuery, sq store
 		p.First = sq.Offset + 1
 		p.Last = sq.Offset + len(devices)
 		p.LiveURL = "/devices/live?" + ids.Encode()
+		p.Notice = s.liveNotice(now)
 	}
 	if q.Page > 1 {
 		prev := q

@@ -46,9 +46,10 @@ type devicePage struct {
 	Next         string // where it was opened from: /devices or /admin/devices
 	Saved        bool   // the htmx answer to a saved edit
 	Live         deviceLive
-	Series       chartSeries // the chart's points so far: the server's window
-	LiveURL      string      // the device's Server-Sent Events
-	HistoryURL   string      // its traffic history; "" without VictoriaMetrics
+	Series       chartSeries   // the chart's points so far: the server's window
+	LiveURL      string        // the device's Server-Sent Events
+	Notice       template.HTML // what the page says about the collector (liveNotice)
+	HistoryURL   string        // its traffic history; "" without VictoriaMetrics
 	HistorySpans []collector.HistorySpan
 	// NotApplied is why the device is not a WireGuard peer although it should be; admins only.
 	NotApplied string
@@ -328,6 +329,7 @@ func (s *Server) renderDevicePage(w http.ResponseWriter, r *http.Request, status
 		Live:         s.liveOf(dev, now),
 		Series:       series,
 		LiveURL:      "/devices/" + dev.ID + "/live?since=" + strconv.FormatInt(since, 10),
+		Notice:       s.liveNotice(now),
 		Device:       dev,
 		Settings:     clientFields(res, deviceSourceWords),
 		CanEdit:      s.can(r, editDevice, dev),

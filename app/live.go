@@ -73,6 +73,33 @@ func (l deviceLive) HandshakeHTML() template.HTML {
 		html.EscapeString(assets.Ago(l.Seen, l.Handshake)) + `</time>`)
 }
 
+// liveCurrent is the live notice while the collector reports: nothing to see, but an event
+// needs data to be delivered at all.
+const liveCurrent template.HTML = "<!-- live data is current -->"
+
+// liveNotice is what the live pages say about the collector at now: that live data is
+// delayed while it is stalled.
+func (s *Server) liveNotice(now time.Time) template.HTML {
+	if s.live == nil {
+		return liveCurrent
+	}
+	since, stalled := s.live.Stalled()
+	if !stalled {
+		return liveCurrent
+	}
+	return template.HTML(`<p class="live-notice" role="status">Live data is delayed: ` +
+		html.EscapeString(collectorSilence(since, now)) + `.</p>`)
+}
+
+// collectorSilence says how long the collector has not reported, for /healthz and the pages.
+func collectorSilence(since, now time.Time) string {
+	d := max(now.Sub(since), 0)
+	if d < 2*time.Minute {
+		return "the collector has not reported for " + strconv.Itoa(int(d/time.Second)) + " s"
+	}
+	return "the collector has not reported for " + strconv.Itoa(int(d/time.Minute)) + " min"
+}
+
 // liveOf is the device's state at now: the collector's last report when the hub has one (it
 // is at least as fresh as the row), else the stored stats.
 func (s *Server) liveOf(d *store.Device, now time.Time) deviceLive {
@@ -139,8 +166,9 @@ type liveStream struct {
 	rc      *http.ResponseController
 	buf     bytes.Buffer
 	devices []*liveDevice
-	chart   bool      // send chart points (the device page)
-	lastAt  time.Time // of the last chart point sent
+	chart   bool          // send chart points (the device page)
+	lastAt  time.Time     // of the last chart point sent
+	notice  template.HTML // the live notice last sent; "" before the first
 	wrote   time.Time
 }
 
@@ -195,6 +223,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, ids []string, ch
 	}
 	ls.buf.WriteString("retry: " + strconv.Itoa(liveRetry) + "\n\n")
 	ls.sendChanged() // the page may be older than this stream: bring it up to date
+	ls.sendNotice()
 	if chart {
 		ls.lastAt = time.UnixMilli(sinceParam(r))
 		ls.catchUp()
@@ -223,6 +252,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, ids []string, ch
 				ls.buf.WriteString(": keep-alive\n\n")
 			}
 		}
+		ls.sendNotice() // the hub wakes the stream when a stall begins or ends
 		if ls.buf.Len() > 0 && ls.flush() != nil {
 			return
 		}
@@ -268,6 +298,14 @@ func (ls *liveStream) sendChanged() {
 				ls.event(field.event+d.id, "", string(frag))
 			}
 		}
+	}
+}
+
+// sendNotice sends the live notice when it reads differently from the one last sent.
+func (ls *liveStream) sendNotice() {
+	if n := ls.s.liveNotice(time.Now()); n != ls.notice {
+		ls.notice = n
+		ls.event("live-notice", "", string(n))
 	}
 }
 

@@ -165,7 +165,7 @@ func TestLiveStreamSendsOnlyTheDevicesShownToThoseAllowed(t *testing.T) {
 	more, _ := s.until("never", 500*time.Millisecond)
 	got = append(got, more...)
 	for _, ev := range got {
-		if !strings.HasSuffix(ev.Name, a1.ID) {
+		if !strings.HasSuffix(ev.Name, a1.ID) && ev.Name != "live-notice" { // the notice is about the collector
 			t.Errorf("alice's stream of a1 carries %q", ev.Name)
 		}
 		if ev.Name == "rx-"+a1.ID && strings.Contains(ev.Data, "KiB/s") && !strings.Contains(ev.Data, "2 KiB/s") {
@@ -207,6 +207,54 @@ func TestLiveStreamSendsOnlyTheDevicesShownToThoseAllowed(t *testing.T) {
 	}
 	if s := openStream(t, ac, many); s.Status != http.StatusBadRequest {
 		t.Errorf("101 ids: status %d, want 400", s.Status)
+	}
+}
+
+// While the collector is stalled, the live pages say that their data is delayed: in the page
+// and over an open stream, which takes the notice back when the collector reports again.
+// /healthz says so too.
+func TestLiveNoticeWhileTheCollectorIsStalled(t *testing.T) {
+	e := newEnv(t)
+	alice, ac := e.signedIn(t, "alice@example.com", store.RoleUnprivileged)
+	a1 := e.device(t, alice, "alice laptop")
+	e.publish(1, time.Now(), map[*store.Device]float64{a1: 100})
+	const delayed = "Live data is delayed: the collector has not reported for "
+
+	s := openStream(t, ac, "/devices/"+a1.ID+"/live")
+	got, _ := s.until("live-notice", 5*time.Second)
+	if !containsData(got, "live-notice", "<!--") || containsData(got, "live-notice", delayed) {
+		t.Fatalf("on connect: got %v, want a live-notice event without a notice", got)
+	}
+
+	e.live.Stall(time.Now().Add(-17 * time.Second))
+	got, _ = s.until("live-notice", 5*time.Second)
+	if !containsData(got, "live-notice", delayed+"17 s.") {
+		t.Errorf("after the stall began: got %v, want the notice with 17 s", got)
+	}
+	for _, path := range []string{"/devices", "/devices/" + a1.ID} {
+		if body := ac.Get(path).Body; !strings.Contains(body, `sse-swap="live-notice"><p class="live-notice" role="status">`+delayed) {
+			t.Errorf("%s during the stall has no notice:\n%s", path, body)
+		}
+	}
+	var health struct {
+		Status    string
+		Collector struct{ Error string }
+	}
+	if r := ac.Get("/healthz"); json.Unmarshal([]byte(r.Body), &health) != nil || r.Status != http.StatusOK ||
+		health.Status != "degraded" || !strings.HasPrefix(health.Collector.Error, "the collector has not reported for ") {
+		t.Errorf("healthz during the stall: %d %s, want 200, degraded, and the collector's silence", r.Status, r.Body)
+	}
+
+	e.publish(2, time.Now(), map[*store.Device]float64{a1: 200})
+	got, _ = s.until("live-notice", 5*time.Second)
+	if !containsData(got, "live-notice", "<!--") {
+		t.Errorf("after the collector reported again: got %v, want the notice taken back", got)
+	}
+	if body := ac.Get("/devices/" + a1.ID).Body; strings.Contains(body, delayed) {
+		t.Errorf("the device page after the stall still has the notice")
+	}
+	if r := ac.Get("/healthz"); !strings.Contains(r.Body, `"status":"ok"`) {
+		t.Errorf("healthz after the stall: %s, want ok", r.Body)
 	}
 }
 

@@ -234,8 +234,14 @@ type health struct {
 	Version   string                   `json:"version"`
 	Database  healthPart               `json:"database"`
 	WireGuard *WireGuardStatus         `json:"wireguard,omitempty"` // absent until the database is open
-	Collector *collector.Health        `json:"collector,omitempty"` // absent until it reports
+	Collector *collectorPart           `json:"collector,omitempty"` // absent until it reports or stalls
 	Metrics   *collector.ListenerState `json:"metrics_listener,omitempty"`
+}
+
+// collectorPart is the collector's health as it last reported, and why it is stalled.
+type collectorPart struct {
+	collector.Health
+	Error string `json:"error,omitempty"` // while it is stalled
 }
 
 type healthPart struct {
@@ -244,6 +250,8 @@ type healthPart struct {
 }
 
 // healthz answers 200 when the database answers, 503 otherwise, with the state of every part.
+// A part that is down while the database answers (WireGuard, a stalled collector) makes the
+// status "degraded".
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	body := health{Status: "ok", Version: s.version, Database: healthPart{OK: true}}
 	status := http.StatusOK
@@ -265,8 +273,13 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	wgStatus := s.wg().public()
 	body.WireGuard = &wgStatus
 	if s.live != nil {
-		if h, ok := s.live.Health(); ok {
-			body.Collector = &h
+		h, reported := s.live.Health()
+		since, stalled := s.live.Stalled()
+		if reported || stalled {
+			body.Collector = &collectorPart{Health: h}
+		}
+		if stalled {
+			body.Collector.Error = collectorSilence(since, time.Now())
 		}
 	}
 	if s.metricsListener != nil {
@@ -274,7 +287,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		body.Metrics = &st
 	}
 	degraded := wgStatus.Error != "" || wgStatus.DevicesNotApplied > 0 || !body.Database.OK ||
-		body.Metrics != nil && !body.Metrics.Listening
+		body.Collector != nil && body.Collector.Error != "" || body.Metrics != nil && !body.Metrics.Listening
 	if degraded && status == http.StatusOK {
 		body.Status = "degraded"
 	}

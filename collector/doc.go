@@ -17,7 +17,8 @@
 //   - stdout: one [Message] per poll for the parent ([AppendMessage], [DecodeMessage]): the
 //     collector's health and the peers that changed, which the parent keeps in a [Hub] for the
 //     live UI, /healthz and /metrics. A line may be up to 16 MiB (a tick at 10,000 peers is
-//     about 1 MB).
+//     about 1 MB). A child that writes no line for [LivenessFor] its poll interval is hung:
+//     the parent says so ([Hub.Stall]), kills it with SIGKILL and starts another.
 //   - signals: SIGTERM and SIGINT stop the child; the parent forwards SIGHUP. The child runs in
 //     its own process group, so a Ctrl-C on the terminal reaches only the parent, which then
 //     stops the child in its own shutdown order.

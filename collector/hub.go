@@ -46,8 +46,8 @@ func (u *Update) Peer(deviceID string) (*Peer, bool) {
 	return &u.Peers[i], true
 }
 
-// Hub is the parent's live view of the collector: its last health, the last ticks with the
-// rates of every device at each, and the last state of each device. Pages read it and
+// Hub is the parent's live view of the collector: its last health, whether it is stalled,
+// the last ticks with the rates of every device at each, and the last state of each device. Pages read it and
 // subscribe to it for Server-Sent Events. A Hub is safe for concurrent use; make one with
 // [NewHub].
 //
@@ -63,6 +63,7 @@ type Hub struct {
 	mu       sync.RWMutex
 	health   Health
 	reported bool
+	stalled  time.Time // while the collector is stalled: since when it has not reported
 	n        uint64    // ticks published; tick k (from 1) is in ticks[(k-1)%points]
 	ticks    []hubTick // the last points ticks
 	devices  map[string]*hubDevice
@@ -111,8 +112,13 @@ func (h *Hub) Publish(m Message) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.health, h.reported = m.Health, true
+	wasStalled := !h.stalled.IsZero()
+	h.stalled = time.Time{}
 	t := m.Tick
 	if t == nil {
+		if wasStalled { // the pages learn that the stall ended; a tick would tell them anyway
+			h.wakeLocked()
+		}
 		return
 	}
 	h.n++
@@ -182,6 +188,29 @@ func (h *Hub) Publish(m Message) {
 	}
 }
 
+// Stall records that the collector has not reported since since (its supervisor found it
+// hung), until the next Publish. Subscribers are woken, so that open pages can say so.
+func (h *Hub) Stall(since time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stalled = since
+	h.wakeLocked()
+}
+
+// Stalled returns since when the collector has not reported, while it is stalled.
+func (h *Hub) Stalled() (since time.Time, ok bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.stalled, !h.stalled.IsZero()
+}
+
+// wakeLocked signals every subscriber without queueing an update; h.mu is held.
+func (h *Hub) wakeLocked() {
+	for _, s := range h.subs {
+		s.wake()
+	}
+}
+
 // Health returns the collector's last reported health; false before the first report.
 func (h *Hub) Health() (Health, bool) {
 	h.mu.RLock()
@@ -232,7 +261,8 @@ func (h *Hub) Latest(deviceID string) (Peer, bool) {
 }
 
 // Subscribe returns a subscription to every tick published from now on. It queues at most
-// buffer updates (at least 1); Publish never waits for it.
+// buffer updates (at least 1); Publish never waits for it. It is also woken, with no update,
+// when the collector's stall begins or ends without a tick ([Hub.Stalled]).
 func (h *Hub) Subscribe(buffer int) *Subscription {
 	s := &Subscription{hub: h, ready: make(chan struct{}, 1), limit: max(buffer, 1)}
 	h.mu.Lock()
@@ -302,11 +332,16 @@ func (s *Subscription) put(u Update) (dropped bool) {
 	}
 	s.queue = append(s.queue, u)
 	s.mu.Unlock()
+	s.wake()
+	return dropped
+}
+
+// wake signals Ready.
+func (s *Subscription) wake() {
 	select {
 	case s.ready <- struct{}{}:
 	default: // a signal is waiting already
 	}
-	return dropped
 }
 
 // Missed returns how many updates subscribers have missed in all because their queues were

@@ -166,6 +166,57 @@ func TestHubHealth(t *testing.T) {
 	}
 }
 
+// A stall lasts from Stall to the next message, with a tick or without; subscribers are
+// woken when it begins and when it ends, without an update of their own for either.
+func TestHubStall(t *testing.T) {
+	ready := func(sub *Subscription) bool {
+		select {
+		case <-sub.Ready():
+			return true
+		default:
+			return false
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		end  Message
+	}{
+		{"ended by a tick", tickMessage(2, hubAt(2), changed("a", 1))},
+		{"ended by a failed poll", Message{Health: Health{Errors: 1}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := NewHub(DefaultPoints)
+			h.Publish(tickMessage(1, hubAt(1), changed("a", 1)))
+			sub := h.Subscribe(4)
+			defer sub.Close()
+			if _, ok := h.Stalled(); ok {
+				t.Fatal("stalled before Stall")
+			}
+			h.Stall(hubAt(1))
+			if since, ok := h.Stalled(); !ok || !since.Equal(hubAt(1)) {
+				t.Errorf("after Stall: got %v, %v; want since %v", since, ok, hubAt(1))
+			}
+			if !ready(sub) || len(sub.Take()) != 0 {
+				t.Error("Stall: want the subscriber woken, with no update")
+			}
+			h.Publish(tc.end)
+			if since, ok := h.Stalled(); ok {
+				t.Errorf("after a message: got stalled since %v, want not stalled", since)
+			}
+			if !ready(sub) {
+				t.Error("the end of the stall did not wake the subscriber")
+			}
+			if got, want := len(sub.Take()), map[bool]int{true: 1}[tc.end.Tick != nil]; got != want {
+				t.Errorf("got %d updates after the stall ended, want %d", got, want)
+			}
+			h.Publish(Message{Health: Health{Errors: 2}})
+			if ready(sub) {
+				t.Error("a failed poll outside a stall woke the subscriber")
+			}
+		})
+	}
+}
+
 // A collector restart sends seq 1 again; the hub keeps its own order of ticks.
 func TestHubCollectorRestart(t *testing.T) {
 	h := NewHub(DefaultPoints)

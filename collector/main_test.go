@@ -36,6 +36,8 @@ func TestMain(m *testing.M) {
 //	ignore-term  ignores SIGTERM: only stdin EOF (or SIGKILL) ends it
 //	crash        exits 1 at once
 //	crash-late   exits 1 after 150 ms
+//	ticking      like sleep, but writes "tick PID" every 20 ms
+//	mute         like sleep, but never writes to stdout
 //	parent       runs a Supervisor of the mode in WIREGUI_TEST_GRANDCHILD and copies the
 //	             grandchild's stdout lines to its own stdout
 //	parent-churn like parent, then ends many OS threads once the grandchild is up
@@ -47,7 +49,7 @@ func testChild(mode string) int {
 	case "crash-late":
 		time.Sleep(150 * time.Millisecond)
 		return 1
-	case "sleep", "ignore-stdin", "ignore-term":
+	case "sleep", "ignore-stdin", "ignore-term", "ticking", "mute":
 		sigs := make(chan os.Signal, 1)
 		if mode == "ignore-term" {
 			signal.Ignore(syscall.SIGTERM)
@@ -63,9 +65,17 @@ func testChild(mode string) int {
 		log.Warn("child warning", slog.Int64("big", 1<<40))
 		log.Debug("child debug")
 		fmt.Fprintln(os.Stderr, "plain text line")
-		fmt.Fprintf(os.Stdout, "tick %d\n", os.Getpid())
+		if mode != "mute" {
+			fmt.Fprintf(os.Stdout, "tick %d\n", os.Getpid())
+		}
+		var ticks <-chan time.Time
+		if mode == "ticking" {
+			ticks = time.Tick(20 * time.Millisecond)
+		}
 		for {
 			select {
+			case <-ticks:
+				fmt.Fprintf(os.Stdout, "tick %d\n", os.Getpid())
 			case sig := <-sigs:
 				if sig == syscall.SIGHUP {
 					log.Info("child got SIGHUP")

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -26,10 +27,15 @@ const (
 // ErrNoChild is returned by [Supervisor.Signal] when no child is running.
 var ErrNoChild = errors.New("collector child is not running")
 
+// LivenessFor is how long a collector that polls every interval may go without a line to its
+// parent before it counts as hung: three polls, and never less than five seconds, since a poll
+// may take longer than the interval (the next one then starts right after it).
+func LivenessFor(interval time.Duration) time.Duration { return max(3*interval, 5*time.Second) }
+
 // Supervisor runs the collector child process and keeps it running: it restarts the child with
-// exponential backoff after it exits, relays its stderr into Logger and its stdout lines to
-// OnLine, and stops it with SIGTERM (then SIGKILL) when Run's context ends. The child also exits
-// when the parent dies: its stdin pipe reaches EOF and the kernel sends it Pdeathsig.
+// exponential backoff after it exits or hangs, relays its stderr into Logger and its stdout
+// lines to OnLine, and stops it with SIGTERM (then SIGKILL) when Run's context ends. The child
+// also exits when the parent dies: its stdin pipe reaches EOF and the kernel sends it Pdeathsig.
 //
 // Set the fields before calling Run; the methods are safe to call from other goroutines while
 // Run runs. Run must not be called twice at the same time.
@@ -50,10 +56,20 @@ type Supervisor struct {
 	// called from one goroutine at a time and should return quickly: while it runs, the child's
 	// writes to stdout block.
 	OnLine func(line []byte)
+	// Liveness, if set, is how long the child may go without writing a line to stdout. One
+	// that stays silent longer is hung (stopped, deadlocked, stuck in a call): the supervisor
+	// kills it with SIGKILL, which a stopped process cannot hold pending as it does SIGTERM,
+	// and restarts it with the usual backoff. A stall is logged once when it begins, and once
+	// when a child writes a line again.
+	Liveness time.Duration
+	// OnStall, if set, is called when a stall begins, with the time of the child's last line
+	// (or of its start, if it wrote none). The next line of a child ends the stall.
+	OnStall func(since time.Time)
 
 	mu       sync.Mutex
 	proc     *os.Process
 	restarts int
+	stalled  time.Time // while a stall lasts: since when no child has written a line
 }
 
 // Run starts the child and restarts it whenever it exits, until ctx ends. Then it sends the
@@ -118,7 +134,14 @@ func (s *Supervisor) runChild(ctx context.Context) (time.Duration, *os.ProcessSt
 	if _, err := cmd.StdinPipe(); err != nil {
 		return 0, nil, fmt.Errorf("collector stdin: %w", err)
 	}
-	stdout := &lineWriter{emit: s.OnLine, max: maxStdoutLineLen}
+	var lastLine atomic.Int64 // unix ns of the child's last stdout line, or of its start
+	stdout := &lineWriter{max: maxStdoutLineLen, emit: func(line []byte) {
+		lastLine.Store(time.Now().UnixNano())
+		s.reported()
+		if s.OnLine != nil {
+			s.OnLine(line)
+		}
+	}}
 	stderr := &lineWriter{emit: s.relay}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 
@@ -126,13 +149,78 @@ func (s *Supervisor) runChild(ctx context.Context) (time.Duration, *os.ProcessSt
 		return 0, nil, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
 	started := time.Now()
+	lastLine.Store(started.UnixNano())
 	s.setProc(cmd.Process)
 	s.logger().Info("collector started", slog.Int("pid", cmd.Process.Pid))
+	exited := make(chan struct{})
+	if s.Liveness > 0 {
+		go s.watch(cmd.Process, &lastLine, exited)
+	}
 	err := cmd.Wait()
+	close(exited)
 	s.setProc(nil)
 	stdout.flush()
 	stderr.flush()
 	return time.Since(started), cmd.ProcessState, err
+}
+
+// watch kills the child p when it writes no line for Liveness; lastLine holds the time of its
+// last one. It returns when p has exited.
+func (s *Supervisor) watch(p *os.Process, lastLine *atomic.Int64, exited <-chan struct{}) {
+	t := time.NewTimer(s.Liveness)
+	defer t.Stop()
+	for {
+		select {
+		case <-exited:
+			return
+		case <-t.C:
+		}
+		since := time.Unix(0, lastLine.Load())
+		select {
+		case <-exited: // it ended on its own meanwhile
+			return
+		default:
+		}
+		if silent := time.Since(since); silent < s.Liveness {
+			t.Reset(s.Liveness - silent)
+			continue
+		}
+		s.stall(p.Pid, since)
+		p.Kill() // Wait sees it exit; Run restarts it
+		return
+	}
+}
+
+// stall records that the child pid wrote nothing since since and is about to be killed.
+func (s *Supervisor) stall(pid int, since time.Time) {
+	s.mu.Lock()
+	begins := s.stalled.IsZero()
+	if begins {
+		s.stalled = since
+	}
+	s.mu.Unlock()
+	log := s.logger()
+	silent := time.Since(since).Round(time.Second)
+	if !begins { // the child started during a stall hangs too: its exit is logged
+		log.Debug("collector still not reporting; killing it", slog.Int("pid", pid), slog.Duration("silent_for", silent))
+		return
+	}
+	log.Error("collector not reporting; killing and restarting it", slog.Int("pid", pid),
+		slog.Duration("silent_for", silent), slog.Duration("liveness", s.Liveness))
+	if s.OnStall != nil {
+		s.OnStall(since)
+	}
+}
+
+// reported records that a child wrote a line, which ends a stall.
+func (s *Supervisor) reported() {
+	s.mu.Lock()
+	since := s.stalled
+	s.stalled = time.Time{}
+	s.mu.Unlock()
+	if !since.IsZero() {
+		s.logger().Info("collector reporting again", slog.Duration("silent_for", time.Since(since).Round(time.Second)))
+	}
 }
 
 // stopped reports how a child that was asked to stop ended.
@@ -165,23 +253,6 @@ func (s *Supervisor) Signal(sig os.Signal) error {
 		return fmt.Errorf("signal collector %d: %w", s.proc.Pid, err)
 	}
 	return nil
-}
-
-// PID returns the process id of the running child, or 0 when none is running.
-func (s *Supervisor) PID() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.proc == nil {
-		return 0
-	}
-	return s.proc.Pid
-}
-
-// Restarts returns how many times the child has been started again after it exited.
-func (s *Supervisor) Restarts() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.restarts
 }
 
 func (s *Supervisor) setProc(p *os.Process) {

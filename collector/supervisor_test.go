@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -253,6 +254,85 @@ func TestSupervisorRestartsKilledChild(t *testing.T) {
 		t.Errorf("killed child %d is still there", first)
 	}
 	waitFor(t, 10*time.Second, "the new child to be ready", func() bool { return len(log.find("child ready")) == 2 })
+}
+
+// A child that stops writing (here: kill -STOP) is found hung after Liveness, said so once,
+// killed and replaced; the stall ends with the new child's first line.
+func TestSupervisorKillsAndRestartsAHungChild(t *testing.T) {
+	log := newCapture()
+	s := childSupervisor("ticking", log)
+	s.Liveness = 2 * time.Second // more than a child takes to start, even under -race
+	var stalls []time.Time
+	var mu sync.Mutex
+	s.OnStall = func(since time.Time) { mu.Lock(); stalls = append(stalls, since); mu.Unlock() }
+	var lastTick atomic.Int64
+	s.OnLine = func([]byte) { lastTick.Store(time.Now().UnixNano()) }
+	startSupervisor(t, s)
+	waitFor(t, 10*time.Second, "the child to tick", func() bool { return lastTick.Load() != 0 })
+	first := s.PID()
+
+	if err := syscall.Kill(first, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	waitFor(t, 10*time.Second, "a new child", func() bool { pid := s.PID(); return pid != 0 && pid != first })
+	replaced := time.Since(stopped)
+	if replaced < s.Liveness || replaced > s.Liveness+3*time.Second {
+		t.Errorf("the stopped child was replaced after %s, want Liveness %s plus the 10 ms backoff and a little", replaced, s.Liveness)
+	}
+	waitFor(t, 5*time.Second, "the hung child to be gone", func() bool { return processGone(first) })
+	waitFor(t, 10*time.Second, "ticks to resume", func() bool { return time.Unix(0, lastTick.Load()).After(stopped.Add(s.Liveness)) })
+	waitFor(t, 5*time.Second, "the recovery to be logged", func() bool { return len(log.find("collector reporting again")) > 0 })
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(stalls) != 1 || stalls[0].After(stopped) || stopped.Sub(stalls[0]) > 200*time.Millisecond {
+		t.Errorf("got OnStall calls %v, want one with the time of the last tick, just before %v", stalls, stopped)
+	}
+	for msg, level := range map[string]slog.Level{
+		"collector not reporting; killing and restarting it": slog.LevelError,
+		"collector reporting again":                          slog.LevelInfo,
+	} {
+		if recs := log.find(msg); len(recs) != 1 || recs[0].Level != level {
+			t.Errorf("got %d records %q (%v), want one at %v", len(recs), msg, recs, level)
+		}
+	}
+	if got := log.find("collector not reporting; killing and restarting it")[0].Attrs["pid"].Int64(); got != int64(first) {
+		t.Errorf("the stall names pid %d, want the hung child %d", got, first)
+	}
+}
+
+// A child that never writes is killed after Liveness each time it is started; the stall is
+// said once, however often it is restarted.
+func TestSupervisorStallIsLoggedOnce(t *testing.T) {
+	log := newCapture()
+	s := childSupervisor("mute", log)
+	s.Liveness = 100 * time.Millisecond
+	var stalls atomic.Int32
+	s.OnStall = func(time.Time) { stalls.Add(1) }
+	startSupervisor(t, s)
+	waitFor(t, 20*time.Second, "three hung children killed", func() bool { return len(log.find("collector exited")) >= 3 })
+	if got := len(log.find("collector not reporting; killing and restarting it")); got != 1 {
+		t.Errorf("got %d stall records, want 1", got)
+	}
+	if got := stalls.Load(); got != 1 {
+		t.Errorf("got %d OnStall calls, want 1", got)
+	}
+}
+
+// A child that writes more often than Liveness is left alone.
+func TestSupervisorKeepsAReportingChild(t *testing.T) {
+	log := newCapture()
+	s := childSupervisor("ticking", log) // a line every 20 ms
+	s.Liveness = 2 * time.Second         // more than a child takes to start, even under -race
+	s.OnStall = func(time.Time) { t.Error("OnStall called for a child that reports") }
+	startSupervisor(t, s)
+	waitFor(t, 10*time.Second, "the child to be ready", func() bool { return len(log.find("child ready")) > 0 })
+	first := s.PID()
+	time.Sleep(s.Liveness + time.Second)
+	if pid := s.PID(); pid != first || len(log.find("collector exited")) > 0 {
+		t.Errorf("got child %d after %s (first %d), want the first one still", pid, s.Liveness+time.Second, first)
+	}
 }
 
 func TestSupervisorCrashLoopBacksOff(t *testing.T) {

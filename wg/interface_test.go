@@ -3,7 +3,9 @@ package wg
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"testing"
@@ -449,5 +451,52 @@ func TestReaderMissingInterface(t *testing.T) {
 	defer r.Close()
 	if _, err := r.Peers(context.Background()); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Peers of a missing interface: %v, want fs.ErrNotExist", err)
+	}
+}
+
+// TestPeersAddedWithoutEndpointSendNoHandshake adds, to a running interface,
+// a peer with an endpoint (kicked: it handshakes at once) before peers
+// without one, as a restart or a re-created link does. Those must not start
+// a handshake they cannot send: wireguard-go would retry it, and log it,
+// every 5 s for 90 s.
+func TestPeersAddedWithoutEndpointSendNoHandshake(t *testing.T) {
+	wglab.Require(t)
+	burst, every := deviceLogBurst, deviceLogEvery
+	deviceLogBurst, deviceLogEvery = 100_000, time.Millisecond // every line, to count them
+	t.Cleanup(func() { deviceLogBurst, deviceLogEvery = burst, every })
+	var log syncBuffer
+	logger := slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ns := wglab.NewNamespace(t, "wgs")
+	iface, err := OpenInterface(wglab.UniqueName("wgs"), ModeAlways, logger, WithNetNS(ns.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { iface.Close() })
+	priv, _, _ := GenerateKeyPair()
+	want := Config{PrivateKey: priv, ListenPort: testPort, Addresses: prefixes("10.3.2.1/24")}
+	ctx := context.Background()
+	if _, err := iface.Sync(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(10*time.Second, func() bool { return strings.Contains(log.String(), "requested Up, now Up") }) {
+		t.Fatalf("wireguard-go did not come up:\n%s", log.String())
+	}
+
+	want.Peers = []Peer{{PublicKey: mustKey(t), AllowedIPs: prefixes("10.3.2.2/32"), Endpoint: netip.MustParseAddrPort("127.0.0.1:9")}}
+	for i := range 4 {
+		want.Peers = append(want.Peers, Peer{PublicKey: mustKey(t), AllowedIPs: prefixes(fmt.Sprintf("10.3.2.%d/32", i+3))})
+	}
+	if _, err := iface.Sync(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(5*time.Second, func() bool { return strings.Contains(log.String(), "Sending handshake initiation") }) {
+		t.Fatalf("the peer with an endpoint was not kicked:\n%s", log.String())
+	}
+	time.Sleep(500 * time.Millisecond) // the write is done; any handshake of it has been tried
+	if n := strings.Count(log.String(), "Sending handshake initiation"); n != 1 {
+		t.Errorf("got %d handshake initiations, want 1, of the peer with an endpoint:\n%s", n, log.String())
+	}
+	if strings.Contains(log.String(), "no known endpoint") {
+		t.Errorf("a peer without an endpoint tried to handshake:\n%s", log.String())
 	}
 }

@@ -182,7 +182,7 @@ func TestPlanEndpointKick(t *testing.T) {
 	if len(cfg.Peers) != 3 {
 		t.Fatalf("configuration has %d peer entries, want add, add, clear keepalive: %+v", len(cfg.Peers), cfg.Peers)
 	}
-	add, addQuiet, clearKA := cfg.Peers[0], cfg.Peers[1], cfg.Peers[2]
+	addQuiet, add, clearKA := cfg.Peers[0], cfg.Peers[1], cfg.Peers[2]
 	if add.PublicKey != fresh || add.Endpoint == nil || add.Endpoint.String() != "198.51.100.8:41001" ||
 		add.PersistentKeepaliveInterval == nil || *add.PersistentKeepaliveInterval <= 0 {
 		t.Errorf("added peer with an endpoint = %+v, want the unmapped endpoint and a keepalive", add)
@@ -209,6 +209,43 @@ func TestPlanEndpointKick(t *testing.T) {
 	if ch != (Changes{PeersUpdated: 1}) || len(cfg.Peers) != 1 || cfg.Peers[0].PersistentKeepaliveInterval == nil ||
 		*cfg.Peers[0].PersistentKeepaliveInterval != 0 || cfg.Peers[0].Endpoint != nil {
 		t.Errorf("plan with a stray keepalive = %+v, %+v", cfg, ch)
+	}
+}
+
+// TestPlanKickedPeersComeLast: wireguard-go carries a keepalive turned on
+// for one peer of a write over to the next peers that set none, which would
+// then handshake too. Every entry after the first kick sets a keepalive.
+func TestPlanKickedPeersComeLast(t *testing.T) {
+	priv, _, _ := GenerateKeyPair()
+	existing := mustKey(t)
+	dev := &wgtypes.Device{PrivateKey: priv, Peers: []wgtypes.Peer{{PublicKey: existing, AllowedIPs: ipNets("10.0.0.2/32")}}}
+	want := Config{PrivateKey: priv, Peers: []Peer{
+		{PublicKey: mustKey(t), AllowedIPs: prefixes("10.0.0.3/32"), Endpoint: netip.MustParseAddrPort("198.51.100.3:51820")},
+		{PublicKey: mustKey(t), AllowedIPs: prefixes("10.0.0.4/32")},
+		{PublicKey: existing, AllowedIPs: prefixes("10.0.0.2/32", "192.168.7.0/24")}, // an update
+		{PublicKey: mustKey(t), AllowedIPs: prefixes("10.0.0.5/32"), Endpoint: netip.MustParseAddrPort("198.51.100.5:51820")},
+		{PublicKey: mustKey(t), AllowedIPs: prefixes("10.0.0.6/32")},
+	}}
+	want, err := want.normalize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, ch := plan(dev, want)
+	if ch != (Changes{PeersAdded: 4, PeersUpdated: 1}) {
+		t.Fatalf("changes = %+v, want four added and one updated", ch)
+	}
+	kicked := -1
+	for i, pc := range cfg.Peers {
+		on := pc.PersistentKeepaliveInterval != nil && *pc.PersistentKeepaliveInterval > 0
+		if on && kicked < 0 {
+			kicked = i
+		}
+		if kicked >= 0 && pc.PersistentKeepaliveInterval == nil {
+			t.Errorf("entry %d (%v) sets no keepalive after the kick in entry %d: it would handshake too", i, pc.PublicKey, kicked)
+		}
+	}
+	if kicked < 0 {
+		t.Errorf("no entry kicks a peer: %+v", cfg.Peers)
 	}
 }
 

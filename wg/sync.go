@@ -251,6 +251,13 @@ const kickKeepalive = 25 * time.Second
 // configuration that turns one into the other. Removals come first, so an
 // allowed IP can move from a removed peer to a new one in the same call.
 // Endpoints are set only on added peers and never compared.
+//
+// Peers kicked with a keepalive come after every other entry but their
+// unkicks: wireguard-go (uapi.go, ipcSetPeer.pkaOn) carries "the keepalive was
+// turned on" from one peer of a write to the next peers that set no
+// keepalive, which then start a handshake too. A peer without an endpoint
+// cannot send it: it logged "no known endpoint for peer", again every 5 s
+// for 90 s, for every such peer after the first kicked one of a restart.
 func plan(dev *wgtypes.Device, want Config) (wgtypes.Config, Changes) {
 	var cfg wgtypes.Config
 	var ch Changes
@@ -269,7 +276,7 @@ func plan(dev *wgtypes.Device, want Config) (wgtypes.Config, Changes) {
 		current[dev.Peers[j].PublicKey] = j
 	}
 	wanted := make([]bool, len(dev.Peers))
-	var updates, adds, unkicks []wgtypes.PeerConfig
+	var updates, adds, kicks, unkicks []wgtypes.PeerConfig
 	noKeepalive := time.Duration(0)
 	for _, p := range want.Peers {
 		j, ok := current[p.PublicKey]
@@ -304,9 +311,10 @@ func plan(dev *wgtypes.Device, want Config) (wgtypes.Config, Changes) {
 			kick := kickKeepalive
 			pc.Endpoint = net.UDPAddrFromAddrPort(p.Endpoint)
 			pc.PersistentKeepaliveInterval = &kick
+			kicks = append(kicks, pc)
 			unkicks = append(unkicks, wgtypes.PeerConfig{PublicKey: p.PublicKey, UpdateOnly: true,
 				PersistentKeepaliveInterval: &noKeepalive})
-			fallthrough
+			ch.PeersAdded++
 		default:
 			adds = append(adds, pc)
 			ch.PeersAdded++
@@ -320,6 +328,7 @@ func plan(dev *wgtypes.Device, want Config) (wgtypes.Config, Changes) {
 	}
 	cfg.Peers = append(cfg.Peers, updates...)
 	cfg.Peers = append(cfg.Peers, adds...)
+	cfg.Peers = append(cfg.Peers, kicks...)
 	cfg.Peers = append(cfg.Peers, unkicks...)
 	return cfg, ch
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"time"
 
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
@@ -118,19 +119,37 @@ func (u *userspaceDevice) close() error {
 	return nil
 }
 
-// deviceLogger sends wireguard-go's log lines to slog.
+// The embedded wireguard-go's log: a burst of lines, then one more every interval (variables
+// for the tests).
+var (
+	deviceLogBurst = 5
+	deviceLogEvery = 3 * time.Second
+)
+
+// deviceLogger sends wireguard-go's log lines to slog at debug level, its errors too, and no
+// faster than deviceLogBurst and deviceLogEvery allow; a line after some were held back says
+// how many. wireguard-go logs per peer and per event: every peer it configures or starts,
+// every handshake it cannot send (every 5 s for 90 s), so at 10,000 peers a restart alone made
+// thousands of lines a second. What an operator acts on reaches the log through WireGUI's own
+// errors: a failed configuration, a device that went away.
 func deviceLogger(logger *slog.Logger) *device.Logger {
 	l := logger.With(slog.String("component", "wireguard-go"))
-	logf := func(level slog.Level) func(string, ...any) {
-		return func(format string, args ...any) {
-			// wireguard-go logs a verbose line per peer on every UAPI
-			// call; skip the formatting when nobody listens.
-			if l.Enabled(context.Background(), level) {
-				l.Log(context.Background(), level, fmt.Sprintf(format, args...))
-			}
+	limit := &logLimiter{burst: deviceLogBurst, every: deviceLogEvery}
+	logf := func(format string, args ...any) {
+		ctx := context.Background()
+		if !l.Enabled(ctx, slog.LevelDebug) {
+			return // skip the formatting when nobody listens
+		}
+		ok, held := limit.allow(time.Now())
+		switch {
+		case !ok:
+		case held > 0:
+			l.Debug(fmt.Sprintf(format, args...), slog.Int("lines_suppressed_before", held))
+		default:
+			l.Debug(fmt.Sprintf(format, args...))
 		}
 	}
-	return &device.Logger{Verbosef: logf(slog.LevelDebug), Errorf: logf(slog.LevelError)}
+	return &device.Logger{Verbosef: logf, Errorf: logf}
 }
 
 // nsBind opens the device's UDP sockets inside a network namespace.

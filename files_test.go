@@ -72,7 +72,7 @@ func TestFilesArePrivateInASharedDataDir(t *testing.T) {
 
 	// While serve runs, the database has its WAL and SHM beside it.
 	checkPrivate(t, dir, "wiregui.conf", "wiregui.db", "wiregui.db-wal", "wiregui.db-shm", "encryption.key",
-		"secret.key", "wiregui.pid", "old.db")
+		"secret.key", "wiregui.lock", "wiregui.sock", "old.db")
 	if err := s.proc.Stop(); err != nil {
 		t.Fatalf("stop serve: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"syscall"
 	"testing"
@@ -130,14 +131,16 @@ func TestDatabaseOutageKeepsTheTunnelUp(t *testing.T) {
 	waitFor(t, 10*time.Second, "healthz 200", func() bool { return answers200(s.url + "/healthz") })
 }
 
-// expectUnavailable checks that the sign-in page and /healthz answer 503 with Retry-After and
+// expectUnavailable checks that signing in and /healthz answer 503 with Retry-After and
 // say that the database is unavailable.
 func expectUnavailable(t *testing.T, s *server) {
 	t.Helper()
 	c := apptest.New(t, s.url)
-	if r := c.Get("/login"); r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" ||
-		!strings.Contains(r.Body, "The database is unavailable") {
-		t.Errorf("sign-in page: got %d with Retry-After %q, want 503 saying the database is unavailable:\n%s",
+	// The form itself needs no database (a visitor has no session); signing in does.
+	c.Get("/login")
+	if r := c.Post("/login", url.Values{"email": {adminEmail}, "password": {adminPassword}}); r.Status != http.StatusServiceUnavailable ||
+		r.Header.Get("Retry-After") == "" || !strings.Contains(r.Body, "The database is unavailable") {
+		t.Errorf("sign-in: got %d with Retry-After %q, want 503 saying the database is unavailable:\n%s",
 			r.Status, r.Header.Get("Retry-After"), r.Body)
 	}
 	r := c.Get("/healthz")

@@ -66,7 +66,9 @@ type Poller struct {
 	// RefreshEvery is how often the devices are re-read from the store; default DefaultRefreshEvery.
 	RefreshEvery time.Duration
 	// OnPoll, if set, is called after every poll with its tick, or nil when the poll failed,
-	// and the collector's health. The tick is the callee's.
+	// and the collector's health; while the polls back off for the database, it is also
+	// called every Interval with nil, so that whoever watches the collector hears from it.
+	// The tick is the callee's.
 	OnPoll func(tick *Tick, health Health)
 
 	known    map[wgtypes.Key]*trackedPeer
@@ -131,12 +133,19 @@ func (p *Poller) Run(ctx context.Context) error {
 			p.OnPoll(tick, p.health)
 		}
 		if wait > 0 {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(wait):
+			for until := time.Now().Add(wait); ; {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-ticker.C:
+				}
+				if !time.Now().Before(until) {
+					break
+				}
+				if p.OnPoll != nil {
+					p.OnPoll(nil, p.health) // alive, and waiting
+				}
 			}
-			ticker.Reset(interval)
 			continue
 		}
 		select {

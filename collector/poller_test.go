@@ -372,6 +372,9 @@ func TestPollerRunLogsAnOutageOnceAndBacksOff(t *testing.T) {
 	s.mu.Lock()
 	s.writeErr = fmt.Errorf("update device stats: %w", store.ErrUnavailable)
 	s.mu.Unlock()
+	var mu sync.Mutex
+	var reports []time.Time // OnPoll calls: polls, and the waits' signs of life
+	p.OnPoll = func(*Tick, Health) { mu.Lock(); reports = append(reports, time.Now()); mu.Unlock() }
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go p.Run(ctx)
@@ -393,6 +396,17 @@ func TestPollerRunLogsAnOutageOnceAndBacksOff(t *testing.T) {
 		if got := at[i].Sub(at[i-1]); got < want {
 			t.Errorf("wait before poll %d: got %s, want at least %s", i+1, got, want)
 		}
+	}
+	// The waits are long, but the collector is heard from every interval: a parent that
+	// watches for silence does not take the outage for a hang.
+	mu.Lock()
+	var longest time.Duration
+	for i := 1; i < len(reports); i++ {
+		longest = max(longest, reports[i].Sub(reports[i-1]))
+	}
+	mu.Unlock()
+	if longest > 5*p.Interval { // the last wait is 8 intervals
+		t.Errorf("nothing reported for %s during the outage, want a report every %s", longest, p.Interval)
 	}
 	out := logged.String()
 	for _, msg := range []string{`msg="database unavailable`, `msg="database back"`} {

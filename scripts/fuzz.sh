@@ -19,6 +19,11 @@ while IFS=: read -r file name; do
   targets=$((targets + 1))
   if go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -timeout 5m "$pkg" >"$log" 2>&1; then
     echo "ok    fuzz $pkg $name ($FUZZTIME)"
+  elif grep -q 'context deadline exceeded' "$log" && ! grep -qE 'Failing input written|panic:|_test\.go:[0-9]+:' "$log"; then
+    # Go 1.26's fuzz coordinator can report its own -fuzztime deadline as a failure when a
+    # worker is slow to stop on a loaded machine (go.dev/issue/75804, fixed in Go 1.27). No
+    # input failed and none was written: not a finding.
+    echo "ok    fuzz $pkg $name ($FUZZTIME; the coordinator's deadline race, ignored)"
   else
     echo "FAIL  fuzz $pkg $name"
     cat "$log"

@@ -13,8 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"wiregui/app"
 	"wiregui/app/auth"
+	"wiregui/app/devices"
 	"wiregui/app/text"
 	"wiregui/config"
 	"wiregui/store"
@@ -149,12 +149,12 @@ func deviceAdd(args []string) error {
 		if _, err := ensureServerKeys(ctx, st); err != nil {
 			return err
 		}
-		devices, err := deviceService(cfg, st, func(string) { notifyServer(cfg) })
+		svc, err := deviceService(cfg, st, func(string) { notifyServer(cfg) })
 		if err != nil {
 			return err
 		}
-		created, err := devices.Create(ctx, app.NewDevice{UserID: owner.ID, Name: *name, PublicKey: *publicKey})
-		var bad *app.InputError
+		created, err := svc.Create(ctx, devices.Spec{UserID: owner.ID, Name: *name, PublicKey: *publicKey})
+		var bad *text.InputError
 		if errors.As(err, &bad) {
 			flagName := map[string]string{"name": "--name", "public_key": "--public-key"}[bad.Field]
 			if flagName == "" {

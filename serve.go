@@ -130,15 +130,16 @@ func serve(args []string) error {
 		history = &collector.History{URL: cfg.Metrics.VictoriaMetricsURL}
 	}
 	opts := app.Options{
-		Store:       st,
-		Devices:     devices,
-		Logger:      log,
-		ExternalURL: cfg.ExternalURL,
-		SecretKey:   secretKey,
-		Version:     version,
-		WireGuard:   plane.status,
-		Live:        live,
-		History:     history,
+		Store:         st,
+		Devices:       devices,
+		Logger:        log,
+		ExternalURL:   cfg.ExternalURL,
+		SecretKey:     secretKey,
+		Version:       version,
+		WireGuard:     plane.status,
+		AccessChanged: plane.trigger,
+		Live:          live,
+		History:       history,
 	}
 	// /metrics lists every user's email, device names and keys. The web UI's port serves it
 	// only behind the token: behind a reverse proxy every visitor comes from loopback, so the

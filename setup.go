@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"wiregui/app"
+	"wiregui/app/devices"
 	"wiregui/config"
 	"wiregui/store"
 	"wiregui/wg"
@@ -145,16 +145,16 @@ func tunnelNetworks(cfg *config.Config) []netip.Prefix {
 }
 
 // deviceService builds the one device provisioning service that the web UI and the CLI share.
-func deviceService(cfg *config.Config, st *store.Store, changed func(userID string)) (*app.Devices, error) {
+func deviceService(cfg *config.Config, st *store.Store, changed func(userID string)) (*devices.Service, error) {
 	p, _, err := pools(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &app.Devices{
+	return &devices.Service{
 		Store:   st,
 		Tunnels: tunnelNetworks(cfg),
 		Pools:   p,
-		Client: app.ClientDefaults{
+		Client: devices.ClientDefaults{
 			EndpointHost:        cfg.WireGuard.EndpointHost,
 			EndpointPort:        cfg.WireGuard.EndpointPort,
 			DNS:                 cfg.ClientDefaults.DNS,

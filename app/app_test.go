@@ -19,6 +19,7 @@ import (
 	"wiregui/app"
 	"wiregui/app/apptest"
 	"wiregui/app/auth"
+	"wiregui/app/devices"
 	"wiregui/collector"
 	"wiregui/store"
 	"wiregui/store/storetest"
@@ -28,7 +29,7 @@ import (
 // env is a web server on a real SQLite store.
 type env struct {
 	store   *store.Store
-	devices *app.Devices
+	devices *devices.Service
 	dbPath  string // the SQLite file, or PostgreSQL's URL
 	url     string
 	changed []string // the users whose devices changed, in order; "" is everyone
@@ -68,20 +69,21 @@ func newEnvOn(t testing.TB, driver, dsn string, opts ...func(*app.Options)) *env
 	v6, _ := wg.NewPool(netip.MustParsePrefix("fd00::3:2:0/120"))
 	srv := httptest.NewUnstartedServer(nil)
 	e.url = "http://" + srv.Listener.Addr().String()
-	e.devices = &app.Devices{Store: st, Pools: store.AddressPools{IPv4: v4, IPv6: v6},
-		Client: app.ClientDefaults{EndpointHost: "vpn.example.com", EndpointPort: 51820, DNS: []string{"1.1.1.1"},
+	e.devices = &devices.Service{Store: st, Pools: store.AddressPools{IPv4: v4, IPv6: v6},
+		Client: devices.ClientDefaults{EndpointHost: "vpn.example.com", EndpointPort: 51820, DNS: []string{"1.1.1.1"},
 			MTU: 1280, PersistentKeepalive: 25, AllowedIPs: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}},
 		Tunnels: []netip.Prefix{netip.MustParsePrefix("10.3.2.0/24"), netip.MustParsePrefix("fd00::3:2:0/120")},
 		Changed: func(userID string) { e.changed = append(e.changed, userID) }}
 	e.live = collector.NewHub(collector.DefaultPoints)
 	o := app.Options{
-		Store:       st,
-		Devices:     e.devices,
-		ExternalURL: e.url,
-		SecretKey:   testSecretKey,
-		Version:     "test",
-		Live:        e.live,
-		WireGuard:   func() app.WireGuardStatus { return e.wg },
+		Store:         st,
+		Devices:       e.devices,
+		ExternalURL:   e.url,
+		SecretKey:     testSecretKey,
+		Version:       "test",
+		Live:          e.live,
+		WireGuard:     func() app.WireGuardStatus { return e.wg },
+		AccessChanged: func(userID string) { e.changed = append(e.changed, userID) },
 	}
 	for _, opt := range opts {
 		opt(&o)

@@ -13,8 +13,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"wiregui/app"
 	"wiregui/app/apptest"
+	"wiregui/app/devices"
 	"wiregui/store"
 	"wiregui/wg"
 )
@@ -33,7 +33,7 @@ func (e *env) signedIn(t *testing.T, email, role string) (*store.User, *apptest.
 // device creates a device for owner directly, as the CLI would.
 func (e *env) device(t testing.TB, owner *store.User, name string, subnets ...string) *store.Device {
 	t.Helper()
-	nd := app.NewDevice{UserID: owner.ID, Name: name}
+	nd := devices.Spec{UserID: owner.ID, Name: name}
 	for _, s := range subnets {
 		nd.AllowedSubnets = append(nd.AllowedSubnets, netip.MustParsePrefix(s))
 	}

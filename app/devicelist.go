@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"wiregui/app/devices"
 	"wiregui/app/text"
 	"wiregui/store"
 )
@@ -263,7 +264,7 @@ func (s *Server) deviceListPage(r *http.Request, l deviceList, q listQuery) (*de
 	ctx := r.Context()
 	sq := store.DeviceQuery{Search: q.Search, Sort: q.Sort, Desc: q.Desc,
 		Offset: (q.Page - 1) * listPageSize, Limit: listPageSize}
-	var devices []store.Device
+	var list []store.Device
 	var total int
 	var err error
 	switch {
@@ -279,22 +280,22 @@ func (s *Server) deviceListPage(r *http.Request, l deviceList, q listQuery) (*de
 		}
 		sq.UserID = owner.ID
 	}
-	devices, total, err = s.store.ListDevicesPage(ctx, sq)
+	list, total, err = s.store.ListDevicesPage(ctx, sq)
 	if err != nil {
 		return nil, err
 	}
-	if len(devices) == 0 && total > 0 && q.Page > 1 { // past the end: show the last page
+	if len(list) == 0 && total > 0 && q.Page > 1 { // past the end: show the last page
 		q.Page = (total + listPageSize - 1) / listPageSize
 		sq.Offset = (q.Page - 1) * listPageSize
-		if devices, total, err = s.store.ListDevicesPage(ctx, sq); err != nil {
+		if list, total, err = s.store.ListDevicesPage(ctx, sq); err != nil {
 			return nil, err
 		}
 	}
-	return s.deviceRows(r, l, q, sq, devices, total), nil
+	return s.deviceRows(r, l, q, sq, list, total), nil
 }
 
 // deviceRows makes the page of the table l that shows devices, the page of sq.
-func (s *Server) deviceRows(r *http.Request, l deviceList, q listQuery, sq store.DeviceQuery, devices []store.Device,
+func (s *Server) deviceRows(r *http.Request, l deviceList, q listQuery, sq store.DeviceQuery, list []store.Device,
 	total int) *deviceListPage {
 	p := &deviceListPage{Admin: l.admin, Path: l.path, URL: q.url(l.path), Query: q, Total: total,
 		Filtered: q.Search != "" || q.Owner != "", CanCreate: s.can(r, l.create, nil)}
@@ -303,8 +304,8 @@ func (s *Server) deviceRows(r *http.Request, l deviceList, q listQuery, sq store
 	ids := url.Values{}
 	mayDelete := map[string]bool{} // by owner: the answer depends on the owner and the settings only
 	admin := s.can(r, manageAllDevices, nil)
-	for i := range devices {
-		d := &devices[i]
+	for i := range list {
+		d := &list[i]
 		row := deviceRow{Device: d, Live: s.liveOf(d, now), Href: devicePath(d.ID, l.path), ShowOwner: l.admin}
 		if admin {
 			row.NotApplied = s.notApplied(d)
@@ -320,9 +321,9 @@ func (s *Server) deviceRows(r *http.Request, l deviceList, q listQuery, sq store
 		p.Rows = append(p.Rows, row)
 		ids.Add("id", d.ID)
 	}
-	if len(devices) > 0 {
+	if len(list) > 0 {
 		p.First = sq.Offset + 1
-		p.Last = sq.Offset + len(devices)
+		p.Last = sq.Offset + len(list)
 		p.LiveURL = "/devices/live?" + ids.Encode()
 		p.Notice = s.liveNotice(now)
 	}
@@ -379,7 +380,7 @@ func (s *Server) showNewDevice(l deviceList) http.HandlerFunc {
 
 // addDevicePage is what the Add device form needs, on its own page or as an htmx answer:
 // the defaults in effect and, on All Devices, the owners to choose from.
-func (s *Server) addDevicePage(r *http.Request, l deviceList, defaults Resolved) (*deviceListPage, error) {
+func (s *Server) addDevicePage(r *http.Request, l deviceList, defaults devices.Resolved) (*deviceListPage, error) {
 	list := &deviceListPage{Admin: l.admin, Path: l.path, CanCreate: true, Overrides: clientFields(defaults, deviceSourceWords)}
 	if l.admin {
 		users, err := s.store.UserEmails(r.Context())
@@ -393,7 +394,7 @@ func (s *Server) addDevicePage(r *http.Request, l deviceList, defaults Resolved)
 
 // renderNewDevicePage writes the Add device page: the form, or the device just created.
 func (s *Server) renderNewDevicePage(w http.ResponseWriter, r *http.Request, status int, pd *PageData, l deviceList,
-	defaults Resolved, created *createdView) {
+	defaults devices.Resolved, created *createdView) {
 	list, err := s.addDevicePage(r, l, defaults)
 	if err != nil {
 		s.serverError(w, r, err)
@@ -405,7 +406,7 @@ func (s *Server) renderNewDevicePage(w http.ResponseWriter, r *http.Request, sta
 }
 
 // renderDeviceForm answers an htmx request with the Add device form and its errors (422).
-func (s *Server) renderDeviceForm(w http.ResponseWriter, r *http.Request, pd *PageData, l deviceList, defaults Resolved) {
+func (s *Server) renderDeviceForm(w http.ResponseWriter, r *http.Request, pd *PageData, l deviceList, defaults devices.Resolved) {
 	list, err := s.addDevicePage(r, l, defaults)
 	if err != nil {
 		s.serverError(w, r, err)

@@ -18,9 +18,11 @@ import (
 	"strings"
 	"time"
 
+	"wiregui/app/devices"
 	"wiregui/app/text"
 	"wiregui/collector"
 	"wiregui/store"
+	"wiregui/wg"
 )
 
 // createdView is a device just created, with what its owner needs to set it up. It is shown
@@ -71,7 +73,7 @@ func (s *Server) createDevice(l deviceList) http.HandlerFunc {
 			f.Values["user_email"] = typed
 			switch email, err := text.EmailAddress.Clean(typed); {
 			case err != nil:
-				f.Errors["user_email"] = sentence(err.Error())
+				f.Errors["user_email"] = text.Sentence(err.Error())
 			case email == "":
 				f.Errors["user_email"] = "Choose an owner."
 			default:
@@ -93,7 +95,7 @@ func (s *Server) createDevice(l deviceList) http.HandlerFunc {
 		if l.admin && s.can(r, editRelaySubnets, nil) {
 			nd.AllowedSubnets = parseRelaySubnets(r, f)
 		}
-		var created *CreatedDevice
+		var created *devices.Created
 		if f.Valid() {
 			var err error
 			created, err = s.devices.Create(r.Context(), nd)
@@ -125,27 +127,27 @@ func (s *Server) createDevice(l deviceList) http.HandlerFunc {
 // that the user may act, and reads the client defaults the form shows. When it cannot, it
 // has answered the request (404 or 500) and returns ok false.
 func (s *Server) startDevicePage(w http.ResponseWriter, r *http.Request, act action, title, nav string) (
-	pd *PageData, defaults Resolved, ok bool) {
+	pd *PageData, defaults devices.Resolved, ok bool) {
 	if !s.can(r, act, nil) {
 		s.notFound(w, r)
-		return nil, Resolved{}, false
+		return nil, devices.Resolved{}, false
 	}
 	defaults, err := s.devices.Defaults(r.Context())
 	if err != nil {
 		s.serverError(w, r, err)
-		return nil, Resolved{}, false
+		return nil, devices.Resolved{}, false
 	}
 	return s.page(r, title, nav), defaults, true
 }
 
-// readNewDevice reads the fields every Add device form has into a NewDevice and f: name,
+// readNewDevice reads the fields every Add device form has into a devices.Spec and f: name,
 // description, public key and the five overrides. The name is checked here too, so that its
 // message shows together with those of the overrides.
-func readNewDevice(r *http.Request, f *Form, defaults Resolved) NewDevice {
-	nd := NewDevice{Name: r.PostFormValue("name"), Description: r.PostFormValue("description"),
+func readNewDevice(r *http.Request, f *Form, defaults devices.Resolved) devices.Spec {
+	nd := devices.Spec{Name: r.PostFormValue("name"), Description: r.PostFormValue("description"),
 		PublicKey: strings.TrimSpace(r.PostFormValue("public_key"))}
 	f.Values["name"], f.Values["description"], f.Values["public_key"] = nd.Name, nd.Description, r.PostFormValue("public_key")
-	if _, err := validateDeviceName(nd.Name); err != nil {
+	if _, err := devices.CheckName(nd.Name); err != nil {
 		fieldError(f, err)
 	}
 	nd.Overrides = parseOverrides(r, f, resolvedTexts(defaults))
@@ -154,7 +156,7 @@ func readNewDevice(r *http.Request, f *Form, defaults Resolved) NewDevice {
 
 // createdView adds the QR code to a created device. A configuration too long for a QR code
 // is still shown, without one.
-func (s *Server) createdView(r *http.Request, c *CreatedDevice, ownKey bool, back string) *createdView {
+func (s *Server) createdView(r *http.Request, c *devices.Created, ownKey bool, back string) *createdView {
 	qr, err := qrDataURL(c.Config)
 	if err != nil {
 		s.log.Warn("no qr code for the configuration", slog.String("device", c.Device.ID),
@@ -236,7 +238,7 @@ func (s *Server) fillDeviceForm(r *http.Request, f *Form, dev *store.Device) err
 		return err
 	}
 	f.Values["name"], f.Values["description"] = dev.Name, dev.Description
-	f.Values["allowed_subnets"] = prefixesText(dev.AllowedSubnets)
+	f.Values["allowed_subnets"] = wg.FormatPrefixes(dev.AllowedSubnets)
 	fillOverrides(f, dev.Overrides, defaults)
 	return nil
 }
@@ -256,7 +258,7 @@ func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request) {
 	f := pd.Form
 	name, description := r.PostFormValue("name"), r.PostFormValue("description")
 	f.Values["name"], f.Values["description"] = name, description
-	if _, err := validateDeviceName(name); err != nil {
+	if _, err := devices.CheckName(name); err != nil {
 		fieldError(f, err)
 	}
 	overrides := parseOverrides(r, f, resolvedTexts(defaults))

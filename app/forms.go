@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"wiregui/app/devices"
+	"wiregui/app/text"
 	"wiregui/store"
 	"wiregui/wg"
 )
@@ -33,11 +35,11 @@ var clientFieldInfo = []struct{ name, label, hint string }{
 
 // clientFields describes res for a form; words turns a source ("device", "database",
 // "environment") into the words shown next to the value.
-func clientFields(res Resolved, words func(source string) string) []clientField {
+func clientFields(res devices.Resolved, words func(source string) string) []clientField {
 	effective := map[string][2]string{
 		"endpoint":             {orWord(res.Endpoint.Value, "not set"), res.Endpoint.Source},
 		"dns":                  {orWord(strings.Join(res.DNS.Value, ", "), "none"), res.DNS.Source},
-		"allowed_ips":          {orWord(prefixesText(res.AllowedIPs.Value), "none"), res.AllowedIPs.Source},
+		"allowed_ips":          {orWord(wg.FormatPrefixes(res.AllowedIPs.Value), "none"), res.AllowedIPs.Source},
 		"mtu":                  {orWord(mtuText(res.MTU.Value), "not set"), res.MTU.Source},
 		"persistent_keepalive": {keepaliveWords(res.PersistentKeepalive.Value), res.PersistentKeepalive.Source},
 	}
@@ -63,11 +65,11 @@ func deviceSourceWords(source string) string {
 }
 
 // resolvedTexts is res as the text of each client field's input.
-func resolvedTexts(res Resolved) map[string]string {
+func resolvedTexts(res devices.Resolved) map[string]string {
 	return map[string]string{
 		"endpoint":             res.Endpoint.Value,
 		"dns":                  strings.Join(res.DNS.Value, ", "),
-		"allowed_ips":          prefixesText(res.AllowedIPs.Value),
+		"allowed_ips":          wg.FormatPrefixes(res.AllowedIPs.Value),
 		"mtu":                  mtuText(res.MTU.Value),
 		"persistent_keepalive": strconv.Itoa(res.PersistentKeepalive.Value),
 	}
@@ -78,7 +80,7 @@ func settingTexts(cs store.ClientSettings) (texts map[string]string, set map[str
 	texts = map[string]string{
 		"endpoint":             cs.Endpoint.Value,
 		"dns":                  strings.Join(cs.DNS.Value, ", "),
-		"allowed_ips":          prefixesText(cs.AllowedIPs.Value),
+		"allowed_ips":          wg.FormatPrefixes(cs.AllowedIPs.Value),
 		"mtu":                  mtuText(cs.MTU.Value),
 		"persistent_keepalive": strconv.Itoa(cs.PersistentKeepalive.Value),
 	}
@@ -97,7 +99,7 @@ func settingTexts(cs store.ClientSettings) (texts map[string]string, set map[str
 
 // fillOverrides puts a device's overrides into f: a set override shows its value; an unset one
 // is ticked "Use default" and shows the value typed before, or else the default in effect.
-func fillOverrides(f *Form, overrides store.ClientSettings, defaults Resolved) {
+func fillOverrides(f *Form, overrides store.ClientSettings, defaults devices.Resolved) {
 	texts, set := settingTexts(overrides)
 	def := resolvedTexts(defaults)
 	for _, info := range clientFieldInfo {
@@ -141,19 +143,19 @@ func parseSetting[T any](r *http.Request, f *Form, field string, defaults map[st
 		return store.Optional[T]{} // a form without the field (a script, an older page) keeps the default
 	}
 	f.Values[field] = typed
-	text := strings.TrimSpace(typed)
-	useDefault := defaults == nil && text == ""
+	value := strings.TrimSpace(typed)
+	useDefault := defaults == nil && value == ""
 	if defaults != nil && r.PostFormValue("use_default_"+field) != "" {
 		useDefault = true
 		f.Values["use_default_"+field] = "on"
 	}
-	if useDefault && (text == "" || text == defaults[field]) {
+	if useDefault && (value == "" || value == defaults[field]) {
 		return store.Optional[T]{}
 	}
-	v, err := parse(text)
+	v, err := parse(value)
 	if err != nil {
 		if !useDefault {
-			f.Errors[field] = sentence(err.Error())
+			f.Errors[field] = text.Sentence(err.Error())
 		}
 		return store.Optional[T]{}
 	}
@@ -169,7 +171,7 @@ func parseRelaySubnets(r *http.Request, f *Form) []netip.Prefix {
 	}
 	subnets, err := wg.ParseAllowedIPs(typed)
 	if err != nil {
-		f.Errors["allowed_subnets"] = sentence(err.Error())
+		f.Errors["allowed_subnets"] = text.Sentence(err.Error())
 		return nil
 	}
 	return subnets
@@ -185,20 +187,12 @@ func parseEndpointText(s string) (string, error) {
 
 // fieldError records a provisioning InputError on f; it reports false for any other error.
 func fieldError(f *Form, err error) bool {
-	var bad *InputError
+	var bad *text.InputError
 	if !errors.As(err, &bad) {
 		return false
 	}
 	f.Errors[bad.Field] = bad.Message
 	return true
-}
-
-func prefixesText(ps []netip.Prefix) string {
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = p.String()
-	}
-	return strings.Join(s, ", ")
 }
 
 // mtuText is an MTU as input text; 0 (leave the MTU to the client) is empty.

@@ -38,7 +38,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	pd.Form.Values["email"] = r.PostFormValue("email")
 	switch {
 	case err != nil:
-		pd.Form.Errors["email"] = sentence(err.Error())
+		pd.Form.Errors["email"] = text.Sentence(err.Error())
 	case email == "":
 		pd.Form.Errors["email"] = "Enter your email address."
 	}
@@ -92,7 +92,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	s.sessions.Put(r.Context(), sessionCSRF, randomHex(32))
 	s.endLoginToken(w)
 	// A fresh sign-in renews an expired VPN session: the user's peers come back now.
-	s.devices.changed(u.ID)
+	s.accessChanged(u.ID)
 	http.Redirect(w, r, "/devices", http.StatusSeeOther)
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 
+	"wiregui/app/devices"
 	"wiregui/assets"
 	"wiregui/collector"
 	"wiregui/store"
@@ -62,7 +63,7 @@ type ReconcileStatus struct {
 // Options are the web server's dependencies and settings.
 type Options struct {
 	Store       Store
-	Devices     *Devices
+	Devices     *devices.Service
 	Logger      *slog.Logger
 	ExternalURL string // e.g. https://vpn.example.com; https turns on Secure cookies
 	// SecretKey signs what the server hands out without storing it: the sign-in form's CSRF
@@ -71,6 +72,10 @@ type Options struct {
 	Version   string
 	// WireGuard reports the data plane's state; nil when WireGuard is disabled.
 	WireGuard func() WireGuardStatus
+	// AccessChanged, if set, is told when a user's access to the VPN may have changed other
+	// than through the device service: a sign-in renews their VPN session (userID), new
+	// settings may concern everyone (""). The data plane applies it at once.
+	AccessChanged func(userID string)
 	// Live is what the collector reports after each poll; nil when nothing collects.
 	Live *collector.Hub
 	// History reads devices' past traffic from VictoriaMetrics; nil when none is configured.
@@ -85,7 +90,7 @@ type Options struct {
 // Server serves the web UI. Create it with New.
 type Server struct {
 	store           Store
-	devices         *Devices
+	devices         *devices.Service
 	log             *slog.Logger
 	render          *assets.Renderer
 	sessions        *scs.SessionManager
@@ -93,6 +98,7 @@ type Server struct {
 	version         string
 	origin          string
 	wg              func() WireGuardStatus
+	accessChanged   func(userID string)
 	live            *collector.Hub
 	history         *collector.History
 	metrics         http.Handler
@@ -125,6 +131,7 @@ func New(opts Options) (*Server, error) {
 		version:         opts.Version,
 		origin:          ext.Scheme + "://" + ext.Host,
 		wg:              opts.WireGuard,
+		accessChanged:   opts.AccessChanged,
 		live:            opts.Live,
 		history:         opts.History,
 		metrics:         opts.Metrics,
@@ -136,6 +143,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if s.wg == nil {
 		s.wg = func() WireGuardStatus { return WireGuardStatus{} }
+	}
+	if s.accessChanged == nil {
+		s.accessChanged = func(string) {}
 	}
 	s.sessions = scs.New()
 	s.sessions.Store = opts.Store.Sessions()

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"wiregui/app/devices"
 	"wiregui/store"
 )
 
@@ -126,7 +127,7 @@ func (s *Server) updateSettings(w http.ResponseWriter, r *http.Request) {
 	}
 	if f.Valid() {
 		// Checked again with the rules the CLI and the API meet.
-		if err := ValidateClientSettings(defaults); err != nil {
+		if err := devices.ValidateClientSettings(defaults); err != nil {
 			fieldError(f, err)
 		}
 	}
@@ -147,7 +148,7 @@ func (s *Server) updateSettings(w http.ResponseWriter, r *http.Request) {
 	}
 	// New defaults change configurations, and a new session duration changes which peers
 	// are live: the reconciler applies both at once.
-	s.devices.changed("")
+	s.accessChanged("")
 	if !isHTMX(r) {
 		s.sessions.Put(r.Context(), sessionFlash, "Settings saved.")
 		http.Redirect(w, r, "/admin/settings", http.StatusSeeOther)
@@ -174,9 +175,9 @@ func parseSessionDuration(v string, current time.Duration) (time.Duration, bool)
 // st are the stored settings: the values in effect are shown from them, not from the form.
 func (s *Server) renderSettingsPage(w http.ResponseWriter, r *http.Request, status int, pd *PageData,
 	st store.Settings, saved bool) {
-	res := resolve(store.ClientSettings{}, st.ClientDefaults, s.devices.Client)
+	res := devices.Effective(store.ClientSettings{}, st.ClientDefaults, s.devices.Client)
 	fields := clientFields(res, settingsSourceWords)
-	env := resolvedTexts(resolve(store.ClientSettings{}, store.ClientSettings{}, s.devices.Client))
+	env := resolvedTexts(devices.Effective(store.ClientSettings{}, store.ClientSettings{}, s.devices.Client))
 	if s.devices.Client.EndpointHost == "" {
 		env["endpoint"] = ""
 	}

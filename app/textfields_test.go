@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"wiregui/app"
+	"wiregui/app/devices"
 	"wiregui/app/text"
 	"wiregui/store"
 	"wiregui/store/storetest"
@@ -26,8 +26,8 @@ func TestTextFieldsOnBothDatabases(t *testing.T) {
 			t.Fatal(err)
 		}
 		v4, _ := wg.NewPool(netip.MustParsePrefix("10.3.2.0/24"))
-		devices := &app.Devices{Store: s, Pools: store.AddressPools{IPv4: v4},
-			Client: app.ClientDefaults{EndpointHost: "vpn.example.com", EndpointPort: 51820}}
+		svc := &devices.Service{Store: s, Pools: store.AddressPools{IPv4: v4},
+			Client: devices.ClientDefaults{EndpointHost: "vpn.example.com", EndpointPort: 51820}}
 		email, err := text.Email("Zoe\u0308@Example.com") // decomposed, as some keyboards send it
 		if err != nil {
 			t.Fatal(err)
@@ -53,8 +53,8 @@ func TestTextFieldsOnBothDatabases(t *testing.T) {
 			{"laptop", "Latin-1 caf\xe9", "description", "A description must be UTF-8 text; this one has a byte that is not."},
 			{"laptop", "bell\a", "description", "A description cannot contain control characters such as U+0007."},
 		} {
-			_, err := devices.Create(ctx, app.NewDevice{UserID: owner.ID, Name: tc.name, Description: tc.description})
-			var bad *app.InputError
+			_, err := svc.Create(ctx, devices.Spec{UserID: owner.ID, Name: tc.name, Description: tc.description})
+			var bad *text.InputError
 			if !errors.As(err, &bad) || bad.Field != tc.field || bad.Message != tc.message {
 				t.Errorf("Create(name %q, description %q): got %v, want %s: %q", tc.name, tc.description, err, tc.field, tc.message)
 			}
@@ -67,7 +67,7 @@ func TestTextFieldsOnBothDatabases(t *testing.T) {
 			name        = "Zo\u00eb's \U0001F680 laptop"
 			description = "Zo\u00eb's work laptop\n\t\u2014 \u05e2\u05d1\u05e8\u05d9\u05ea, \u65e5\u672c\u8a9e, \U0001F469\u200d\U0001F4BB\nsecond line"
 		)
-		created, err := devices.Create(ctx, app.NewDevice{UserID: owner.ID,
+		created, err := svc.Create(ctx, devices.Spec{UserID: owner.ID,
 			Name:        "  Zoe\u0308's \U0001F680 laptop ",
 			Description: "Zoe\u0308's work laptop\r\n\t\u2014 \u05e2\u05d1\u05e8\u05d9\u05ea, \u65e5\u672c\u8a9e, \U0001F469\u200d\U0001F4BB\rsecond line\n"})
 		if err != nil {
@@ -82,11 +82,11 @@ func TestTextFieldsOnBothDatabases(t *testing.T) {
 		}
 
 		// An edit meets the same rule, and a refused one leaves the stored device as it was.
-		_, err = devices.Update(ctx, got.ID, func(d *store.Device) error {
+		_, err = svc.Update(ctx, got.ID, func(d *store.Device) error {
 			d.Description = "now with a NUL\x00"
 			return nil
 		})
-		if bad := (*app.InputError)(nil); !errors.As(err, &bad) || bad.Field != "description" {
+		if bad := (*text.InputError)(nil); !errors.As(err, &bad) || bad.Field != "description" {
 			t.Errorf("an edit to a description with a NUL: got %v, want an error on the description", err)
 		}
 		if again, err := s.DeviceByID(ctx, got.ID); err != nil || again.Description != description {

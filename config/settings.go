@@ -231,7 +231,7 @@ func settings() []setting {
 				c.ClientDefaults.AllowedIPs, err = parseAllowedIPs(v)
 				return err
 			},
-			format: func(c *Config) string { return formatPrefixes(c.ClientDefaults.AllowedIPs) },
+			format: func(c *Config) string { return wg.FormatPrefixes(c.ClientDefaults.AllowedIPs) },
 		},
 		{
 			name: "WG_ADMIN_EMAIL", def: "admin@localhost",

@@ -369,14 +369,6 @@ func parseAllowedIPs(v string) ([]netip.Prefix, error) {
 	return prefixes, err
 }
 
-func formatPrefixes(ps []netip.Prefix) string {
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = p.String()
-	}
-	return strings.Join(s, ", ")
-}
-
 // parseEmail checks an email address by the rule every email field meets and lower-cases it.
 func parseEmail(v string) (string, error) {
 	e, err := text.Email(v)

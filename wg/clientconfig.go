@@ -49,7 +49,7 @@ func (c ClientConfig) Render() []byte {
 	} else {
 		b.WriteString(placeholderPrivateKey + "\n")
 	}
-	line(&b, "Address", joinPrefixes(c.Addresses))
+	line(&b, "Address", FormatPrefixes(c.Addresses))
 	var dns []string
 	for _, d := range c.DNS {
 		if d = strings.TrimSpace(d); d != "" && !strings.ContainsFunc(d, unicode.IsControl) {
@@ -64,7 +64,7 @@ func (c ClientConfig) Render() []byte {
 	b.WriteString("\n[Peer]\n")
 	line(&b, "PublicKey", c.ServerPublicKey)
 	line(&b, "PresharedKey", c.PresharedKey)
-	line(&b, "AllowedIPs", joinPrefixes(c.AllowedIPs))
+	line(&b, "AllowedIPs", FormatPrefixes(c.AllowedIPs))
 	line(&b, "Endpoint", c.Endpoint)
 	if c.PersistentKeepalive > 0 {
 		line(&b, "PersistentKeepalive", strconv.Itoa(c.PersistentKeepalive))
@@ -110,7 +110,9 @@ func line(b *bytes.Buffer, key, value string) {
 	b.WriteByte('\n')
 }
 
-func joinPrefixes(ps []netip.Prefix) string {
+// FormatPrefixes writes networks as a configuration file and the forms write them:
+// "10.0.0.0/8, fd00::/64". ParseAllowedIPs reads it back.
+func FormatPrefixes(ps []netip.Prefix) string {
 	s := make([]string, 0, len(ps))
 	for _, p := range ps {
 		if p.IsValid() {

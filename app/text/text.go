@@ -140,3 +140,27 @@ func isDomain(s string) bool {
 	}
 	return strings.Trim(labels[len(labels)-1], "0123456789") != ""
 }
+
+// InputError is a problem with one field of what someone entered, from a form, the CLI or an
+// API request: Field names the field ("_form" for the whole), Message explains it in a
+// sentence meant for them.
+type InputError struct {
+	Field   string
+	Message string
+}
+
+func (e *InputError) Error() string { return e.Field + ": " + e.Message }
+
+// Sentence turns a lower-case error text into a message for a person: capitalised, with a
+// full stop.
+func Sentence(s string) string {
+	if s == "" {
+		return s
+	}
+	r, n := utf8.DecodeRuneInString(s)
+	s = string(unicode.ToUpper(r)) + s[n:]
+	if !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
+}

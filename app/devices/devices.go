@@ -1,4 +1,7 @@
-package app
+// Package devices is the device service: it creates, changes and deletes devices, resolves
+// their client settings and renders their client configurations. The web UI, the CLI and the
+// API all use it, so each of those has one way, and one validation.
+package devices
 
 import (
 	"context"
@@ -8,8 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
@@ -18,8 +19,8 @@ import (
 	"wiregui/wg"
 )
 
-// DeviceStore is what device provisioning needs from storage.
-type DeviceStore interface {
+// Store is what the device service needs from storage.
+type Store interface {
 	CreateDevice(ctx context.Context, d *store.Device, pools store.AddressPools) error
 	UpdateDevice(ctx context.Context, id string, fn func(*store.Device) error) (*store.Device, error)
 	DeleteDevice(ctx context.Context, id string) error
@@ -39,10 +40,9 @@ type ClientDefaults struct {
 	AllowedIPs          []netip.Prefix
 }
 
-// Devices creates, changes and deletes devices and renders their client configurations.
-// The web UI and the CLI both use it, so there is one way to do each.
-type Devices struct {
-	Store  DeviceStore
+// Service creates, changes and deletes devices and renders their client configurations.
+type Service struct {
+	Store  Store
 	Pools  store.AddressPools
 	Client ClientDefaults
 	// Tunnels are the tunnel networks, which relay subnets must not overlap.
@@ -52,8 +52,8 @@ type Devices struct {
 	Changed func(userID string)
 }
 
-// NewDevice is a request to create a device.
-type NewDevice struct {
+// Spec is what a new device is made from.
+type Spec struct {
 	UserID      string
 	Name        string
 	Description string
@@ -63,8 +63,8 @@ type NewDevice struct {
 	AllowedSubnets []netip.Prefix
 }
 
-// CreatedDevice is a device with its client configuration, shown to the user once.
-type CreatedDevice struct {
+// Created is a new device with its client configuration, shown to the user once.
+type Created struct {
 	Device   *store.Device
 	Config   string
 	FileName string
@@ -86,18 +86,10 @@ type Resolved struct {
 	PersistentKeepalive Value[int]
 }
 
-// InputError is a problem with one field of user input; Field names it, Message explains it.
-type InputError struct {
-	Field   string
-	Message string
-}
-
-func (e *InputError) Error() string { return e.Field + ": " + e.Message }
-
 // Create validates nd, generates the keys the server may generate, stores the device with
 // its addresses, and renders its client configuration. The private key is never stored: it
 // exists only in the returned configuration.
-func (d *Devices) Create(ctx context.Context, nd NewDevice) (*CreatedDevice, error) {
+func (d *Service) Create(ctx context.Context, nd Spec) (*Created, error) {
 	dev := &store.Device{UserID: nd.UserID, Name: nd.Name, Description: nd.Description,
 		Overrides: nd.Overrides, AllowedSubnets: nd.AllowedSubnets}
 	if err := d.validate(ctx, dev); err != nil {
@@ -124,10 +116,10 @@ func (d *Devices) Create(ctx context.Context, nd NewDevice) (*CreatedDevice, err
 	dev.PresharedKey = psk.String()
 	if err := d.Store.CreateDevice(ctx, dev, d.Pools); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return nil, &InputError{Field: "public_key", Message: "This public key is already used by another device."}
+			return nil, &text.InputError{Field: "public_key", Message: "This public key is already used by another device."}
 		}
 		if errors.Is(err, wg.ErrPoolFull) {
-			return nil, &InputError{Field: "_form", Message: sentence(innermost(err).Error())}
+			return nil, &text.InputError{Field: "_form", Message: text.Sentence(innermost(err).Error())}
 		}
 		return nil, err
 	}
@@ -138,28 +130,28 @@ func (d *Devices) Create(ctx context.Context, nd NewDevice) (*CreatedDevice, err
 // checkPublicKey validates a public key a user supplied for a device: a WireGuard key that a
 // peer can have (see wg.ParsePublicKey) and not the server's own, which is in every client
 // configuration and would make the interface refuse the whole peer list.
-func (d *Devices) checkPublicKey(ctx context.Context, s string) (wgtypes.Key, error) {
+func (d *Service) checkPublicKey(ctx context.Context, s string) (wgtypes.Key, error) {
 	key, err := wg.ParsePublicKey(s)
 	if err != nil {
-		return key, &InputError{Field: "public_key", Message: sentence(err.Error())}
+		return key, &text.InputError{Field: "public_key", Message: text.Sentence(err.Error())}
 	}
 	server, err := d.Store.ServerKeys(ctx)
 	if err != nil {
 		return key, fmt.Errorf("server keys: %w", err)
 	}
 	if key.String() == server.PublicKey {
-		return key, &InputError{Field: "public_key", Message: "This is the server's public key. Paste the public key of your device."}
+		return key, &text.InputError{Field: "public_key", Message: "This is the server's public key. Paste the public key of your device."}
 	}
 	return key, nil
 }
 
 // Update applies edit to the device with id, validates the result and stores it; nothing is
 // written when edit or the validation fails.
-func (d *Devices) Update(ctx context.Context, id string, edit func(*store.Device) error) (*store.Device, error) {
+func (d *Service) Update(ctx context.Context, id string, edit func(*store.Device) error) (*store.Device, error) {
 	dev, err := d.Store.UpdateDevice(ctx, id, func(dev *store.Device) error {
 		if dev.Problem != "" {
 			// Writing it back would store what did not read as empty.
-			return &InputError{Field: "_form", Message: sentence("this device's stored data is damaged (" + dev.Problem +
+			return &text.InputError{Field: "_form", Message: text.Sentence("this device's stored data is damaged (" + dev.Problem +
 				"); delete it and add it again")}
 		}
 		if err := edit(dev); err != nil {
@@ -175,7 +167,7 @@ func (d *Devices) Update(ctx context.Context, id string, edit func(*store.Device
 }
 
 // Delete removes dev; its peer goes at once.
-func (d *Devices) Delete(ctx context.Context, dev *store.Device) error {
+func (d *Service) Delete(ctx context.Context, dev *store.Device) error {
 	if err := d.Store.DeleteDevice(ctx, dev.ID); err != nil {
 		return err
 	}
@@ -185,14 +177,14 @@ func (d *Devices) Delete(ctx context.Context, dev *store.Device) error {
 
 // changed reports a change to userID's devices or VPN session; "" means it may concern
 // every user (settings).
-func (d *Devices) changed(userID string) {
+func (d *Service) changed(userID string) {
 	if d.Changed != nil {
 		d.Changed(userID)
 	}
 }
 
 // Config renders dev's client configuration; an empty privateKey writes a placeholder line.
-func (d *Devices) Config(ctx context.Context, dev *store.Device, privateKey string) (*CreatedDevice, error) {
+func (d *Service) Config(ctx context.Context, dev *store.Device, privateKey string) (*Created, error) {
 	server, err := d.Store.ServerKeys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("server keys: %w", err)
@@ -218,25 +210,27 @@ func (d *Devices) Config(ctx context.Context, dev *store.Device, privateKey stri
 		Endpoint:            res.Endpoint.Value,
 		PersistentKeepalive: res.PersistentKeepalive.Value,
 	}
-	return &CreatedDevice{Device: dev, Config: string(cfg.Render()), FileName: ConfigFileName(dev.Name)}, nil
+	return &Created{Device: dev, Config: string(cfg.Render()), FileName: ConfigFileName(dev.Name)}, nil
 }
 
 // Defaults returns the client settings a device without overrides gets.
-func (d *Devices) Defaults(ctx context.Context) (Resolved, error) {
+func (d *Service) Defaults(ctx context.Context) (Resolved, error) {
 	return d.Resolve(ctx, &store.Device{})
 }
 
 // Resolve returns dev's effective client settings: its override, else the database default,
 // else the environment's.
-func (d *Devices) Resolve(ctx context.Context, dev *store.Device) (Resolved, error) {
+func (d *Service) Resolve(ctx context.Context, dev *store.Device) (Resolved, error) {
 	st, err := d.Store.Settings(ctx)
 	if err != nil {
 		return Resolved{}, err
 	}
-	return resolve(dev.Overrides, st.ClientDefaults, d.Client), nil
+	return Effective(dev.Overrides, st.ClientDefaults, d.Client), nil
 }
 
-func resolve(device, database store.ClientSettings, env ClientDefaults) Resolved {
+// Effective resolves each client setting: the device's override, else the database default,
+// else the environment's.
+func Effective(device, database store.ClientSettings, env ClientDefaults) Resolved {
 	endpoint := pick(device.Endpoint, database.Endpoint, env.EndpointHost)
 	endpoint.Value = joinEndpoint(endpoint.Value, env.EndpointPort)
 	return Resolved{
@@ -273,14 +267,14 @@ func pick[T any](device, database store.Optional[T], env T) Value[T] {
 }
 
 // validate checks every field a user can set, normalising what means the same.
-func (d *Devices) validate(ctx context.Context, dev *store.Device) error {
-	name, err := validateDeviceName(dev.Name)
+func (d *Service) validate(ctx context.Context, dev *store.Device) error {
+	name, err := CheckName(dev.Name)
 	if err != nil {
 		return err
 	}
 	description, err := deviceDescription.Clean(dev.Description)
 	if err != nil {
-		return &InputError{Field: "description", Message: sentence(err.Error())}
+		return &text.InputError{Field: "description", Message: text.Sentence(err.Error())}
 	}
 	dev.Name, dev.Description = name, description
 	if err := ValidateClientSettings(dev.Overrides); err != nil {
@@ -300,7 +294,7 @@ func (d *Devices) validate(ctx context.Context, dev *store.Device) error {
 		}
 	}
 	if err := wg.CheckRelaySubnets(dev.AllowedSubnets, d.Tunnels, others); err != nil {
-		return &InputError{Field: "allowed_subnets", Message: sentence(err.Error())}
+		return &text.InputError{Field: "allowed_subnets", Message: text.Sentence(err.Error())}
 	}
 	return nil
 }
@@ -310,30 +304,30 @@ func (d *Devices) validate(ctx context.Context, dev *store.Device) error {
 func ValidateClientSettings(s store.ClientSettings) error {
 	if s.AllowedIPs.Set {
 		if len(s.AllowedIPs.Value) == 0 {
-			return &InputError{Field: "allowed_ips", Message: "Enter at least one network, e.g. 0.0.0.0/0."}
+			return &text.InputError{Field: "allowed_ips", Message: "Enter at least one network, e.g. 0.0.0.0/0."}
 		}
-		if _, err := wg.ParseAllowedIPs(prefixesText(s.AllowedIPs.Value)); err != nil {
-			return &InputError{Field: "allowed_ips", Message: sentence(err.Error())}
+		if _, err := wg.ParseAllowedIPs(wg.FormatPrefixes(s.AllowedIPs.Value)); err != nil {
+			return &text.InputError{Field: "allowed_ips", Message: text.Sentence(err.Error())}
 		}
 	}
 	if s.DNS.Set {
 		if _, err := wg.ParseDNS(strings.Join(s.DNS.Value, ",")); err != nil {
-			return &InputError{Field: "dns", Message: sentence(err.Error())}
+			return &text.InputError{Field: "dns", Message: text.Sentence(err.Error())}
 		}
 	}
 	if s.Endpoint.Set {
 		if _, _, err := wg.ParseEndpoint(s.Endpoint.Value); err != nil {
-			return &InputError{Field: "endpoint", Message: sentence(err.Error())}
+			return &text.InputError{Field: "endpoint", Message: text.Sentence(err.Error())}
 		}
 	}
 	if s.MTU.Set {
 		if _, err := wg.ParseMTU(strconv.Itoa(s.MTU.Value)); err != nil {
-			return &InputError{Field: "mtu", Message: sentence(err.Error())}
+			return &text.InputError{Field: "mtu", Message: text.Sentence(err.Error())}
 		}
 	}
 	if s.PersistentKeepalive.Set {
 		if _, err := wg.ParseKeepalive(strconv.Itoa(s.PersistentKeepalive.Value)); err != nil {
-			return &InputError{Field: "persistent_keepalive", Message: sentence(err.Error())}
+			return &text.InputError{Field: "persistent_keepalive", Message: text.Sentence(err.Error())}
 		}
 	}
 	return nil
@@ -345,13 +339,14 @@ var (
 	deviceDescription = text.Field{Name: "a description", Max: 500, MultiLine: true}
 )
 
-func validateDeviceName(name string) (string, error) {
+// CheckName returns a device name as it is stored, or an InputError on "name".
+func CheckName(name string) (string, error) {
 	name, err := deviceName.Clean(name)
 	switch {
 	case err != nil:
-		return "", &InputError{Field: "name", Message: sentence(err.Error())}
+		return "", &text.InputError{Field: "name", Message: text.Sentence(err.Error())}
 	case name == "":
-		return "", &InputError{Field: "name", Message: "Enter a name for the device."}
+		return "", &text.InputError{Field: "name", Message: "Enter a name for the device."}
 	}
 	return name, nil
 }
@@ -380,18 +375,4 @@ func innermost(err error) error {
 		}
 		err = next
 	}
-}
-
-// sentence turns a lower-case error text into a message for the user: capitalised, with a
-// full stop.
-func sentence(s string) string {
-	if s == "" {
-		return s
-	}
-	r, n := utf8.DecodeRuneInString(s)
-	s = string(unicode.ToUpper(r)) + s[n:]
-	if !strings.HasSuffix(s, ".") {
-		s += "."
-	}
-	return s
 }

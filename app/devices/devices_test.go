@@ -1,4 +1,4 @@
-package app
+package devices
 
 import (
 	"errors"
@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"wiregui/app/text"
 	"wiregui/store"
 	"wiregui/wg"
 )
@@ -21,7 +22,7 @@ func TestResolvePrefersDeviceThenDatabaseThenEnvironment(t *testing.T) {
 	device.DNS = store.Optional[[]string]{Value: []string{"8.8.8.8"}} // typed but switched off
 	device.PersistentKeepalive = store.Some(0)                        // an explicit 0 disables keepalive
 
-	got := resolve(device, database, env)
+	got := Effective(device, database, env)
 	for _, c := range []struct {
 		name, gotSource, wantSource string
 		ok                          bool
@@ -54,7 +55,7 @@ func TestResolveEndpoints(t *testing.T) {
 		if tc.override != "" {
 			device.Endpoint = store.Some(tc.override)
 		}
-		if got := resolve(device, store.ClientSettings{}, env).Endpoint.Value; got != tc.want {
+		if got := Effective(device, store.ClientSettings{}, env).Endpoint.Value; got != tc.want {
 			t.Errorf("%s: got %q, want %q", name, got, tc.want)
 		}
 	}
@@ -105,7 +106,7 @@ func TestValidateClientSettingsMeetsTheFormsRules(t *testing.T) {
 		{"too many DNS entries", store.ClientSettings{DNS: store.Some(manyDNS(wg.MaxDNS + 1))}, "dns"},
 	} {
 		err := ValidateClientSettings(tc.settings)
-		var bad *InputError
+		var bad *text.InputError
 		switch {
 		case tc.field == "" && err != nil:
 			t.Errorf("%s: got %v, want no error", tc.name, err)

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"wiregui/app/auth"
+	"wiregui/app/users"
 	"wiregui/config"
 	"wiregui/store"
 )
@@ -259,7 +260,7 @@ func initAdmin(ctx context.Context, st *store.Store, cfg *config.Config, passwor
 	}
 	generated := password == ""
 	if generated {
-		password = generatePassword()
+		password = users.GeneratePassword()
 	}
 	hash, err := auth.HashPassword(password)
 	if err != nil {

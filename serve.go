@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,7 +15,7 @@ import (
 	"time"
 
 	"wiregui/app"
-	"wiregui/app/auth"
+	"wiregui/app/users"
 	"wiregui/collector"
 	"wiregui/config"
 	"wiregui/store"
@@ -242,26 +240,14 @@ func serve(args []string) error {
 // ensureFirstAdmin creates the first admin when there are no users, from WG_ADMIN_EMAIL and
 // WG_ADMIN_PASSWORD, or with a generated password that is printed once to stderr.
 func ensureFirstAdmin(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.Logger) error {
-	n, err := st.CountUsers(ctx)
-	if err != nil || n > 0 {
+	admin, generated, err := (&users.Service{Store: st}).FirstAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword)
+	if err != nil || admin == nil {
 		return err
 	}
-	password, generated := cfg.AdminPassword, false
-	if password == "" {
-		password, generated = generatePassword(), true
-	}
-	hash, err := auth.HashPassword(password)
-	if err != nil {
-		return fmt.Errorf("WG_ADMIN_PASSWORD: %w", err)
-	}
-	u := &store.User{Email: cfg.AdminEmail, PasswordHash: hash, Role: store.RoleAdmin}
-	if err := st.CreateUser(ctx, u); err != nil {
-		return fmt.Errorf("create first admin: %w", err)
-	}
-	log.Info("created the first admin", slog.String("email", u.Email))
-	if generated {
+	log.Info("created the first admin", slog.String("email", admin.Email))
+	if generated != "" {
 		fmt.Fprintf(os.Stderr, "\n  First run: created the admin %s with the password\n\n      %s\n\n"+
-			"  It is shown only this once. Sign in at %s/login and keep it safe.\n\n", u.Email, password, cfg.ExternalURL)
+			"  It is shown only this once. Sign in at %s/login and keep it safe.\n\n", admin.Email, generated, cfg.ExternalURL)
 	}
 	return nil
 }
@@ -273,12 +259,6 @@ func isLoopback(addr string) bool {
 		return ip.IsLoopback()
 	}
 	return host == "localhost"
-}
-
-func generatePassword() string {
-	b := make([]byte, 15)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // expireSessions deletes expired web sessions every few minutes.

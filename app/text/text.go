@@ -147,9 +147,12 @@ func isDomain(s string) bool {
 type InputError struct {
 	Field   string
 	Message string
+	Err     error // what it comes from, for errors.Is (store.ErrConflict for a taken name); may be nil
 }
 
 func (e *InputError) Error() string { return e.Field + ": " + e.Message }
+
+func (e *InputError) Unwrap() error { return e.Err }
 
 // Sentence turns a lower-case error text into a message for a person: capitalised, with a
 // full stop.

@@ -1,0 +1,147 @@
+// Package users is the user service: it creates users (one way to hash a password, one email
+// rule), makes the first admin, and enables and disables them. The web UI, the CLI, `init`
+// and `serve` all create users through it.
+package users
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"wiregui/app/auth"
+	"wiregui/app/text"
+	"wiregui/store"
+)
+
+// Store is what the user service needs from storage.
+type Store interface {
+	CreateUser(ctx context.Context, u *store.User) error
+	UserByEmail(ctx context.Context, email string) (*store.User, error)
+	CountUsers(ctx context.Context) (int, error)
+	SetUserDisabled(ctx context.Context, id string, at *time.Time) error
+}
+
+// Service creates and changes users.
+type Service struct {
+	Store Store
+	// Changed, if set, is called with the user's id after a change to who may connect (a user
+	// disabled or enabled), so that the data plane applies it at once.
+	Changed func(userID string)
+}
+
+// Spec is what a new user is made from.
+type Spec struct {
+	Email string
+	// Password may be empty: the user then has no password (nobody can sign in with one).
+	Password string
+	Admin    bool
+}
+
+// Create checks spec and stores the user. Errors about the input are *text.InputError on
+// "email" or "password"; a taken email is one that wraps store.ErrConflict.
+func (s *Service) Create(ctx context.Context, spec Spec) (*store.User, error) {
+	email, err := Email(spec.Email)
+	if err != nil {
+		return nil, err
+	}
+	u := &store.User{Email: email, Role: store.RoleUnprivileged}
+	if spec.Admin {
+		u.Role = store.RoleAdmin
+	}
+	if spec.Password != "" {
+		if u.PasswordHash, err = auth.HashPassword(spec.Password); err != nil {
+			if errors.Is(err, auth.ErrBusy) {
+				return nil, err
+			}
+			return nil, &text.InputError{Field: "password", Message: text.Sentence(err.Error())}
+		}
+	}
+	if err := s.Store.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, &text.InputError{Field: "email", Message: fmt.Sprintf("A user with the email %s already exists.", u.Email),
+				Err: err}
+		}
+		return nil, fmt.Errorf("create user %s: %w", u.Email, err)
+	}
+	return u, nil
+}
+
+// FirstAdmin creates the admin email with password when there are no users at all, and
+// returns it; with users it creates nobody and returns nil. An empty password makes one up
+// and returns it as generated, to be shown once.
+func (s *Service) FirstAdmin(ctx context.Context, email, password string) (admin *store.User, generated string, err error) {
+	n, err := s.Store.CountUsers(ctx)
+	if err != nil || n > 0 {
+		return nil, "", err
+	}
+	if password == "" {
+		password = GeneratePassword()
+		generated = password
+	}
+	admin, err = s.Create(ctx, Spec{Email: email, Password: password, Admin: true})
+	if err != nil {
+		return nil, "", fmt.Errorf("create the first admin: %w", err)
+	}
+	return admin, generated, nil
+}
+
+// SetDisabled disables or enables the user with email; a disabled user's devices are
+// disconnected at once and they cannot sign in. It reports whether anything changed: doing
+// it twice is not an error.
+func (s *Service) SetDisabled(ctx context.Context, email string, disabled bool) (*store.User, bool, error) {
+	u, err := s.ByEmail(ctx, email)
+	if err != nil {
+		return nil, false, err
+	}
+	if u.Disabled() == disabled {
+		return u, false, nil
+	}
+	var at *time.Time
+	if disabled {
+		now := time.Now()
+		at = &now
+	}
+	if err := s.Store.SetUserDisabled(ctx, u.ID, at); err != nil {
+		return nil, false, err
+	}
+	u.DisabledAt = at
+	if s.Changed != nil {
+		s.Changed(u.ID)
+	}
+	return u, true, nil
+}
+
+// ByEmail returns the user with email; a user who does not exist is an InputError on
+// "email" that wraps store.ErrNotFound.
+func (s *Service) ByEmail(ctx context.Context, email string) (*store.User, error) {
+	e, err := text.EmailAddress.Clean(email) // the text rule only: users made under older rules are found too
+	if err != nil {
+		return nil, &text.InputError{Field: "email", Message: text.Sentence(err.Error())}
+	}
+	u, err := s.Store.UserByEmail(ctx, e)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, &text.InputError{Field: "email", Message: fmt.Sprintf("There is no user with the email %s.", store.NormalizeEmail(e)),
+			Err: err}
+	}
+	return u, err
+}
+
+// Email checks an email address for a new account (text.Email) and returns it as it is
+// stored: in lower case.
+func Email(s string) (string, error) {
+	e, err := text.Email(s)
+	if err != nil {
+		return "", &text.InputError{Field: "email", Message: text.Sentence(err.Error())}
+	}
+	return store.NormalizeEmail(e), nil
+}
+
+// GeneratePassword returns a new random password of 20 characters (120 bits).
+func GeneratePassword() string {
+	b := make([]byte, 15)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}

@@ -10,11 +10,13 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"wiregui/app/auth"
 	"wiregui/app/devices"
+	"wiregui/app/instance"
 	"wiregui/app/text"
 	"wiregui/config"
 	"wiregui/store"
@@ -146,10 +148,10 @@ func deviceAdd(args []string) error {
 		if err != nil {
 			return err
 		}
-		if _, err := ensureServerKeys(ctx, st); err != nil {
+		if _, err := instance.ServerKeys(ctx, st); err != nil {
 			return err
 		}
-		svc, err := deviceService(cfg, st, func(string) { notifyServer(cfg) })
+		svc, err := instance.Devices(cfg, st, func(string) { notifyServer(cfg) })
 		if err != nil {
 			return err
 		}
@@ -203,7 +205,7 @@ func deviceDelete(args []string) error {
 		default:
 			return fmt.Errorf("--name: %s has %d devices named %q; delete them in the web UI", owner.Email, len(match), *name)
 		}
-		svc, err := deviceService(cfg, st, func(string) { notifyServer(cfg) })
+		svc, err := instance.Devices(cfg, st, func(string) { notifyServer(cfg) })
 		if err != nil {
 			return err
 		}
@@ -299,7 +301,7 @@ func withStore(fn func(ctx context.Context, cfg *config.Config, st *store.Store)
 	}
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	st, err := openStore(ctx, cfg, log, true)
+	st, err := instance.OpenStore(ctx, cfg, log, true)
 	if err != nil {
 		return err
 	}
@@ -311,4 +313,20 @@ func newFlagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("wiregui "+name, flag.ContinueOnError)
 	fs.SetOutput(os.Stderr)
 	return fs
+}
+
+// notifyServer asks a server running on this data directory to apply a change the CLI made
+// now. Without one, the change is applied when a server starts, or by the periodic reconcile
+// of a server elsewhere (on another machine sharing a PostgreSQL database); the CLI says so
+// and its command still succeeds.
+func notifyServer(cfg *config.Config) {
+	path := instance.ControlSocket(cfg.DataDir)
+	err := instance.AskReconcile(path)
+	switch {
+	case err == nil:
+	case errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED):
+		fmt.Fprintf(os.Stderr, "no server is running on %s: the change applies when one starts, or at its next reconcile\n", cfg.DataDir)
+	default:
+		fmt.Fprintf(os.Stderr, "could not tell the server on %s (%v): the change applies at its next reconcile\n", cfg.DataDir, err)
+	}
 }

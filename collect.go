@@ -9,6 +9,7 @@ import (
 	"sync"
 	"syscall"
 
+	"wiregui/app/instance"
 	"wiregui/collector"
 	"wiregui/config"
 	"wiregui/store"
@@ -33,7 +34,7 @@ func collect(args []string) error {
 	ctx = collector.WatchParent(ctx, os.Stdin)
 
 	var st *store.Store
-	if err := untilAvailable(ctx, log, func() (err error) { st, err = openStore(ctx, cfg, log, false); return err }); err != nil {
+	if err := instance.UntilAvailable(ctx, log, func() (err error) { st, err = instance.OpenStore(ctx, cfg, log, false); return err }); err != nil {
 		return err
 	}
 	defer st.Close()

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"wiregui/app/auth"
+	"wiregui/app/instance"
 	"wiregui/app/users"
 	"wiregui/config"
 	"wiregui/store"
@@ -104,14 +105,14 @@ func initialize(args []string) error {
 		return err
 	}
 	cfg.ConfigFile = base.ConfigFile
-	if err := prepareDataDir(cfg.DataDir); err != nil {
+	if err := instance.PrepareDataDir(cfg.DataDir); err != nil {
 		return err
 	}
-	if perm, shared := sharedDataDir(cfg.DataDir); shared {
+	if perm, shared := instance.SharedDataDir(cfg.DataDir); shared {
 		fmt.Printf("warn  %s is open to other users (mode %04o); restrict it with: chmod 700 %s\n", cfg.DataDir, perm, cfg.DataDir)
 	}
 	ctx := context.Background()
-	st, err := openStore(ctx, cfg, slog.New(slog.DiscardHandler), true)
+	st, err := instance.OpenStore(ctx, cfg, slog.New(slog.DiscardHandler), true)
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
@@ -128,7 +129,7 @@ func initialize(args []string) error {
 		return err
 	}
 	fmt.Printf("ok    wrote %s\n", cfg.ConfigFile)
-	if _, err := ensureServerKeys(ctx, st); err != nil {
+	if _, err := instance.ServerKeys(ctx, st); err != nil {
 		return err
 	}
 	if err := initAdmin(ctx, st, cfg, values["admin-password"]); err != nil {

@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"wiregui/app"
 	"wiregui/app/apptest"
 	"wiregui/app/auth"
+	"wiregui/app/dataplane"
 	"wiregui/store"
 	"wiregui/wg"
 	"wiregui/wg/wglab"
@@ -155,7 +155,7 @@ func BenchmarkDeviceChangeToPeer(b *testing.B) {
 }
 
 // lastReconcile is the reconciler's last pass, from the server's /healthz.
-func lastReconcile(b *testing.B, base string) app.ReconcileStatus {
+func lastReconcile(b *testing.B, base string) dataplane.ReconcileStatus {
 	b.Helper()
 	resp, err := http.Get(base + "/healthz")
 	if err != nil {
@@ -163,7 +163,7 @@ func lastReconcile(b *testing.B, base string) app.ReconcileStatus {
 	}
 	defer resp.Body.Close()
 	var health struct {
-		WireGuard app.WireGuardStatus `json:"wireguard"`
+		WireGuard dataplane.Status `json:"wireguard"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&health); err != nil || health.WireGuard.Reconcile == nil {
 		b.Fatalf("healthz: %v, %+v", err, health)

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"wiregui/app"
+	"wiregui/app/dataplane"
+	"wiregui/app/instance"
 	"wiregui/app/users"
 	"wiregui/collector"
 	"wiregui/config"
@@ -37,7 +38,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, os.Stderr)
+	log := instance.Logger(cfg, os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	// SIGHUP (apply the database now) is caught from here on, so that one sent while the
@@ -49,10 +50,10 @@ func serve(args []string) error {
 		debug.SetGCPercent(serveGCPercent)
 	}
 
-	if err := prepareDataDir(cfg.DataDir); err != nil {
+	if err := instance.PrepareDataDir(cfg.DataDir); err != nil {
 		return err
 	}
-	lock, err := lockDataDir(cfg.DataDir, cfg.ListenAddr())
+	lock, err := instance.Lock(cfg.DataDir, cfg.ListenAddr())
 	if err != nil {
 		return err
 	}
@@ -87,12 +88,12 @@ func serve(args []string) error {
 
 	var st *store.Store
 	var keys store.ServerKeys
-	err = untilAvailable(ctx, log, func() (err error) {
-		if st, err = openStore(ctx, cfg, log, true); err != nil {
+	err = instance.UntilAvailable(ctx, log, func() (err error) {
+		if st, err = instance.OpenStore(ctx, cfg, log, true); err != nil {
 			return err
 		}
 		if err = ensureFirstAdmin(ctx, cfg, st, log); err == nil {
-			keys, err = ensureServerKeys(ctx, st)
+			keys, err = instance.ServerKeys(ctx, st)
 		}
 		if err != nil {
 			st.Close()
@@ -112,11 +113,21 @@ func serve(args []string) error {
 	bgCtx, stopBackground := context.WithCancel(context.Background())
 	defer func() { stopBackground(); bg.Wait() }()
 
-	plane := &dataPlane{cfg: cfg, store: st, keys: keys, log: log}
+	// The data plane learns of every change to who may connect: devices, sign-ins, settings,
+	// users disabled by the CLI (over the control socket).
+	accessChanged := func(string) {}
+	var plane *dataplane.Plane
 	if cfg.WireGuard.Enabled {
-		bg.Go(func() { plane.run(bgCtx) })
+		plane, err = dataplane.New(dataplane.Options{Store: st, Logger: log, Keys: keys,
+			Interface: cfg.WireGuard.Interface, Mode: wg.Mode(cfg.WireGuard.Userspace), ListenPort: cfg.WireGuard.ListenPort,
+			Networks: instance.Networks(cfg), Interval: cfg.ReconcileInterval, Unavailable: instance.Unavailable})
+		if err != nil {
+			return err
+		}
+		bg.Go(func() { plane.Run(bgCtx) })
+		accessChanged = plane.Trigger
 	}
-	devices, err := deviceService(cfg, st, plane.trigger)
+	devices, err := instance.Devices(cfg, st, accessChanged)
 	if err != nil {
 		return err
 	}
@@ -134,8 +145,7 @@ func serve(args []string) error {
 		ExternalURL:   cfg.ExternalURL,
 		SecretKey:     secretKey,
 		Version:       version,
-		WireGuard:     plane.status,
-		AccessChanged: plane.trigger,
+		AccessChanged: accessChanged,
 		Live:          live,
 		History:       history,
 	}
@@ -154,10 +164,13 @@ func serve(args []string) error {
 		opts.MetricsListener = ml.State
 		// It stops with the background work, right after the web UI has drained.
 		bg.Go(func() { ml.Run(bgCtx) })
-		if cfg.Metrics.Token == "" && !isLoopback(cfg.Metrics.Listen) {
+		if cfg.Metrics.Token == "" && !instance.IsLoopback(cfg.Metrics.Listen) {
 			log.Warn("metrics are served without a token on a non-loopback address; set WG_METRICS_TOKEN",
 				slog.String("listen", cfg.Metrics.Listen))
 		}
+	}
+	if plane != nil {
+		opts.WireGuard = plane.Status
 	}
 	web, err := app.New(opts)
 	if err != nil {
@@ -190,7 +203,7 @@ func serve(args []string) error {
 
 	// SIGHUP (for operators) and the control socket (for the CLI) ask for the same thing.
 	reconcileNow := func() {
-		plane.trigger("")
+		accessChanged("")
 		if sup != nil {
 			sup.Signal(syscall.SIGHUP)
 		}
@@ -201,7 +214,7 @@ func serve(args []string) error {
 		}
 	}()
 
-	if control, err := listenControl(controlSocket(cfg), log, reconcileNow); err != nil {
+	if control, err := instance.ListenControl(instance.ControlSocket(cfg.DataDir), log, reconcileNow); err != nil {
 		log.Warn("no control socket: CLI changes apply at the next reconcile", slog.Any("err", err))
 	} else {
 		defer control.Close()
@@ -209,7 +222,7 @@ func serve(args []string) error {
 	srv.RegisterOnShutdown(web.Close) // the live streams end, so that the drain does not wait on them
 	gate.Open(web.Handler())
 	// Said once the server runs, so that a start that fails says only why.
-	if perm, shared := sharedDataDir(cfg.DataDir); shared {
+	if perm, shared := instance.SharedDataDir(cfg.DataDir); shared {
 		log.Warn("the data directory is open to other users; it holds the keys and the database",
 			slog.String("dir", cfg.DataDir), slog.String("mode", fmt.Sprintf("%04o", perm)),
 			slog.String("fix", "chmod 700 "+cfg.DataDir))
@@ -232,7 +245,9 @@ func serve(args []string) error {
 	}
 	stopBackground()
 	bg.Wait()
-	plane.close()
+	if plane != nil {
+		plane.Close()
+	}
 	log.Info("stopped")
 	return nil
 }
@@ -250,15 +265,6 @@ func ensureFirstAdmin(ctx context.Context, cfg *config.Config, st *store.Store, 
 			"  It is shown only this once. Sign in at %s/login and keep it safe.\n\n", admin.Email, generated, cfg.ExternalURL)
 	}
 	return nil
-}
-
-// isLoopback reports whether the host of addr (host:port) is a loopback address or localhost.
-func isLoopback(addr string) bool {
-	host, _, _ := net.SplitHostPort(addr)
-	if ip, err := netip.ParseAddr(host); err == nil {
-		return ip.IsLoopback()
-	}
-	return host == "localhost"
 }
 
 // expireSessions deletes expired web sessions every few minutes.

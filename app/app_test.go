@@ -19,6 +19,7 @@ import (
 	"wiregui/app"
 	"wiregui/app/apptest"
 	"wiregui/app/auth"
+	"wiregui/app/dataplane"
 	"wiregui/app/devices"
 	"wiregui/collector"
 	"wiregui/store"
@@ -36,7 +37,7 @@ type env struct {
 	live    *collector.Hub
 	web     *app.Server
 	// wg is what the data plane reports; set it before the requests that should see it.
-	wg app.WireGuardStatus
+	wg dataplane.Status
 }
 
 // newEnv starts a web server on a fresh SQLite store; opts adjust its options.
@@ -82,7 +83,7 @@ func newEnvOn(t testing.TB, driver, dsn string, opts ...func(*app.Options)) *env
 		SecretKey:     testSecretKey,
 		Version:       "test",
 		Live:          e.live,
-		WireGuard:     func() app.WireGuardStatus { return e.wg },
+		WireGuard:     func() dataplane.Status { return e.wg },
 		AccessChanged: func(userID string) { e.changed = append(e.changed, userID) },
 	}
 	for _, opt := range opts {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"wiregui/app"
+	"wiregui/app/dataplane"
 	"wiregui/store"
 )
 
@@ -59,7 +59,7 @@ func TestDevicesNotAppliedAreShownToAdmins(t *testing.T) {
 	if _, err := db.Exec(`UPDATE devices SET ipv4 = 'garbage' WHERE id = $1`, damaged.ID); err != nil {
 		t.Fatal(err)
 	}
-	e.wg = app.WireGuardStatus{Enabled: true, NotApplied: map[string]string{left.ID: "the public key is the server's own"}}
+	e.wg = dataplane.Status{Enabled: true, NotApplied: map[string]string{left.ID: "the public key is the server's own"}}
 
 	r := admin.Get("/admin/devices")
 	if r.Status != http.StatusOK {

@@ -13,6 +13,7 @@ import (
 
 	"wiregui/app"
 	"wiregui/app/apptest"
+	"wiregui/app/dataplane"
 	"wiregui/store"
 )
 
@@ -197,9 +198,9 @@ func TestWireGuardFailureDetailsAreForAdminsOnly(t *testing.T) {
 	const peer = "hIxh1M5BS2b"
 	cause := "apply peer " + peer + "+wJYq5bXPUyzY5lRhEkOMU1yzRbW5zkU= on wgsecret0: no such device"
 	e := newEnv(t, func(o *app.Options) {
-		o.WireGuard = func() app.WireGuardStatus {
-			return app.WireGuardStatus{Enabled: true, Interface: "wg0", Error: "reconcile failed: " + cause,
-				Reconcile: &app.ReconcileStatus{At: time.Now(), Error: cause}}
+		o.WireGuard = func() dataplane.Status {
+			return dataplane.Status{Enabled: true, Interface: "wg0", Error: "reconcile failed: " + cause,
+				Reconcile: &dataplane.ReconcileStatus{At: time.Now(), Error: cause}}
 		}
 	})
 	e.user(t, "admin@example.com", password, store.RoleAdmin)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 
+	"wiregui/app/dataplane"
 	"wiregui/app/devices"
 	"wiregui/assets"
 	"wiregui/collector"
@@ -38,28 +39,6 @@ type Store interface {
 	DiskFull() bool
 }
 
-// WireGuardStatus is the state of the server's WireGuard interface, for the banner and /healthz.
-type WireGuardStatus struct {
-	Enabled   bool             `json:"enabled"`
-	Interface string           `json:"interface,omitempty"`
-	Kind      string           `json:"kind,omitempty"` // kernel or userspace
-	Error     string           `json:"error,omitempty"`
-	Reconcile *ReconcileStatus `json:"last_reconcile,omitempty"`
-	// NotApplied says why each device that should be a live peer is not one, by device id:
-	// its row is bad (a hand edit, a restore, an older version). Admins see it.
-	NotApplied map[string]string `json:"-"`
-	// DevicesNotApplied counts them, for /healthz.
-	DevicesNotApplied int `json:"devices_not_applied,omitempty"`
-}
-
-// ReconcileStatus is the outcome of the reconciler's last pass.
-type ReconcileStatus struct {
-	At       time.Time `json:"at"`
-	Duration string    `json:"duration"`
-	Error    string    `json:"error,omitempty"`
-	Repairs  int       `json:"repairs"`
-}
-
 // Options are the web server's dependencies and settings.
 type Options struct {
 	Store       Store
@@ -71,7 +50,7 @@ type Options struct {
 	SecretKey []byte
 	Version   string
 	// WireGuard reports the data plane's state; nil when WireGuard is disabled.
-	WireGuard func() WireGuardStatus
+	WireGuard func() dataplane.Status
 	// AccessChanged, if set, is told when a user's access to the VPN may have changed other
 	// than through the device service: a sign-in renews their VPN session (userID), new
 	// settings may concern everyone (""). The data plane applies it at once.
@@ -97,7 +76,7 @@ type Server struct {
 	loginKey        []byte // signs the sign-in form's CSRF token
 	version         string
 	origin          string
-	wg              func() WireGuardStatus
+	wg              func() dataplane.Status
 	accessChanged   func(userID string)
 	live            *collector.Hub
 	history         *collector.History
@@ -142,7 +121,7 @@ func New(opts Options) (*Server, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.wg == nil {
-		s.wg = func() WireGuardStatus { return WireGuardStatus{} }
+		s.wg = func() dataplane.Status { return dataplane.Status{} }
 	}
 	if s.accessChanged == nil {
 		s.accessChanged = func(string) {}
@@ -243,7 +222,7 @@ type health struct {
 	Status    string                   `json:"status"`
 	Version   string                   `json:"version"`
 	Database  healthPart               `json:"database"`
-	WireGuard *WireGuardStatus         `json:"wireguard,omitempty"` // absent until the database is open
+	WireGuard *dataplane.Status        `json:"wireguard,omitempty"` // absent until the database is open
 	Collector *collectorPart           `json:"collector,omitempty"` // absent until it reports or stalls
 	Metrics   *collector.ListenerState `json:"metrics_listener,omitempty"`
 }
@@ -280,7 +259,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		// error went to the log with the write that failed.
 		body.Database = healthPart{Error: "disk full"}
 	}
-	wgStatus := s.wg().public()
+	wgStatus := publicStatus(s.wg())
 	body.WireGuard = &wgStatus
 	if s.live != nil {
 		h, reported := s.live.Health()
@@ -304,10 +283,10 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, body)
 }
 
-// public is the status as /healthz shows it to anyone who asks: the causes of errors name
+// publicStatus is the status as /healthz shows it to anyone who asks: the causes of errors name
 // interfaces and peer keys, so they are replaced by fixed reasons; the details are in the log
 // and, for admins, in the banner.
-func (st WireGuardStatus) public() WireGuardStatus {
+func publicStatus(st dataplane.Status) dataplane.Status {
 	st.DevicesNotApplied = len(st.NotApplied)
 	if st.Error != "" {
 		st.Error = "unavailable"

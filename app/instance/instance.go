@@ -1,4 +1,8 @@
-package main
+// Package instance is what every role of the binary needs to run on this machine: the data
+// directory (made private, locked by the one server that owns it, its control socket), the
+// logger, the store opened and migrated (waiting while the database is unavailable), the
+// server's keys, and the services built from the configuration.
+package instance
 
 import (
 	"context"
@@ -6,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -17,8 +22,8 @@ import (
 	"wiregui/wg"
 )
 
-// newLogger builds the process logger from the configuration.
-func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+// Logger builds the process logger from the configuration.
+func Logger(cfg *config.Config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	if cfg.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
@@ -26,8 +31,8 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// prepareDataDir creates the data directory (mode 0700) and checks that it is writable.
-func prepareDataDir(dir string) error {
+// PrepareDataDir creates the data directory (mode 0700) and checks that it is writable.
+func PrepareDataDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("data dir %s: %w", dir, errors.Unwrap(err))
 	}
@@ -39,23 +44,23 @@ func prepareDataDir(dir string) error {
 	return os.Remove(probe.Name())
 }
 
-// sharedDataDir reports the data directory's permissions and whether its group or other users
+// SharedDataDir reports the data directory's permissions and whether its group or other users
 // may enter or list it. WireGUI makes it 0700, but one made before (a package's
 // /var/lib/wiregui at 0755) stays as it is: the files WireGUI writes there now are private
 // (main sets the umask), but older versions' 0644 database is readable through it.
-func sharedDataDir(dir string) (perm os.FileMode, shared bool) {
+func SharedDataDir(dir string) (perm os.FileMode, shared bool) {
 	fi, err := os.Stat(dir)
 	if err != nil {
-		return 0, false // prepareDataDir reported it
+		return 0, false // PrepareDataDir reported it
 	}
 	return fi.Mode().Perm(), fi.Mode().Perm()&0o077 != 0
 }
 
-// openStore opens the configured database with the encryption key from the data dir.
+// OpenStore opens the configured database with the encryption key from the data dir.
 // migrate applies pending migrations first.
-func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool) (*store.Store, error) {
+func OpenStore(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool) (*store.Store, error) {
 	if cfg.DatabaseDriver() == "sqlite" {
-		if err := prepareDataDir(filepath.Dir(cfg.DatabaseURL)); err != nil {
+		if err := PrepareDataDir(filepath.Dir(cfg.DatabaseURL)); err != nil {
 			return nil, err
 		}
 	}
@@ -82,16 +87,16 @@ const (
 	maxStoreRetry   = 30 * time.Second
 )
 
-// untilAvailable calls try until it returns anything but store.ErrUnavailable, or ctx ends.
+// UntilAvailable calls try until it returns anything but store.ErrUnavailable, or ctx ends.
 // While the database is unavailable (the server is down, starting up, or refuses
 // connections) it waits between attempts, firstStoreRetry doubling up to maxStoreRetry, and
 // logs one line per attempt. Other errors (a malformed URL, a wrong password, a database that
 // does not exist) are not worth retrying: it returns them at once.
-func untilAvailable(ctx context.Context, log *slog.Logger, try func() error) error {
+func UntilAvailable(ctx context.Context, log *slog.Logger, try func() error) error {
 	wait := firstStoreRetry
 	for attempt := 1; ; attempt++ {
 		err := try()
-		if !isUnavailable(err) {
+		if !Unavailable(err) {
 			if err == nil && attempt > 1 {
 				log.Info("database available", slog.Int("attempts", attempt))
 			}
@@ -108,33 +113,28 @@ func untilAvailable(ctx context.Context, log *slog.Logger, try func() error) err
 	}
 }
 
-// isUnavailable reports whether err means the database is down for now.
-func isUnavailable(err error) bool { return errors.Is(err, store.ErrUnavailable) }
+// Unavailable reports whether err means the database is down for now.
+func Unavailable(err error) bool { return errors.Is(err, store.ErrUnavailable) }
 
-// pools returns the address pools of the configured tunnel networks.
-func pools(cfg *config.Config) (store.AddressPools, []netip.Prefix, error) {
+// Pools returns the address pools of the configured tunnel networks.
+func Pools(cfg *config.Config) (store.AddressPools, error) {
 	var p store.AddressPools
-	var serverAddrs []netip.Prefix
-	for _, n := range []netip.Prefix{cfg.WireGuard.IPv4Network, cfg.WireGuard.IPv6Network} {
-		if !n.IsValid() {
-			continue
-		}
+	for _, n := range Networks(cfg) {
 		pool, err := wg.NewPool(n)
 		if err != nil {
-			return p, nil, err
+			return p, err
 		}
-		serverAddrs = append(serverAddrs, pool.ServerPrefix())
 		if n.Addr().Is4() {
 			p.IPv4 = pool
 		} else {
 			p.IPv6 = pool
 		}
 	}
-	return p, serverAddrs, nil
+	return p, nil
 }
 
-// tunnelNetworks returns the configured tunnel networks.
-func tunnelNetworks(cfg *config.Config) []netip.Prefix {
+// Networks returns the configured tunnel networks.
+func Networks(cfg *config.Config) []netip.Prefix {
 	var tunnels []netip.Prefix
 	for _, n := range []netip.Prefix{cfg.WireGuard.IPv4Network, cfg.WireGuard.IPv6Network} {
 		if n.IsValid() {
@@ -144,15 +144,16 @@ func tunnelNetworks(cfg *config.Config) []netip.Prefix {
 	return tunnels
 }
 
-// deviceService builds the one device provisioning service that the web UI and the CLI share.
-func deviceService(cfg *config.Config, st *store.Store, changed func(userID string)) (*devices.Service, error) {
-	p, _, err := pools(cfg)
+// Devices builds the one device service that the web UI and the CLI share; changed is told
+// whose devices changed.
+func Devices(cfg *config.Config, st *store.Store, changed func(userID string)) (*devices.Service, error) {
+	p, err := Pools(cfg)
 	if err != nil {
 		return nil, err
 	}
 	return &devices.Service{
 		Store:   st,
-		Tunnels: tunnelNetworks(cfg),
+		Tunnels: Networks(cfg),
 		Pools:   p,
 		Client: devices.ClientDefaults{
 			EndpointHost:        cfg.WireGuard.EndpointHost,
@@ -166,10 +167,19 @@ func deviceService(cfg *config.Config, st *store.Store, changed func(userID stri
 	}, nil
 }
 
-// ensureServerKeys generates the server's WireGuard key pair the first time.
-func ensureServerKeys(ctx context.Context, st *store.Store) (store.ServerKeys, error) {
+// ServerKeys returns the server's WireGuard key pair, generated the first time.
+func ServerKeys(ctx context.Context, st *store.Store) (store.ServerKeys, error) {
 	return st.EnsureServerKeys(ctx, func() (store.ServerKeys, error) {
 		priv, pub, err := wg.GenerateKeyPair()
 		return store.ServerKeys{PrivateKey: priv.String(), PublicKey: pub.String()}, err
 	})
+}
+
+// IsLoopback reports whether the host of addr (host:port) is a loopback address or localhost.
+func IsLoopback(addr string) bool {
+	host, _, _ := net.SplitHostPort(addr)
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip.IsLoopback()
+	}
+	return host == "localhost"
 }

@@ -1,14 +1,12 @@
-package main
+package dataplane
 
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"testing"
 	"time"
 
-	"wiregui/config"
 	"wiregui/store"
 	"wiregui/store/storetest"
 	"wiregui/wg"
@@ -17,6 +15,8 @@ import (
 // TestDesiredStateRereadsOnlyWhatChanged drives the data plane's desired state against both
 // databases: a change reported for one user re-reads that user alone, and a change for
 // everyone re-reads everyone.
+func TestMain(m *testing.M) { storetest.Main(m) }
+
 func TestDesiredStateRereadsOnlyWhatChanged(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
@@ -24,9 +24,11 @@ func TestDesiredStateRereadsOnlyWhatChanged(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := &dataPlane{cfg: &config.Config{}, store: s, log: slog.New(slog.DiscardHandler),
-			keys: store.ServerKeys{PrivateKey: priv.String(), PublicKey: pub.String()}}
-		p.cfg.WireGuard.ListenPort = 51820
+		p, err := New(Options{Store: s, ListenPort: 51820,
+			Keys: store.ServerKeys{PrivateKey: priv.String(), PublicKey: pub.String()}})
+		if err != nil {
+			t.Fatal(err)
+		}
 		desired := p.desired(nil)
 		v4, _ := wg.NewPool(netip.MustParsePrefix("10.9.0.0/24"))
 		pools := store.AddressPools{IPv4: v4}
@@ -74,16 +76,16 @@ func TestDesiredStateRereadsOnlyWhatChanged(t *testing.T) {
 		if err := s.SetUserDisabled(ctx, ann.ID, &now); err != nil {
 			t.Fatal(err)
 		}
-		p.trigger(bob.ID)
+		p.Trigger(bob.ID)
 		peers("after a change reported for bob only", annKey, bobKey)
-		p.trigger(ann.ID)
+		p.Trigger(ann.ID)
 		peers("after ann's change is reported", bobKey)
 
 		bobKey2 := addDevice(bob)
 		if err := s.SetUserDisabled(ctx, ann.ID, nil); err != nil {
 			t.Fatal(err)
 		}
-		p.trigger("")
+		p.Trigger("")
 		peers("after a change for everyone", annKey, bobKey, bobKey2)
 
 		// Another process (the CLI in another container) writes and cannot signal: the next

@@ -1,4 +1,4 @@
-package main
+package instance
 
 import (
 	"bufio"
@@ -12,8 +12,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"wiregui/config"
 )
 
 // A running server owns its data directory: it holds an exclusive lock on wiregui.lock for
@@ -22,12 +20,12 @@ import (
 // asks it to apply a change at once. A pid file would do neither safely: after a crash it
 // names a process that no longer exists, or, once the pid is reused, an unrelated one.
 
-// lockDataDir takes the data directory for this server: an exclusive flock on
+// Lock takes the data directory for this server: an exclusive flock on
 // <dir>/wiregui.lock, which records the server's pid and listen address for the message a
 // second server gives. The lock lasts until the file is closed or the process ends, however
 // it ends, so a lock left by a crashed server is free again. The file itself stays: removing
 // it could let two servers lock different files of the same name.
-func lockDataDir(dir, listen string) (*os.File, error) {
+func Lock(dir, listen string) (*os.File, error) {
 	path := filepath.Join(dir, "wiregui.lock")
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -64,13 +62,13 @@ const (
 	controlTimeout   = 2 * time.Second // for a whole exchange, on either side
 )
 
-// controlSocket is the path of the server's control socket.
-func controlSocket(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "wiregui.sock") }
+// ControlSocket is the path of the control socket of the server on the data directory dir.
+func ControlSocket(dir string) string { return filepath.Join(dir, "wiregui.sock") }
 
-// listenControl serves the control socket at path (mode 0600) until the returned listener is
+// ListenControl serves the control socket at path (mode 0600) until the returned listener is
 // closed, which removes the socket. reconcile is called for each "reconcile" request. Call it
 // with the data directory locked: a socket already there was left by a server that is gone.
-func listenControl(path string, log *slog.Logger, reconcile func()) (net.Listener, error) {
+func ListenControl(path string, log *slog.Logger, reconcile func()) (net.Listener, error) {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("control socket: remove the stale %s: %w", path, err)
 	}
@@ -133,9 +131,9 @@ func readControlLine(r io.Reader) (string, error) {
 	return strings.TrimSuffix(line, "\n"), nil
 }
 
-// askReconcile asks the server listening on the control socket at path to apply the database
+// AskReconcile asks the server listening on the control socket at path to apply the database
 // now.
-func askReconcile(path string) error {
+func AskReconcile(path string) error {
 	conn, err := net.DialTimeout("unix", path, controlTimeout)
 	if err != nil {
 		return err
@@ -153,20 +151,4 @@ func askReconcile(path string) error {
 		return fmt.Errorf("the server answered %q", reply)
 	}
 	return nil
-}
-
-// notifyServer asks a server running on this data directory to apply a change the CLI made
-// now. Without one, the change is applied when a server starts, or by the periodic reconcile
-// of a server elsewhere (on another machine sharing a PostgreSQL database); the CLI says so
-// and its command still succeeds.
-func notifyServer(cfg *config.Config) {
-	path := controlSocket(cfg)
-	err := askReconcile(path)
-	switch {
-	case err == nil:
-	case errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED):
-		fmt.Fprintf(os.Stderr, "no server is running on %s: the change applies when one starts, or at its next reconcile\n", cfg.DataDir)
-	default:
-		fmt.Fprintf(os.Stderr, "could not tell the server on %s (%v): the change applies at its next reconcile\n", cfg.DataDir, err)
-	}
 }

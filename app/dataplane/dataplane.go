@@ -1,4 +1,8 @@
-package main
+// Package dataplane keeps the server's WireGuard interface as the database says: it reads the
+// desired state from the store (peers, their routes; the firewall joins them later), caches it
+// per user so that a change costs one indexed read, and hands it to wg's reconciler. It owns
+// the interface and reports its state for the banner and /healthz.
+package dataplane
 
 import (
 	"cmp"
@@ -14,20 +18,45 @@ import (
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
-	"wiregui/app"
-	"wiregui/config"
 	"wiregui/store"
 	"wiregui/wg"
 )
 
-// dataPlane owns the WireGuard interface and its reconciler. When the interface cannot be
-// opened (no TUN, no permission), the web UI keeps serving and shows the cause; opening is
-// retried every reconcile interval.
-type dataPlane struct {
-	cfg   *config.Config
-	store *store.Store
-	keys  store.ServerKeys
-	log   *slog.Logger
+// Store is what the data plane reads from storage.
+type Store interface {
+	AccessMark(ctx context.Context) (string, error)
+	ListLivePeers(ctx context.Context, at time.Time, userID string) ([]store.LivePeer, time.Time, error)
+	ListExpiredSessions(ctx context.Context, at time.Time) ([]store.User, error)
+	Notify(ctx context.Context, n *store.Notification, dedupeKey string) (bool, error)
+}
+
+// Options configure a Plane.
+type Options struct {
+	Store  Store
+	Logger *slog.Logger
+	// Keys are the server's WireGuard key pair.
+	Keys store.ServerKeys
+	// Interface is the WireGuard interface's name; Mode chooses kernel or userspace.
+	Interface string
+	Mode      wg.Mode
+	// ListenPort is the UDP port the interface listens on.
+	ListenPort int
+	// Networks are the tunnel networks (IPv4, IPv6 or both): the interface takes the first
+	// address of each, and relay subnets must stay out of them.
+	Networks []netip.Prefix
+	// Interval is how often the interface is compared with the database and repaired.
+	Interval time.Duration
+	// Unavailable reports whether an error means the database cannot be reached for now.
+	Unavailable func(error) bool
+}
+
+// Plane owns the WireGuard interface and its reconciler. When the interface cannot be opened
+// (no TUN, no permission), the web UI keeps serving and shows the cause; opening is retried
+// every reconcile interval. Create it with New and start it with Run.
+type Plane struct {
+	opts        Options
+	log         *slog.Logger
+	serverAddrs []netip.Prefix
 
 	mu    sync.Mutex
 	iface *wg.Interface
@@ -74,13 +103,29 @@ type livePeer struct {
 // change reached the database by a path that could not signal this process.
 const desiredMaxAge = 5 * time.Minute
 
-func (p *dataPlane) run(ctx context.Context) {
-	_, serverAddrs, _ := pools(p.cfg)
+// New returns a plane for opts; its interface opens when Run starts.
+func New(opts Options) (*Plane, error) {
+	p := &Plane{opts: opts, log: opts.Logger}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	for _, n := range opts.Networks {
+		pool, err := wg.NewPool(n)
+		if err != nil {
+			return nil, err
+		}
+		p.serverAddrs = append(p.serverAddrs, pool.ServerPrefix())
+	}
+	return p, nil
+}
+
+// Run opens the interface and keeps it as the database says until ctx ends.
+func (p *Plane) Run(ctx context.Context) {
 	for {
-		iface, err := wg.OpenInterface(p.cfg.WireGuard.Interface, wg.Mode(p.cfg.WireGuard.Userspace), p.log)
+		iface, err := wg.OpenInterface(p.opts.Interface, p.opts.Mode, p.log)
 		if err == nil {
-			rec := &wg.Reconciler{Interface: iface, Interval: p.cfg.ReconcileInterval, Logger: p.log,
-				Desired: p.desired(serverAddrs), Unavailable: isUnavailable}
+			rec := &wg.Reconciler{Interface: iface, Interval: p.opts.Interval, Logger: p.log,
+				Desired: p.desired(p.serverAddrs), Unavailable: p.opts.Unavailable}
 			p.mu.Lock()
 			p.iface, p.rec, p.err = iface, rec, nil
 			p.mu.Unlock()
@@ -95,7 +140,7 @@ func (p *dataPlane) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(p.cfg.ReconcileInterval):
+		case <-time.After(p.opts.Interval):
 		}
 	}
 }
@@ -104,9 +149,9 @@ func (p *dataPlane) run(ctx context.Context) {
 // when it exists, its owner is enabled, and the owner's VPN session (if sessions expire) is
 // valid; its relay subnets are routed to it. The state changes by itself when the next
 // session expires, so the reconciler is told to look again then.
-func (p *dataPlane) desired(serverAddrs []netip.Prefix) func(ctx context.Context) (wg.Config, error) {
+func (p *Plane) desired(serverAddrs []netip.Prefix) func(ctx context.Context) (wg.Config, error) {
 	return func(ctx context.Context) (wg.Config, error) {
-		priv, err := wgtypes.ParseKey(p.keys.PrivateKey)
+		priv, err := wgtypes.ParseKey(p.opts.Keys.PrivateKey)
 		if err != nil {
 			return wg.Config{}, fmt.Errorf("server private key: %w", err)
 		}
@@ -120,7 +165,7 @@ func (p *dataPlane) desired(serverAddrs []netip.Prefix) func(ctx context.Context
 		p.cache = nil // until the read succeeds
 		// Read before the rows, so that a write during the read moves it again. With reports
 		// pending the mark moved anyway; what else moved is left to the next mark or max age.
-		mark, err := p.store.AccessMark(ctx)
+		mark, err := p.opts.Store.AccessMark(ctx)
 		if err != nil {
 			return wg.Config{}, err
 		}
@@ -135,20 +180,20 @@ func (p *dataPlane) desired(serverAddrs []netip.Prefix) func(ctx context.Context
 		}
 		c.mark = mark
 		p.cache = c
-		want, notApplied := c.config(priv, p.cfg.WireGuard.ListenPort, serverAddrs)
+		want, notApplied := c.config(priv, p.opts.ListenPort, serverAddrs)
 		p.report(notApplied)
 		return want, nil
 	}
 }
 
 // readEveryone reads the live peers of every user.
-func (p *dataPlane) readEveryone(ctx context.Context, now time.Time) (*desiredCache, error) {
-	live, revisitAt, err := p.store.ListLivePeers(ctx, now, "")
+func (p *Plane) readEveryone(ctx context.Context, now time.Time) (*desiredCache, error) {
+	live, revisitAt, err := p.opts.Store.ListLivePeers(ctx, now, "")
 	if err != nil {
 		return nil, err
 	}
 	c := &desiredCache{readAt: now, revisitAt: revisitAt, byUser: make(map[string][]livePeer)}
-	tunnels := tunnelNetworks(p.cfg)
+	tunnels := p.opts.Networks
 	for _, lp := range live {
 		c.add(lp, tunnels)
 	}
@@ -156,10 +201,10 @@ func (p *dataPlane) readEveryone(ctx context.Context, now time.Time) (*desiredCa
 }
 
 // reread replaces the share of every user in users with a fresh read.
-func (p *dataPlane) reread(ctx context.Context, c *desiredCache, users map[string]bool, now time.Time) error {
-	tunnels := tunnelNetworks(p.cfg)
+func (p *Plane) reread(ctx context.Context, c *desiredCache, users map[string]bool, now time.Time) error {
+	tunnels := p.opts.Networks
 	for id := range users {
-		live, revisitAt, err := p.store.ListLivePeers(ctx, now, id)
+		live, revisitAt, err := p.opts.Store.ListLivePeers(ctx, now, id)
 		if err != nil {
 			return err
 		}
@@ -219,8 +264,8 @@ func (c *desiredCache) config(priv wgtypes.Key, port int, addrs []netip.Prefix) 
 }
 
 // notifyExpired raises one notification per expired VPN session, however many passes see it.
-func (p *dataPlane) notifyExpired(ctx context.Context, now time.Time) {
-	users, err := p.store.ListExpiredSessions(ctx, now)
+func (p *Plane) notifyExpired(ctx context.Context, now time.Time) {
+	users, err := p.opts.Store.ListExpiredSessions(ctx, now)
 	if err != nil {
 		p.log.Warn("list expired sessions", slog.Any("err", err))
 		return
@@ -232,7 +277,7 @@ func (p *dataPlane) notifyExpired(ctx context.Context, now time.Time) {
 		n := &store.Notification{Kind: "vpn_session_expired", UserID: u.ID,
 			Message: fmt.Sprintf("VPN session expired for %s; their devices are disconnected until they sign in again", u.Email)}
 		key := fmt.Sprintf("vpn_session_expired:%s:%d", u.ID, u.LastSignedInAt.Unix())
-		added, err := p.store.Notify(ctx, n, key)
+		added, err := p.opts.Store.Notify(ctx, n, key)
 		if err != nil {
 			p.log.Warn("notify", slog.Any("err", err))
 			continue
@@ -281,7 +326,7 @@ func peerOf(d store.LivePeer, tunnels []netip.Prefix) (wg.Peer, error) {
 
 // report publishes why devices are not applied, and logs each device once when it is left
 // out and once when it is back.
-func (p *dataPlane) report(notApplied map[string]string) {
+func (p *Plane) report(notApplied map[string]string) {
 	p.mu.Lock()
 	p.notApplied = notApplied
 	p.mu.Unlock()
@@ -298,9 +343,9 @@ func (p *dataPlane) report(notApplied map[string]string) {
 	p.reported = notApplied
 }
 
-// trigger asks the reconciler to apply the database now: what changed for userID, or for
+// Trigger asks the reconciler to apply the database now: what changed for userID, or for
 // everyone when userID is "".
-func (p *dataPlane) trigger(userID string) {
+func (p *Plane) Trigger(userID string) {
 	p.cacheMu.Lock()
 	if userID == "" {
 		p.staleAll = true
@@ -319,13 +364,33 @@ func (p *dataPlane) trigger(userID string) {
 	}
 }
 
-func (p *dataPlane) status() app.WireGuardStatus {
-	if !p.cfg.WireGuard.Enabled {
-		return app.WireGuardStatus{}
-	}
+// Status is the state of the WireGuard interface, for the banner and /healthz.
+type Status struct {
+	Enabled   bool             `json:"enabled"`
+	Interface string           `json:"interface,omitempty"`
+	Kind      string           `json:"kind,omitempty"` // kernel or userspace
+	Error     string           `json:"error,omitempty"`
+	Reconcile *ReconcileStatus `json:"last_reconcile,omitempty"`
+	// NotApplied says why each device that should be a live peer is not one, by device id:
+	// its row is bad (a hand edit, a restore, an older version). Admins see it.
+	NotApplied map[string]string `json:"-"`
+	// DevicesNotApplied counts them; /healthz fills it in.
+	DevicesNotApplied int `json:"devices_not_applied,omitempty"`
+}
+
+// ReconcileStatus is the outcome of the reconciler's last pass.
+type ReconcileStatus struct {
+	At       time.Time `json:"at"`
+	Duration string    `json:"duration"`
+	Error    string    `json:"error,omitempty"`
+	Repairs  int       `json:"repairs"`
+}
+
+// Status reports the interface's state now.
+func (p *Plane) Status() Status {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	st := app.WireGuardStatus{Enabled: true, Interface: p.cfg.WireGuard.Interface, NotApplied: p.notApplied}
+	st := Status{Enabled: true, Interface: p.opts.Interface, NotApplied: p.notApplied}
 	switch {
 	case p.err != nil:
 		st.Error = p.err.Error()
@@ -334,7 +399,7 @@ func (p *dataPlane) status() app.WireGuardStatus {
 		st.Kind = p.iface.Kind()
 		rs := p.rec.Status()
 		if !rs.At.IsZero() {
-			st.Reconcile = &app.ReconcileStatus{At: rs.At, Duration: rs.Duration.String(), Error: rs.Err, Repairs: rs.Repairs}
+			st.Reconcile = &ReconcileStatus{At: rs.At, Duration: rs.Duration.String(), Error: rs.Err, Repairs: rs.Repairs}
 			switch {
 			case rs.Unavailable: // WireGuard is fine, with the last state applied; the database part says the rest
 				st.Reconcile.Error = store.ErrUnavailable.Error()
@@ -346,7 +411,8 @@ func (p *dataPlane) status() app.WireGuardStatus {
 	return st
 }
 
-func (p *dataPlane) close() {
+// Close closes the interface; call it after Run has returned.
+func (p *Plane) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.iface != nil {

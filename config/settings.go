@@ -101,7 +101,7 @@ func settings() []setting {
 		{
 			name: "WG_HOST", def: "0.0.0.0",
 			doc:    "Address (IP or hostname) the web server listens on.",
-			parse:  func(c *Config, v string) (err error) { c.Host, err = parseHost(v); return err },
+			parse:  func(c *Config, v string) (err error) { c.Host, err = wg.ParseHost(v); return err },
 			format: func(c *Config) string { return c.Host },
 		},
 		{

@@ -113,38 +113,6 @@ func parseAbsPath(v string) (string, error) {
 	return p, nil
 }
 
-// isHostname reports whether s is a DNS name: dot-separated labels of letters, digits, '-' and
-// '_' (Docker service names use it), none starting or ending with '-', and a last label that is
-// not all digits (so "300.1.1.1" is not taken for a name).
-func isHostname(s string) bool {
-	s = strings.TrimSuffix(s, ".")
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	labels := strings.Split(s, ".")
-	for _, l := range labels {
-		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
-			return false
-		}
-		for _, r := range l {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-				return false
-			}
-		}
-	}
-	return strings.Trim(labels[len(labels)-1], "0123456789") != ""
-}
-
-func parseHost(v string) (string, error) {
-	if a, err := netip.ParseAddr(v); err == nil {
-		return a.String(), nil
-	}
-	if isHostname(v) {
-		return v, nil
-	}
-	return "", fmt.Errorf("%q is not an IP address or hostname", v)
-}
-
 // parseHTTPURL accepts an absolute http or https URL without query or fragment and returns it
 // without a trailing slash. Credentials are allowed only where userinfo is true.
 func parseHTTPURL(v string, userinfo bool) (string, error) {
@@ -159,7 +127,7 @@ func parseHTTPURL(v string, userinfo bool) (string, error) {
 	case u.User != nil && !userinfo:
 		return "", fmt.Errorf("%q must not contain credentials", shown)
 	}
-	if _, err := parseHost(u.Hostname()); err != nil {
+	if _, err := wg.ParseHost(u.Hostname()); err != nil {
 		return "", fmt.Errorf("%q has an invalid host", shown)
 	}
 	if p := u.Port(); p != "" {
@@ -277,7 +245,7 @@ func parseListenAddr(v string) (string, error) {
 		return "", fmt.Errorf("%q is not host:port or %q", v, disabledListener)
 	}
 	if host != "" {
-		if host, err = parseHost(host); err != nil {
+		if host, err = wg.ParseHost(host); err != nil {
 			return "", err
 		}
 	}

@@ -145,7 +145,7 @@ func FuzzParseEndpoint(f *testing.F) {
 		if host == "" || port < 0 || port > 65535 || strings.ContainsAny(host, "[]% \t") {
 			t.Fatalf("ParseEndpoint(%q) = %q, %d", in, host, port)
 		}
-		if p, err := parseHost(host); err != nil || p != host {
+		if p, err := ParseHost(host); err != nil || p != host {
 			t.Fatalf("ParseEndpoint(%q): host %q is not canonical (%q, %v)", in, host, p, err)
 		}
 		line, err := Endpoint(in, 51820)

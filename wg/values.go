@@ -122,8 +122,8 @@ func ParseDNS(s string) ([]string, error) {
 		case isAddr:
 			v = a.String()
 		default:
-			if why := hostnameProblem(item); why != "" {
-				return nil, fmt.Errorf("%q is not an IP address or search domain: %s", item, why)
+			if err := CheckHostname(item); err != nil {
+				return nil, fmt.Errorf("%q is not an IP address or search domain: %w", item, err)
 			}
 			v = normalizeHostname(item)
 		}
@@ -194,7 +194,7 @@ func ParseEndpoint(s string) (host string, port int, err error) {
 			return "", 0, fmt.Errorf("%q is not an IPv6 address; an IPv6 endpoint with a port is written [2001:db8::1]:51820", v)
 		}
 	}
-	if host, err = parseHost(hostPart); err != nil {
+	if host, err = ParseHost(hostPart); err != nil {
 		return "", 0, err
 	}
 	if !hasPort {
@@ -327,7 +327,9 @@ func mappedPrefixError(p netip.Prefix) error {
 }
 
 // parseHost parses the host of an endpoint: an IP address or a hostname.
-func parseHost(s string) (string, error) {
+// ParseHost reads an IP address or a hostname (see CheckHostname) and returns it in one
+// form: the address as netip writes it, the name in lower case without a trailing dot.
+func ParseHost(s string) (string, error) {
 	a, isAddr, err := parseAddr(s)
 	switch {
 	case err != nil:
@@ -335,16 +337,25 @@ func parseHost(s string) (string, error) {
 	case isAddr:
 		return a.String(), nil
 	}
-	if why := hostnameProblem(s); why != "" {
-		return "", fmt.Errorf("%q is not an IP address or hostname: %s", s, why)
+	if err := CheckHostname(s); err != nil {
+		return "", fmt.Errorf("%q is not an IP address or hostname: %w", s, err)
 	}
 	return normalizeHostname(s), nil
 }
 
-// hostnameProblem returns why s is not a hostname, or "" when it is one: RFC 1123 labels of
-// ASCII letters, digits and hyphens, neither starting nor ending with a hyphen, at most 63
-// characters each and 253 in all, one trailing dot allowed. A last label of digits only is
-// refused so that a mistyped address ("300.1.1.1") is not taken for a name.
+// CheckHostname says why s is not a hostname, or nil when it is one: labels of ASCII
+// letters, digits, hyphens and underscores (DNS names may have them, Docker's service names
+// do), neither starting nor ending with a hyphen, at most 63 characters each and 253 in all,
+// one trailing dot allowed. A last label of digits only is refused so that a mistyped address
+// ("300.1.1.1") is not taken for a name. It is the one rule for every name WireGUI takes: an
+// endpoint, a DNS search domain, the web server's host, an email's domain.
+func CheckHostname(s string) error {
+	if why := hostnameProblem(s); why != "" {
+		return errors.New(why)
+	}
+	return nil
+}
+
 func hostnameProblem(s string) string {
 	name := strings.TrimSuffix(s, ".")
 	if name == "" {
@@ -358,9 +369,9 @@ func hostnameProblem(s string) string {
 		if l == "" {
 			return "it has an empty label"
 		}
-		if i := strings.IndexFunc(l, func(r rune) bool { return !isLDH(r) }); i >= 0 {
+		if i := strings.IndexFunc(l, func(r rune) bool { return !isNameChar(r) }); i >= 0 {
 			r, _ := utf8.DecodeRuneInString(l[i:])
-			return fmt.Sprintf("it contains %q; a hostname has only letters, digits, hyphens and dots", r)
+			return fmt.Sprintf("it contains %q; a hostname has only letters, digits, hyphens, underscores and dots", r)
 		}
 		if len(l) > 63 {
 			return fmt.Sprintf("label %q is %d characters long; a label has at most 63", l, len(l))
@@ -377,8 +388,8 @@ func hostnameProblem(s string) string {
 
 func normalizeHostname(s string) string { return strings.ToLower(strings.TrimSuffix(s, ".")) }
 
-func isLDH(r rune) bool {
-	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-'
+func isNameChar(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_'
 }
 
 func isDigits(s string) bool {

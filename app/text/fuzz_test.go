@@ -6,6 +6,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"wiregui/wg"
+
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -58,7 +60,7 @@ func FuzzEmail(f *testing.F) {
 			t.Fatalf("Email(%q) = %q, which the text rule makes %q, %v", in, got, clean, err)
 		}
 		at := strings.LastIndexByte(got, '@')
-		if at <= 0 || at == len(got)-1 || !isDomain(got[at+1:]) || strings.ContainsAny(got[:at], " <>()[],;:\"@\\") {
+		if at <= 0 || at == len(got)-1 || wg.CheckHostname(got[at+1:]) != nil || strings.ContainsAny(got[:at], " <>()[],;:\"@\\") {
 			t.Fatalf("Email(%q) = %q: not name@domain", in, got)
 		}
 		if again, err := Email(got); err != nil || again != got {

@@ -26,6 +26,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"wiregui/wg"
+
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -114,31 +116,10 @@ func Email(s string) (string, error) {
 		return "", fmt.Errorf("%q is not an email address: the part before @ has at most 64 bytes", e)
 	case strings.ContainsFunc(local, func(r rune) bool { return unicode.IsSpace(r) || strings.ContainsRune(`<>()[],;:"@\`, r) }):
 		return "", fmt.Errorf("%q is not an email address: the part before @ cannot contain white space or any of <>()[],;:\"@\\", e)
-	case !isDomain(domain):
+	case wg.CheckHostname(domain) != nil || strings.HasSuffix(domain, "."):
 		return "", fmt.Errorf("%q is not an email address: %q is not a domain name (letters, digits, hyphens and dots)", e, domain)
 	}
 	return e, nil
-}
-
-// isDomain reports whether s is a DNS name: dot-separated labels of ASCII letters, digits,
-// '-' and '_', none empty, longer than 63 or starting or ending with '-', at most 253
-// characters, and a last label that is not all digits (an address, not a name).
-func isDomain(s string) bool {
-	if len(s) > 253 {
-		return false
-	}
-	labels := strings.Split(s, ".")
-	for _, l := range labels {
-		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
-			return false
-		}
-		for _, r := range l {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-				return false
-			}
-		}
-	}
-	return strings.Trim(labels[len(labels)-1], "0123456789") != ""
 }
 
 // InputError is a problem with one field of what someone entered, from a form, the CLI or an

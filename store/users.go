@@ -101,11 +101,11 @@ func (s *Store) RecordSignIn(ctx context.Context, id, method string, at time.Tim
 	return expectOne(res, err, "record sign-in", id)
 }
 
-// SetUserDisabled disables (at a time) or enables (nil) user id.
+// SetUserDisabled disables (at a time) or enables (nil) user id; disabling the last enabled
+// admin is ErrLastAdmin.
 func (s *Store) SetUserDisabled(ctx context.Context, id string, at *time.Time) error {
-	res, err := s.exec(ctx, `UPDATE users SET disabled_at = $1, updated_at = $2 WHERE id = $3`,
-		nullTime(at), now(), id)
-	return expectOne(res, err, "disable user", id)
+	_, err := s.UpdateUser(ctx, id, func(u *User) error { u.DisabledAt = at; return nil })
+	return err
 }
 
 // expectOne turns the result of an UPDATE or DELETE of one row into an error: ErrNotFound when
@@ -146,4 +146,102 @@ func nullTime(t *time.Time) sql.NullTime {
 		return sql.NullTime{}
 	}
 	return sql.NullTime{Time: t.UTC(), Valid: true}
+}
+
+// ErrLastAdmin is returned by a change that would leave no enabled admin: nobody could then
+// manage the server.
+var ErrLastAdmin = errors.New("it would leave no enabled admin")
+
+// ListUsers returns every user, by email.
+func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY email`)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	defer rows.Close()
+	var users []User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list users: %w", err)
+		}
+		users = append(users, *u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return users, nil
+}
+
+// UpdateUser applies fn to user id and stores its email, password hash, role and disabled
+// time, in one transaction: nothing is written when fn fails, when the email is another
+// user's (ErrConflict), or when no enabled admin would be left (ErrLastAdmin).
+func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*User) error) (*User, error) {
+	var updated *User
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		u, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("user %s: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("get user: %w", err)
+		}
+		admins, err := countAdmins(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if err := fn(u); err != nil {
+			return err
+		}
+		u.Email, u.UpdatedAt = NormalizeEmail(u.Email), now()
+		_, err = tx.ExecContext(ctx, `UPDATE users SET email = $1, password_hash = $2, role = $3, disabled_at = $4,
+			updated_at = $5 WHERE id = $6`, u.Email, u.PasswordHash, u.Role, nullTime(u.DisabledAt), u.UpdatedAt, id)
+		if isUniqueViolation(err) {
+			return fmt.Errorf("user %s: %w", u.Email, ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("update user: %w", err)
+		}
+		updated = u
+		return keepAnAdmin(ctx, tx, admins)
+	})
+	return updated, err
+}
+
+// DeleteUser deletes user id with their devices, unless they are the last enabled admin
+// (ErrLastAdmin).
+func (s *Store) DeleteUser(ctx context.Context, id string) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		admins, err := countAdmins(ctx, tx)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = $1`, id)
+		if err := expectOne(res, err, "delete user", id); err != nil {
+			return err
+		}
+		return keepAnAdmin(ctx, tx, admins)
+	})
+}
+
+// keepAnAdmin fails the transaction tx when it took the enabled admins from before (their
+// number then) down to none.
+func keepAnAdmin(ctx context.Context, tx *sql.Tx, before int) error {
+	after, err := countAdmins(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if before > 0 && after == 0 {
+		return ErrLastAdmin
+	}
+	return nil
+}
+
+func countAdmins(ctx context.Context, tx *sql.Tx) (int, error) {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE role = $1 AND disabled_at IS NULL`,
+		RoleAdmin).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count admins: %w", err)
+	}
+	return n, nil
 }

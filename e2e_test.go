@@ -361,7 +361,7 @@ func TestCLIDeviceAddIsAppliedByTheRunningServer(t *testing.T) {
 		"unknown user": {"device", "add", "--user", "nobody@example.com", "--name", "x"},
 		"empty name":   {"device", "add", "--user", "bob@example.com", "--name", ""},
 		"bad key":      {"device", "add", "--user", "bob@example.com", "--name", "x", "--public-key", "not-a-key"},
-		"duplicate":    {"user", "add", "--email", "bob@EXAMPLE.com"},
+		"another role": {"user", "add", "--email", "bob@EXAMPLE.com", "--admin"},
 	} {
 		if out, err := s.cli(t, args...); err == nil {
 			t.Errorf("%s: succeeded, want an error: %s", name, out)
@@ -740,9 +740,9 @@ func TestInitTwiceKeepsEverything(t *testing.T) {
 	if !strings.Contains(string(b2), "https://vpn.example.com") {
 		t.Errorf("second init lost the external URL:\n%s", b2)
 	}
-	cmd := exec.Command(binary, "user", "add", "--email", "owner@example.com")
+	cmd := exec.Command(binary, "user", "add", "--email", "owner@example.com", "--admin")
 	cmd.Env = append(os.Environ(), "WG_CONFIG_FILE="+conf)
-	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "already exists") {
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "owner@example.com exists as admin; left unchanged") {
 		t.Errorf("the admin made by init is not in the configured database: %v %s", err, out)
 	}
 }

@@ -62,7 +62,7 @@ func TestFilesArePrivateInASharedDataDir(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"user", "add", "--email", "adm\u202ein@example.com"}, "--email: an email address cannot contain invisible formatting characters such as U+202E"},
+		{[]string{"user", "add", "--email", "adm\u202ein@example.com"}, "--email: An email address cannot contain invisible formatting characters such as U+202E."},
 		{[]string{"device", "add", "--user", adminEmail, "--name", "gpj\u202e.exe"}, "--name: A device name cannot contain invisible formatting characters such as U+202E."},
 	} {
 		if _, err := s.cli(t, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {

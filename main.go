@@ -9,6 +9,7 @@ import (
 	"os"
 	"syscall"
 
+	"wiregui/app/cli"
 	"wiregui/config"
 )
 
@@ -21,9 +22,11 @@ Usage:
   wiregui [serve] [flags]     run the web server, the reconciler and the collector (default)
   wiregui init [flags]        set up: ask for (or take as flags) the settings, write the config file, create the admin
   wiregui migrate [flags]     apply database migrations and exit
-  wiregui user add --email E [--password P] [--admin]
-  wiregui user disable|enable EMAIL
-  wiregui device add --user E --name N [--public-key K]
+  wiregui user add --email E [--admin] [--password-stdin]
+  wiregui user list [--json]
+  wiregui user set --email E [--role admin|user] [--new-email E2] [--password-stdin]
+  wiregui user disable|enable|delete EMAIL
+  wiregui device add --user E --name N [--public-key K] [--json]
   wiregui device delete --user E --name N
   wiregui device list [--json]
   wiregui version             print the version
@@ -72,14 +75,9 @@ func run(args []string) error {
 		return serveHelp(serve(rest))
 	case "--collector":
 		return collect(rest)
-	case "init":
-		return initialize(rest)
-	case "migrate":
-		return migrate(rest)
-	case "user":
-		return userCommand(rest)
-	case "device":
-		return deviceCommand(rest)
+	case "init", "migrate", "user", "device":
+		os.Exit(cli.Run(role, rest, cli.OS()))
+		return nil
 	case "version", "--version":
 		fmt.Println("wiregui", version)
 		return nil

@@ -21,7 +21,9 @@ type Store interface {
 	CreateUser(ctx context.Context, u *store.User) error
 	UserByEmail(ctx context.Context, email string) (*store.User, error)
 	CountUsers(ctx context.Context) (int, error)
-	SetUserDisabled(ctx context.Context, id string, at *time.Time) error
+	ListUsers(ctx context.Context) ([]store.User, error)
+	UpdateUser(ctx context.Context, id string, fn func(*store.User) error) (*store.User, error)
+	DeleteUser(ctx context.Context, id string) error
 }
 
 // Service creates and changes users.
@@ -92,27 +94,107 @@ func (s *Service) FirstAdmin(ctx context.Context, email, password string) (admin
 // disconnected at once and they cannot sign in. It reports whether anything changed: doing
 // it twice is not an error.
 func (s *Service) SetDisabled(ctx context.Context, email string, disabled bool) (*store.User, bool, error) {
-	u, err := s.ByEmail(ctx, email)
-	if err != nil {
-		return nil, false, err
-	}
-	if u.Disabled() == disabled {
-		return u, false, nil
-	}
 	var at *time.Time
 	if disabled {
 		now := time.Now()
 		at = &now
 	}
-	if err := s.Store.SetUserDisabled(ctx, u.ID, at); err != nil {
+	return s.Update(ctx, email, Change{DisabledAt: &at})
+}
+
+// Change is what Update changes of a user; nil fields stay as they are.
+type Change struct {
+	Email      *string
+	Password   *string
+	Admin      *bool
+	DisabledAt **time.Time // nil: unchanged; a nil *time.Time: enabled
+}
+
+// Update applies c to the user with email and reports whether anything changed. The checks
+// are Create's; a change that would leave no enabled admin is an InputError that wraps
+// store.ErrLastAdmin, and nothing is written.
+func (s *Service) Update(ctx context.Context, email string, c Change) (*store.User, bool, error) {
+	u, err := s.ByEmail(ctx, email)
+	if err != nil {
 		return nil, false, err
 	}
-	u.DisabledAt = at
+	var newEmail, hash string
+	if c.Email != nil {
+		if newEmail, err = Email(*c.Email); err != nil {
+			return nil, false, err
+		}
+	}
+	if c.Password != nil {
+		if hash, err = auth.HashPassword(*c.Password); err != nil {
+			if errors.Is(err, auth.ErrBusy) {
+				return nil, false, err
+			}
+			return nil, false, &text.InputError{Field: "password", Message: text.Sentence(err.Error())}
+		}
+	}
+	changed := false
+	updated, err := s.Store.UpdateUser(ctx, u.ID, func(u *store.User) error {
+		was := *u
+		if c.Email != nil {
+			u.Email = newEmail
+		}
+		if c.Password != nil {
+			u.PasswordHash = hash
+		}
+		if c.Admin != nil {
+			u.Role = map[bool]string{true: store.RoleAdmin, false: store.RoleUnprivileged}[*c.Admin]
+		}
+		if c.DisabledAt != nil && u.Disabled() != (*c.DisabledAt != nil) {
+			u.DisabledAt = *c.DisabledAt
+		}
+		changed = u.Email != was.Email || u.PasswordHash != was.PasswordHash || u.Role != was.Role || u.Disabled() != was.Disabled()
+		if !changed {
+			return errUnchanged
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errUnchanged):
+		return u, false, nil
+	case errors.Is(err, store.ErrLastAdmin):
+		return nil, false, &text.InputError{Field: "_form", Message: fmt.Sprintf("%s is the last enabled admin; %s.",
+			u.Email, store.ErrLastAdmin), Err: err}
+	case errors.Is(err, store.ErrConflict):
+		return nil, false, &text.InputError{Field: "email", Message: fmt.Sprintf("A user with the email %s already exists.", newEmail), Err: err}
+	case err != nil:
+		return nil, false, err
+	}
+	if s.Changed != nil {
+		s.Changed(updated.ID)
+	}
+	return updated, true, nil
+}
+
+// errUnchanged ends an update that would write nothing new.
+var errUnchanged = errors.New("unchanged")
+
+// Delete deletes the user with email and their devices, whose peers go at once; the last
+// enabled admin stays (an InputError that wraps store.ErrLastAdmin).
+func (s *Service) Delete(ctx context.Context, email string) (*store.User, error) {
+	u, err := s.ByEmail(ctx, email)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Store.DeleteUser(ctx, u.ID); err != nil {
+		if errors.Is(err, store.ErrLastAdmin) {
+			return nil, &text.InputError{Field: "_form", Message: fmt.Sprintf("%s is the last enabled admin; %s.",
+				u.Email, store.ErrLastAdmin), Err: err}
+		}
+		return nil, err
+	}
 	if s.Changed != nil {
 		s.Changed(u.ID)
 	}
-	return u, true, nil
+	return u, nil
 }
+
+// List returns every user, by email.
+func (s *Service) List(ctx context.Context) ([]store.User, error) { return s.Store.ListUsers(ctx) }
 
 // ByEmail returns the user with email; a user who does not exist is an InputError on
 // "email" that wraps store.ErrNotFound.

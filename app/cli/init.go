@@ -1,10 +1,9 @@
-package main
+package cli
 
 import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,7 +14,6 @@ import (
 
 	"golang.org/x/term"
 
-	"wiregui/app/auth"
 	"wiregui/app/instance"
 	"wiregui/app/users"
 	"wiregui/config"
@@ -42,26 +40,23 @@ var initSettings = []initSetting{
 // initialize sets WireGUI up: it asks for the settings (or takes them as flags with
 // --non-interactive), checks what it can, writes the config file and creates the admin.
 // Running it again keeps every existing value and user.
-func initialize(args []string) error {
-	fs := flag.NewFlagSet("wiregui init", flag.ContinueOnError)
+func initialize(ctx context.Context, env Env, args []string) error {
+	fs := newFlags(env, "init")
 	nonInteractive := fs.Bool("non-interactive", false, "take every value from flags (for scripts)")
 	configFile := fs.String("config", "", "the config file to write (default: the one serve reads)")
 	given := map[string]*string{}
 	for _, s := range initSettings {
 		given[s.flag] = fs.String(s.flag, "", s.prompt)
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	// serve refuses a named config file that does not exist; init is what creates it.
 	readFile := *configFile
 	if _, err := os.Stat(readFile); err != nil {
 		readFile = ""
 	}
-	base, err := config.Load(configArgs(readFile, nil), os.Getenv)
+	base, err := config.Load(configArgs(readFile, nil), env.Getenv)
 	if err != nil {
 		return err
 	}
@@ -76,18 +71,18 @@ func initialize(args []string) error {
 	}
 
 	values := map[string]string{}
-	in := bufio.NewReader(os.Stdin)
+	in := bufio.NewReader(env.Stdin)
 	for _, s := range initSettings {
 		v := *given[s.flag]
 		if v == "" && !*nonInteractive {
 			// Defaults follow the answers so far: the database from the data dir, the
 			// endpoint host from the external URL. An invalid answer stops here, named.
-			current, err := config.Load(configArgs(readFile, values), os.Getenv)
+			current, err := config.Load(configArgs(readFile, values), env.Getenv)
 			if err != nil {
 				return err
 			}
 			def := defaultFor(s, current)
-			if v, err = ask(in, s, def); err != nil {
+			if v, err = ask(env, in, s, def); err != nil {
 				return err
 			}
 			if v == def {
@@ -100,7 +95,7 @@ func initialize(args []string) error {
 	}
 
 	// The serve configuration parser validates every value, with messages that name the setting.
-	cfg, err := config.Load(configArgs(readFile, values), os.Getenv)
+	cfg, err := config.Load(configArgs(readFile, values), env.Getenv)
 	if err != nil {
 		return err
 	}
@@ -109,17 +104,16 @@ func initialize(args []string) error {
 		return err
 	}
 	if perm, shared := instance.SharedDataDir(cfg.DataDir); shared {
-		fmt.Printf("warn  %s is open to other users (mode %04o); restrict it with: chmod 700 %s\n", cfg.DataDir, perm, cfg.DataDir)
+		fmt.Fprintf(env.Stdout, "warn  %s is open to other users (mode %04o); restrict it with: chmod 700 %s\n", cfg.DataDir, perm, cfg.DataDir)
 	}
-	ctx := context.Background()
 	st, err := instance.OpenStore(ctx, cfg, slog.New(slog.DiscardHandler), true)
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
 	defer st.Close()
-	fmt.Printf("ok    database reachable and up to date (%s)\n", st.Driver())
-	checkPortFree(cfg)
-	checkWireGuard()
+	fmt.Fprintf(env.Stdout, "ok    database reachable and up to date (%s)\n", st.Driver())
+	checkPortFree(env, cfg)
+	checkWireGuard(env)
 
 	pairs := mergeConfig(existing, cfg, values)
 	if err := os.MkdirAll(filepath.Dir(cfg.ConfigFile), 0o700); err != nil {
@@ -128,18 +122,18 @@ func initialize(args []string) error {
 	if err := config.WriteFile(cfg.ConfigFile, pairs); err != nil {
 		return err
 	}
-	fmt.Printf("ok    wrote %s\n", cfg.ConfigFile)
+	fmt.Fprintf(env.Stdout, "ok    wrote %s\n", cfg.ConfigFile)
 	if _, err := instance.ServerKeys(ctx, st); err != nil {
 		return err
 	}
-	if err := initAdmin(ctx, st, cfg, values["admin-password"]); err != nil {
+	if err := initAdmin(ctx, env, st, cfg, values["admin-password"]); err != nil {
 		return err
 	}
 	start := "wiregui serve"
 	if *configFile != "" {
 		start += " --config " + *configFile
 	}
-	fmt.Printf("\nStart WireGUI with:\n\n    %s\n\nthen sign in at %s/login\n", start, cfg.ExternalURL)
+	fmt.Fprintf(env.Stdout, "\nStart WireGUI with:\n\n    %s\n\nthen sign in at %s/login\n", start, cfg.ExternalURL)
 	return nil
 }
 
@@ -173,16 +167,16 @@ func defaultFor(s initSetting, cfg *config.Config) string {
 	return ""
 }
 
-func ask(in *bufio.Reader, s initSetting, def string) (string, error) {
+func ask(env Env, in *bufio.Reader, s initSetting, def string) (string, error) {
 	if def != "" {
-		fmt.Printf("%s [%s]: ", s.prompt, def)
+		fmt.Fprintf(env.Stdout, "%s [%s]: ", s.prompt, def)
 	} else {
-		fmt.Printf("%s: ", s.prompt)
+		fmt.Fprintf(env.Stdout, "%s: ", s.prompt)
 	}
 	var line string
-	if s.secret && term.IsTerminal(int(os.Stdin.Fd())) {
-		b, err := term.ReadPassword(int(os.Stdin.Fd()))
-		fmt.Println()
+	if tty, ok := env.Stdin.(*os.File); ok && s.secret && term.IsTerminal(int(tty.Fd())) {
+		b, err := term.ReadPassword(int(tty.Fd()))
+		fmt.Fprintln(env.Stdout)
 		if err != nil {
 			return "", fmt.Errorf("read %s: %w", s.prompt, err)
 		}
@@ -227,53 +221,47 @@ func mergeConfig(existing map[string]string, cfg *config.Config, values map[stri
 	return pairs
 }
 
-func checkPortFree(cfg *config.Config) {
+func checkPortFree(env Env, cfg *config.Config) {
 	addr := cfg.ListenAddr()
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		fmt.Printf("warn  %s is in use (is WireGUI already running?)\n", addr)
+		fmt.Fprintf(env.Stdout, "warn  %s is in use (is WireGUI already running?)\n", addr)
 		return
 	}
 	l.Close()
-	fmt.Printf("ok    %s is free\n", addr)
+	fmt.Fprintf(env.Stdout, "ok    %s is free\n", addr)
 }
 
-func checkWireGuard() {
+func checkWireGuard(env Env) {
 	if _, err := os.Stat("/sys/module/wireguard"); err == nil {
-		fmt.Println("ok    kernel WireGuard available")
+		fmt.Fprintln(env.Stdout, "ok    kernel WireGuard available")
 		return
 	}
 	if f, err := os.OpenFile("/dev/net/tun", os.O_RDWR, 0); err == nil {
 		f.Close()
-		fmt.Println("ok    no kernel WireGuard: the embedded userspace implementation will be used")
+		fmt.Fprintln(env.Stdout, "ok    no kernel WireGuard: the embedded userspace implementation will be used")
 		return
 	}
-	fmt.Println("warn  neither kernel WireGuard nor /dev/net/tun is usable: the web UI will run, tunnels will not")
+	fmt.Fprintln(env.Stdout, "warn  neither kernel WireGuard nor /dev/net/tun is usable: the web UI will run, tunnels will not")
 }
 
 // initAdmin creates the admin unless a user with that email exists already.
-func initAdmin(ctx context.Context, st *store.Store, cfg *config.Config, password string) error {
-	if u, err := st.UserByEmail(ctx, cfg.AdminEmail); err == nil {
-		fmt.Printf("ok    user %s exists; left unchanged\n", u.Email)
-		return nil
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
+func initAdmin(ctx context.Context, env Env, st *store.Store, cfg *config.Config, password string) error {
 	generated := password == ""
 	if generated {
 		password = users.GeneratePassword()
 	}
-	hash, err := auth.HashPassword(password)
+	u, err := (&users.Service{Store: st}).Create(ctx, users.Spec{Email: cfg.AdminEmail, Password: password, Admin: true})
+	if errors.Is(err, store.ErrConflict) {
+		fmt.Fprintf(env.Stdout, "ok    user %s exists; left unchanged\n", store.NormalizeEmail(cfg.AdminEmail))
+		return nil
+	}
 	if err != nil {
-		return fmt.Errorf("admin password: %w", err)
+		return inputError(err, map[string]string{"email": "admin-email", "password": "admin-password"})
 	}
-	u := &store.User{Email: cfg.AdminEmail, PasswordHash: hash, Role: store.RoleAdmin}
-	if err := st.CreateUser(ctx, u); err != nil {
-		return err
-	}
-	fmt.Printf("ok    created admin %s\n", u.Email)
+	fmt.Fprintf(env.Stdout, "ok    created admin %s\n", u.Email)
 	if generated {
-		fmt.Printf("\n    Admin password (shown only now): %s\n", password)
+		fmt.Fprintf(env.Stdout, "\n    Admin password (shown only now): %s\n", password)
 	}
 	return nil
 }

@@ -1,0 +1,175 @@
+// Package cli is the operator's command line: `wiregui init`, `migrate`, `user …` and
+// `device …`. Each command works on the database the server uses, configured the same way
+// (WG_* variables and the config file), through the same services as the web UI. A server
+// running on the same data directory is asked over its control socket to apply a change at
+// once; otherwise the change applies when a server starts, or at its next reconcile.
+//
+// For scripts: a command that finds its work already done (a user that exists with the same
+// role, a device that is gone) succeeds and says so; the exit status is 0 on success, 1 on an
+// error and 2 on a usage error.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"syscall"
+
+	"wiregui/app/instance"
+	"wiregui/app/text"
+	"wiregui/config"
+	"wiregui/store"
+)
+
+// Env is where a command reads and writes, and how it reads the environment.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+}
+
+// OS is the process's own environment.
+func OS() Env { return Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv} }
+
+// Exit statuses.
+const (
+	ExitOK    = 0
+	ExitError = 1
+	ExitUsage = 2
+)
+
+// command is one operator command: args are those after its name.
+type command func(ctx context.Context, env Env, args []string) error
+
+var commands = map[string]map[string]command{
+	"init":    {"": initialize},
+	"migrate": {"": migrate},
+	"user": {"add": userAdd, "list": userList, "set": userSet, "delete": userDelete,
+		"disable": userDisable, "enable": userEnable},
+	"device": {"add": deviceAdd, "delete": deviceDelete, "list": deviceList},
+}
+
+// Commands reports whether role is one of the CLI's.
+func Commands(role string) bool { _, ok := commands[role]; return ok }
+
+// Run runs the command role with args, prints what it did or why it failed, and returns the
+// exit status.
+func Run(role string, args []string, env Env) int {
+	err := run(context.Background(), role, args, env)
+	var usage usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return ExitOK
+	case errors.As(err, &usage):
+		fmt.Fprintln(env.Stderr, "wiregui:", err)
+		return ExitUsage
+	default:
+		fmt.Fprintln(env.Stderr, "wiregui:", err)
+		return ExitError
+	}
+}
+
+func run(ctx context.Context, role string, args []string, env Env) error {
+	subs, ok := commands[role]
+	if !ok {
+		return usagef("unknown command %q", role)
+	}
+	if cmd, ok := subs[""]; ok {
+		return cmd(ctx, env, args)
+	}
+	names := slices.Sorted(maps.Keys(subs))
+	if len(args) == 0 {
+		return usagef("usage: wiregui %s %s …", role, strings.Join(names, "|"))
+	}
+	cmd, ok := subs[args[0]]
+	if !ok {
+		return usagef("unknown %s command %q (%s)", role, args[0], strings.Join(names, ", "))
+	}
+	return cmd(ctx, env, args[1:])
+}
+
+// usageError is a command used wrongly: exit status 2.
+type usageError struct{ error }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// flags is a command's flag set; a parse error is a usage error.
+type flags struct{ *flag.FlagSet }
+
+func newFlags(env Env, name string) flags {
+	fs := flag.NewFlagSet("wiregui "+name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	return flags{fs}
+}
+
+func (f flags) parse(args []string) error {
+	if err := f.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if f.NArg() > 0 {
+		return usagef("unexpected argument %q", f.Arg(0))
+	}
+	return nil
+}
+
+// required returns a usage error naming the flags of names that are empty.
+func required(values map[string]string) error {
+	for _, name := range slices.Sorted(maps.Keys(values)) {
+		if strings.TrimSpace(values[name]) == "" {
+			return usagef("--%s is required", name)
+		}
+	}
+	return nil
+}
+
+// withStore loads the configuration, opens the (migrated) database and runs fn.
+func withStore(ctx context.Context, env Env, fn func(cfg *config.Config, st *store.Store) error) error {
+	cfg, err := config.Load(nil, env.Getenv)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	st, err := instance.OpenStore(ctx, cfg, log, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return fn(cfg, st)
+}
+
+// inputError turns a service's InputError into one that names the flag it came from
+// (fields maps a field to its flag); others pass unchanged.
+func inputError(err error, fields map[string]string) error {
+	var bad *text.InputError
+	if !errors.As(err, &bad) {
+		return err
+	}
+	if name, ok := fields[bad.Field]; ok {
+		return fmt.Errorf("--%s: %s", name, bad.Message)
+	}
+	return errors.New(bad.Message)
+}
+
+// notifyServer asks a server running on the data directory to apply a change now. Without
+// one, the change applies when a server starts, or at the periodic reconcile of a server
+// elsewhere (another machine on the same PostgreSQL database); the command still succeeds.
+func notifyServer(env Env, cfg *config.Config) {
+	err := instance.AskReconcile(instance.ControlSocket(cfg.DataDir))
+	switch {
+	case err == nil:
+	case errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED):
+		fmt.Fprintf(env.Stderr, "no server is running on %s: the change applies when one starts, or at its next reconcile\n", cfg.DataDir)
+	default:
+		fmt.Fprintf(env.Stderr, "could not tell the server on %s (%v): the change applies at its next reconcile\n", cfg.DataDir, err)
+	}
+}

@@ -62,7 +62,7 @@ func collect(args []string) error {
 				h.Push = push.Health()
 			}
 			if limitMemory {
-				debug.SetMemoryLimit(memoryLimit(h.Push.Buffered))
+				debug.SetMemoryLimit(collector.MemoryLimit(h.Push.Buffered))
 			}
 			line = collector.AppendMessage(line[:0], collector.Message{Health: h, Tick: tick})
 			if _, err := os.Stdout.Write(line); err != nil {
@@ -75,14 +75,4 @@ func collect(args []string) error {
 	pushing.Wait()
 	log.Info("collector stopped")
 	return nil
-}
-
-// memoryLimit is the collector's soft memory limit. Each poll at 10,000 peers leaves ~10 MB
-// of garbage (the read of every peer) over a live heap of ~15 MB; a limit makes the runtime
-// collect before the process grows past what it needs. It grows with the samples waiting for
-// VictoriaMetrics (8 bytes each, twice over for headroom), so that an outage never makes the
-// collector collect garbage in a loop.
-func memoryLimit(bufferedSamples int) int64 {
-	const base = 20 << 20
-	return base + 16*int64(bufferedSamples)
 }

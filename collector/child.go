@@ -29,3 +29,13 @@ func WatchParent(ctx context.Context, stdin io.Reader) context.Context {
 func ChildLogger(w io.Writer, level slog.Leveler) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }
+
+// MemoryLimit is the collector's soft memory limit. Each poll at 10,000 peers leaves ~10 MB
+// of garbage (the read of every peer) over a live heap of ~15 MB; a limit makes the runtime
+// collect before the process grows past what it needs. It grows with the samples waiting for
+// VictoriaMetrics (8 bytes each, twice over for headroom), so that an outage never makes the
+// collector collect garbage in a loop.
+func MemoryLimit(bufferedSamples int) int64 {
+	const base = 20 << 20
+	return base + 16*int64(bufferedSamples)
+}

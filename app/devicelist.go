@@ -1,12 +1,5 @@
 package app
 
-// Routes served here; server.go registers them:
-//
-//	mux.Handle("GET /devices", s.requireUser(s.showDeviceList(myDevices)))
-//	mux.Handle("GET /admin/devices", s.requireUser(s.showDeviceList(allDevices)))
-//	mux.Handle("GET /devices/new", s.requireUser(s.showNewDevice(myDevices)))
-//	mux.Handle("GET /admin/devices/new", s.requireUser(s.showNewDevice(allDevices)))
-
 import (
 	"fmt"
 	"html"
@@ -18,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"wiregui/app/access"
 	"wiregui/app/devices"
 	"wiregui/app/text"
 	"wiregui/store"
@@ -27,18 +21,18 @@ import (
 const listPageSize = 50
 
 // deviceList is one of the two device tables: My Devices (the user's own) and All Devices
-// (admins: every owner, with an owner column and filter).
+// (admins: every owner, with an owner column and filter). Its routes' guards check who may
+// see it and add to it (routes.go).
 type deviceList struct {
 	path, title, nav string
 	admin            bool
-	view, create     action // what the user must be allowed to see the table and to add to it
+	create           access.Action // what the user must be allowed to add to it
 }
 
 var (
-	myDevices = deviceList{path: "/devices", title: "My Devices", nav: "devices",
-		view: viewDevices, create: createOwnDevice}
+	myDevices  = deviceList{path: "/devices", title: "My Devices", nav: "devices", create: access.CreateOwnDevice}
 	allDevices = deviceList{path: "/admin/devices", title: "All Devices", nav: "admin-devices", admin: true,
-		view: manageAllDevices, create: manageAllDevices}
+		create: access.ManageAllDevices}
 )
 
 // listQuery is what a device table was asked to show: its URL parameters q, owner, sort,
@@ -229,10 +223,6 @@ func addressesHTML(d *store.Device) template.HTML {
 // paging, filtering, refreshing) gets the table alone.
 func (s *Server) showDeviceList(l deviceList) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.can(r, l.view, nil) {
-			s.notFound(w, r)
-			return
-		}
 		q, err := parseListQuery(r.URL.Query(), l)
 		if err != nil {
 			s.clientError(w, r, http.StatusBadRequest, "The table cannot show this: "+err.Error())
@@ -302,20 +292,14 @@ func (s *Server) deviceRows(r *http.Request, l deviceList, q listQuery, sq store
 	p.NewURL = l.path + "/new"
 	now := time.Now()
 	ids := url.Values{}
-	mayDelete := map[string]bool{} // by owner: the answer depends on the owner and the settings only
-	admin := s.can(r, manageAllDevices, nil)
+	admin := s.can(r, access.ManageAllDevices, nil)
 	for i := range list {
 		d := &list[i]
 		row := deviceRow{Device: d, Live: s.liveOf(d, now), Href: devicePath(d.ID, l.path), ShowOwner: l.admin}
 		if admin {
 			row.NotApplied = s.notApplied(d)
 		}
-		may, known := mayDelete[d.UserID]
-		if !known {
-			may = s.can(r, deleteDevice, d)
-			mayDelete[d.UserID] = may
-		}
-		if may {
+		if s.can(r, access.DeleteDevice, d) {
 			row.DeleteHref = "/devices/" + d.ID + "/delete" + map[bool]string{true: "?next=/admin/devices"}[l.admin]
 		}
 		p.Rows = append(p.Rows, row)
@@ -369,7 +353,7 @@ func (s *Server) listColumns(l deviceList, q listQuery) []listColumn {
 // page of its own, for browsers without JavaScript; the tables' dialog loads it from here.
 func (s *Server) showNewDevice(l deviceList) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		pd, defaults, ok := s.startDevicePage(w, r, l.create, "Add device", l.nav)
+		pd, defaults, ok := s.startDevicePage(w, r, l.nav)
 		if !ok {
 			return
 		}

@@ -1,11 +1,5 @@
 package app
 
-// Routes served here; server.go registers them:
-//
-//	mux.Handle("GET /devices/live", s.requireUser(s.liveDevices))
-//	mux.Handle("GET /devices/{id}/live", s.requireUser(s.liveDevice))
-//	mux.Handle("GET /devices/{id}/history", s.requireUser(s.deviceHistory))
-
 import (
 	"bytes"
 	"context"
@@ -19,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"wiregui/app/access"
 	"wiregui/assets"
 	"wiregui/collector"
 	"wiregui/store"
@@ -389,7 +384,7 @@ func (s *Server) devicesVisible(r *http.Request, ids []string) (devices []store.
 		return nil, false, err
 	}
 	for i := range devices {
-		if !s.can(r, viewDevice, &devices[i]) {
+		if !s.can(r, access.ViewDevice, &devices[i]) {
 			return nil, false, nil
 		}
 	}
@@ -418,7 +413,11 @@ func (s *Server) stillVisible(r *http.Request, ids []string) bool {
 	if u == nil || u.ID != currentUser(r).ID {
 		return false
 	}
-	_, ok, err := s.devicesVisible(r.WithContext(context.WithValue(ctx, userKey, u)), ids)
+	if ctx, err = s.viewing(ctx, u); err != nil {
+		s.log.Warn("live stream: reload the settings", slog.Any("err", err))
+		return false
+	}
+	_, ok, err := s.devicesVisible(r.WithContext(ctx), ids)
 	return err == nil && ok
 }
 
@@ -427,7 +426,7 @@ func (s *Server) stillVisible(r *http.Request, ids []string) bool {
 func (s *Server) deviceHistory(w http.ResponseWriter, r *http.Request) {
 	dev, err := s.store.DeviceByID(r.Context(), r.PathValue("id"))
 	switch {
-	case isNotFound(err) || err == nil && !s.can(r, viewDevice, dev):
+	case isNotFound(err) || err == nil && !s.can(r, access.ViewDevice, dev):
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "No such device."})
 		return
 	case err != nil:

@@ -1,10 +1,5 @@
 package app
 
-// Routes served here; server.go registers them:
-//
-//	mux.Handle("GET /admin/settings", s.requireUser(s.showSettings))
-//	mux.Handle("POST /admin/settings", s.requireUser(s.updateSettings))
-
 import (
 	"net/http"
 	"slices"
@@ -69,15 +64,7 @@ func settingsSourceWords(source string) string {
 }
 
 func (s *Server) showSettings(w http.ResponseWriter, r *http.Request) {
-	if !s.can(r, editSettings, nil) {
-		s.notFound(w, r)
-		return
-	}
-	st, err := s.store.Settings(r.Context())
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
+	st := requestViewer(r).settings
 	pd := s.page(r, "Settings", "settings")
 	fillSettingsForm(pd.Form, st)
 	s.renderSettingsPage(w, r, http.StatusOK, pd, st, false)
@@ -100,15 +87,7 @@ func fillSettingsForm(f *Form, st store.Settings) {
 }
 
 func (s *Server) updateSettings(w http.ResponseWriter, r *http.Request) {
-	if !s.can(r, editSettings, nil) {
-		s.notFound(w, r)
-		return
-	}
-	current, err := s.store.Settings(r.Context())
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
+	current := requestViewer(r).settings
 	pd := s.page(r, "Settings", "settings")
 	f := pd.Form
 	defaults := parseDefaults(r, f)

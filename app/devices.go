@@ -297,6 +297,9 @@ func (s *Server) notApplied(dev *store.Device) string {
 	return dev.Problem
 }
 
+// AddressesHTML is the device's tunnel addresses, as the tables show them.
+func (p devicePage) AddressesHTML() template.HTML { return addressesHTML(p.Device) }
+
 // renderDevicePage writes a device's page, or only its device-detail fragment for htmx.
 func (s *Server) renderDevicePage(w http.ResponseWriter, r *http.Request, status int, pd *PageData,
 	dev *store.Device, next string, saved bool) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"html"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"wiregui/app/access"
-	"wiregui/assets"
 	"wiregui/collector"
 	"wiregui/store"
 )
@@ -39,39 +37,6 @@ type deviceLive struct {
 	Seen             time.Time // when Status was worked out
 }
 
-// The live fragments of a device: the pages show them and the streams send them again when
-// they read differently. They are written here rather than by templates: a table of 50 rows
-// has 200 of them, and html/template's per-value cost made them most of a page's time.
-
-// StatusHTML is the connection status badge: a dot and the word.
-func (l deviceLive) StatusHTML() template.HTML {
-	return template.HTML(`<span class="status status-` + string(l.Status) + `"><span class="dot" aria-hidden="true"></span>` +
-		string(l.Status) + `</span>`)
-}
-
-// ReceivedHTML and SentHTML are a byte total with the current rate.
-func (l deviceLive) ReceivedHTML() template.HTML { return trafficHTML(l.RxTotal, l.RxRate) }
-func (l deviceLive) SentHTML() template.HTML     { return trafficHTML(l.TxTotal, l.TxRate) }
-
-func trafficHTML(total int64, rate float64) template.HTML {
-	return template.HTML(`<span class="total">` + assets.FormatBytes(float64(total)) + `</span> <span class="rate">` +
-		assets.FormatRate(rate) + `</span>`)
-}
-
-// HandshakeHTML is the last handshake's age in words, as of Seen.
-func (l deviceLive) HandshakeHTML() template.HTML {
-	if l.Handshake.IsZero() {
-		return `<span class="muted">never</span>`
-	}
-	at := l.Handshake.UTC()
-	return template.HTML(`<time datetime="` + at.Format(time.RFC3339) + `" title="` + at.Format("2006-01-02 15:04:05 UTC") + `">` +
-		html.EscapeString(assets.Ago(l.Seen, l.Handshake)) + `</time>`)
-}
-
-// liveCurrent is the live notice while the collector reports: nothing to see, but an event
-// needs data to be delivered at all.
-const liveCurrent template.HTML = "<!-- live data is current -->"
-
 // liveNotice is what the live pages say about the collector at now: that live data is
 // delayed while it is stalled.
 func (s *Server) liveNotice(now time.Time) template.HTML {
@@ -82,8 +47,7 @@ func (s *Server) liveNotice(now time.Time) template.HTML {
 	if !stalled {
 		return liveCurrent
 	}
-	return template.HTML(`<p class="live-notice" role="status">Live data is delayed: ` +
-		html.EscapeString(collectorSilence(since, now)) + `.</p>`)
+	return delayedHTML(collectorSilence(since, now))
 }
 
 // collectorSilence says how long the collector has not reported, for /healthz and the pages.
@@ -173,16 +137,8 @@ type liveDevice struct {
 	sent [len(liveFields)]template.HTML // the fragments last sent
 }
 
-// The fragments a stream sends: the event's name is the prefix and the device id.
-var liveFields = [...]struct {
-	event    string
-	fragment func(deviceLive) template.HTML
-}{
-	{"status-", deviceLive.StatusHTML},
-	{"rx-", deviceLive.ReceivedHTML},
-	{"tx-", deviceLive.SentHTML},
-	{"handshake-", deviceLive.HandshakeHTML},
-}
+// liveFields are the fragments a stream sends (fragments.go), in the order it sends them.
+var liveFields = [...]liveCell{statusCell, receivedCell, sentCell, handshakeCell}
 
 // stream answers with Server-Sent Events about ids until the client leaves, the server
 // stops, or the user may no longer see them. Every id must name a device the user may see;

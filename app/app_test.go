@@ -319,10 +319,48 @@ func TestHTMXCreateAnswersWithTheFragmentOnly(t *testing.T) {
 	if r.Status != http.StatusOK || strings.Contains(r.Body, "<html") || !strings.Contains(r.Body, "PrivateKey = ") {
 		t.Errorf("got %d, want the device-created fragment without the layout:\n%.300s", r.Status, r.Body)
 	}
-	if r.Header.Get("HX-Trigger") == "" {
-		t.Error("no HX-Trigger event on a mutation")
+}
+
+// An HX-Trigger event is for a listener on the page the request came from
+// (hx-trigger="EVENT from:body"): an htmx change sends only events its page listens for, and
+// adding a device, which the table behind the dialog does not show yet, sends one.
+func TestHTMXEventsHaveListeners(t *testing.T) {
+	e := newEnv(t)
+	alice, user := e.signedIn(t, "alice@example.com", store.RoleUnprivileged)
+	_, admin := e.signedIn(t, "admin@example.com", store.RoleAdmin)
+	dev := e.device(t, alice, "laptop")
+	for _, tc := range []struct {
+		name      string
+		c         *apptest.Client
+		path      string // the page, and where its form posts
+		form      url.Values
+		wantEvent bool
+	}{
+		{"add a device", user, "/devices", url.Values{"name": {"phone"}}, true},
+		{"add a device on All Devices", admin, "/admin/devices", url.Values{"user_email": {"alice@example.com"}, "name": {"tablet"}}, true},
+		{"edit a device", user, "/devices/" + dev.ID, defaultsForm("name", "work laptop"), false},
+		{"save the settings", admin, "/admin/settings", url.Values{"vpn_session_duration": {"0"}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var listens []string
+			for _, m := range listener.FindAllStringSubmatch(tc.c.Get(tc.path).Body, -1) {
+				listens = append(listens, m[1])
+			}
+			r := tc.c.HTMX(tc.path, tc.form)
+			if r.Status != http.StatusOK {
+				t.Fatalf("got %d, want 200:\n%.300s", r.Status, r.Body)
+			}
+			switch event := r.Header.Get("HX-Trigger"); {
+			case event == "" && tc.wantEvent:
+				t.Errorf("no HX-Trigger: the page (listening for %q) would not show the change", listens)
+			case event != "" && !slices.Contains(listens, event):
+				t.Errorf("HX-Trigger %q, which nothing on %s listens for (it listens for %q)", event, tc.path, listens)
+			}
+		})
 	}
 }
+
+var listener = regexp.MustCompile(`hx-trigger="([^"\s]+) from:body"`)
 
 func TestSignedOutVisitorsGoToSignIn(t *testing.T) {
 	e := newEnv(t)

@@ -107,7 +107,7 @@ func (s *Server) createDevice(l deviceList) http.HandlerFunc {
 		view := s.createdView(r, created, nd.PublicKey != "", l.path)
 		if isHTMX(r) {
 			pd.Data = &deviceListPage{Admin: l.admin, Path: l.path, Created: view}
-			w.Header().Set(hxTrigger, "devices-changed")
+			w.Header().Set(hxTrigger, devicesChanged)
 			s.renderFragment(w, r, http.StatusOK, "device-list", "device-created", pd)
 			return
 		}
@@ -280,7 +280,6 @@ func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request) {
 				s.serverError(w, r, err)
 				return
 			}
-			w.Header().Set(hxTrigger, "device-changed")
 			s.renderDevicePage(w, r, http.StatusOK, pd, updated, next, true)
 			return
 		}

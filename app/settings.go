@@ -135,7 +135,6 @@ func (s *Server) updateSettings(w http.ResponseWriter, r *http.Request) {
 	}
 	pd.Form = newForm()
 	fillSettingsForm(pd.Form, saved)
-	w.Header().Set(hxTrigger, "settings-changed")
 	s.renderSettingsPage(w, r, http.StatusOK, pd, saved, true)
 }
 

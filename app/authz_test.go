@@ -76,6 +76,8 @@ var authzTable = []authzRow{
 		form: url.Values{"vpn_session_duration": {"0"}, "allow_unprivileged_device_management": {"on"},
 			"allow_unprivileged_device_configuration": {"on"}},
 		anonymous: every(403), user: every(404), admin: every(303)},
+	{pattern: "POST /admin/notifications/clear", path: "/admin/notifications/clear",
+		anonymous: every(403), user: every(404), admin: every(303)},
 
 	{pattern: "/", method: "GET", path: "/no-such-page", anonymous: every(404), user: every(404), admin: every(404)},
 	{pattern: "/", method: "POST", path: "/no-such-page", anonymous: every(403), user: every(404), admin: every(404)},

@@ -154,9 +154,15 @@ func (l deviceLive) HandshakeHTML() template.HTML {
 	if l.Handshake.IsZero() {
 		return `<span class="muted">never</span>`
 	}
-	at := l.Handshake.UTC()
-	return template.HTML(`<time datetime="` + at.Format(time.RFC3339) + `" title="` + at.Format("2006-01-02 15:04:05 UTC") + `">` +
-		html.EscapeString(assets.Ago(l.Seen, l.Handshake)) + `</time>`)
+	return agoHTML(l.Handshake, l.Seen)
+}
+
+// agoHTML is how long before now at was, in words, with the time itself for machines and
+// as the title.
+func agoHTML(at, now time.Time) template.HTML {
+	utc := at.UTC()
+	return template.HTML(`<time datetime="` + utc.Format(time.RFC3339) + `" title="` + utc.Format("2006-01-02 15:04:05 UTC") + `">` +
+		html.EscapeString(assets.Ago(now, at)) + `</time>`)
 }
 
 // liveCurrent is the live notice while the collector reports: nothing to see, but an event

@@ -56,6 +56,7 @@ func (s *Server) routes() []route {
 		s.guard("GET /admin/devices/new", access.ManageAllDevices, s.showNewDevice(allDevices)),
 		s.guard("GET /admin/settings", access.EditSettings, s.showSettings),
 		s.guard("POST /admin/settings", access.EditSettings, s.updateSettings),
+		s.guard("POST /admin/notifications/clear", access.ManageNotifications, s.clearNotifications),
 
 		// Any other path.
 		visitor("/", s.notFound),

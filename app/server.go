@@ -34,6 +34,8 @@ type Store interface {
 	DevicesByID(ctx context.Context, ids []string) ([]store.Device, error)
 	Settings(ctx context.Context) (store.Settings, error)
 	UpdateSettings(ctx context.Context, fn func(*store.Settings) error) (store.Settings, error)
+	OpenNotifications(ctx context.Context, limit int) ([]store.Notification, error)
+	ClearNotifications(ctx context.Context, ids []string) (int, error)
 	Sessions() *store.Sessions
 	DiskFull() bool
 }

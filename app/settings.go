@@ -12,9 +12,10 @@ import (
 
 // settingsPage is the payload of the Settings page.
 type settingsPage struct {
-	Defaults  []clientField // the default client configuration in effect, with its source
-	Durations []durationOption
-	Saved     bool // the htmx answer to a save
+	Defaults      []clientField // the default client configuration in effect, with its source
+	Durations     []durationOption
+	Saved         bool              // the htmx answer to a save
+	Notifications *notificationList // nil when there are none, or in the htmx answer
 }
 
 // durationOption is one choice of the VPN session duration select; Value is in seconds.
@@ -165,10 +166,17 @@ func (s *Server) renderSettingsPage(w http.ResponseWriter, r *http.Request, stat
 			fields[i].Hint += " Without a port, " + strconv.Itoa(s.devices.Client.EndpointPort) + " is used."
 		}
 	}
-	pd.Data = settingsPage{Defaults: fields, Durations: durationOptions(st.VPNSessionDuration), Saved: saved}
+	page := settingsPage{Defaults: fields, Durations: durationOptions(st.VPNSessionDuration), Saved: saved}
 	if isHTMX(r) {
+		pd.Data = page
 		s.renderFragment(w, r, status, "settings", "settings-form", pd)
 		return
 	}
+	var err error
+	if page.Notifications, err = s.openNotifications(r); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	pd.Data = page
 	s.renderPage(w, r, status, "settings", pd)
 }

@@ -392,6 +392,51 @@ func TestHealthz(t *testing.T) {
 	}
 }
 
+// /healthz answers anyone, so every error in it is a fixed reason: the texts of the errors
+// behind them name files, hosts, interfaces and keys, and go to the log.
+func TestHealthzSaysFixedReasonsOnly(t *testing.T) {
+	e := newEnv(t)
+	secrets := []string{"/var/secret", "vm.internal", "10.9.8.7", "wg7", "peer-key="}
+	e.wg = app.WireGuardStatus{Enabled: true, Interface: "wg0", Error: "create wg7: open /var/secret/tun: permission denied",
+		Reconcile: &app.ReconcileStatus{Error: "set peer peer-key=: no such device"}, NotApplied: map[string]string{"d1": "peer-key= is not a key"}}
+	e.live.Publish(collector.Message{Health: collector.Health{LastTick: time.Now(), Errors: 1,
+		LastError: "read peers: open /var/secret/wg7.sock: permission denied",
+		Push:      collector.PushHealth{State: "failing", LastError: `Post "http://vm.internal:8428/api/v1/import/prometheus": dial tcp 10.9.8.7:8428: connection refused`}}})
+	r := apptest.New(t, e.url).Get("/healthz")
+	for _, s := range secrets {
+		if strings.Contains(r.Body, s) {
+			t.Errorf("/healthz shows %q of an error's text:\n%s", s, r.Body)
+		}
+	}
+	var body struct {
+		Status    string
+		WireGuard struct {
+			Error         string
+			LastReconcile struct{ Error string } `json:"last_reconcile"`
+		}
+		Collector struct {
+			LastError string `json:"last_error"`
+			Push      struct {
+				LastError string `json:"last_error"`
+			} `json:"victoriametrics"`
+		}
+	}
+	if err := json.Unmarshal([]byte(r.Body), &body); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ what, got, want string }{
+		{"status", body.Status, "degraded"},
+		{"wireguard error", body.WireGuard.Error, "reconcile failed"},
+		{"reconcile error", body.WireGuard.LastReconcile.Error, "failed"},
+		{"collector error", body.Collector.LastError, "poll failed"},
+		{"push error", body.Collector.Push.LastError, "push failed"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.what, tc.got, tc.want)
+		}
+	}
+}
+
 // While PostgreSQL is down, pages and /healthz answer 503 and say that the database is
 // unavailable, never with the error's text; once it is back the same session works again.
 func TestPagesSayWhenTheDatabaseIsUnavailable(t *testing.T) {

@@ -251,7 +251,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		h, reported := s.live.Health()
 		since, stalled := s.live.Stalled()
 		if reported || stalled {
-			body.Collector = &collectorPart{Health: h}
+			body.Collector = &collectorPart{Health: publicCollector(h)}
 		}
 		if stalled {
 			body.Collector.Error = collectorSilence(since, time.Now())
@@ -284,6 +284,19 @@ func (st WireGuardStatus) public() WireGuardStatus {
 		st.Error = "reconcile failed"
 	}
 	return st
+}
+
+// publicCollector is the collector's health as /healthz shows it to anyone who asks: the
+// errors of its last poll and push name files, hosts and queries, so they are replaced by
+// fixed reasons; the details are in the log. A database that is unavailable is one already.
+func publicCollector(h collector.Health) collector.Health {
+	if h.LastError != "" && h.LastError != store.ErrUnavailable.Error() {
+		h.LastError = "poll failed"
+	}
+	if h.Push.LastError != "" {
+		h.Push.LastError = "push failed"
+	}
+	return h
 }
 
 // isNotFound reports whether err means the object does not exist (for a 404).

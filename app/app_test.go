@@ -342,10 +342,7 @@ func TestHTMXEventsHaveListeners(t *testing.T) {
 		{"save the settings", admin, "/admin/settings", url.Values{"vpn_session_duration": {"0"}}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var listens []string
-			for _, m := range listener.FindAllStringSubmatch(tc.c.Get(tc.path).Body, -1) {
-				listens = append(listens, m[1])
-			}
+			listens := captures(listener, tc.c.Get(tc.path).Body)
 			r := tc.c.HTMX(tc.path, tc.form)
 			if r.Status != http.StatusOK {
 				t.Fatalf("got %d, want 200:\n%.300s", r.Status, r.Body)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -91,6 +92,15 @@ func wantContains(t *testing.T, what, body string, wants ...string) {
 			t.Errorf("%s lacks %q", what, w)
 		}
 	}
+}
+
+// captures returns what the first group of re matched, at each match in body.
+func captures(re *regexp.Regexp, body string) []string {
+	var out []string
+	for _, m := range re.FindAllStringSubmatch(body, -1) {
+		out = append(out, m[1])
+	}
+	return out
 }
 
 func wantLacks(t *testing.T, what, body string, unwanted ...string) {

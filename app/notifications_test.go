@@ -15,13 +15,7 @@ import (
 )
 
 // shownNotifications returns the ids the Settings page's Clear form lists.
-func shownNotifications(body string) []string {
-	var ids []string
-	for _, m := range notificationInput.FindAllStringSubmatch(body, -1) {
-		ids = append(ids, m[1])
-	}
-	return ids
-}
+func shownNotifications(body string) []string { return captures(notificationInput, body) }
 
 var notificationInput = regexp.MustCompile(`<input type="hidden" name="id" value="([^"]+)">`)
 

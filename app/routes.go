@@ -38,8 +38,8 @@ func (s *Server) routes() []route {
 
 		// My Devices.
 		s.guard("GET /devices", access.ViewDevices, s.showDeviceList(myDevices)),
-		s.guard("POST /devices", access.CreateOwnDevice, s.createDevice(myDevices)),
-		s.guard("GET /devices/new", access.CreateOwnDevice, s.showNewDevice(myDevices)),
+		s.guard("POST /devices", myDevices.create, s.createDevice(myDevices)),
+		s.guard("GET /devices/new", myDevices.create, s.showNewDevice(myDevices)),
 
 		// One device, or a page of them: the handler checks each (devices.go, live.go).
 		s.signedIn("GET /devices/live", s.liveDevices),
@@ -52,8 +52,8 @@ func (s *Server) routes() []route {
 
 		// Admins.
 		s.guard("GET /admin/devices", access.ManageAllDevices, s.showDeviceList(allDevices)),
-		s.guard("POST /admin/devices", access.ManageAllDevices, s.createDevice(allDevices)),
-		s.guard("GET /admin/devices/new", access.ManageAllDevices, s.showNewDevice(allDevices)),
+		s.guard("POST /admin/devices", allDevices.create, s.createDevice(allDevices)),
+		s.guard("GET /admin/devices/new", allDevices.create, s.showNewDevice(allDevices)),
 		s.guard("GET /admin/settings", access.EditSettings, s.showSettings),
 		s.guard("POST /admin/settings", access.EditSettings, s.updateSettings),
 		s.guard("POST /admin/notifications/clear", access.ManageNotifications, s.clearNotifications),

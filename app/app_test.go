@@ -320,10 +320,45 @@ func TestHTMXCreateAnswersWithTheFragmentOnly(t *testing.T) {
 	if r.Status != http.StatusOK || strings.Contains(r.Body, "<html") || !strings.Contains(r.Body, "PrivateKey = ") {
 		t.Errorf("got %d, want the device-created fragment without the layout:\n%.300s", r.Status, r.Body)
 	}
-	if r.Header.Get("HX-Trigger") == "" {
-		t.Error("no HX-Trigger event on a mutation")
+}
+
+// An HX-Trigger event is for a listener on the page the request came from
+// (hx-trigger="EVENT from:body"): an htmx change sends only events its page listens for, and
+// adding a device, which the table behind the dialog does not show yet, sends one.
+func TestHTMXEventsHaveListeners(t *testing.T) {
+	e := newEnv(t)
+	alice, user := e.signedIn(t, "alice@example.com", store.RoleUnprivileged)
+	_, admin := e.signedIn(t, "admin@example.com", store.RoleAdmin)
+	dev := e.device(t, alice, "laptop")
+	for _, tc := range []struct {
+		name      string
+		c         *apptest.Client
+		path      string // the page, and where its form posts
+		form      url.Values
+		wantEvent bool
+	}{
+		{"add a device", user, "/devices", url.Values{"name": {"phone"}}, true},
+		{"add a device on All Devices", admin, "/admin/devices", url.Values{"user_email": {"alice@example.com"}, "name": {"tablet"}}, true},
+		{"edit a device", user, "/devices/" + dev.ID, defaultsForm("name", "work laptop"), false},
+		{"save the settings", admin, "/admin/settings", url.Values{"vpn_session_duration": {"0"}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			listens := captures(listener, tc.c.Get(tc.path).Body)
+			r := tc.c.HTMX(tc.path, tc.form)
+			if r.Status != http.StatusOK {
+				t.Fatalf("got %d, want 200:\n%.300s", r.Status, r.Body)
+			}
+			switch event := r.Header.Get("HX-Trigger"); {
+			case event == "" && tc.wantEvent:
+				t.Errorf("no HX-Trigger: the page (listening for %q) would not show the change", listens)
+			case event != "" && !slices.Contains(listens, event):
+				t.Errorf("HX-Trigger %q, which nothing on %s listens for (it listens for %q)", event, tc.path, listens)
+			}
+		})
 	}
 }
+
+var listener = regexp.MustCompile(`hx-trigger="([^"\s]+) from:body"`)
 
 func TestSignedOutVisitorsGoToSignIn(t *testing.T) {
 	e := newEnv(t)
@@ -352,6 +387,51 @@ func TestHealthz(t *testing.T) {
 	e.store.Close()
 	if r := c.Get("/healthz"); r.Status != http.StatusServiceUnavailable || !strings.Contains(r.Body, `"unavailable"`) {
 		t.Errorf("with the database closed: got %d %s, want 503", r.Status, r.Body)
+	}
+}
+
+// /healthz answers anyone, so every error in it is a fixed reason: the texts of the errors
+// behind them name files, hosts, interfaces and keys, and go to the log.
+func TestHealthzSaysFixedReasonsOnly(t *testing.T) {
+	e := newEnv(t)
+	secrets := []string{"/var/secret", "vm.internal", "10.9.8.7", "wg7", "peer-key="}
+	e.wg = app.WireGuardStatus{Enabled: true, Interface: "wg0", Error: "create wg7: open /var/secret/tun: permission denied",
+		Reconcile: &app.ReconcileStatus{Error: "set peer peer-key=: no such device"}, NotApplied: map[string]string{"d1": "peer-key= is not a key"}}
+	e.live.Publish(collector.Message{Health: collector.Health{LastTick: time.Now(), Errors: 1,
+		LastError: "read peers: open /var/secret/wg7.sock: permission denied",
+		Push:      collector.PushHealth{State: "failing", LastError: `Post "http://vm.internal:8428/api/v1/import/prometheus": dial tcp 10.9.8.7:8428: connection refused`}}})
+	r := apptest.New(t, e.url).Get("/healthz")
+	for _, s := range secrets {
+		if strings.Contains(r.Body, s) {
+			t.Errorf("/healthz shows %q of an error's text:\n%s", s, r.Body)
+		}
+	}
+	var body struct {
+		Status    string
+		WireGuard struct {
+			Error         string
+			LastReconcile struct{ Error string } `json:"last_reconcile"`
+		}
+		Collector struct {
+			LastError string `json:"last_error"`
+			Push      struct {
+				LastError string `json:"last_error"`
+			} `json:"victoriametrics"`
+		}
+	}
+	if err := json.Unmarshal([]byte(r.Body), &body); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ what, got, want string }{
+		{"status", body.Status, "degraded"},
+		{"wireguard error", body.WireGuard.Error, "reconcile failed"},
+		{"reconcile error", body.WireGuard.LastReconcile.Error, "failed"},
+		{"collector error", body.Collector.LastError, "poll failed"},
+		{"push error", body.Collector.Push.LastError, "push failed"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.what, tc.got, tc.want)
+		}
 	}
 }
 

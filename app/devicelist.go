@@ -1,23 +1,14 @@
 package app
 
-// Routes served here; server.go registers them:
-//
-//	mux.Handle("GET /devices", s.requireUser(s.showDeviceList(myDevices)))
-//	mux.Handle("GET /admin/devices", s.requireUser(s.showDeviceList(allDevices)))
-//	mux.Handle("GET /devices/new", s.requireUser(s.showNewDevice(myDevices)))
-//	mux.Handle("GET /admin/devices/new", s.requireUser(s.showNewDevice(allDevices)))
-
 import (
 	"fmt"
-	"html"
 	"html/template"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
+	"wiregui/app/access"
 	"wiregui/app/devices"
 	"wiregui/app/text"
 	"wiregui/store"
@@ -27,18 +18,18 @@ import (
 const listPageSize = 50
 
 // deviceList is one of the two device tables: My Devices (the user's own) and All Devices
-// (admins: every owner, with an owner column and filter).
+// (admins: every owner, with an owner column and filter). Its routes' guards check who may
+// see it and add to it (routes.go).
 type deviceList struct {
 	path, title, nav string
 	admin            bool
-	view, create     action // what the user must be allowed to see the table and to add to it
+	create           access.Action // what the user must be allowed to add to it
 }
 
 var (
-	myDevices = deviceList{path: "/devices", title: "My Devices", nav: "devices",
-		view: viewDevices, create: createOwnDevice}
+	myDevices  = deviceList{path: "/devices", title: "My Devices", nav: "devices", create: access.CreateOwnDevice}
 	allDevices = deviceList{path: "/admin/devices", title: "All Devices", nav: "admin-devices", admin: true,
-		view: manageAllDevices, create: manageAllDevices}
+		create: access.ManageAllDevices}
 )
 
 // listQuery is what a device table was asked to show: its URL parameters q, owner, sort,
@@ -145,94 +136,17 @@ type deviceListPage struct {
 
 // listColumn is a column header; Sort is "" for one that does not sort.
 type listColumn struct {
-	Label string
-	Sort  store.DeviceSort
-	Href  string // the table sorted by this column (the other way round when it already is)
-	Aria  string // aria-sort: ascending, descending or none
-}
-
-// deviceRow is one device of a table.
-type deviceRow struct {
-	Device     *store.Device
-	Live       deviceLive
-	Href       string // the device's page
-	ShowOwner  bool
-	DeleteHref string // the delete confirmation; "" when the user may not delete it
-	NotApplied string // why the device is not a WireGuard peer; shown to admins only
-}
-
-// HTML is the row's <tr>. It is written here rather than by a template because html/template
-// spends about 0.6 µs on each value it writes: at 30 values a row, 50 rows made a table cost
-// 1 ms, most of the page. Every value from users is escaped; the live cells are the same
-// fragments the live streams send.
-func (row deviceRow) HTML() template.HTML {
-	d := row.Device
-	id := html.EscapeString(d.ID)
-	var b strings.Builder
-	b.Grow(1600)
-	w := func(parts ...string) {
-		for _, p := range parts {
-			b.WriteString(p)
-		}
-	}
-	// cell writes a <td> labelled for narrow screens; a live one (event) is swapped by the
-	// stream's events of that name.
-	cell := func(label, class, event string, content ...string) {
-		w(`<td data-label="`, label, `"`)
-		if class != "" {
-			w(` class="`, class, `"`)
-		}
-		if event != "" {
-			w(` sse-swap="`, event, id, `"`)
-		}
-		w(">")
-		w(content...)
-		w("</td>")
-	}
-	w(`<tr id="device-`, id, `">`)
-	name := []string{`<a href="`, html.EscapeString(row.Href), `">`, html.EscapeString(d.Name), `</a>`}
-	if row.NotApplied != "" {
-		name = append(name, `<span class="not-applied">not applied: `, html.EscapeString(row.NotApplied), `</span>`)
-	}
-	cell("Name", "", "", name...)
-	if row.ShowOwner {
-		cell("Owner", "", "", html.EscapeString(d.UserEmail))
-	}
-	cell("Addresses", "mono", "", string(addressesHTML(d)))
-	cell("Status", "", "status-", string(row.Live.StatusHTML()))
-	cell("Last handshake", "", "handshake-", string(row.Live.HandshakeHTML()))
-	cell("Received", "num", "rx-", string(row.Live.ReceivedHTML()))
-	cell("Sent", "num", "tx-", string(row.Live.SentHTML()))
-	w(`<td class="row-actions">`)
-	if row.DeleteHref != "" {
-		w(`<a href="`, html.EscapeString(row.DeleteHref), `">Delete<span class="sr-only"> `, html.EscapeString(d.Name), `</span>…</a>`)
-	}
-	w("</td></tr>")
-	return template.HTML(b.String())
-}
-
-// addressesHTML is a device's tunnel addresses.
-func addressesHTML(d *store.Device) template.HTML {
-	var out string
-	for _, a := range []netip.Addr{d.IPv4, d.IPv6} {
-		if a.IsValid() {
-			out += `<span class="addr">` + a.String() + `</span>`
-		}
-	}
-	if out == "" {
-		return `<span class="muted">none</span>`
-	}
-	return template.HTML(out)
+	Label  string
+	Hidden bool // for screen readers only
+	Sort   store.DeviceSort
+	Href   string // the table sorted by this column (the other way round when it already is)
+	Aria   string // aria-sort: ascending, descending or none
 }
 
 // showDeviceList answers GET /devices and GET /admin/devices; an htmx request (sorting,
 // paging, filtering, refreshing) gets the table alone.
 func (s *Server) showDeviceList(l deviceList) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.can(r, l.view, nil) {
-			s.notFound(w, r)
-			return
-		}
 		q, err := parseListQuery(r.URL.Query(), l)
 		if err != nil {
 			s.clientError(w, r, http.StatusBadRequest, "The table cannot show this: "+err.Error())
@@ -302,20 +216,14 @@ func (s *Server) deviceRows(r *http.Request, l deviceList, q listQuery, sq store
 	p.NewURL = l.path + "/new"
 	now := time.Now()
 	ids := url.Values{}
-	mayDelete := map[string]bool{} // by owner: the answer depends on the owner and the settings only
-	admin := s.can(r, manageAllDevices, nil)
+	admin := s.can(r, access.ManageAllDevices, nil)
 	for i := range list {
 		d := &list[i]
 		row := deviceRow{Device: d, Live: s.liveOf(d, now), Href: devicePath(d.ID, l.path), ShowOwner: l.admin}
 		if admin {
 			row.NotApplied = s.notApplied(d)
 		}
-		may, known := mayDelete[d.UserID]
-		if !known {
-			may = s.can(r, deleteDevice, d)
-			mayDelete[d.UserID] = may
-		}
-		if may {
+		if s.can(r, access.DeleteDevice, d) {
 			row.DeleteHref = "/devices/" + d.ID + "/delete" + map[bool]string{true: "?next=/admin/devices"}[l.admin]
 		}
 		p.Rows = append(p.Rows, row)
@@ -341,14 +249,14 @@ func (s *Server) deviceRows(r *http.Request, l deviceList, q listQuery, sq store
 	return p
 }
 
+// listColumns is the header of the table l showing q (deviceColumns).
 func (s *Server) listColumns(l deviceList, q listQuery) []listColumn {
-	cols := []listColumn{{Label: "Name", Sort: store.SortByName}}
-	if l.admin {
-		cols = append(cols, listColumn{Label: "Owner", Sort: store.SortByOwner})
+	var cols []listColumn
+	for i := range deviceColumns {
+		if c := &deviceColumns[i]; c.shownOn(l.admin) {
+			cols = append(cols, listColumn{Label: c.label, Sort: c.sort, Hidden: c.hidden})
+		}
 	}
-	cols = append(cols, listColumn{Label: "Addresses"}, listColumn{Label: "Status", Sort: store.SortByHandshake},
-		listColumn{Label: "Last handshake"}, listColumn{Label: "Received", Sort: store.SortByReceived},
-		listColumn{Label: "Sent", Sort: store.SortBySent})
 	for i := range cols {
 		c := &cols[i]
 		if c.Sort == "" {
@@ -369,7 +277,7 @@ func (s *Server) listColumns(l deviceList, q listQuery) []listColumn {
 // page of its own, for browsers without JavaScript; the tables' dialog loads it from here.
 func (s *Server) showNewDevice(l deviceList) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		pd, defaults, ok := s.startDevicePage(w, r, l.create, "Add device", l.nav)
+		pd, defaults, ok := s.startDevicePage(w, r, l.nav)
 		if !ok {
 			return
 		}

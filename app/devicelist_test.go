@@ -16,13 +16,7 @@ import (
 )
 
 // rowNames returns the device names of a table's rows, in order.
-func rowNames(body string) []string {
-	var out []string
-	for _, m := range rowName.FindAllStringSubmatch(body, -1) {
-		out = append(out, m[1])
-	}
-	return out
-}
+func rowNames(body string) []string { return captures(rowName, body) }
 
 var rowName = regexp.MustCompile(`<td data-label="Name"><a href="[^"]*">([^<]*)</a></td>`)
 

@@ -1,14 +1,5 @@
 package app
 
-// Routes served here; server.go registers them:
-//
-//	mux.Handle("POST /devices", s.requireUser(s.createDevice(myDevices)))
-//	mux.Handle("POST /admin/devices", s.requireUser(s.createDevice(allDevices)))
-//	mux.Handle("GET /devices/{id}", s.requireUser(s.showDevice))
-//	mux.Handle("POST /devices/{id}", s.requireUser(s.updateDevice))
-//	mux.Handle("GET /devices/{id}/delete", s.requireUser(s.confirmDeleteDevice))
-//	mux.Handle("POST /devices/{id}/delete", s.requireUser(s.deleteDevice))
-
 import (
 	"html/template"
 	"log/slog"
@@ -18,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"wiregui/app/access"
 	"wiregui/app/devices"
 	"wiregui/app/text"
 	"wiregui/collector"
@@ -62,7 +54,7 @@ type devicePage struct {
 // request gets the form again (422) or the new device's configuration, to show in the dialog.
 func (s *Server) createDevice(l deviceList) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		pd, defaults, ok := s.startDevicePage(w, r, l.create, "Add device", l.nav)
+		pd, defaults, ok := s.startDevicePage(w, r, l.nav)
 		if !ok {
 			return
 		}
@@ -92,7 +84,7 @@ func (s *Server) createDevice(l deviceList) http.HandlerFunc {
 		nd := readNewDevice(r, f, defaults)
 		nd.UserID = ownerID
 		// Relay subnets are read only from All Devices, and only from those who may set them.
-		if l.admin && s.can(r, editRelaySubnets, nil) {
+		if l.admin && s.can(r, access.EditRelaySubnets, nil) {
 			nd.AllowedSubnets = parseRelaySubnets(r, f)
 		}
 		var created *devices.Created
@@ -115,7 +107,7 @@ func (s *Server) createDevice(l deviceList) http.HandlerFunc {
 		view := s.createdView(r, created, nd.PublicKey != "", l.path)
 		if isHTMX(r) {
 			pd.Data = &deviceListPage{Admin: l.admin, Path: l.path, Created: view}
-			w.Header().Set(hxTrigger, "devices-changed")
+			w.Header().Set(hxTrigger, devicesChanged)
 			s.renderFragment(w, r, http.StatusOK, "device-list", "device-created", pd)
 			return
 		}
@@ -123,21 +115,16 @@ func (s *Server) createDevice(l deviceList) http.HandlerFunc {
 	}
 }
 
-// startDevicePage begins a page that lists devices and has an Add device form: it checks
-// that the user may act, and reads the client defaults the form shows. When it cannot, it
-// has answered the request (404 or 500) and returns ok false.
-func (s *Server) startDevicePage(w http.ResponseWriter, r *http.Request, act action, title, nav string) (
+// startDevicePage begins the page of an Add device form: it reads the client defaults the
+// form shows. When it cannot, it has answered the request and returns ok false.
+func (s *Server) startDevicePage(w http.ResponseWriter, r *http.Request, nav string) (
 	pd *PageData, defaults devices.Resolved, ok bool) {
-	if !s.can(r, act, nil) {
-		s.notFound(w, r)
-		return nil, devices.Resolved{}, false
-	}
 	defaults, err := s.devices.Defaults(r.Context())
 	if err != nil {
 		s.serverError(w, r, err)
 		return nil, devices.Resolved{}, false
 	}
-	return s.page(r, title, nav), defaults, true
+	return s.page(r, "Add device", nav), defaults, true
 }
 
 // readNewDevice reads the fields every Add device form has into a devices.Spec and f: name,
@@ -167,7 +154,7 @@ func (s *Server) createdView(r *http.Request, c *devices.Created, ownKey bool, b
 
 // deviceFor loads the device named in the path and checks that the user may perform act on
 // it. When not, or when it does not exist, it answers 404 itself and returns nil.
-func (s *Server) deviceFor(w http.ResponseWriter, r *http.Request, act action) *store.Device {
+func (s *Server) deviceFor(w http.ResponseWriter, r *http.Request, act access.Action) *store.Device {
 	dev, err := s.store.DeviceByID(r.Context(), r.PathValue("id"))
 	switch {
 	case isNotFound(err) || err == nil && !s.can(r, act, dev):
@@ -184,7 +171,7 @@ func (s *Server) deviceFor(w http.ResponseWriter, r *http.Request, act action) *
 // (next) and the user may see that page, else My Devices. Nothing else is ever accepted, so
 // next cannot send anyone to another site.
 func (s *Server) backPath(r *http.Request, next string) string {
-	if next == "/admin/devices" && s.can(r, manageAllDevices, nil) {
+	if next == "/admin/devices" && s.can(r, access.ManageAllDevices, nil) {
 		return next
 	}
 	return "/devices"
@@ -218,7 +205,7 @@ func navFor(next string) string {
 }
 
 func (s *Server) showDevice(w http.ResponseWriter, r *http.Request) {
-	dev := s.deviceFor(w, r, viewDevice)
+	dev := s.deviceFor(w, r, access.ViewDevice)
 	if dev == nil {
 		return
 	}
@@ -244,7 +231,7 @@ func (s *Server) fillDeviceForm(r *http.Request, f *Form, dev *store.Device) err
 }
 
 func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request) {
-	dev := s.deviceFor(w, r, editDevice)
+	dev := s.deviceFor(w, r, access.EditDevice)
 	if dev == nil {
 		return
 	}
@@ -263,7 +250,7 @@ func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request) {
 	}
 	overrides := parseOverrides(r, f, resolvedTexts(defaults))
 	// Only those who may set relay subnets have the field; from anyone else it is ignored.
-	relay := s.can(r, editRelaySubnets, dev)
+	relay := s.can(r, access.EditRelaySubnets, dev)
 	var subnets []netip.Prefix
 	if relay {
 		subnets = parseRelaySubnets(r, f)
@@ -293,7 +280,6 @@ func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request) {
 				s.serverError(w, r, err)
 				return
 			}
-			w.Header().Set(hxTrigger, "device-changed")
 			s.renderDevicePage(w, r, http.StatusOK, pd, updated, next, true)
 			return
 		}
@@ -309,6 +295,9 @@ func (s *Server) notApplied(dev *store.Device) string {
 	}
 	return dev.Problem
 }
+
+// AddressesHTML is the device's tunnel addresses, as the tables show them.
+func (p devicePage) AddressesHTML() template.HTML { return addressesHTML(p.Device) }
 
 // renderDevicePage writes a device's page, or only its device-detail fragment for htmx.
 func (s *Server) renderDevicePage(w http.ResponseWriter, r *http.Request, status int, pd *PageData,
@@ -334,10 +323,10 @@ func (s *Server) renderDevicePage(w http.ResponseWriter, r *http.Request, status
 		Notice:       s.liveNotice(now),
 		Device:       dev,
 		Settings:     clientFields(res, deviceSourceWords),
-		CanEdit:      s.can(r, editDevice, dev),
-		CanDelete:    s.can(r, deleteDevice, dev),
-		CanEditRelay: s.can(r, editRelaySubnets, dev),
-		ShowOwner:    s.can(r, manageAllDevices, nil),
+		CanEdit:      s.can(r, access.EditDevice, dev),
+		CanDelete:    s.can(r, access.DeleteDevice, dev),
+		CanEditRelay: s.can(r, access.EditRelaySubnets, dev),
+		ShowOwner:    s.can(r, access.ManageAllDevices, nil),
 		Href:         devicePath(dev.ID, next),
 		Next:         next,
 		Saved:        saved,
@@ -359,7 +348,7 @@ func (s *Server) renderDevicePage(w http.ResponseWriter, r *http.Request, status
 // confirmDeleteDevice is the delete confirmation for browsers without JavaScript; with it, a
 // dialog on the device's page asks instead.
 func (s *Server) confirmDeleteDevice(w http.ResponseWriter, r *http.Request) {
-	dev := s.deviceFor(w, r, deleteDevice)
+	dev := s.deviceFor(w, r, access.DeleteDevice)
 	if dev == nil {
 		return
 	}
@@ -370,7 +359,7 @@ func (s *Server) confirmDeleteDevice(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request) {
-	dev := s.deviceFor(w, r, deleteDevice)
+	dev := s.deviceFor(w, r, access.DeleteDevice)
 	if dev == nil {
 		return
 	}

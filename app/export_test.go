@@ -17,3 +17,12 @@ func SetSessionIdle(idle, seenEvery time.Duration) (restore func()) {
 	sessionIdle, sessionSeenEvery = idle, seenEvery
 	return func() { sessionIdle, sessionSeenEvery = wasIdle, wasEvery }
 }
+
+// RoutePatterns returns the patterns of the route table, in its order.
+func (s *Server) RoutePatterns() []string {
+	var patterns []string
+	for _, rt := range s.routes() {
+		patterns = append(patterns, rt.pattern)
+	}
+	return patterns
+}

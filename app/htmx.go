@@ -10,6 +10,14 @@ const (
 	hxTrigger        = "HX-Trigger"
 )
 
+// The events this server sends in HX-Trigger, each with its listener: an answer that changes
+// only what it swaps in sends none.
+const (
+	// devicesChanged reloads the device tables (partials/devices.html, device-list): a device
+	// was added in the dialog over them.
+	devicesChanged = "devices-changed"
+)
+
 // isHTMX reports whether htmx sent the request for a fragment. When it restores a page of
 // its history (the back button after a sorted or paged table), it wants the whole page.
 func isHTMX(r *http.Request) bool {

@@ -1,16 +1,9 @@
 package app
 
-// Routes served here; server.go registers them:
-//
-//	mux.Handle("GET /devices/live", s.requireUser(s.liveDevices))
-//	mux.Handle("GET /devices/{id}/live", s.requireUser(s.liveDevice))
-//	mux.Handle("GET /devices/{id}/history", s.requireUser(s.deviceHistory))
-
 import (
 	"bytes"
 	"context"
 	"errors"
-	"html"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -19,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"wiregui/assets"
+	"wiregui/app/access"
 	"wiregui/collector"
 	"wiregui/store"
 )
@@ -44,39 +37,6 @@ type deviceLive struct {
 	Seen             time.Time // when Status was worked out
 }
 
-// The live fragments of a device: the pages show them and the streams send them again when
-// they read differently. They are written here rather than by templates: a table of 50 rows
-// has 200 of them, and html/template's per-value cost made them most of a page's time.
-
-// StatusHTML is the connection status badge: a dot and the word.
-func (l deviceLive) StatusHTML() template.HTML {
-	return template.HTML(`<span class="status status-` + string(l.Status) + `"><span class="dot" aria-hidden="true"></span>` +
-		string(l.Status) + `</span>`)
-}
-
-// ReceivedHTML and SentHTML are a byte total with the current rate.
-func (l deviceLive) ReceivedHTML() template.HTML { return trafficHTML(l.RxTotal, l.RxRate) }
-func (l deviceLive) SentHTML() template.HTML     { return trafficHTML(l.TxTotal, l.TxRate) }
-
-func trafficHTML(total int64, rate float64) template.HTML {
-	return template.HTML(`<span class="total">` + assets.FormatBytes(float64(total)) + `</span> <span class="rate">` +
-		assets.FormatRate(rate) + `</span>`)
-}
-
-// HandshakeHTML is the last handshake's age in words, as of Seen.
-func (l deviceLive) HandshakeHTML() template.HTML {
-	if l.Handshake.IsZero() {
-		return `<span class="muted">never</span>`
-	}
-	at := l.Handshake.UTC()
-	return template.HTML(`<time datetime="` + at.Format(time.RFC3339) + `" title="` + at.Format("2006-01-02 15:04:05 UTC") + `">` +
-		html.EscapeString(assets.Ago(l.Seen, l.Handshake)) + `</time>`)
-}
-
-// liveCurrent is the live notice while the collector reports: nothing to see, but an event
-// needs data to be delivered at all.
-const liveCurrent template.HTML = "<!-- live data is current -->"
-
 // liveNotice is what the live pages say about the collector at now: that live data is
 // delayed while it is stalled.
 func (s *Server) liveNotice(now time.Time) template.HTML {
@@ -87,8 +47,7 @@ func (s *Server) liveNotice(now time.Time) template.HTML {
 	if !stalled {
 		return liveCurrent
 	}
-	return template.HTML(`<p class="live-notice" role="status">Live data is delayed: ` +
-		html.EscapeString(collectorSilence(since, now)) + `.</p>`)
+	return delayedHTML(collectorSilence(since, now))
 }
 
 // collectorSilence says how long the collector has not reported, for /healthz and the pages.
@@ -178,16 +137,8 @@ type liveDevice struct {
 	sent [len(liveFields)]template.HTML // the fragments last sent
 }
 
-// The fragments a stream sends: the event's name is the prefix and the device id.
-var liveFields = [...]struct {
-	event    string
-	fragment func(deviceLive) template.HTML
-}{
-	{"status-", deviceLive.StatusHTML},
-	{"rx-", deviceLive.ReceivedHTML},
-	{"tx-", deviceLive.SentHTML},
-	{"handshake-", deviceLive.HandshakeHTML},
-}
+// liveFields are the fragments a stream sends (fragments.go), in the order it sends them.
+var liveFields = [...]liveCell{statusCell, receivedCell, sentCell, handshakeCell}
 
 // stream answers with Server-Sent Events about ids until the client leaves, the server
 // stops, or the user may no longer see them. Every id must name a device the user may see;
@@ -389,7 +340,7 @@ func (s *Server) devicesVisible(r *http.Request, ids []string) (devices []store.
 		return nil, false, err
 	}
 	for i := range devices {
-		if !s.can(r, viewDevice, &devices[i]) {
+		if !s.can(r, access.ViewDevice, &devices[i]) {
 			return nil, false, nil
 		}
 	}
@@ -418,7 +369,11 @@ func (s *Server) stillVisible(r *http.Request, ids []string) bool {
 	if u == nil || u.ID != currentUser(r).ID {
 		return false
 	}
-	_, ok, err := s.devicesVisible(r.WithContext(context.WithValue(ctx, userKey, u)), ids)
+	if ctx, err = s.viewing(ctx, u); err != nil {
+		s.log.Warn("live stream: reload the settings", slog.Any("err", err))
+		return false
+	}
+	_, ok, err := s.devicesVisible(r.WithContext(ctx), ids)
 	return err == nil && ok
 }
 
@@ -427,7 +382,7 @@ func (s *Server) stillVisible(r *http.Request, ids []string) bool {
 func (s *Server) deviceHistory(w http.ResponseWriter, r *http.Request) {
 	dev, err := s.store.DeviceByID(r.Context(), r.PathValue("id"))
 	switch {
-	case isNotFound(err) || err == nil && !s.can(r, viewDevice, dev):
+	case isNotFound(err) || err == nil && !s.can(r, access.ViewDevice, dev):
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "No such device."})
 		return
 	case err != nil:

@@ -21,7 +21,7 @@ import (
 type ctxKey int
 
 const (
-	userKey ctxKey = iota
+	viewerKey ctxKey = iota
 	requestIDKey
 )
 
@@ -47,11 +47,34 @@ const (
 	csrfField  = "csrf_token"
 )
 
-// currentUser returns the signed-in user of the request, re-read from the database for this
-// request, or nil.
+// viewer is who makes a request: the signed-in user, re-read from the database for the
+// request, and the runtime settings that decide what they may do (can), read once with them.
+type viewer struct {
+	user     *store.User
+	settings store.Settings
+}
+
+// currentUser returns the signed-in user of the request, or nil.
 func currentUser(r *http.Request) *store.User {
-	u, _ := r.Context().Value(userKey).(*store.User)
-	return u
+	if v := requestViewer(r); v != nil {
+		return v.user
+	}
+	return nil
+}
+
+// requestViewer returns who makes the request, or nil when nobody is signed in.
+func requestViewer(r *http.Request) *viewer {
+	v, _ := r.Context().Value(viewerKey).(*viewer)
+	return v
+}
+
+// viewing returns ctx with u as its viewer, and the settings read for them.
+func (s *Server) viewing(ctx context.Context, u *store.User) (context.Context, error) {
+	st, err := s.store.Settings(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load settings: %w", err)
+	}
+	return context.WithValue(ctx, viewerKey, &viewer{user: u, settings: st}), nil
 }
 
 func requestID(r *http.Request) string {
@@ -59,8 +82,8 @@ func requestID(r *http.Request) string {
 	return id
 }
 
-// withUser re-reads the session's user on every request: a deleted or disabled user is signed
-// out at once, and a changed role takes effect on the next request.
+// withUser re-reads the session's user on every request, and the settings with them: a deleted
+// or disabled user is signed out at once, and a changed role takes effect on the next request.
 func (s *Server) withUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		now := time.Now()
@@ -78,10 +101,15 @@ func (s *Server) withUser(next http.Handler) http.Handler {
 		case u == nil:
 			next.ServeHTTP(w, r)
 		default:
-			if now.Sub(time.UnixMilli(s.sessions.GetInt64(r.Context(), sessionSeen))) > sessionSeenEvery {
-				s.sessions.Put(r.Context(), sessionSeen, now.UnixMilli())
+			ctx, err := s.viewing(r.Context(), u)
+			if err != nil {
+				s.serverError(w, r, err)
+				return
 			}
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey, u)))
+			if now.Sub(time.UnixMilli(s.sessions.GetInt64(ctx, sessionSeen))) > sessionSeenEvery {
+				s.sessions.Put(ctx, sessionSeen, now.UnixMilli())
+			}
+			next.ServeHTTP(w, r.WithContext(ctx))
 		}
 	})
 }

@@ -1,5 +1,5 @@
-// Package app is WireGUI's web server: routes, middleware, sessions, CSRF, authorization,
-// and the pages with their htmx fragments.
+// Package app is WireGUI's web server: the route table (routes.go), middleware, sessions,
+// CSRF, and the pages with their htmx fragments. Who may do what is decided by app/access.
 package app
 
 import (
@@ -35,6 +35,8 @@ type Store interface {
 	DevicesByID(ctx context.Context, ids []string) ([]store.Device, error)
 	Settings(ctx context.Context) (store.Settings, error)
 	UpdateSettings(ctx context.Context, fn func(*store.Settings) error) (store.Settings, error)
+	OpenNotifications(ctx context.Context, limit int) ([]store.Notification, error)
+	ClearNotifications(ctx context.Context, ids []string) (int, error)
 	Sessions() *store.Sessions
 	DiskFull() bool
 }
@@ -84,6 +86,7 @@ type Server struct {
 	metricsListener func() collector.ListenerState
 	done            chan struct{} // closed by Close: long-lived answers end
 	closing         sync.Once
+	root            http.Handler // every route with its middleware (routes.go)
 }
 
 // New builds the server and parses every template once.
@@ -136,6 +139,9 @@ func New(opts Options) (*Server, error) {
 	s.sessions.Cookie.SameSite = http.SameSiteLaxMode
 	s.sessions.Cookie.Secure = ext.Scheme == "https"
 	s.sessions.ErrorFunc = s.sessionError
+	if s.root, err = s.handler(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -166,48 +172,7 @@ func subkey(secret []byte, use string) []byte {
 func (s *Server) Close() { s.closing.Do(func() { close(s.done) }) }
 
 // Handler returns the root handler with every route and middleware.
-func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /static/", assets.Static())
-	mux.HandleFunc("GET /healthz", s.healthz)
-	if s.metrics != nil {
-		mux.Handle("GET /metrics", s.metrics)
-	}
-	mux.Handle("/", noStore(keepSessionErrors(s.sessions.LoadAndSave(s.withUser(s.checkCSRF(s.pages()))))))
-
-	cop := http.NewCrossOriginProtection()
-	cop.AddTrustedOrigin(s.origin)
-	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.clientError(w, r, http.StatusForbidden, "This request came from another site and was refused.")
-	}))
-	return s.recoverPanics(s.logRequests(securityHeaders(cop.Handler(s.readForm(mux)))))
-}
-
-// pages holds the routes that use the session.
-func (s *Server) pages() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", s.home)
-	mux.HandleFunc("GET /login", s.showLogin)
-	mux.HandleFunc("POST /login", s.login)
-	mux.HandleFunc("POST /logout", s.logout)
-	mux.Handle("GET /devices", s.requireUser(s.showDeviceList(myDevices)))
-	mux.Handle("POST /devices", s.requireUser(s.createDevice(myDevices)))
-	mux.Handle("GET /devices/new", s.requireUser(s.showNewDevice(myDevices)))
-	mux.Handle("GET /devices/live", s.requireUser(s.liveDevices))
-	mux.Handle("GET /devices/{id}", s.requireUser(s.showDevice))
-	mux.Handle("GET /devices/{id}/live", s.requireUser(s.liveDevice))
-	mux.Handle("GET /devices/{id}/history", s.requireUser(s.deviceHistory))
-	mux.Handle("POST /devices/{id}", s.requireUser(s.updateDevice))
-	mux.Handle("GET /devices/{id}/delete", s.requireUser(s.confirmDeleteDevice))
-	mux.Handle("POST /devices/{id}/delete", s.requireUser(s.deleteDevice))
-	mux.Handle("GET /admin/devices", s.requireUser(s.showDeviceList(allDevices)))
-	mux.Handle("POST /admin/devices", s.requireUser(s.createDevice(allDevices)))
-	mux.Handle("GET /admin/devices/new", s.requireUser(s.showNewDevice(allDevices)))
-	mux.Handle("GET /admin/settings", s.requireUser(s.showSettings))
-	mux.Handle("POST /admin/settings", s.requireUser(s.updateSettings))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { s.notFound(w, r) })
-	return mux
-}
+func (s *Server) Handler() http.Handler { return s.root }
 
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 	if currentUser(r) == nil {
@@ -265,7 +230,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		h, reported := s.live.Health()
 		since, stalled := s.live.Stalled()
 		if reported || stalled {
-			body.Collector = &collectorPart{Health: h}
+			body.Collector = &collectorPart{Health: publicCollector(h)}
 		}
 		if stalled {
 			body.Collector.Error = collectorSilence(since, time.Now())
@@ -298,6 +263,19 @@ func publicStatus(st dataplane.Status) dataplane.Status {
 		st.Error = "reconcile failed"
 	}
 	return st
+}
+
+// publicCollector is the collector's health as /healthz shows it to anyone who asks: the
+// errors of its last poll and push name files, hosts and queries, so they are replaced by
+// fixed reasons; the details are in the log. A database that is unavailable is one already.
+func publicCollector(h collector.Health) collector.Health {
+	if h.LastError != "" && h.LastError != store.ErrUnavailable.Error() {
+		h.LastError = "poll failed"
+	}
+	if h.Push.LastError != "" {
+		h.Push.LastError = "push failed"
+	}
+	return h
 }
 
 // isNotFound reports whether err means the object does not exist (for a 404).

@@ -1,10 +1,5 @@
 package app
 
-// Routes served here; server.go registers them:
-//
-//	mux.Handle("GET /admin/settings", s.requireUser(s.showSettings))
-//	mux.Handle("POST /admin/settings", s.requireUser(s.updateSettings))
-
 import (
 	"net/http"
 	"slices"
@@ -17,9 +12,10 @@ import (
 
 // settingsPage is the payload of the Settings page.
 type settingsPage struct {
-	Defaults  []clientField // the default client configuration in effect, with its source
-	Durations []durationOption
-	Saved     bool // the htmx answer to a save
+	Defaults      []clientField // the default client configuration in effect, with its source
+	Durations     []durationOption
+	Saved         bool              // the htmx answer to a save
+	Notifications *notificationList // nil when there are none, or in the htmx answer
 }
 
 // durationOption is one choice of the VPN session duration select; Value is in seconds.
@@ -69,15 +65,7 @@ func settingsSourceWords(source string) string {
 }
 
 func (s *Server) showSettings(w http.ResponseWriter, r *http.Request) {
-	if !s.can(r, editSettings, nil) {
-		s.notFound(w, r)
-		return
-	}
-	st, err := s.store.Settings(r.Context())
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
+	st := requestViewer(r).settings
 	pd := s.page(r, "Settings", "settings")
 	fillSettingsForm(pd.Form, st)
 	s.renderSettingsPage(w, r, http.StatusOK, pd, st, false)
@@ -100,15 +88,7 @@ func fillSettingsForm(f *Form, st store.Settings) {
 }
 
 func (s *Server) updateSettings(w http.ResponseWriter, r *http.Request) {
-	if !s.can(r, editSettings, nil) {
-		s.notFound(w, r)
-		return
-	}
-	current, err := s.store.Settings(r.Context())
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
+	current := requestViewer(r).settings
 	pd := s.page(r, "Settings", "settings")
 	f := pd.Form
 	defaults := parseDefaults(r, f)
@@ -156,7 +136,6 @@ func (s *Server) updateSettings(w http.ResponseWriter, r *http.Request) {
 	}
 	pd.Form = newForm()
 	fillSettingsForm(pd.Form, saved)
-	w.Header().Set(hxTrigger, "settings-changed")
 	s.renderSettingsPage(w, r, http.StatusOK, pd, saved, true)
 }
 
@@ -187,10 +166,17 @@ func (s *Server) renderSettingsPage(w http.ResponseWriter, r *http.Request, stat
 			fields[i].Hint += " Without a port, " + strconv.Itoa(s.devices.Client.EndpointPort) + " is used."
 		}
 	}
-	pd.Data = settingsPage{Defaults: fields, Durations: durationOptions(st.VPNSessionDuration), Saved: saved}
+	page := settingsPage{Defaults: fields, Durations: durationOptions(st.VPNSessionDuration), Saved: saved}
 	if isHTMX(r) {
+		pd.Data = page
 		s.renderFragment(w, r, status, "settings", "settings-form", pd)
 		return
 	}
+	var err error
+	if page.Notifications, err = s.openNotifications(r); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	pd.Data = page
 	s.renderPage(w, r, status, "settings", pd)
 }

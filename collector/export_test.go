@@ -16,3 +16,11 @@ func (s *Supervisor) Restarts() int {
 	defer s.mu.Unlock()
 	return s.restarts
 }
+
+// Missed returns how many updates subscribers have missed in all because their queues were
+// full.
+func (h *Hub) Missed() int64 {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.missed
+}

@@ -343,11 +343,3 @@ func (s *Subscription) wake() {
 	default: // a signal is waiting already
 	}
 }
-
-// Missed returns how many updates subscribers have missed in all because their queues were
-// full.
-func (h *Hub) Missed() int64 {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return h.missed
-}

@@ -97,11 +97,6 @@ func (c *Config) SecretKeyFile() string { return filepath.Join(c.DataDir, "secre
 // ListenAddr is the web server's listen address, host:port.
 func (c *Config) ListenAddr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.Port)) }
 
-// IsSet reports whether the variable (e.g. "WG_WG_MTU") was given by a flag, the environment
-// or the config file rather than defaulted. A value set this way pins a setting that is
-// otherwise editable in the UI.
-func (c *Config) IsSet(name string) bool { return c.set[name] }
-
 // Env returns the configuration as NAME=value pairs in the order of Variables, such that
 // loading them gives the same Config. Secrets appear only where set; a secret read from a file
 // is passed as its NAME_FILE path, not its value. WG_CONFIG_FILE is not included.

@@ -83,25 +83,6 @@ func (p Pool) broadcast() (a netip.Addr, ok bool) {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), true
 }
 
-// CheckAddr reports whether a may be given to a client: inside the network
-// and not the network, server or broadcast address. The error is meant for
-// the user.
-func (p Pool) CheckAddr(a netip.Addr) error {
-	a = a.Unmap()
-	switch {
-	case !p.network.Contains(a):
-		return fmt.Errorf("%s is outside the tunnel network %s", a, p.network)
-	case a == p.network.Addr():
-		return fmt.Errorf("%s is the network address of %s", a, p.network)
-	case a == p.ServerAddr():
-		return fmt.Errorf("%s is the server's address", a)
-	}
-	if b, ok := p.broadcast(); ok && a == b {
-		return fmt.Errorf("%s is the broadcast address of %s", a, p.network)
-	}
-	return nil
-}
-
 // Allocate returns the lowest address that may be given to a client and is
 // not in used. used may be in any order and may contain addresses of other
 // networks or families, which are ignored. It costs O(n log n) in len(used).

@@ -117,26 +117,6 @@ func (r *Reconciler) Status() ReconcileStatus {
 	return r.status
 }
 
-// Wait blocks until a pass that started at or after after has completed, and
-// returns its status. Tests call it as: t0 := time.Now(); change; Trigger();
-// Wait(ctx, t0).
-func (r *Reconciler) Wait(ctx context.Context, after time.Time) (ReconcileStatus, error) {
-	r.init()
-	for {
-		r.mu.Lock()
-		st, passed := r.status, r.passed
-		r.mu.Unlock()
-		if st.Passes > 0 && !st.At.Before(after) {
-			return st, nil
-		}
-		select {
-		case <-passed:
-		case <-ctx.Done():
-			return st, fmt.Errorf("wait for reconcile pass: %w", ctx.Err())
-		}
-	}
-}
-
 // Run reconciles until ctx ends.
 func (r *Reconciler) Run(ctx context.Context) {
 	r.init()

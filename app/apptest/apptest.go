@@ -49,16 +49,44 @@ func (c *Client) Get(path string) Response {
 // Post submits form to path with the CSRF token of the last page fetched.
 func (c *Client) Post(path string, form url.Values) Response {
 	c.t.Helper()
-	form = cloneValues(form)
-	if form.Get("csrf_token") == "" {
-		form.Set("csrf_token", c.csrf)
+	return c.Do(c.request(http.MethodPost, path, form))
+}
+
+// Answer sends method to path, a POST with form and the CSRF token of the last page
+// fetched, and returns the status and headers of the answer itself: a redirect is not
+// followed and the body is not read, so that a live stream ends at once.
+func (c *Client) Answer(method, path string, form url.Values) Response {
+	c.t.Helper()
+	req := c.request(method, path, form)
+	client := *c.HTTP
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := client.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
-	req, err := http.NewRequest(http.MethodPost, c.Base+path, strings.NewReader(form.Encode()))
+	resp.Body.Close()
+	return Response{Status: resp.StatusCode, URL: req.URL.String(), Header: resp.Header}
+}
+
+// request is a request for method and path; a POST carries form with the CSRF token.
+func (c *Client) request(method, path string, form url.Values) *http.Request {
+	c.t.Helper()
+	var body io.Reader
+	if method == http.MethodPost {
+		form = cloneValues(form)
+		if form.Get("csrf_token") == "" {
+			form.Set("csrf_token", c.csrf)
+		}
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, c.Base+path, body)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return c.Do(req)
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	return req
 }
 
 // HTMX is Post as htmx sends it: the token in a header and HX-Request set.

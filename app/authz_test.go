@@ -1,0 +1,183 @@
+package app_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"wiregui/app"
+	"wiregui/app/apptest"
+	"wiregui/assets"
+	"wiregui/collector"
+	"wiregui/store"
+)
+
+// per is the status a role gets from a route for each device the path may name: the role's
+// own, another user's, and one that does not exist. A path that names no device has one
+// status (every).
+type per struct{ own, others, missing int }
+
+func every(status int) per { return per{status, status, status} }
+
+// authzRow is the answer of one route to each role. {id} in path is the device.
+type authzRow struct {
+	pattern                string // as routes.go registers it
+	method                 string // only for a pattern without one
+	path                   string
+	form                   url.Values // the body of a POST; the CSRF token is added
+	anonymous, user, admin per
+}
+
+// authzTable is the authorization table: what every route answers anyone who is not signed
+// in, a user and an admin, for each device it may name. Every route has a row: a route added
+// without one fails TestEveryRouteAnswersEachRoleAsTheTableSays. A route's CSRF check comes
+// before it, so a visitor's POST (which has no session, hence no token) is 403.
+//
+// History reads VictoriaMetrics, which the test server names but cannot reach: 502 says the
+// request got past the check.
+var authzTable = []authzRow{
+	{pattern: "GET /static/", path: assets.StaticURL("app.css"), anonymous: every(200), user: every(200), admin: every(200)},
+	{pattern: "GET /healthz", path: "/healthz", anonymous: every(200), user: every(200), admin: every(200)},
+	{pattern: "GET /metrics", path: "/metrics", anonymous: every(401), user: every(401), admin: every(401)}, // a token, not a session
+	{pattern: "GET /{$}", path: "/", anonymous: every(303), user: every(303), admin: every(303)},
+	{pattern: "GET /login", path: "/login", anonymous: every(200), user: every(303), admin: every(303)},
+	{pattern: "POST /login", path: "/login", form: url.Values{"email": {"nobody@example.com"}, "password": {"wrong"}},
+		anonymous: every(401), user: every(401), admin: every(401)},
+	{pattern: "POST /logout", path: "/logout", anonymous: every(403), user: every(303), admin: every(303)},
+
+	{pattern: "GET /devices", path: "/devices", anonymous: every(303), user: every(200), admin: every(200)},
+	{pattern: "POST /devices", path: "/devices", form: url.Values{"name": {"new"}},
+		anonymous: every(403), user: every(200), admin: every(200)},
+	{pattern: "GET /devices/new", path: "/devices/new", anonymous: every(303), user: every(200), admin: every(200)},
+	{pattern: "GET /devices/live", path: "/devices/live?id={id}",
+		anonymous: every(303), user: per{200, 404, 404}, admin: per{200, 200, 404}},
+	{pattern: "GET /devices/{id}", path: "/devices/{id}",
+		anonymous: every(303), user: per{200, 404, 404}, admin: per{200, 200, 404}},
+	{pattern: "POST /devices/{id}", path: "/devices/{id}", form: defaultsForm("name", "renamed"),
+		anonymous: every(403), user: per{303, 404, 404}, admin: per{303, 303, 404}},
+	{pattern: "GET /devices/{id}/live", path: "/devices/{id}/live",
+		anonymous: every(303), user: per{200, 404, 404}, admin: per{200, 200, 404}},
+	{pattern: "GET /devices/{id}/history", path: "/devices/{id}/history?range=1h",
+		anonymous: every(303), user: per{502, 404, 404}, admin: per{502, 502, 404}},
+	{pattern: "GET /devices/{id}/delete", path: "/devices/{id}/delete",
+		anonymous: every(303), user: per{200, 404, 404}, admin: per{200, 200, 404}},
+	{pattern: "POST /devices/{id}/delete", path: "/devices/{id}/delete",
+		anonymous: every(403), user: per{303, 404, 404}, admin: per{303, 303, 404}},
+
+	{pattern: "GET /admin/devices", path: "/admin/devices", anonymous: every(303), user: every(404), admin: every(200)},
+	{pattern: "POST /admin/devices", path: "/admin/devices", form: url.Values{"user_email": {"bob@example.com"}, "name": {"new"}},
+		anonymous: every(403), user: every(404), admin: every(200)},
+	{pattern: "GET /admin/devices/new", path: "/admin/devices/new", anonymous: every(303), user: every(404), admin: every(200)},
+	{pattern: "GET /admin/settings", path: "/admin/settings", anonymous: every(303), user: every(404), admin: every(200)},
+	{pattern: "POST /admin/settings", path: "/admin/settings",
+		form: url.Values{"vpn_session_duration": {"0"}, "allow_unprivileged_device_management": {"on"},
+			"allow_unprivileged_device_configuration": {"on"}},
+		anonymous: every(403), user: every(404), admin: every(303)},
+	{pattern: "POST /admin/notifications/clear", path: "/admin/notifications/clear",
+		anonymous: every(403), user: every(404), admin: every(303)},
+
+	{pattern: "/", method: "GET", path: "/no-such-page", anonymous: every(404), user: every(404), admin: every(404)},
+	{pattern: "/", method: "POST", path: "/no-such-page", anonymous: every(403), user: every(404), admin: every(404)},
+}
+
+// roleClient is a client signed in as user, or a visitor's when user is nil.
+type roleClient struct {
+	name string
+	user *store.User
+	*apptest.Client
+}
+
+// TestEveryRouteAnswersEachRoleAsTheTableSays walks the route table: every route × role
+// (anonymous, user, admin) × device (own, another user's, missing) × method gets the status
+// of its row in authzTable, and every route has a row.
+func TestEveryRouteAnswersEachRoleAsTheTableSays(t *testing.T) {
+	e := newEnv(t, func(o *app.Options) {
+		o.Metrics = &collector.MetricsHandler{Devices: o.Store.(*store.Store).TrackedDevices, Health: o.Live.Health,
+			Token: "metrics-token"}
+		o.History = &collector.History{URL: "http://127.0.0.1:1"} // nothing listens on port 1
+	})
+	bob := e.user(t, "bob@example.com", password, store.RoleUnprivileged)
+
+	rows := map[string]bool{}
+	for _, row := range authzTable {
+		rows[row.pattern] = true
+	}
+	routes := e.web.RoutePatterns()
+	for _, p := range routes {
+		if !rows[p] {
+			t.Errorf("route %q has no row in authzTable: say what it answers each role", p)
+		}
+	}
+	for p := range rows {
+		if !slices.Contains(routes, p) {
+			t.Errorf("authzTable has a row for %q, which is no route", p)
+		}
+	}
+
+	signIn := func(name string, u *store.User) *roleClient {
+		c := &roleClient{name: name, user: u, Client: apptest.New(t, e.url)}
+		if u == nil {
+			c.Get("/login") // its cookie and CSRF token
+		} else {
+			c.SignIn(u.Email, password)
+		}
+		return c
+	}
+	alice := e.user(t, "alice@example.com", password, store.RoleUnprivileged)
+	root := e.user(t, "root@example.com", password, store.RoleAdmin)
+	clients := []*roleClient{signIn("anonymous", nil), signIn("user", alice), signIn("admin", root)}
+
+	for _, row := range authzTable {
+		method, _, ok := strings.Cut(row.pattern, " ")
+		if !ok {
+			method = row.method
+		}
+		for i, c := range clients {
+			want := []per{row.anonymous, row.user, row.admin}[i]
+			objects := []struct {
+				name string
+				want int
+				id   func() string // a new device each time: a request may delete it
+			}{
+				{"own device", want.own, func() string { return e.device(t, ownerOf(c, alice), "own").ID }},
+				{"another user's device", want.others, func() string { return e.device(t, bob, "bob's").ID }},
+				{"missing device", want.missing, func() string { return "no-such-device" }},
+			}
+			if !strings.Contains(row.path, "{id}") {
+				if want != every(want.own) {
+					t.Errorf("%s %s: the path names no device, so one status per role, got %+v", method, row.path, want)
+				}
+				objects = objects[:1]
+				objects[0].name, objects[0].id = "", nil
+			}
+			for _, o := range objects {
+				path := row.path
+				if o.id != nil {
+					path = strings.ReplaceAll(path, "{id}", o.id())
+				}
+				name := strings.TrimSpace(fmt.Sprintf("%s %s as %s %s", method, row.path, c.name, o.name))
+				r := c.Answer(method, path, row.form)
+				if r.Status != o.want {
+					t.Errorf("%s: got %d, want %d", name, r.Status, o.want)
+				}
+				if loc := r.Header.Get("Location"); c.user == nil && r.Status == http.StatusSeeOther && loc != "/login" {
+					t.Errorf("%s: sent to %q, want /login", name, loc)
+				}
+			}
+			if row.pattern == "POST /logout" && c.user != nil {
+				clients[i] = signIn(c.name, c.user)
+			}
+		}
+	}
+}
+
+// ownerOf is the owner of the role's own device: the role's user, or, for a visitor, alice.
+func ownerOf(c *roleClient, alice *store.User) *store.User {
+	if c.user == nil {
+		return alice
+	}
+	return c.user
+}

@@ -395,8 +395,8 @@ func TestHealthz(t *testing.T) {
 func TestHealthzSaysFixedReasonsOnly(t *testing.T) {
 	e := newEnv(t)
 	secrets := []string{"/var/secret", "vm.internal", "10.9.8.7", "wg7", "peer-key="}
-	e.wg = app.WireGuardStatus{Enabled: true, Interface: "wg0", Error: "create wg7: open /var/secret/tun: permission denied",
-		Reconcile: &app.ReconcileStatus{Error: "set peer peer-key=: no such device"}, NotApplied: map[string]string{"d1": "peer-key= is not a key"}}
+	e.wg = dataplane.Status{Enabled: true, Interface: "wg0", Error: "create wg7: open /var/secret/tun: permission denied",
+		Reconcile: &dataplane.ReconcileStatus{Error: "set peer peer-key=: no such device"}, NotApplied: map[string]string{"d1": "peer-key= is not a key"}}
 	e.live.Publish(collector.Message{Health: collector.Health{LastTick: time.Now(), Errors: 1,
 		LastError: "read peers: open /var/secret/wg7.sock: permission denied",
 		Push:      collector.PushHealth{State: "failing", LastError: `Post "http://vm.internal:8428/api/v1/import/prometheus": dial tcp 10.9.8.7:8428: connection refused`}}})

@@ -1,22 +1,8 @@
 package store
 
 import (
-	"errors"
 	"net/netip"
 	"time"
-)
-
-// Sentinel errors, wrapped with %w by every method that returns them.
-var (
-	ErrNotFound = errors.New("not found")
-	ErrConflict = errors.New("conflict")
-	// ErrDiskFull: a write failed because the database's disk is full. Nothing of it was
-	// written; reads still work. See Store.DiskFull.
-	ErrDiskFull = errors.New("disk full")
-	// ErrUnavailable means the database cannot be reached or talked to for now: the server
-	// refuses connections, is starting up or shutting down, or a connection broke. The same
-	// call may succeed later; the callers wait and say so, they do not stop.
-	ErrUnavailable = errors.New("database unavailable")
 )
 
 // Roles a user can have.

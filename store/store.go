@@ -14,10 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pressly/goose/v3"
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 
 	"wiregui/migrations"
 )
@@ -264,59 +261,6 @@ func (s *Store) wrote(err error) error {
 // DiskFull reports whether the last write failed because the disk is full, and no write has
 // succeeded since.
 func (s *Store) DiskFull() bool { return s.diskFull.Load() }
-
-// isDiskFull reports whether err is SQLite's SQLITE_FULL (or one of its extended codes) or
-// PostgreSQL's disk_full (SQLSTATE 53100).
-func isDiskFull(err error) bool {
-	var le *sqlite.Error
-	if errors.As(err, &le) {
-		return le.Code()&0xff == sqlite3.SQLITE_FULL
-	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return pe.Code == "53100"
-	}
-	return false
-}
-
-// isUniqueViolation reports whether err is a UNIQUE or PRIMARY KEY violation on either database.
-func isUniqueViolation(err error) bool {
-	var le *sqlite.Error
-	if errors.As(err, &le) {
-		return le.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || le.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
-	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return pe.Code == "23505"
-	}
-	return false
-}
-
-// cleanDBError turns driver errors that users see at start-up into one readable line. The
-// error keeps its chain, so that errors.Is still finds ErrUnavailable in it.
-func cleanDBError(err error) error {
-	var le *sqlite.Error
-	if errors.As(err, &le) && le.Code() == sqlite3.SQLITE_NOTADB {
-		return errors.New("file is not a database (corrupt or not SQLite)")
-	}
-	msg := err.Error()
-	if !strings.Contains(msg, "\n") {
-		return err
-	}
-	// pgx puts the attempt at each address of a host name on a line of its own.
-	msg = strings.ReplaceAll(msg, ":\n\t", ": ")
-	msg = strings.ReplaceAll(strings.ReplaceAll(msg, "\n\t", "; "), "\n", "; ")
-	return oneLineError{msg, err}
-}
-
-// oneLineError is an error with a shorter text than its cause's.
-type oneLineError struct {
-	msg   string
-	cause error
-}
-
-func (e oneLineError) Error() string { return e.msg }
-func (e oneLineError) Unwrap() error { return e.cause }
 
 // now returns the current time in UTC at microsecond precision, which both databases keep exactly.
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }

@@ -135,7 +135,7 @@ func devicePageQueries(d dialect, q DeviceQuery) (page, count string, args []any
 	search := strings.TrimSpace(q.Search)
 	if search != "" {
 		args = append(args, likeSubstring(search))
-		conds = append(conds, strings.ReplaceAll(d.deviceSearch, "$n", "$"+strconv.Itoa(len(args))))
+		conds = append(conds, d.deviceSearch(len(args)))
 	}
 	var where string
 	if len(conds) > 0 {

@@ -64,10 +64,8 @@ func (s *Store) CreateDevice(ctx context.Context, d *Device, pools AddressPools)
 	d.ID = newID()
 	d.CreatedAt, d.UpdatedAt = now(), now()
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if s.dialect.lockAddresses != "" {
-			if _, err := tx.ExecContext(ctx, s.dialect.lockAddresses); err != nil {
-				return fmt.Errorf("lock addresses: %w", err)
-			}
+		if err := s.dialect.lockAddresses(ctx, tx); err != nil {
+			return err
 		}
 		var err error
 		if d.IPv4, err = allocate(ctx, tx, "ipv4", pools.IPv4); err != nil {
@@ -199,26 +197,33 @@ type LivePeer struct {
 }
 
 // livePeerQuery selects the live peers; $1 is the start of the valid sessions (NULL when
-// sessions never expire) and $2 an owner's id, or ” for every owner. This is the one place
-// that decides who is connected. The owner filter is spliced in, not written as
-// "$2 = ” OR ...", so that a one-user read uses the user_id index.
-const livePeerQuery = `SELECT d.id, d.user_id, d.public_key, d.preshared_key, d.ipv4, d.ipv6, d.allowed_subnets,
+// sessions never expire) and, when scoped, $2 is an owner's id. This is the one place that
+// decides who is connected.
+func livePeerQuery(d dialect, scoped bool) string {
+	since := d.param(1, "timestamptz")
+	return `SELECT d.id, d.user_id, d.public_key, d.preshared_key, d.ipv4, d.ipv6, d.allowed_subnets,
 	d.remote_endpoint, d.created_at FROM devices d JOIN users u ON u.id = d.user_id
-	WHERE u.disabled_at IS NULL AND ($1 IS NULL OR u.last_signed_in_at > $1)/*owner*/ ORDER BY d.created_at, d.id`
+	WHERE u.disabled_at IS NULL AND (` + since + ` IS NULL OR u.last_signed_in_at > ` + since + `)` +
+		ownerCondition(scoped) + ` ORDER BY d.created_at, d.id`
+}
 
 // nextExpiryQuery finds the earliest valid session that keeps a device live, with the same
-// owner filter.
-const nextExpiryQuery = `SELECT u.last_signed_in_at FROM users u
-	WHERE u.disabled_at IS NULL AND u.last_signed_in_at > $1/*owner*/
+// parameters.
+func nextExpiryQuery(d dialect, scoped bool) string {
+	return `SELECT u.last_signed_in_at FROM users u
+	WHERE u.disabled_at IS NULL AND u.last_signed_in_at > ` + d.param(1, "timestamptz") + ownerCondition(scoped) + `
 	AND EXISTS (SELECT 1 FROM devices d WHERE d.user_id = u.id)
 	ORDER BY u.last_signed_in_at LIMIT 1`
+}
 
-// ownerScoped returns query for every owner (scoped false) or for the owner in $2.
-func ownerScoped(query string, scoped bool) string {
+// ownerCondition limits a live-peer query to the owner in $2 when scoped. It is left out of
+// the text when not, rather than written as a condition an empty $2 makes true, so that a
+// one-user read uses the user_id index.
+func ownerCondition(scoped bool) string {
 	if scoped {
-		return strings.Replace(query, "/*owner*/", " AND u.id = $2", 1)
+		return " AND u.id = $2"
 	}
-	return strings.Replace(query, "/*owner*/", "", 1)
+	return ""
 }
 
 // ListLivePeers returns the devices that must be live WireGuard peers at time at: the
@@ -239,7 +244,7 @@ func (s *Store) ListLivePeers(ctx context.Context, at time.Time, userID string) 
 	if userID != "" {
 		args = append(args, userID)
 	}
-	rows, err := s.read.QueryContext(ctx, s.dialect.typed(ownerScoped(livePeerQuery, userID != "")), args...)
+	rows, err := s.read.QueryContext(ctx, livePeerQuery(s.dialect, userID != ""), args...)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("list live peers: %w", err)
 	}
@@ -268,7 +273,7 @@ func (s *Store) ListLivePeers(ctx context.Context, at time.Time, userID string) 
 	// ORDER BY, not min(): SQLite's aggregate drops the column type and returns text.
 	var signedIn time.Time
 	args[0] = since.Time
-	err = s.read.QueryRowContext(ctx, s.dialect.typed(ownerScoped(nextExpiryQuery, userID != "")), args...).Scan(&signedIn)
+	err = s.read.QueryRowContext(ctx, nextExpiryQuery(s.dialect, userID != ""), args...).Scan(&signedIn)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
@@ -357,7 +362,7 @@ func (s *Store) UpdateDeviceStats(ctx context.Context, updates []StatsUpdate) er
 		return nil
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if !s.dialect.batchUpdates {
+		if !s.dialect.batchesStats() {
 			return updateStatsRowByRow(ctx, tx, updates)
 		}
 		args := make([]any, 0, statsBatch*len(statsColumns))
@@ -379,9 +384,8 @@ func (s *Store) UpdateDeviceStats(ctx context.Context, updates []StatsUpdate) er
 	})
 }
 
-// updateStatsRowByRow is UpdateDeviceStats with one prepared statement per row: what SQLite,
-// in-process and without round trips, does fastest (its planner scans the whole table for
-// UPDATE … FROM a VALUES list).
+// updateStatsRowByRow is UpdateDeviceStats with one prepared statement per row: what SQLite
+// does fastest.
 func updateStatsRowByRow(ctx context.Context, tx *sql.Tx, updates []StatsUpdate) error {
 	stmt, err := tx.PrepareContext(ctx, `UPDATE devices SET rx_bytes = $1, tx_bytes = $2, rx_total = $3,
 		tx_total = $4, latest_handshake = $5, remote_endpoint = $6 WHERE public_key = $7`)
@@ -438,7 +442,7 @@ func statsUpdateQuery(rows int) string {
 				b.WriteString(", ")
 			}
 			n++
-			fmt.Fprintf(&b, "$%d::%s", n, c.pgType)
+			b.WriteString(postgresDialect.param(n, c.pgType))
 		}
 		b.WriteByte(')')
 	}

@@ -4,6 +4,7 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -172,3 +173,33 @@ func (s *Store) DiskFull() bool { return s.diskFull.Load() }
 
 // now returns the current time in UTC at microsecond precision, which both databases keep exactly.
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// queryer is what reads one row: the read pool, its prepared statements, or a transaction.
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// newID returns a random (version 4) UUID.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// expectOne turns the result of an UPDATE or DELETE of one row into an error: ErrNotFound when
+// no row matched.
+func expectOne(res sql.Result, err error, what, id string) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s %s: %w", what, id, ErrNotFound)
+	}
+	return nil
+}

@@ -2,13 +2,36 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 )
+
+// Roles a user can have.
+const (
+	RoleAdmin        = "admin"
+	RoleUnprivileged = "unprivileged"
+)
+
+// User is an account that can sign in and own devices.
+type User struct {
+	ID             string
+	Email          string // stored lower-case; unique
+	PasswordHash   string // argon2id or bcrypt; empty for users without a password
+	Role           string
+	DisabledAt     *time.Time
+	LastSignedInAt *time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// IsAdmin reports whether the user has the admin role.
+func (u *User) IsAdmin() bool { return u.Role == RoleAdmin }
+
+// Disabled reports whether the user has been disabled.
+func (u *User) Disabled() bool { return u.DisabledAt != nil }
 
 const userColumns = `id, email, password_hash, role, disabled_at, last_signed_in_at, created_at, updated_at`
 
@@ -108,42 +131,28 @@ func (s *Store) SetUserDisabled(ctx context.Context, id string, at *time.Time) e
 	return expectOne(res, err, "disable user", id)
 }
 
-// expectOne turns the result of an UPDATE or DELETE of one row into an error: ErrNotFound when
-// no row matched.
-func expectOne(res sql.Result, err error, what, id string) error {
+// ListExpiredSessions returns the enabled users with devices whose VPN session has expired
+// at time at (never-signed-in users included). None when sessions never expire.
+func (s *Store) ListExpiredSessions(ctx context.Context, at time.Time) ([]User, error) {
+	settings, err := s.Settings(ctx)
+	if err != nil || settings.VPNSessionDuration == 0 {
+		return nil, err
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT `+userColumns+` FROM users u WHERE u.disabled_at IS NULL
+		AND (u.last_signed_in_at IS NULL OR u.last_signed_in_at <= $1)
+		AND EXISTS (SELECT 1 FROM devices d WHERE d.user_id = u.id) ORDER BY u.email`,
+		at.Add(-settings.VPNSessionDuration).UTC())
 	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return nil, fmt.Errorf("expired sessions: %w", err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+	defer rows.Close()
+	var users []User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("expired sessions: %w", err)
+		}
+		users = append(users, *u)
 	}
-	if n == 0 {
-		return fmt.Errorf("%s %s: %w", what, id, ErrNotFound)
-	}
-	return nil
-}
-
-// newID returns a random (version 4) UUID.
-func newID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
-func timePtr(t sql.NullTime) *time.Time {
-	if !t.Valid {
-		return nil
-	}
-	v := t.Time.UTC()
-	return &v
-}
-
-func nullTime(t *time.Time) sql.NullTime {
-	if t == nil {
-		return sql.NullTime{}
-	}
-	return sql.NullTime{Time: t.UTC(), Valid: true}
+	return users, rows.Err()
 }

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -51,7 +50,7 @@ const deviceColumns = `d.id, d.user_id, u.email, d.name, d.description, d.public
 
 const deviceFrom = ` FROM devices d JOIN users u ON u.id = d.user_id`
 
-func (s *Store) scanDevice(row interface{ Scan(...any) error }) (*Device, error) {
+func (s *Store) scanDevice(row scanner) (Device, error) {
 	var d Device
 	var psk, allowedIPs, dns, subnets string
 	var v4, v6 sql.NullString
@@ -63,7 +62,7 @@ func (s *Store) scanDevice(row interface{ Scan(...any) error }) (*Device, error)
 		&defMTU, &o.MTU.Value, &defKeepalive, &o.PersistentKeepalive.Value, &subnets,
 		&d.RxBytes, &d.TxBytes, &d.RxTotal, &d.TxTotal, &handshake, &d.RemoteEndpoint, &d.CreatedAt, &d.UpdatedAt)
 	if err != nil {
-		return nil, err
+		return Device{}, err
 	}
 	o.AllowedIPs.Set, o.DNS.Set, o.Endpoint.Set, o.MTU.Set, o.PersistentKeepalive.Set =
 		!defAllowed, !defDNS, !defEndpoint, !defMTU, !defKeepalive
@@ -76,7 +75,7 @@ func (s *Store) scanDevice(row interface{ Scan(...any) error }) (*Device, error)
 	d.IPv6, problems = readAddr("IPv6 address", v6, problems)
 	d.Problem = strings.Join(problems, "; ")
 	d.LatestHandshake = timePtr(handshake)
-	return &d, nil
+	return d, nil
 }
 
 // CreateDevice inserts d for d.UserID, allocating the next free address of each family in
@@ -125,37 +124,30 @@ func allocate(ctx context.Context, tx *sql.Tx, column string, pool AddressPool) 
 	if pool == nil {
 		return netip.Addr{}, nil
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+column+` FROM devices WHERE `+column+` IS NOT NULL`)
+	texts, err := queryRows(ctx, tx, nil, scanText, `SELECT `+column+` FROM devices WHERE `+column+` IS NOT NULL`)
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("read used %s addresses: %w", column, err)
 	}
-	defer rows.Close()
 	var used []netip.Addr
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return netip.Addr{}, fmt.Errorf("read used %s addresses: %w", column, err)
-		}
-		if a, err := netip.ParseAddr(s); err == nil {
+	for _, t := range texts {
+		if a, err := netip.ParseAddr(t); err == nil {
 			used = append(used, a)
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return netip.Addr{}, fmt.Errorf("read used %s addresses: %w", column, err)
 	}
 	return pool.Allocate(used)
 }
 
 // DeviceByID returns the device with id, with its owner's email, or ErrNotFound.
 func (s *Store) DeviceByID(ctx context.Context, id string) (*Device, error) {
-	d, err := s.scanDevice(s.reads.QueryRowContext(ctx, `SELECT `+deviceColumns+deviceFrom+` WHERE d.id = $1`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("device %s: %w", id, ErrNotFound)
-	}
+	return s.deviceByID(ctx, s.reads, id)
+}
+
+func (s *Store) deviceByID(ctx context.Context, q queryer, id string) (*Device, error) {
+	d, err := s.scanDevice(q.QueryRowContext(ctx, `SELECT `+deviceColumns+deviceFrom+` WHERE d.id = $1`, id))
 	if err != nil {
-		return nil, fmt.Errorf("get device: %w", err)
+		return nil, lookupError(err, "device", id)
 	}
-	return d, nil
+	return &d, nil
 }
 
 // ListDevices returns every device ordered by owner email and name.
@@ -174,12 +166,9 @@ func (s *Store) ListDevicesByUser(ctx context.Context, userID string) ([]Device,
 func (s *Store) UpdateDevice(ctx context.Context, id string, fn func(*Device) error) (*Device, error) {
 	var updated *Device
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		d, err := s.scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceColumns+deviceFrom+` WHERE d.id = $1`, id))
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("device %s: %w", id, ErrNotFound)
-		}
+		d, err := s.deviceByID(ctx, tx, id)
 		if err != nil {
-			return fmt.Errorf("get device: %w", err)
+			return err
 		}
 		if err := fn(d); err != nil {
 			return err
@@ -203,20 +192,8 @@ func (s *Store) UpdateDevice(ctx context.Context, id string, fn func(*Device) er
 }
 
 func (s *Store) listDevices(ctx context.Context, query string, args ...any) ([]Device, error) {
-	rows, err := s.read.QueryContext(ctx, query, args...)
+	devices, err := queryRows(ctx, s.read, nil, s.scanDevice, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list devices: %w", err)
-	}
-	defer rows.Close()
-	var devices []Device
-	for rows.Next() {
-		d, err := s.scanDevice(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list devices: %w", err)
-		}
-		devices = append(devices, *d)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}
 	return devices, nil

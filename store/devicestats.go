@@ -40,28 +40,24 @@ type TrackedDevice struct {
 // TrackedDevices returns every device with its owner's email and its last stored stats,
 // ordered by public key.
 func (s *Store) TrackedDevices(ctx context.Context) ([]TrackedDevice, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT d.id, d.public_key, d.name, u.email, d.rx_bytes, d.tx_bytes,
-		d.rx_total, d.tx_total, d.latest_handshake, d.remote_endpoint
+	devices, err := queryRows(ctx, s.read, nil, scanTrackedDevice, `SELECT d.id, d.public_key, d.name, u.email,
+		d.rx_bytes, d.tx_bytes, d.rx_total, d.tx_total, d.latest_handshake, d.remote_endpoint
 		FROM devices d JOIN users u ON u.id = d.user_id ORDER BY d.public_key`)
 	if err != nil {
 		return nil, fmt.Errorf("tracked devices: %w", err)
 	}
-	defer rows.Close()
-	var out []TrackedDevice
-	for rows.Next() {
-		var d TrackedDevice
-		var handshake sql.NullTime
-		if err := rows.Scan(&d.ID, &d.PublicKey, &d.Name, &d.UserEmail, &d.RxBytes, &d.TxBytes,
-			&d.RxTotal, &d.TxTotal, &handshake, &d.RemoteEndpoint); err != nil {
-			return nil, fmt.Errorf("tracked devices: %w", err)
-		}
-		d.LatestHandshake = timePtr(handshake)
-		out = append(out, d)
+	return devices, nil
+}
+
+func scanTrackedDevice(row scanner) (TrackedDevice, error) {
+	var d TrackedDevice
+	var handshake sql.NullTime
+	if err := row.Scan(&d.ID, &d.PublicKey, &d.Name, &d.UserEmail, &d.RxBytes, &d.TxBytes,
+		&d.RxTotal, &d.TxTotal, &handshake, &d.RemoteEndpoint); err != nil {
+		return TrackedDevice{}, err
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("tracked devices: %w", err)
-	}
-	return out, nil
+	d.LatestHandshake = timePtr(handshake)
+	return d, nil
 }
 
 // UpdateDeviceStats writes new counters for the given devices in one transaction. Updates for

@@ -74,27 +74,8 @@ func (s *Store) ListLivePeers(ctx context.Context, at time.Time, userID string) 
 	if userID != "" {
 		args = append(args, userID)
 	}
-	rows, err := s.read.QueryContext(ctx, livePeerQuery(s.dialect, userID != ""), args...)
+	peers, err = queryRows(ctx, s.read, nil, s.scanLivePeer, livePeerQuery(s.dialect, userID != ""), args...)
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("list live peers: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var p LivePeer
-		var psk, subnets string
-		var v4, v6 sql.NullString
-		if err := rows.Scan(&p.DeviceID, &p.UserID, &p.PublicKey, &psk, &v4, &v6, &subnets, &p.RemoteEndpoint, &p.CreatedAt); err != nil {
-			return nil, time.Time{}, fmt.Errorf("list live peers: %w", err)
-		}
-		var problems []string
-		p.PresharedKey, problems = s.openPresharedKey(psk, problems)
-		p.IPv4, problems = readAddr("IPv4 address", v4, problems)
-		p.IPv6, problems = readAddr("IPv6 address", v6, problems)
-		p.AllowedSubnets, problems = readPrefixes("relay subnets", subnets, problems)
-		p.Problem = strings.Join(problems, "; ")
-		peers = append(peers, p)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, time.Time{}, fmt.Errorf("list live peers: %w", err)
 	}
 	if !since.Valid {
@@ -112,6 +93,22 @@ func (s *Store) ListLivePeers(ctx context.Context, at time.Time, userID string) 
 		changesAt = signedIn.UTC().Add(settings.VPNSessionDuration)
 	}
 	return peers, changesAt, nil
+}
+
+func (s *Store) scanLivePeer(row scanner) (LivePeer, error) {
+	var p LivePeer
+	var psk, subnets string
+	var v4, v6 sql.NullString
+	if err := row.Scan(&p.DeviceID, &p.UserID, &p.PublicKey, &psk, &v4, &v6, &subnets, &p.RemoteEndpoint, &p.CreatedAt); err != nil {
+		return LivePeer{}, err
+	}
+	var problems []string
+	p.PresharedKey, problems = s.openPresharedKey(psk, problems)
+	p.IPv4, problems = readAddr("IPv4 address", v4, problems)
+	p.IPv6, problems = readAddr("IPv6 address", v6, problems)
+	p.AllowedSubnets, problems = readPrefixes("relay subnets", subnets, problems)
+	p.Problem = strings.Join(problems, "; ")
+	return p, nil
 }
 
 // AccessMark is a fingerprint of the rows that decide the live peers (apart from the clock):

@@ -36,19 +36,16 @@ func (s *Store) Notify(ctx context.Context, n *Notification, dedupeKey string) (
 
 // ListNotifications returns the newest notifications first, at most limit.
 func (s *Store) ListNotifications(ctx context.Context, limit int) ([]Notification, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT id, kind, COALESCE(user_id, ''), message, created_at
+	list, err := queryRows(ctx, s.read, nil, scanNotification, `SELECT id, kind, COALESCE(user_id, ''), message, created_at
 		FROM notifications ORDER BY created_at DESC, id LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list notifications: %w", err)
 	}
-	defer rows.Close()
-	var out []Notification
-	for rows.Next() {
-		var n Notification
-		if err := rows.Scan(&n.ID, &n.Kind, &n.UserID, &n.Message, &n.CreatedAt); err != nil {
-			return nil, fmt.Errorf("list notifications: %w", err)
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+	return list, nil
+}
+
+func scanNotification(row scanner) (Notification, error) {
+	var n Notification
+	err := row.Scan(&n.ID, &n.Kind, &n.UserID, &n.Message, &n.CreatedAt)
+	return n, err
 }

@@ -174,9 +174,51 @@ func (s *Store) DiskFull() bool { return s.diskFull.Load() }
 // now returns the current time in UTC at microsecond precision, which both databases keep exactly.
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
-// queryer is what reads one row: the read pool, its prepared statements, or a transaction.
+// queryer runs reads: the read pool, its prepared statements, or a transaction.
 type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// scanner is a row to read: a *sql.Row, or *sql.Rows at a row.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// queryRows runs query on q and reads every row with scan, appended to list. Errors are
+// returned as they are, for the caller to say what failed.
+func queryRows[T any](ctx context.Context, q queryer, list []T, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return list, nil
+}
+
+// scanText reads a row of one text column.
+func scanText(row scanner) (text string, err error) {
+	err = row.Scan(&text)
+	return text, err
+}
+
+// lookupError names the error of reading the one row of what (a "device", a "user") by key:
+// no row is ErrNotFound.
+func lookupError(err error, what, key string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s %s: %w", what, key, ErrNotFound)
+	}
+	return fmt.Errorf("get %s: %w", what, err)
 }
 
 // newID returns a random (version 4) UUID.

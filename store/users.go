@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -35,15 +34,14 @@ func (u *User) Disabled() bool { return u.DisabledAt != nil }
 
 const userColumns = `id, email, password_hash, role, disabled_at, last_signed_in_at, created_at, updated_at`
 
-func scanUser(row interface{ Scan(...any) error }) (*User, error) {
+func scanUser(row scanner) (User, error) {
 	var u User
 	var disabled, signedIn sql.NullTime
-	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Role, &disabled, &signedIn, &u.CreatedAt, &u.UpdatedAt)
-	if err != nil {
-		return nil, err
+	if err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Role, &disabled, &signedIn, &u.CreatedAt, &u.UpdatedAt); err != nil {
+		return User{}, err
 	}
 	u.DisabledAt, u.LastSignedInAt = timePtr(disabled), timePtr(signedIn)
-	return &u, nil
+	return u, nil
 }
 
 // NormalizeEmail is the one place that decides when two emails are the same address.
@@ -80,31 +78,19 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (*User, error) {
 
 func (s *Store) oneUser(ctx context.Context, query string, arg string) (*User, error) {
 	u, err := scanUser(s.reads.QueryRowContext(ctx, query, arg))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("user %s: %w", arg, ErrNotFound)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("get user: %w", err)
+		return nil, lookupError(err, "user", arg)
 	}
-	return u, nil
+	return &u, nil
 }
 
 // UserEmails returns every user's email, in order: what owner fields suggest from.
 func (s *Store) UserEmails(ctx context.Context) ([]string, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT email FROM users ORDER BY email`)
+	emails, err := queryRows(ctx, s.read, nil, scanText, `SELECT email FROM users ORDER BY email`)
 	if err != nil {
 		return nil, fmt.Errorf("user emails: %w", err)
 	}
-	defer rows.Close()
-	var emails []string
-	for rows.Next() {
-		var e string
-		if err := rows.Scan(&e); err != nil {
-			return nil, fmt.Errorf("user emails: %w", err)
-		}
-		emails = append(emails, e)
-	}
-	return emails, rows.Err()
+	return emails, nil
 }
 
 // CountUsers returns the number of users.
@@ -138,21 +124,12 @@ func (s *Store) ListExpiredSessions(ctx context.Context, at time.Time) ([]User, 
 	if err != nil || settings.VPNSessionDuration == 0 {
 		return nil, err
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT `+userColumns+` FROM users u WHERE u.disabled_at IS NULL
+	users, err := queryRows(ctx, s.read, nil, scanUser, `SELECT `+userColumns+` FROM users u WHERE u.disabled_at IS NULL
 		AND (u.last_signed_in_at IS NULL OR u.last_signed_in_at <= $1)
 		AND EXISTS (SELECT 1 FROM devices d WHERE d.user_id = u.id) ORDER BY u.email`,
 		at.Add(-settings.VPNSessionDuration).UTC())
 	if err != nil {
 		return nil, fmt.Errorf("expired sessions: %w", err)
 	}
-	defer rows.Close()
-	var users []User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("expired sessions: %w", err)
-		}
-		users = append(users, *u)
-	}
-	return users, rows.Err()
+	return users, nil
 }

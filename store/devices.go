@@ -192,7 +192,8 @@ func (s *Store) UpdateDevice(ctx context.Context, id string, fn func(*Device) er
 }
 
 func (s *Store) listDevices(ctx context.Context, query string, args ...any) ([]Device, error) {
-	devices, err := queryRows(ctx, s.read, nil, s.scanDevice, query, args...)
+	scan := func(rows *sql.Rows) (Device, error) { return s.scanDevice(rows) }
+	devices, err := queryRows(ctx, s.read, nil, scan, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}

@@ -49,10 +49,10 @@ func (s *Store) TrackedDevices(ctx context.Context) ([]TrackedDevice, error) {
 	return devices, nil
 }
 
-func scanTrackedDevice(row scanner) (TrackedDevice, error) {
+func scanTrackedDevice(rows *sql.Rows) (TrackedDevice, error) {
 	var d TrackedDevice
 	var handshake sql.NullTime
-	if err := row.Scan(&d.ID, &d.PublicKey, &d.Name, &d.UserEmail, &d.RxBytes, &d.TxBytes,
+	if err := rows.Scan(&d.ID, &d.PublicKey, &d.Name, &d.UserEmail, &d.RxBytes, &d.TxBytes,
 		&d.RxTotal, &d.TxTotal, &handshake, &d.RemoteEndpoint); err != nil {
 		return TrackedDevice{}, err
 	}

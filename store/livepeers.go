@@ -95,11 +95,11 @@ func (s *Store) ListLivePeers(ctx context.Context, at time.Time, userID string) 
 	return peers, changesAt, nil
 }
 
-func (s *Store) scanLivePeer(row scanner) (LivePeer, error) {
+func (s *Store) scanLivePeer(rows *sql.Rows) (LivePeer, error) {
 	var p LivePeer
 	var psk, subnets string
 	var v4, v6 sql.NullString
-	if err := row.Scan(&p.DeviceID, &p.UserID, &p.PublicKey, &psk, &v4, &v6, &subnets, &p.RemoteEndpoint, &p.CreatedAt); err != nil {
+	if err := rows.Scan(&p.DeviceID, &p.UserID, &p.PublicKey, &psk, &v4, &v6, &subnets, &p.RemoteEndpoint, &p.CreatedAt); err != nil {
 		return LivePeer{}, err
 	}
 	var problems []string

@@ -44,8 +44,8 @@ func (s *Store) ListNotifications(ctx context.Context, limit int) ([]Notificatio
 	return list, nil
 }
 
-func scanNotification(row scanner) (Notification, error) {
+func scanNotification(rows *sql.Rows) (Notification, error) {
 	var n Notification
-	err := row.Scan(&n.ID, &n.Kind, &n.UserID, &n.Message, &n.CreatedAt)
+	err := rows.Scan(&n.ID, &n.Kind, &n.UserID, &n.Message, &n.CreatedAt)
 	return n, err
 }

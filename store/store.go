@@ -187,14 +187,15 @@ type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// scanner is a row to read: a *sql.Row, or *sql.Rows at a row.
+// scanner is a row to read: a *sql.Row, or *sql.Rows at a row. A call through it costs the
+// arguments of Scan an allocation, so a function that reads only lists takes *sql.Rows.
 type scanner interface {
 	Scan(dest ...any) error
 }
 
 // queryRows runs query on q and reads every row with scan, appended to list. Errors are
 // returned as they are, for the caller to say what failed.
-func queryRows[T any](ctx context.Context, q queryer, list []T, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+func queryRows[T any](ctx context.Context, q queryer, list []T, scan func(*sql.Rows) (T, error), query string, args ...any) ([]T, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -214,8 +215,8 @@ func queryRows[T any](ctx context.Context, q queryer, list []T, scan func(scanne
 }
 
 // scanText reads a row of one text column.
-func scanText(row scanner) (text string, err error) {
-	err = row.Scan(&text)
+func scanText(rows *sql.Rows) (text string, err error) {
+	err = rows.Scan(&text)
 	return text, err
 }
 

@@ -124,7 +124,8 @@ func (s *Store) ListExpiredSessions(ctx context.Context, at time.Time) ([]User, 
 	if err != nil || settings.VPNSessionDuration == 0 {
 		return nil, err
 	}
-	users, err := queryRows(ctx, s.read, nil, scanUser, `SELECT `+userColumns+` FROM users u WHERE u.disabled_at IS NULL
+	scan := func(rows *sql.Rows) (User, error) { return scanUser(rows) }
+	users, err := queryRows(ctx, s.read, nil, scan, `SELECT `+userColumns+` FROM users u WHERE u.disabled_at IS NULL
 		AND (u.last_signed_in_at IS NULL OR u.last_signed_in_at <= $1)
 		AND EXISTS (SELECT 1 FROM devices d WHERE d.user_id = u.id) ORDER BY u.email`,
 		at.Add(-settings.VPNSessionDuration).UTC())

@@ -45,87 +45,87 @@ func seedDevices(b *testing.B, s *store.Store, n int) {
 	}
 }
 
-// BenchmarkListLivePeers10k is the database half of a reconcile pass at 10,000 devices.
-func BenchmarkListLivePeers10k(b *testing.B) {
+// benchSeeded runs fn as a sub-benchmark per driver, on a fresh store holding n devices of
+// seedDevices.
+func benchSeeded(b *testing.B, n int, fn func(b *testing.B, driver string, s *store.Store)) {
 	for _, driver := range storetest.Drivers {
 		b.Run(driver, func(b *testing.B) {
 			s := storetest.Open(b, driver)
-			seedDevices(b, s, 10_000)
-			ctx := context.Background()
-			for _, session := range []time.Duration{0, time.Hour} {
-				s.UpdateSettings(ctx, func(st *store.Settings) error { st.VPNSessionDuration = session; return nil })
-				b.Run(fmt.Sprint("session=", session), func(b *testing.B) {
-					for b.Loop() {
-						devices, _, err := s.ListLivePeers(ctx, time.Now(), "")
-						if err != nil || len(devices) != 10_000 {
-							b.Fatalf("got %d devices, %v", len(devices), err)
-						}
-					}
-				})
-			}
+			seedDevices(b, s, n)
+			fn(b, driver, s)
 		})
 	}
+}
+
+// BenchmarkListLivePeers10k is the database half of a reconcile pass at 10,000 devices.
+func BenchmarkListLivePeers10k(b *testing.B) {
+	benchSeeded(b, 10_000, func(b *testing.B, _ string, s *store.Store) {
+		ctx := context.Background()
+		for _, session := range []time.Duration{0, time.Hour} {
+			s.UpdateSettings(ctx, func(st *store.Settings) error { st.VPNSessionDuration = session; return nil })
+			b.Run(fmt.Sprint("session=", session), func(b *testing.B) {
+				for b.Loop() {
+					devices, _, err := s.ListLivePeers(ctx, time.Now(), "")
+					if err != nil || len(devices) != 10_000 {
+						b.Fatalf("got %d devices, %v", len(devices), err)
+					}
+				}
+			})
+		}
+	})
 }
 
 // BenchmarkAccessMark10k is what every reconcile pass asks the database at 10,000 devices
 // to find changes other processes made.
 func BenchmarkAccessMark10k(b *testing.B) {
-	for _, driver := range storetest.Drivers {
-		b.Run(driver, func(b *testing.B) {
-			s := storetest.Open(b, driver)
-			seedDevices(b, s, 10_000)
-			ctx := context.Background()
-			for b.Loop() {
-				if _, err := s.AccessMark(ctx); err != nil {
-					b.Fatal(err)
-				}
+	benchSeeded(b, 10_000, func(b *testing.B, _ string, s *store.Store) {
+		ctx := context.Background()
+		for b.Loop() {
+			if _, err := s.AccessMark(ctx); err != nil {
+				b.Fatal(err)
 			}
-		})
-	}
+		}
+	})
 }
 
 // BenchmarkListDevicesPage10k is the database half of one page of the device tables at
 // 10,000 devices: 100 owners of 100 devices each, two thirds of the devices with traffic and
 // a handshake. PostgreSQL is vacuumed and analyzed first, as autovacuum would have done.
 func BenchmarkListDevicesPage10k(b *testing.B) {
-	for _, driver := range storetest.Drivers {
-		b.Run(driver, func(b *testing.B) {
-			s := storetest.Open(b, driver)
-			seedDevices(b, s, 10_000)
-			owner := gatherDevicesOwners(b, s, 100)
-			seedDeviceStats(b, s, 10_000)
-			if driver == "postgres" {
-				if _, err := store.RawDBForTest(s).Exec(`VACUUM ANALYZE`); err != nil {
-					b.Fatal(err)
-				}
+	benchSeeded(b, 10_000, func(b *testing.B, driver string, s *store.Store) {
+		owner := gatherDevicesOwners(b, s, 100)
+		seedDeviceStats(b, s, 10_000)
+		if driver == "postgres" {
+			if _, err := store.RawDBForTest(s).Exec(`VACUUM ANALYZE`); err != nil {
+				b.Fatal(err)
 			}
-			cases := []struct {
-				name    string
-				q       store.DeviceQuery
-				matches int
-			}{
-				{"name/page=1", store.DeviceQuery{Limit: 50}, 10_000},
-				{"name/offset=5000", store.DeviceQuery{Offset: 5000, Limit: 50}, 10_000},
-				{"owner=one/rx-desc", store.DeviceQuery{UserID: owner, Sort: store.SortByReceived, Desc: true, Limit: 50}, 100},
-				// "7" is in the name, address or key of 4,988 devices; "device 123" in the names of 11.
-				{"search=half/handshake", store.DeviceQuery{Search: "7", Sort: store.SortByHandshake, Limit: 50}, 4_988},
-				{"search=11/name", store.DeviceQuery{Search: "device 123", Limit: 50}, 11},
-				{"sort=owner", store.DeviceQuery{Sort: store.SortByOwner, Limit: 50}, 10_000},
-				{"sort=rx-desc", store.DeviceQuery{Sort: store.SortByReceived, Desc: true, Limit: 50}, 10_000},
-			}
-			ctx := context.Background()
-			for _, c := range cases {
-				b.Run(c.name, func(b *testing.B) {
-					for b.Loop() {
-						devices, total, err := s.ListDevicesPage(ctx, c.q)
-						if err != nil || total != c.matches || len(devices) != min(c.q.Limit, c.matches) {
-							b.Fatalf("got %d devices of %d, %v; want %d of %d", len(devices), total, err, min(c.q.Limit, c.matches), c.matches)
-						}
+		}
+		cases := []struct {
+			name    string
+			q       store.DeviceQuery
+			matches int
+		}{
+			{"name/page=1", store.DeviceQuery{Limit: 50}, 10_000},
+			{"name/offset=5000", store.DeviceQuery{Offset: 5000, Limit: 50}, 10_000},
+			{"owner=one/rx-desc", store.DeviceQuery{UserID: owner, Sort: store.SortByReceived, Desc: true, Limit: 50}, 100},
+			// "7" is in the name, address or key of 4,988 devices; "device 123" in the names of 11.
+			{"search=half/handshake", store.DeviceQuery{Search: "7", Sort: store.SortByHandshake, Limit: 50}, 4_988},
+			{"search=11/name", store.DeviceQuery{Search: "device 123", Limit: 50}, 11},
+			{"sort=owner", store.DeviceQuery{Sort: store.SortByOwner, Limit: 50}, 10_000},
+			{"sort=rx-desc", store.DeviceQuery{Sort: store.SortByReceived, Desc: true, Limit: 50}, 10_000},
+		}
+		ctx := context.Background()
+		for _, c := range cases {
+			b.Run(c.name, func(b *testing.B) {
+				for b.Loop() {
+					devices, total, err := s.ListDevicesPage(ctx, c.q)
+					if err != nil || total != c.matches || len(devices) != min(c.q.Limit, c.matches) {
+						b.Fatalf("got %d devices of %d, %v; want %d of %d", len(devices), total, err, min(c.q.Limit, c.matches), c.matches)
 					}
-				})
-			}
-		})
-	}
+				}
+			})
+		}
+	})
 }
 
 // gatherDevicesOwners hands the devices of seedDevices to its first owners users

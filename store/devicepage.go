@@ -135,7 +135,7 @@ func devicePageQueries(d dialect, q DeviceQuery) (page, count string, args []any
 	search := strings.TrimSpace(q.Search)
 	if search != "" {
 		args = append(args, likeSubstring(search))
-		conds = append(conds, strings.ReplaceAll(d.deviceSearch, "$n", "$"+strconv.Itoa(len(args))))
+		conds = append(conds, d.deviceSearch(len(args)))
 	}
 	var where string
 	if len(conds) > 0 {
@@ -176,20 +176,9 @@ func devicePageQueries(d dialect, q DeviceQuery) (page, count string, args []any
 
 // readDevicePage runs a page query of devicePageQueries, of at most limit devices.
 func (s *Store) readDevicePage(ctx context.Context, limit int, query string, args ...any) (devices []Device, total int, err error) {
-	rows, err := s.reads.QueryContext(ctx, query, args...)
+	scan := func(rows *sql.Rows) (Device, error) { return s.scanDevice(countedRow{rows, &total}) }
+	devices, err = queryRows(ctx, s.reads, make([]Device, 0, limit), scan, query, args...)
 	if err != nil {
-		return nil, 0, fmt.Errorf("list devices: %w", err)
-	}
-	defer rows.Close()
-	devices = make([]Device, 0, limit)
-	for rows.Next() {
-		d, err := s.scanDevice(countedRow{rows, &total})
-		if err != nil {
-			return nil, 0, fmt.Errorf("list devices: %w", err)
-		}
-		devices = append(devices, *d)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, 0, fmt.Errorf("list devices: %w", err)
 	}
 	return devices, total, nil

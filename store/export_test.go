@@ -3,10 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-
-	"github.com/pressly/goose/v3"
-
-	"wiregui/migrations"
 )
 
 // RawDBForTest exposes the write connection to tests that check what is stored on disk.
@@ -14,11 +10,7 @@ func RawDBForTest(s *Store) *sql.DB { return s.write }
 
 // MigrateToForTest migrates up to version only, as an older binary would have.
 func MigrateToForTest(ctx context.Context, s *Store, version int64) error {
-	fsys, err := migrations.FS(s.dialect.name)
-	if err != nil {
-		return err
-	}
-	p, err := goose.NewProvider(s.dialect.goose, s.write, fsys)
+	p, err := s.migrations()
 	if err != nil {
 		return err
 	}

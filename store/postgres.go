@@ -6,13 +6,10 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
-	"io"
 	"net"
-	"strings"
 	"syscall"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"golang.org/x/sys/unix"
 )
@@ -66,45 +63,6 @@ func connOpen(c net.Conn) bool {
 	})
 	return open && err == nil
 }
-
-// unavailable reports whether err means that the server cannot be reached or talked to at the
-// moment: it refuses connections, is starting up or shutting down, or the connection broke.
-// Errors the server answers with for a bad request or bad credentials are not: retrying them
-// gives the same answer.
-func unavailable(err error) bool {
-	if err == nil || err == io.EOF || errors.Is(err, context.Canceled) {
-		return false // io.EOF alone is the end of the rows; a cancelled caller gave up
-	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		switch {
-		case strings.HasPrefix(pe.Code, "08"), // connection exception
-			pe.Code == "57P01", // admin_shutdown: the server is stopping or ended the session
-			pe.Code == "57P02", // crash_shutdown
-			pe.Code == "57P03", // cannot_connect_now: starting up, shutting down, recovering
-			pe.Code == "53300": // too_many_connections
-			return true
-		}
-		return false
-	}
-	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, pgconn.ErrConnClosed) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.DeadlineExceeded)
-}
-
-// classify wraps err with ErrUnavailable when the server cannot be reached.
-func classify(err error) error {
-	if unavailable(err) && !errors.Is(err, ErrUnavailable) {
-		return unavailableError{err}
-	}
-	return err
-}
-
-// unavailableError is an error that means ErrUnavailable. Its text is the cause's alone: the
-// callers name what failed, and the cause says why.
-type unavailableError struct{ error }
-
-func (e unavailableError) Unwrap() []error { return []error{ErrUnavailable, e.error} }
 
 // The driver's types, with every error classified. They embed pgx's, so database/sql finds
 // the same optional interfaces (session reset, column types, named value checks).

@@ -1,25 +1,23 @@
 // Package store is WireGUI's storage layer: one SQL text over database/sql for SQLite
-// (modernc.org/sqlite, no cgo) and PostgreSQL (pgx). The few differences live in dialect.
+// (modernc.org/sqlite, no cgo) and PostgreSQL (pgx). The few differences are the methods of
+// dialect (dialect.go).
+//
+// store.go opens the database and runs reads, writes and transactions; migrate.go migrates
+// it; errors.go classifies the drivers' errors; postgres.go wraps pgx. Each entity has a file
+// of its own, its type next to the methods that store it: settings.go, serverkeys.go,
+// notifications.go, users.go, sessions.go, and devices.go with devicepage.go (the device
+// tables), devicestats.go (the collector's counters) and livepeers.go (who is connected).
 package store
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/pressly/goose/v3"
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
-
-	"wiregui/migrations"
 )
 
 // Options says which database to open.
@@ -44,38 +42,6 @@ type Store struct {
 	// write that succeeds.
 	diskFull atomic.Bool
 }
-
-// dialect holds what differs between the two databases.
-type dialect struct {
-	name  string
-	goose goose.Dialect
-	// lockAddresses serialises address allocation inside a transaction. SQLite needs none:
-	// its write transactions are already exclusive.
-	lockAddresses string
-	// batchUpdates writes the collector's stats with a few UPDATE … FROM VALUES statements
-	// instead of one statement per device: fewer round trips to a server.
-	batchUpdates bool
-	// typed adds the cast PostgreSQL needs to $1, a time that may be NULL, of the live-peer queries.
-	typed func(query string) string
-	// deviceSearch is the condition that one of a device's searchable columns contains the
-	// LIKE pattern $n, escaped with a backslash and folded to lower case. Both fold ASCII
-	// letters only, so they find the same devices: SQLite's LIKE folds ASCII by itself and,
-	// without ICU, knows no more; PostgreSQL's lower() in the "C" collation folds the same,
-	// and faster than in a language's collation (1.8 ms against 2.6 ms over 10,000 devices).
-	// Addresses are stored in lower case. The backslash is PostgreSQL's default escape: naming
-	// it would call like_escape() on every row of a generic plan (3.4 ms).
-	deviceSearch string
-}
-
-var (
-	sqliteDialect = dialect{name: "sqlite", goose: goose.DialectSQLite3, typed: func(q string) string { return q },
-		deviceSearch: `(d.name LIKE $n ESCAPE '\' OR d.ipv4 LIKE $n ESCAPE '\' OR d.ipv6 LIKE $n ESCAPE '\'
-		OR d.public_key LIKE $n ESCAPE '\')`}
-	postgresDialect = dialect{name: "postgres", goose: goose.DialectPostgres, lockAddresses: "SELECT pg_advisory_xact_lock(51820)", batchUpdates: true,
-		typed: func(q string) string { return strings.ReplaceAll(q, "$1", "$1::timestamptz") },
-		deviceSearch: `(lower(d.name COLLATE "C") LIKE $n OR d.ipv4 LIKE $n OR d.ipv6 LIKE $n
-		OR lower(d.public_key COLLATE "C") LIKE $n)`}
-)
 
 // Open connects to the database and checks that it answers. It does not migrate.
 func Open(ctx context.Context, opts Options) (*Store, error) {
@@ -152,11 +118,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	var n int
-	q := "SELECT 1"
-	if s.dialect.name == "sqlite" {
-		q = "SELECT count(*) FROM sqlite_master"
-	}
-	if err := s.write.QueryRowContext(ctx, q).Scan(&n); err != nil {
+	if err := s.write.QueryRowContext(ctx, s.dialect.pingQuery()).Scan(&n); err != nil {
 		return fmt.Errorf("%s: %w", s.dialect.name, cleanDBError(err))
 	}
 	return nil
@@ -170,55 +132,6 @@ func (s *Store) Close() error {
 		err = errors.Join(err, s.read.Close())
 	}
 	return err
-}
-
-// Migrate applies pending migrations. A non-empty SQLite database is first copied with
-// VACUUM INTO next to the file, so a failed upgrade can be undone by hand.
-func (s *Store) Migrate(ctx context.Context) (applied int, err error) {
-	fsys, err := migrations.FS(s.dialect.name)
-	if err != nil {
-		return 0, err
-	}
-	p, err := goose.NewProvider(s.dialect.goose, s.write, fsys)
-	if err != nil {
-		return 0, fmt.Errorf("migrations: %w", err)
-	}
-	pending, err := p.HasPending(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("migrations: %w", cleanDBError(err))
-	}
-	if !pending {
-		return 0, nil
-	}
-	if s.dialect.name == "sqlite" {
-		if err := s.backupBeforeMigrate(ctx, p); err != nil {
-			return 0, err
-		}
-	}
-	results, err := p.Up(ctx)
-	if err != nil {
-		return len(results), fmt.Errorf("migrate: %w", err)
-	}
-	for _, r := range results {
-		s.log.Info("migration applied", slog.Int64("version", r.Source.Version), slog.String("file", filepath.Base(r.Source.Path)))
-	}
-	return len(results), nil
-}
-
-func (s *Store) backupBeforeMigrate(ctx context.Context, p *goose.Provider) error {
-	version, err := p.GetDBVersion(ctx)
-	if err != nil || version == 0 {
-		return nil // a new database: nothing to keep
-	}
-	dst := fmt.Sprintf("%s.v%d-%s.bak", s.path, version, time.Now().UTC().Format("20060102T150405"))
-	if _, err := os.Stat(dst); err == nil {
-		return nil
-	}
-	if _, err := s.write.ExecContext(ctx, "VACUUM INTO $1", dst); err != nil {
-		return fmt.Errorf("back up %s before migrating: %w", s.path, err)
-	}
-	s.log.Info("database backed up before migration", slog.String("backup", dst))
-	return nil
 }
 
 // inTx runs fn in one write transaction: committed when fn returns nil, rolled back otherwise.
@@ -265,58 +178,78 @@ func (s *Store) wrote(err error) error {
 // succeeded since.
 func (s *Store) DiskFull() bool { return s.diskFull.Load() }
 
-// isDiskFull reports whether err is SQLite's SQLITE_FULL (or one of its extended codes) or
-// PostgreSQL's disk_full (SQLSTATE 53100).
-func isDiskFull(err error) bool {
-	var le *sqlite.Error
-	if errors.As(err, &le) {
-		return le.Code()&0xff == sqlite3.SQLITE_FULL
-	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return pe.Code == "53100"
-	}
-	return false
-}
-
-// isUniqueViolation reports whether err is a UNIQUE or PRIMARY KEY violation on either database.
-func isUniqueViolation(err error) bool {
-	var le *sqlite.Error
-	if errors.As(err, &le) {
-		return le.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || le.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
-	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return pe.Code == "23505"
-	}
-	return false
-}
-
-// cleanDBError turns driver errors that users see at start-up into one readable line. The
-// error keeps its chain, so that errors.Is still finds ErrUnavailable in it.
-func cleanDBError(err error) error {
-	var le *sqlite.Error
-	if errors.As(err, &le) && le.Code() == sqlite3.SQLITE_NOTADB {
-		return errors.New("file is not a database (corrupt or not SQLite)")
-	}
-	msg := err.Error()
-	if !strings.Contains(msg, "\n") {
-		return err
-	}
-	// pgx puts the attempt at each address of a host name on a line of its own.
-	msg = strings.ReplaceAll(msg, ":\n\t", ": ")
-	msg = strings.ReplaceAll(strings.ReplaceAll(msg, "\n\t", "; "), "\n", "; ")
-	return oneLineError{msg, err}
-}
-
-// oneLineError is an error with a shorter text than its cause's.
-type oneLineError struct {
-	msg   string
-	cause error
-}
-
-func (e oneLineError) Error() string { return e.msg }
-func (e oneLineError) Unwrap() error { return e.cause }
-
 // now returns the current time in UTC at microsecond precision, which both databases keep exactly.
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// queryer runs reads: the read pool, its prepared statements, or a transaction.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// scanner is a row to read: a *sql.Row, or *sql.Rows at a row. A call through it costs the
+// arguments of Scan an allocation, so a function that reads only lists takes *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// queryRows runs query on q and reads every row with scan, appended to list. Errors are
+// returned as they are, for the caller to say what failed.
+func queryRows[T any](ctx context.Context, q queryer, list []T, scan func(*sql.Rows) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return list, nil
+}
+
+// scanText reads a row of one text column.
+func scanText(rows *sql.Rows) (text string, err error) {
+	err = rows.Scan(&text)
+	return text, err
+}
+
+// lookupError names the error of reading the one row of what (a "device", a "user") by key:
+// no row is ErrNotFound.
+func lookupError(err error, what, key string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s %s: %w", what, key, ErrNotFound)
+	}
+	return fmt.Errorf("get %s: %w", what, err)
+}
+
+// newID returns a random (version 4) UUID.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// expectOne turns the result of an UPDATE or DELETE of one row into an error: ErrNotFound when
+// no row matched.
+func expectOne(res sql.Result, err error, what, id string) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s %s: %w", what, id, ErrNotFound)
+	}
+	return nil
+}

@@ -2,25 +2,46 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 )
 
+// Roles a user can have.
+const (
+	RoleAdmin        = "admin"
+	RoleUnprivileged = "unprivileged"
+)
+
+// User is an account that can sign in and own devices.
+type User struct {
+	ID             string
+	Email          string // stored lower-case; unique
+	PasswordHash   string // argon2id or bcrypt; empty for users without a password
+	Role           string
+	DisabledAt     *time.Time
+	LastSignedInAt *time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// IsAdmin reports whether the user has the admin role.
+func (u *User) IsAdmin() bool { return u.Role == RoleAdmin }
+
+// Disabled reports whether the user has been disabled.
+func (u *User) Disabled() bool { return u.DisabledAt != nil }
+
 const userColumns = `id, email, password_hash, role, disabled_at, last_signed_in_at, created_at, updated_at`
 
-func scanUser(row interface{ Scan(...any) error }) (*User, error) {
+func scanUser(row scanner) (User, error) {
 	var u User
 	var disabled, signedIn sql.NullTime
-	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Role, &disabled, &signedIn, &u.CreatedAt, &u.UpdatedAt)
-	if err != nil {
-		return nil, err
+	if err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Role, &disabled, &signedIn, &u.CreatedAt, &u.UpdatedAt); err != nil {
+		return User{}, err
 	}
 	u.DisabledAt, u.LastSignedInAt = timePtr(disabled), timePtr(signedIn)
-	return &u, nil
+	return u, nil
 }
 
 // NormalizeEmail is the one place that decides when two emails are the same address.
@@ -57,31 +78,19 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (*User, error) {
 
 func (s *Store) oneUser(ctx context.Context, query string, arg string) (*User, error) {
 	u, err := scanUser(s.reads.QueryRowContext(ctx, query, arg))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("user %s: %w", arg, ErrNotFound)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("get user: %w", err)
+		return nil, lookupError(err, "user", arg)
 	}
-	return u, nil
+	return &u, nil
 }
 
 // UserEmails returns every user's email, in order: what owner fields suggest from.
 func (s *Store) UserEmails(ctx context.Context) ([]string, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT email FROM users ORDER BY email`)
+	emails, err := queryRows(ctx, s.read, nil, scanText, `SELECT email FROM users ORDER BY email`)
 	if err != nil {
 		return nil, fmt.Errorf("user emails: %w", err)
 	}
-	defer rows.Close()
-	var emails []string
-	for rows.Next() {
-		var e string
-		if err := rows.Scan(&e); err != nil {
-			return nil, fmt.Errorf("user emails: %w", err)
-		}
-		emails = append(emails, e)
-	}
-	return emails, rows.Err()
+	return emails, nil
 }
 
 // CountUsers returns the number of users.
@@ -108,44 +117,22 @@ func (s *Store) SetUserDisabled(ctx context.Context, id string, at *time.Time) e
 	return err
 }
 
-// expectOne turns the result of an UPDATE or DELETE of one row into an error: ErrNotFound when
-// no row matched.
-func expectOne(res sql.Result, err error, what, id string) error {
+// ListExpiredSessions returns the enabled users with devices whose VPN session has expired
+// at time at (never-signed-in users included). None when sessions never expire.
+func (s *Store) ListExpiredSessions(ctx context.Context, at time.Time) ([]User, error) {
+	settings, err := s.Settings(ctx)
+	if err != nil || settings.VPNSessionDuration == 0 {
+		return nil, err
+	}
+	scan := func(rows *sql.Rows) (User, error) { return scanUser(rows) }
+	users, err := queryRows(ctx, s.read, nil, scan, `SELECT `+userColumns+` FROM users u WHERE u.disabled_at IS NULL
+		AND (u.last_signed_in_at IS NULL OR u.last_signed_in_at <= $1)
+		AND EXISTS (SELECT 1 FROM devices d WHERE d.user_id = u.id) ORDER BY u.email`,
+		at.Add(-settings.VPNSessionDuration).UTC())
 	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return nil, fmt.Errorf("expired sessions: %w", err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("%s %s: %w", what, id, ErrNotFound)
-	}
-	return nil
-}
-
-// newID returns a random (version 4) UUID.
-func newID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
-func timePtr(t sql.NullTime) *time.Time {
-	if !t.Valid {
-		return nil
-	}
-	v := t.Time.UTC()
-	return &v
-}
-
-func nullTime(t *time.Time) sql.NullTime {
-	if t == nil {
-		return sql.NullTime{}
-	}
-	return sql.NullTime{Time: t.UTC(), Valid: true}
+	return users, nil
 }
 
 // ErrLastAdmin is returned by a change that would leave no enabled admin: nobody could then

@@ -270,7 +270,7 @@ func (l *lab) expiry(t *testing.T) {
 		t.Errorf("the peer was removed %s after the session ended, want within 1s", late)
 	}
 	time.Sleep(2 * time.Second) // more reconciles: the expiry must still be reported once
-	notes, err := st.ListNotifications(ctx, 100)
+	notes, err := st.OpenNotifications(ctx, 100)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,9 @@ var (
 	// refuses connections, is starting up or shutting down, or a connection broke. The same
 	// call may succeed later; the callers wait and say so, they do not stop.
 	ErrUnavailable = errors.New("database unavailable")
+	// ErrLastAdmin: a change to users would leave no enabled admin, and nobody could then
+	// manage the server. Nothing of it was written.
+	ErrLastAdmin = errors.New("it would leave no enabled admin")
 )
 
 // errorCodes returns the codes of the database error in err's chain: SQLite's extended

@@ -387,7 +387,7 @@ func TestNotifyRaisesAnEventOnce(t *testing.T) {
 			}
 		}
 		s.Notify(ctx, &store.Notification{Kind: "other", Message: "no user"}, "k2")
-		list, err := s.ListNotifications(ctx, 10)
+		list, err := s.OpenNotifications(ctx, 10)
 		if err != nil || len(list) != 2 {
 			t.Fatalf("notifications %+v, %v; want 2", list, err)
 		}

@@ -135,26 +135,11 @@ func (s *Store) ListExpiredSessions(ctx context.Context, at time.Time) ([]User, 
 	return users, nil
 }
 
-// ErrLastAdmin is returned by a change that would leave no enabled admin: nobody could then
-// manage the server.
-var ErrLastAdmin = errors.New("it would leave no enabled admin")
-
 // ListUsers returns every user, by email.
 func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY email`)
+	scan := func(rows *sql.Rows) (User, error) { return scanUser(rows) }
+	users, err := queryRows(ctx, s.read, nil, scan, `SELECT `+userColumns+` FROM users ORDER BY email`)
 	if err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
-	}
-	defer rows.Close()
-	var users []User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list users: %w", err)
-		}
-		users = append(users, *u)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
 	return users, nil
@@ -166,13 +151,11 @@ func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
 func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*User) error) (*User, error) {
 	var updated *User
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		u, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("user %s: %w", id, ErrNotFound)
-		}
+		read, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
 		if err != nil {
-			return fmt.Errorf("get user: %w", err)
+			return lookupError(err, "user", id)
 		}
+		u := &read
 		admins, err := countAdmins(ctx, tx)
 		if err != nil {
 			return err

@@ -36,7 +36,8 @@ var mayImport = map[string][]string{
 	"wiregui/migrations":         {},
 	"wiregui/store":              {"wiregui/migrations"},
 	"wiregui/store/storetest":    {"wiregui/store"},
-	"wiregui/wg":                 {"wiregui/wg/internal/"},
+	"wiregui/wg":                 {"wiregui/wg/firewall", "wiregui/wg/internal/"},
+	"wiregui/wg/firewall":        {"wiregui/wg/internal/"},
 	"wiregui/wg/internal/netnsx": {},
 	"wiregui/wg/wglab":           {"wiregui/wg/internal/"},
 }

@@ -52,9 +52,9 @@ func (e *env) seedDevices(tb testing.TB, n, users int) ([]*store.User, []string)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ins, err := tx.Prepare(`INSERT INTO devices (id, user_id, name, public_key, preshared_key, ipv4, ipv6,
+	ins, err := tx.Prepare(`INSERT INTO devices (id, user_id, name, name_key, public_key, preshared_key, ipv4, ipv6,
 		rx_bytes, tx_bytes, rx_total, tx_total, latest_handshake, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $9, $10, $11, $11)`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $9, $10, $11, $12, $12)`)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -74,7 +74,8 @@ func (e *env) seedDevices(tb testing.TB, n, users int) ([]*store.User, []string)
 			hs = now.Add(-time.Duration(i%600) * time.Second)
 		}
 		rx, txb := int64(i)*7919%1e9, int64(i)*104729%1e9
-		if _, err := ins.Exec(ids[i], owners[i%users].ID, fmt.Sprintf("%s %05d", kinds[i%len(kinds)], i), pub.String(), psk,
+		name := fmt.Sprintf("%s %05d", kinds[i%len(kinds)], i)
+		if _, err := ins.Exec(ids[i], owners[i%users].ID, name, store.DeviceNameKey(name), pub.String(), psk,
 			v4.String(), v6.String(), rx, txb, hs, now); err != nil {
 			tb.Fatal(err)
 		}

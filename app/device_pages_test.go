@@ -562,3 +562,34 @@ func TestDeleteDeviceAfterConfirmation(t *testing.T) {
 		t.Errorf("a delete with a foreign next landed on %s (%d), want /devices", r.URL, r.Status)
 	}
 }
+
+// A name the user's devices have already, in any letter case, is refused next to the name
+// field, on the Add form and on the device page, with what was typed kept; another user may
+// have it.
+func TestTakenDeviceNameShowsNextToTheName(t *testing.T) {
+	e := newEnv(t)
+	alice, c := e.signedIn(t, "alice@example.com", store.RoleUnprivileged)
+	e.device(t, alice, "Laptop")
+	phone := e.device(t, alice, "Phone")
+	taken := "A device named “Laptop” exists already for this user, and names that differ only in upper and lower case count as the same. Choose another name."
+	for _, target := range []struct{ path, id string }{{"/devices", "device-"}, {"/devices/" + phone.ID, "edit-"}} {
+		c.Get(target.path)
+		r := c.Post(target.path, defaultsForm("name", " laptop "))
+		if r.Status != http.StatusUnprocessableEntity {
+			t.Errorf("POST %s: got %d, want 422", target.path, r.Status)
+		}
+		wantContains(t, "POST "+target.path, r.Body, `<p id="`+target.id+`name-error" class="field-error">`+taken+`</p>`,
+			`name="name" type="text" value=" laptop "`)
+	}
+	if got := e.stored(t, phone.ID); got.Name != "Phone" {
+		t.Errorf("the refused rename stored the name %q", got.Name)
+	}
+	if devs, _ := e.store.ListDevicesByUser(context.Background(), alice.ID); len(devs) != 2 {
+		t.Errorf("alice has %d devices, want 2", len(devs))
+	}
+	_, bob := e.signedIn(t, "bob@example.com", store.RoleUnprivileged)
+	bob.Get("/devices")
+	if r := bob.Post("/devices", defaultsForm("name", "laptop")); r.Status != http.StatusOK {
+		t.Errorf("bob's laptop: got %d, want 200: names are unique per user", r.Status)
+	}
+}

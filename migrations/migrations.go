@@ -1,5 +1,7 @@
 // Package migrations embeds the goose SQL migrations, one directory per database dialect.
-// Both directories carry the same version numbers.
+// Both directories carry the same version numbers. A migration that needs Go (00007, which
+// computes the device name keys) is written once for both in package store, and its version
+// has no SQL file.
 package migrations
 
 import (

@@ -33,8 +33,9 @@ func seedDevices(b *testing.B, s *store.Store, n int) {
 	}
 	for i := range n {
 		ip := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-		_, err := tx.Exec(`INSERT INTO devices (id, user_id, name, public_key, preshared_key, ipv4, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`, fmt.Sprintf("d%06d", i), users[i%len(users)].ID, fmt.Sprint("device ", i),
+		name := fmt.Sprint("device ", i)
+		_, err := tx.Exec(`INSERT INTO devices (id, user_id, name, name_key, public_key, preshared_key, ipv4, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)`, fmt.Sprintf("d%06d", i), users[i%len(users)].ID, name, store.DeviceNameKey(name),
 			fmt.Sprintf("key%06d", i), store.SealForTest(s, "preshared-key-value-0123456789abcdef"), ip.String(), time.Now())
 		if err != nil {
 			b.Fatal(err)

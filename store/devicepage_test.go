@@ -14,7 +14,8 @@ import (
 )
 
 // pagingFixture creates 3 owners and 23 devices whose names, totals and handshakes repeat,
-// so that every sort meets equal keys, and returns the devices as stored.
+// so that every sort meets equal keys, and returns the devices as stored. Names repeat across
+// owners, never within one: a user's device names are unique, without regard to letter case.
 func pagingFixture(t *testing.T, s *store.Store) []store.Device {
 	t.Helper()
 	ctx := context.Background()
@@ -22,8 +23,14 @@ func pagingFixture(t *testing.T, s *store.Store) []store.Device {
 	names := []string{"laptop", "Laptop", "phone", "Desk PC", "desk pc", "tablet", "laptop"}
 	base := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 	var updates []store.StatsUpdate
+	taken := map[string]bool{}
 	for i := range 23 {
-		d := &store.Device{UserID: owners[i%len(owners)].ID, Name: names[i%len(names)], PublicKey: fmt.Sprintf("page-key-%02d", i)}
+		owner, name := owners[i%len(owners)].ID, names[i%len(names)]
+		if taken[owner+store.DeviceNameKey(name)] {
+			name = fmt.Sprintf("%s %d", name, i)
+		}
+		taken[owner+store.DeviceNameKey(name)] = true
+		d := &store.Device{UserID: owner, Name: name, PublicKey: fmt.Sprintf("page-key-%02d", i)}
 		if err := s.CreateDevice(ctx, d, store.AddressPools{}); err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -80,12 +81,16 @@ func (s *Store) scanDevice(row scanner) (Device, error) {
 
 // CreateDevice inserts d for d.UserID, allocating the next free address of each family in
 // pools within the same transaction, so concurrent creations never get the same address.
-// A public key already in use is ErrConflict.
+// A public key already in use is ErrConflict; a name the user's devices have already (see
+// DeviceNameKey) is a *DeviceNameTakenError, which is one too.
 func (s *Store) CreateDevice(ctx context.Context, d *Device, pools AddressPools) error {
 	d.ID = newID()
 	d.CreatedAt, d.UpdatedAt = now(), now()
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := s.dialect.lockAddresses(ctx, tx); err != nil {
+			return err
+		}
+		if err := checkDeviceName(ctx, tx, d.UserID, d.ID, d.Name); err != nil {
 			return err
 		}
 		var err error
@@ -96,17 +101,20 @@ func (s *Store) CreateDevice(ctx context.Context, d *Device, pools AddressPools)
 			return err
 		}
 		o := d.Overrides
-		_, err = tx.ExecContext(ctx, `INSERT INTO devices (id, user_id, name, description, public_key, preshared_key,
-			ipv4, ipv6, use_default_allowed_ips, allowed_ips, use_default_dns, dns, use_default_endpoint, endpoint,
-			use_default_mtu, mtu, use_default_persistent_keepalive, persistent_keepalive, allowed_subnets,
+		_, err = tx.ExecContext(ctx, `INSERT INTO devices (id, user_id, name, name_key, description, public_key,
+			preshared_key, ipv4, ipv6, use_default_allowed_ips, allowed_ips, use_default_dns, dns, use_default_endpoint,
+			endpoint, use_default_mtu, mtu, use_default_persistent_keepalive, persistent_keepalive, allowed_subnets,
 			created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
-			d.ID, d.UserID, d.Name, d.Description, d.PublicKey, s.seal.seal(d.PresharedKey),
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
+			d.ID, d.UserID, d.Name, DeviceNameKey(d.Name), d.Description, d.PublicKey, s.seal.seal(d.PresharedKey),
 			nullAddr(d.IPv4), nullAddr(d.IPv6), !o.AllowedIPs.Set, joinPrefixes(o.AllowedIPs.Value), !o.DNS.Set,
 			strings.Join(o.DNS.Value, ","), !o.Endpoint.Set, o.Endpoint.Value, !o.MTU.Set, o.MTU.Value,
 			!o.PersistentKeepalive.Set, o.PersistentKeepalive.Value, joinPrefixes(d.AllowedSubnets), d.CreatedAt, d.UpdatedAt)
 		if isUniqueViolation(err) && strings.Contains(err.Error(), "public_key") {
 			return fmt.Errorf("public key %s: %w", d.PublicKey, ErrConflict)
+		}
+		if uniqueNameViolation(err) {
+			return &DeviceNameTakenError{Name: d.Name}
 		}
 		if err != nil {
 			return fmt.Errorf("insert device: %w", err)
@@ -150,6 +158,17 @@ func (s *Store) deviceByID(ctx context.Context, q queryer, id string) (*Device, 
 	return &d, nil
 }
 
+// DeviceByName returns user userID's device named name, compared as DeviceNameKey does
+// (names are unique per user by it), or ErrNotFound.
+func (s *Store) DeviceByName(ctx context.Context, userID, name string) (*Device, error) {
+	d, err := s.scanDevice(s.read.QueryRowContext(ctx, `SELECT `+deviceColumns+deviceFrom+` WHERE d.user_id = $1 AND d.name_key = $2`,
+		userID, DeviceNameKey(name)))
+	if err != nil {
+		return nil, lookupError(err, "device", strconv.Quote(name))
+	}
+	return &d, nil
+}
+
 // ListDevices returns every device ordered by owner email and name.
 func (s *Store) ListDevices(ctx context.Context) ([]Device, error) {
 	return s.listDevices(ctx, `SELECT `+deviceColumns+deviceFrom+` ORDER BY u.email, d.name, d.id`)
@@ -162,7 +181,8 @@ func (s *Store) ListDevicesByUser(ctx context.Context, userID string) ([]Device,
 
 // UpdateDevice changes the device with id in one transaction: fn edits a fresh copy, and
 // the editable fields (name, description, overrides, relay subnets) are written back. An
-// error from fn aborts the update and is returned as it is.
+// error from fn aborts the update and is returned as it is; a name another device of the
+// user has is a *DeviceNameTakenError.
 func (s *Store) UpdateDevice(ctx context.Context, id string, fn func(*Device) error) (*Device, error) {
 	var updated *Device
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -173,15 +193,21 @@ func (s *Store) UpdateDevice(ctx context.Context, id string, fn func(*Device) er
 		if err := fn(d); err != nil {
 			return err
 		}
+		if err := checkDeviceName(ctx, tx, d.UserID, d.ID, d.Name); err != nil {
+			return err
+		}
 		d.UpdatedAt = now()
 		o := d.Overrides
-		_, err = tx.ExecContext(ctx, `UPDATE devices SET name = $1, description = $2, use_default_allowed_ips = $3,
-			allowed_ips = $4, use_default_dns = $5, dns = $6, use_default_endpoint = $7, endpoint = $8,
-			use_default_mtu = $9, mtu = $10, use_default_persistent_keepalive = $11, persistent_keepalive = $12,
-			allowed_subnets = $13, updated_at = $14 WHERE id = $15`,
-			d.Name, d.Description, !o.AllowedIPs.Set, joinPrefixes(o.AllowedIPs.Value), !o.DNS.Set,
+		_, err = tx.ExecContext(ctx, `UPDATE devices SET name = $1, name_key = $2, description = $3,
+			use_default_allowed_ips = $4, allowed_ips = $5, use_default_dns = $6, dns = $7, use_default_endpoint = $8,
+			endpoint = $9, use_default_mtu = $10, mtu = $11, use_default_persistent_keepalive = $12,
+			persistent_keepalive = $13, allowed_subnets = $14, updated_at = $15 WHERE id = $16`,
+			d.Name, DeviceNameKey(d.Name), d.Description, !o.AllowedIPs.Set, joinPrefixes(o.AllowedIPs.Value), !o.DNS.Set,
 			strings.Join(o.DNS.Value, ","), !o.Endpoint.Set, o.Endpoint.Value, !o.MTU.Set, o.MTU.Value,
 			!o.PersistentKeepalive.Set, o.PersistentKeepalive.Value, joinPrefixes(d.AllowedSubnets), d.UpdatedAt, id)
+		if uniqueNameViolation(err) {
+			return &DeviceNameTakenError{Name: d.Name}
+		}
 		if err != nil {
 			return fmt.Errorf("update device: %w", err)
 		}

@@ -10,7 +10,7 @@ func RawDBForTest(s *Store) *sql.DB { return s.write }
 
 // MigrateToForTest migrates up to version only, as an older binary would have.
 func MigrateToForTest(ctx context.Context, s *Store, version int64) error {
-	p, err := s.migrations()
+	p, err := s.migrations(new([]DeviceRename))
 	if err != nil {
 		return err
 	}

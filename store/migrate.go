@@ -16,7 +16,8 @@ import (
 // Migrate applies pending migrations. A non-empty SQLite database is first copied with
 // VACUUM INTO next to the file, so a failed upgrade can be undone by hand.
 func (s *Store) Migrate(ctx context.Context) (applied int, err error) {
-	p, err := s.migrations()
+	var renamed []DeviceRename
+	p, err := s.migrations(&renamed)
 	if err != nil {
 		return 0, err
 	}
@@ -39,6 +40,11 @@ func (s *Store) Migrate(ctx context.Context) (applied int, err error) {
 	for _, r := range results {
 		s.log.Info("migration applied", slog.Int64("version", r.Source.Version), slog.String("file", filepath.Base(r.Source.Path)))
 	}
+	// Said once it has committed: an admin may have to tell the owners.
+	for _, r := range renamed {
+		s.log.Warn("device renamed: a user's device names now differ in more than letter case",
+			slog.String("user", r.UserEmail), slog.String("from", r.From), slog.String("to", r.To))
+	}
 	return len(results), nil
 }
 
@@ -58,13 +64,15 @@ func (s *Store) backupBeforeMigrate(ctx context.Context, p *goose.Provider) erro
 	return nil
 }
 
-// migrations returns the migrations of the store's database, ready to run on it.
-func (s *Store) migrations() (*goose.Provider, error) {
+// migrations returns the migrations of the store's database, ready to run on it: the SQL
+// files of its dialect, and the migrations written in Go for both (devicenames.go), which
+// report the devices they rename to renamed.
+func (s *Store) migrations(renamed *[]DeviceRename) (*goose.Provider, error) {
 	fsys, err := migrations.FS(s.dialect.name)
 	if err != nil {
 		return nil, err
 	}
-	p, err := goose.NewProvider(s.dialect.goose, s.write, fsys)
+	p, err := goose.NewProvider(s.dialect.goose, s.write, fsys, goose.WithGoMigrations(uniqueDeviceNames(renamed)))
 	if err != nil {
 		return nil, fmt.Errorf("migrations: %w", err)
 	}

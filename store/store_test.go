@@ -191,7 +191,7 @@ func TestConcurrentDeviceCreationGetsDistinctAddresses(t *testing.T) {
 		errs := make(chan error, n)
 		for i := range n {
 			wg.Go(func() {
-				errs <- s.CreateDevice(ctx, &store.Device{UserID: u.ID, Name: "d", PublicKey: fmt.Sprintf("key%d", i)}, p)
+				errs <- s.CreateDevice(ctx, &store.Device{UserID: u.ID, Name: fmt.Sprint("d", i), PublicKey: fmt.Sprintf("key%d", i)}, p)
 			})
 		}
 		wg.Wait()

@@ -178,3 +178,32 @@ func TestDeviceCommandsForScripts(t *testing.T) {
 		})
 	}
 }
+
+// A user's device names are unique without regard to letter case: device add refuses a taken
+// one, naming the flag, and device delete finds the device by its name in any case.
+func TestDeviceNamesAreOnePerUser(t *testing.T) {
+	for _, driver := range storetest.Drivers {
+		t.Run(driver, func(t *testing.T) {
+			c := newCLI(t, driver)
+			c.ok("", "user", "add", "--email", "ann@example.com")
+			c.ok("", "user", "add", "--email", "bob@example.com")
+			c.ok("", "device", "add", "--user", "ann@example.com", "--name", "Laptop")
+			status, _, errOut := c.run("", "device", "add", "--user", "ann@example.com", "--name", " LAPTOP")
+			if status != ExitError || !strings.Contains(errOut, "--name: A device named “Laptop” exists already for this user") {
+				t.Errorf("a second LAPTOP: exit %d, %q; want 1 and the message on --name", status, errOut)
+			}
+			c.ok("", "device", "add", "--user", "bob@example.com", "--name", "laptop")
+			if out := c.ok("", "device", "delete", "--user", "ann@example.com", "--name", "lapTOP"); out != "deleted device \"Laptop\" of ann@example.com\n" {
+				t.Errorf("device delete --name lapTOP printed %q", out)
+			}
+			devices, err := c.store().ListDevices(t.Context())
+			var left []string
+			for _, d := range devices {
+				left = append(left, d.UserEmail+" "+d.Name)
+			}
+			if err != nil || len(left) != 1 || left[0] != "bob@example.com laptop" {
+				t.Errorf("left %q, %v; want bob's laptop only", left, err)
+			}
+		})
+	}
+}

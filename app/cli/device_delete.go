@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"wiregui/app/devices"
@@ -11,11 +12,13 @@ import (
 	"wiregui/store"
 )
 
-// deviceDelete deletes a user's device by name; one that is not there is gone already.
+// deviceDelete deletes a user's device by name; one that is not there is gone already. A
+// user's device names are unique without regard to letter case, so the name finds one device
+// at most, in any case.
 func deviceDelete(ctx context.Context, env Env, args []string) error {
 	fs := newFlags(env, "device delete")
 	email := fs.String("user", "", "the owner's email address (required)")
-	name := fs.String("name", "", "the device name (required)")
+	name := fs.String("name", "", "the device name, in any letter case (required)")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -31,32 +34,22 @@ func deviceDelete(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return inputError(err, map[string]string{"email": "user"})
 		}
-		owned, err := st.ListDevicesByUser(ctx, owner.ID)
-		if err != nil {
-			return err
-		}
-		var match []store.Device
-		for _, d := range owned {
-			if d.Name == wanted {
-				match = append(match, d)
-			}
-		}
-		switch len(match) {
-		case 0:
+		dev, err := st.DeviceByName(ctx, owner.ID, wanted)
+		if errors.Is(err, store.ErrNotFound) {
 			fmt.Fprintf(env.Stdout, "%s has no device named %q; nothing to delete\n", owner.Email, wanted)
 			return nil
-		case 1:
-		default:
-			return fmt.Errorf("--name: %s has %d devices named %q; delete them in the web UI", owner.Email, len(match), wanted)
+		}
+		if err != nil {
+			return err
 		}
 		svc, err := instance.Devices(cfg, st, func(string) { notifyServer(env, cfg) })
 		if err != nil {
 			return err
 		}
-		if err := svc.Delete(ctx, &match[0]); err != nil {
+		if err := svc.Delete(ctx, dev); err != nil {
 			return err
 		}
-		fmt.Fprintf(env.Stdout, "deleted device %q of %s\n", match[0].Name, owner.Email)
+		fmt.Fprintf(env.Stdout, "deleted device %q of %s\n", dev.Name, owner.Email)
 		return nil
 	})
 }

@@ -115,6 +115,9 @@ func (d *Service) Create(ctx context.Context, nd Spec) (*Created, error) {
 	}
 	dev.PresharedKey = psk.String()
 	if err := d.Store.CreateDevice(ctx, dev, d.Pools); err != nil {
+		if bad := nameTaken(err); bad != nil {
+			return nil, bad
+		}
 		if errors.Is(err, store.ErrConflict) {
 			return nil, &text.InputError{Field: "public_key", Message: "This public key is already used by another device."}
 		}
@@ -159,11 +162,29 @@ func (d *Service) Update(ctx context.Context, id string, edit func(*store.Device
 		}
 		return d.validate(ctx, dev)
 	})
+	if bad := nameTaken(err); bad != nil {
+		return nil, bad
+	}
 	if err != nil {
 		return nil, err
 	}
 	d.changed(dev.UserID)
 	return dev, nil
+}
+
+// nameTaken turns the store's answer to a name the user's devices have already into the
+// message on the name field; nil for any other error.
+func nameTaken(err error) *text.InputError {
+	var taken *store.DeviceNameTakenError
+	if !errors.As(err, &taken) {
+		return nil
+	}
+	msg := fmt.Sprintf("A device named “%s” exists already for this user. Choose another name.", taken.Name)
+	if taken.Existing != "" && taken.Existing != taken.Name {
+		msg = fmt.Sprintf("A device named “%s” exists already for this user, and names that differ only in upper and lower case count as the same. Choose another name.",
+			taken.Existing)
+	}
+	return &text.InputError{Field: "name", Message: msg, Err: err}
 }
 
 // Delete removes dev; its peer goes at once.
@@ -335,7 +356,7 @@ func ValidateClientSettings(s store.ClientSettings) error {
 
 // The text fields of a device, under the rule every text field meets (package text).
 var (
-	deviceName        = text.Field{Name: "a device name", Max: 64}
+	deviceName        = text.Field{Name: "a device name", Max: store.MaxDeviceName}
 	deviceDescription = text.Field{Name: "a description", Max: 500, MultiLine: true}
 )
 

@@ -131,6 +131,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	instance.LogEndpoint(ctx, log, devices)
 	// What the collector (or the stats loop) reports after each poll: the live UI, /healthz
 	// and /metrics read it.
 	live := collector.NewHub(collector.DefaultPoints)

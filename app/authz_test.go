@@ -129,6 +129,11 @@ func TestEveryRouteAnswersEachRoleAsTheTableSays(t *testing.T) {
 	alice := e.user(t, "alice@example.com", password, store.RoleUnprivileged)
 	root := e.user(t, "root@example.com", password, store.RoleAdmin)
 	clients := []*roleClient{signIn("anonymous", nil), signIn("user", alice), signIn("admin", root)}
+	made := 0 // devices made: each gets a name of its own, as a user's device names are unique
+	newDevice := func(owner *store.User, name string) string {
+		made++
+		return e.device(t, owner, fmt.Sprint(name, " ", made)).ID
+	}
 
 	for _, row := range authzTable {
 		method, _, ok := strings.Cut(row.pattern, " ")
@@ -142,8 +147,8 @@ func TestEveryRouteAnswersEachRoleAsTheTableSays(t *testing.T) {
 				want int
 				id   func() string // a new device each time: a request may delete it
 			}{
-				{"own device", want.own, func() string { return e.device(t, ownerOf(c, alice), "own").ID }},
-				{"another user's device", want.others, func() string { return e.device(t, bob, "bob's").ID }},
+				{"own device", want.own, func() string { return newDevice(ownerOf(c, alice), "own") }},
+				{"another user's device", want.others, func() string { return newDevice(bob, "bob's") }},
 				{"missing device", want.missing, func() string { return "no-such-device" }},
 			}
 			if !strings.Contains(row.path, "{id}") {

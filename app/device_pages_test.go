@@ -593,3 +593,41 @@ func TestTakenDeviceNameShowsNextToTheName(t *testing.T) {
 		t.Errorf("bob's laptop: got %d, want 200: names are unique per user", r.Status)
 	}
 }
+
+// While the endpoint new devices get is one that devices on other networks cannot dial, every
+// page tells admins how to set it, a new device's configuration says so to whoever made it,
+// and the Settings page says where the address came from.
+func TestPrivateEndpointIsPointedOut(t *testing.T) {
+	e := newEnv(t)
+	e.devices.Client.EndpointHost, e.devices.Client.EndpointDetected = "192.168.1.5", true
+	_, admin := e.signedIn(t, "admin@example.com", store.RoleAdmin)
+	_, user := e.signedIn(t, "alice@example.com", store.RoleUnprivileged)
+	banner := `<div class="banner warning" role="alert"><div class="container">New devices get the endpoint 192.168.1.5:51820, ` +
+		`a private address: devices on other networks cannot connect. To fix it, set WG_WG_ENDPOINT_HOST to this server&#39;s ` +
+		`public IP address or host name (or the Endpoint default on the Settings page).</div></div>`
+	for _, path := range []string{"/devices", "/admin/devices", "/admin/settings"} {
+		wantContains(t, "the admin's "+path, admin.Get(path).Body, banner)
+	}
+	wantLacks(t, "the user's /devices", user.Get("/devices").Body, "New devices get the endpoint")
+	wantContains(t, "the Settings page", admin.Get("/admin/settings").Body,
+		"In effect: <strong>192.168.1.5:51820</strong> — the server&#39;s address on its default route, as WG_WG_ENDPOINT_HOST is not set.")
+
+	r := user.Post("/devices", defaultsForm("name", "phone"))
+	wantContains(t, "the user's new configuration", r.Body, `<p class="notice" role="alert">This configuration dials 192.168.1.5:51820, `+
+		`a private address: devices on other networks cannot connect. An administrator can set the server&#39;s public address.</p>`)
+	admin.Get("/devices")
+	r = admin.Post("/devices", defaultsForm("name", "laptop"))
+	wantContains(t, "the admin's new configuration", r.Body, "This configuration dials 192.168.1.5:51820, a private address",
+		"To fix it, set WG_WG_ENDPOINT_HOST")
+	r = admin.Post("/devices", defaultsForm("name", "tablet", "endpoint", "vpn.example.org", "use_default_endpoint", ""))
+	wantLacks(t, "a configuration with a public endpoint", r.Body, "This configuration dials")
+
+	// The Endpoint default on the Settings page is what new devices get: public, no banner.
+	if _, err := e.store.UpdateSettings(context.Background(), func(st *store.Settings) error {
+		st.ClientDefaults.Endpoint = store.Some("vpn.example.org")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	wantLacks(t, "the admin's /devices with a public default", admin.Get("/devices").Body, "New devices get the endpoint")
+}

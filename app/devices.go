@@ -26,6 +26,9 @@ type createdView struct {
 	QR       template.URL // empty when the configuration does not fit in a QR code
 	OwnKey   bool         // the user brought the key pair: Config has a placeholder line
 	Back     string       // where "Done" leads
+	// EndpointWarning says that devices on other networks cannot dial the configuration's
+	// endpoint (endpointWarning); "" when they can.
+	EndpointWarning string
 }
 
 // devicePage is the payload of a device's page and of its delete confirmation.
@@ -149,7 +152,12 @@ func (s *Server) createdView(r *http.Request, c *devices.Created, ownKey bool, b
 		s.log.Warn("no qr code for the configuration", slog.String("device", c.Device.ID),
 			slog.String("request_id", requestID(r)), slog.Any("err", err))
 	}
-	return &createdView{Device: c.Device, Config: c.Config, FileName: c.FileName, QR: qr, OwnKey: ownKey, Back: back}
+	var warning string
+	if w := endpointWarning(c.Endpoint, currentUser(r).IsAdmin()); w != "" {
+		warning = "This configuration dials " + w
+	}
+	return &createdView{Device: c.Device, Config: c.Config, FileName: c.FileName, QR: qr, OwnKey: ownKey, Back: back,
+		EndpointWarning: warning}
 }
 
 // deviceFor loads the device named in the path and checks that the user may perform act on

@@ -59,6 +59,8 @@ func deviceSourceWords(source string) string {
 		return "set for this device"
 	case "database":
 		return "default from settings"
+	case "detected":
+		return "default: the server's address on its default route"
 	default:
 		return "default from the server environment"
 	}

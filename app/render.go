@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"wiregui/app/devices"
 	"wiregui/store"
 )
 
@@ -17,7 +18,7 @@ type PageData struct {
 	CSRFToken string
 	Nav       string // the active navigation item
 	Flash     string
-	Banner    string // a warning shown on every page, e.g. WireGuard is down
+	Banners   []string // warnings shown on every page, e.g. WireGuard is down
 	Version   string
 	Form      *Form
 	Data      any // the page's own payload
@@ -46,7 +47,7 @@ func (s *Server) page(r *http.Request, title, nav string) *PageData {
 		Nav:     nav,
 		Version: s.version,
 		Form:    newForm(),
-		Banner:  s.banner(u),
+		Banners: s.banners(r),
 	}
 	if u != nil {
 		pd.CSRFToken = s.csrfToken(r)
@@ -55,13 +56,29 @@ func (s *Server) page(r *http.Request, title, nav string) *PageData {
 	return pd
 }
 
-// banner is the warning every page shows while WireGuard is unavailable. Its cause names
-// interfaces and peer keys, so only admins, who can act on it, read it; other users get a
-// plain line, and visitors who are not signed in nothing.
-func (s *Server) banner(u *store.User) string {
-	if u == nil {
-		return ""
+// banners are the warnings every page shows to a signed-in user; visitors who are not signed
+// in get none.
+func (s *Server) banners(r *http.Request) []string {
+	v := requestViewer(r)
+	if v == nil {
+		return nil
 	}
+	var banners []string
+	if b := s.wireGuardBanner(v.user); b != "" {
+		banners = append(banners, b)
+	}
+	if v.user.IsAdmin() {
+		defaults := devices.Effective(store.ClientSettings{}, v.settings.ClientDefaults, s.devices.Client)
+		if b := endpointWarning(defaults.Endpoint.Value, true); b != "" {
+			banners = append(banners, "New devices get the endpoint "+b)
+		}
+	}
+	return banners
+}
+
+// wireGuardBanner is the warning while WireGuard is unavailable. Its cause names interfaces
+// and peer keys, so only admins, who can act on it, read it; other users get a plain line.
+func (s *Server) wireGuardBanner(u *store.User) string {
 	st := s.wg()
 	switch {
 	case st.Error != "" && u.IsAdmin():
@@ -74,6 +91,21 @@ func (s *Server) banner(u *store.User) string {
 		return fmt.Sprintf("%d devices are not applied to WireGuard; All Devices says why.", len(st.NotApplied))
 	}
 	return ""
+}
+
+// endpointWarning says, after the words that name it, what is wrong with an endpoint that
+// clients on other networks cannot dial, and for an admin how to fix it; "" for one they
+// can. The banner and a new device's configuration both say it.
+func endpointWarning(endpoint string, admin bool) string {
+	local := devices.LocalEndpoint(endpoint)
+	if local == "" {
+		return ""
+	}
+	msg := endpoint + ", " + local + ": devices on other networks cannot connect."
+	if admin {
+		return msg + " To fix it, " + devices.EndpointFix + "."
+	}
+	return msg + " An administrator can set the server's public address."
 }
 
 // renderPage writes a whole page, or a server error if the template fails.

@@ -58,8 +58,11 @@ func seconds(d time.Duration) string { return strconv.FormatInt(int64(d/time.Sec
 
 // settingsSourceWords says where a default client setting comes from.
 func settingsSourceWords(source string) string {
-	if source == "database" {
+	switch source {
+	case "database":
 		return "saved here"
+	case "detected":
+		return "the server's address on its default route, as WG_WG_ENDPOINT_HOST is not set"
 	}
 	return "the server environment's default"
 }

@@ -27,7 +27,7 @@ type pageData struct {
 	CSRFToken string
 	Nav       string
 	Flash     string
-	Banner    string
+	Banners   []string
 	Version   string
 	Form      *form
 	Data      any

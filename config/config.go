@@ -54,8 +54,10 @@ type WireGuard struct {
 	Enabled      bool
 	Interface    string
 	ListenPort   int
-	EndpointPort int    // the port clients dial
-	EndpointHost string // the host clients dial
+	EndpointPort int // the port clients dial
+	// EndpointHost is the host clients dial: WG_WG_ENDPOINT_HOST, else the host of
+	// WG_EXTERNAL_URL; "" when neither is set, and the roles detect it (app/instance).
+	EndpointHost string
 	IPv4Network  netip.Prefix
 	IPv6Network  netip.Prefix
 	Userspace    string // "auto", "always" or "never"
@@ -91,6 +93,10 @@ func (c *Config) DatabaseDriver() string {
 	return "sqlite"
 }
 
+// Given reports whether the setting name (e.g. "WG_WG_ENDPOINT_HOST") was given by a flag,
+// the environment or the config file, rather than left to its default.
+func (c *Config) Given(name string) bool { return c.set[name] }
+
 // SecretKeyFile is where the app keeps a generated secret key when SecretKey is unset.
 func (c *Config) SecretKeyFile() string { return filepath.Join(c.DataDir, "secret.key") }
 
@@ -99,11 +105,13 @@ func (c *Config) ListenAddr() string { return net.JoinHostPort(c.Host, strconv.I
 
 // Env returns the configuration as NAME=value pairs in the order of Variables, such that
 // loading them gives the same Config. Secrets appear only where set; a secret read from a file
-// is passed as its NAME_FILE path, not its value. WG_CONFIG_FILE is not included.
+// is passed as its NAME_FILE path, not its value. A default derived from other settings is
+// left out, as loading derives it again: given, it would count as set (the endpoint host
+// derives from WG_EXTERNAL_URL only when that is set). WG_CONFIG_FILE is not included.
 func (c *Config) Env() []string {
 	var env []string
 	for _, s := range settings() {
-		if s.format == nil {
+		if s.format == nil || s.derive != nil && !c.set[s.name] {
 			continue
 		}
 		if path, ok := c.fromFiles[s.name]; ok {
@@ -126,7 +134,17 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	return load(args, getenv, os.Geteuid())
+	return load(args, getenv, os.Geteuid(), false)
+}
+
+// LoadForInit is Load for `wiregui init`, which writes the config file: a config file named by
+// --config or WG_CONFIG_FILE that does not exist yet reads as empty (serve refuses it), and
+// never as the default one.
+func LoadForInit(args []string, getenv func(string) string) (*Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	return load(args, getenv, os.Geteuid(), true)
 }
 
 // defaultDataDir is /var/lib/wiregui for root and ./data (made absolute) for anyone else.
@@ -144,7 +162,8 @@ type source struct {
 	env    bool // from the environment, where empty cannot be told from unset
 }
 
-func load(args []string, getenv func(string) string, euid int) (*Config, error) {
+// load is Load; namedMayBeMissing is LoadForInit's.
+func load(args []string, getenv func(string) string, euid int, namedMayBeMissing bool) (*Config, error) {
 	table := settings()
 
 	flags, err := parseFlags(table, args)
@@ -193,7 +212,7 @@ func load(args []string, getenv func(string) string, euid int) (*Config, error) 
 	var entries map[string]fileEntry
 	data, err := os.ReadFile(configPath)
 	switch {
-	case errors.Is(err, fs.ErrNotExist) && configWhere == "":
+	case errors.Is(err, fs.ErrNotExist) && (configWhere == "" || namedMayBeMissing):
 		// The default config file is optional.
 	case err != nil && configWhere != "":
 		return nil, fmt.Errorf("%s: %w", configWhere, err)

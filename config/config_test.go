@@ -24,7 +24,7 @@ func mapEnv(env map[string]string) func(string) string {
 func loadIn(t *testing.T, args []string, env map[string]string) (*Config, error) {
 	t.Helper()
 	t.Chdir(t.TempDir())
-	return load(args, mapEnv(env), 1000)
+	return load(args, mapEnv(env), 1000, false)
 }
 
 func mustLoad(t *testing.T, args []string, env map[string]string) *Config {
@@ -68,7 +68,7 @@ func TestDefaults(t *testing.T) {
 		{"WG_WG_ENABLED", c.WireGuard.Enabled, true},
 		{"WG_WG_INTERFACE", c.WireGuard.Interface, "wg0"},
 		{"WG_WG_LISTEN_PORT", c.WireGuard.ListenPort, 51820},
-		{"WG_WG_ENDPOINT_HOST", c.WireGuard.EndpointHost, "localhost"},
+		{"WG_WG_ENDPOINT_HOST", c.WireGuard.EndpointHost, ""}, // not localhost: the roles detect it
 		{"WG_WG_ENDPOINT_PORT", c.WireGuard.EndpointPort, 51820},
 		{"WG_WG_IPV4_NETWORK", c.WireGuard.IPv4Network, netip.MustParsePrefix("10.3.2.0/24")},
 		{"WG_WG_IPV6_NETWORK", c.WireGuard.IPv6Network, netip.MustParsePrefix("fd00::3:2:0/120")},
@@ -311,6 +311,38 @@ func TestEndpointHost(t *testing.T) {
 	}
 }
 
+// The endpoint host is WG_WG_ENDPOINT_HOST, else the host of WG_EXTERNAL_URL, else left for
+// the roles to detect: the default URL's localhost is no host a client can dial. Passing the
+// configuration on through Env keeps it so.
+func TestEndpointHostSources(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"neither", nil, ""},
+		{"external URL", map[string]string{"WG_EXTERNAL_URL": "https://VPN.example.com:8443"}, "vpn.example.com"},
+		{"external URL on localhost", map[string]string{"WG_EXTERNAL_URL": "http://localhost:13000"}, "localhost"},
+		{"both", map[string]string{"WG_EXTERNAL_URL": "https://ui.example.com", "WG_WG_ENDPOINT_HOST": "wg.example.com"}, "wg.example.com"},
+		{"port only", map[string]string{"WG_PORT": "8080"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := mustLoad(t, nil, tc.env)
+			if got := c.WireGuard.EndpointHost; got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+			env := map[string]string{}
+			for _, kv := range c.Env() {
+				k, v, _ := strings.Cut(kv, "=")
+				env[k] = v
+			}
+			if got := mustLoad(t, nil, env).WireGuard.EndpointHost; got != tc.want {
+				t.Errorf("loaded again from Env(): got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestMetricsListen(t *testing.T) {
 	tests := []struct {
 		name string
@@ -353,7 +385,7 @@ func TestDatabaseURL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := load(nil, mapEnv(map[string]string{"WG_DATA_DIR": wd, "WG_DATABASE_URL": tt.value}), 1000)
+			c, err := load(nil, mapEnv(map[string]string{"WG_DATA_DIR": wd, "WG_DATABASE_URL": tt.value}), 1000, false)
 			if err != nil {
 				t.Fatalf("load: %v", err)
 			}

@@ -16,7 +16,7 @@ func FuzzSettingValue(f *testing.F) {
 			if s.parse == nil || s.name == nameConfigFile || s.name == nameDataDir {
 				continue // these two name files to read; the data dir is fixed above
 			}
-			c, err := load(nil, mapEnv(map[string]string{nameDataDir: dir, s.name: value}), 1000)
+			c, err := load(nil, mapEnv(map[string]string{nameDataDir: dir, s.name: value}), 1000, false)
 			if err != nil {
 				if !strings.HasPrefix(err.Error(), s.name) {
 					t.Fatalf("%s=%q: the error %q does not start with the variable", s.name, value, err)
@@ -28,7 +28,7 @@ func FuzzSettingValue(f *testing.F) {
 				k, v, _ := strings.Cut(kv, "=")
 				env[k] = v
 			}
-			again, err := load(nil, mapEnv(env), 1000)
+			again, err := load(nil, mapEnv(env), 1000, false)
 			if err != nil {
 				t.Fatalf("%s=%q: loading its Env %q fails: %v", s.name, value, c.Env(), err)
 			}

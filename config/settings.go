@@ -58,11 +58,12 @@ func (s setting) defaultDoc() string {
 }
 
 const (
-	nameConfigFile = "WG_CONFIG_FILE"
-	nameDataDir    = "WG_DATA_DIR"
-	nameIPv4       = "WG_WG_IPV4_NETWORK"
-	nameIPv6       = "WG_WG_IPV6_NETWORK"
-	fileSuffix     = "_FILE"
+	nameConfigFile  = "WG_CONFIG_FILE"
+	nameDataDir     = "WG_DATA_DIR"
+	nameExternalURL = "WG_EXTERNAL_URL"
+	nameIPv4        = "WG_WG_IPV4_NETWORK"
+	nameIPv6        = "WG_WG_IPV6_NETWORK"
+	fileSuffix      = "_FILE"
 
 	// placeholderSecret is the original's default secret key, refused so that an old .env
 	// cannot silently keep signing sessions with a public value.
@@ -111,7 +112,7 @@ func settings() []setting {
 			format: func(c *Config) string { return strconv.Itoa(c.Port) },
 		},
 		{
-			name:   "WG_EXTERNAL_URL",
+			name:   nameExternalURL,
 			defDoc: "http://localhost:<port>",
 			doc:    "URL users reach the web UI at; used for SSO redirects, WebAuthn and links in emails.",
 			parse:  func(c *Config, v string) (err error) { c.ExternalURL, err = parseHTTPURL(v, false); return err },
@@ -153,13 +154,19 @@ func settings() []setting {
 		},
 		{
 			name:   "WG_WG_ENDPOINT_HOST",
-			defDoc: "host of WG_EXTERNAL_URL",
+			defDoc: "host of WG_EXTERNAL_URL when set, else this host's address on its default route",
 			doc:    "Host (IP or hostname) clients dial, written into client configs.",
 			parse: func(c *Config, v string) (err error) {
 				c.WireGuard.EndpointHost, err = parseEndpointHost(v)
 				return err
 			},
-			derive: func(c *Config) { c.WireGuard.EndpointHost = urlHostname(c.ExternalURL) },
+			// Without either, the default external URL's "localhost" is no host a client can
+			// dial: the endpoint is left for the roles to detect (app/instance).
+			derive: func(c *Config) {
+				if c.set[nameExternalURL] {
+					c.WireGuard.EndpointHost = urlHostname(c.ExternalURL)
+				}
+			},
 			format: func(c *Config) string { return c.WireGuard.EndpointHost },
 		},
 		{

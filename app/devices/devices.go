@@ -32,7 +32,11 @@ type Store interface {
 // ClientDefaults are the environment's client settings: the last source a value resolves
 // from, after the device's override and the database default.
 type ClientDefaults struct {
-	EndpointHost        string
+	EndpointHost string
+	// EndpointWhy says, for the log and admins, where EndpointHost comes from.
+	EndpointWhy string
+	// EndpointDetected: no setting names EndpointHost; it is the server's own address.
+	EndpointDetected    bool
 	EndpointPort        int
 	DNS                 []string
 	MTU                 int
@@ -68,10 +72,11 @@ type Created struct {
 	Device   *store.Device
 	Config   string
 	FileName string
+	Endpoint string // the endpoint the configuration dials, host:port
 }
 
 // Value is a resolved client setting and where it came from: "device", "database" or
-// "environment".
+// "environment", or for the endpoint "detected" (the environment's, but no setting named it).
 type Value[T any] struct {
 	Value  T
 	Source string
@@ -231,7 +236,7 @@ func (d *Service) Config(ctx context.Context, dev *store.Device, privateKey stri
 		Endpoint:            res.Endpoint.Value,
 		PersistentKeepalive: res.PersistentKeepalive.Value,
 	}
-	return &Created{Device: dev, Config: string(cfg.Render()), FileName: ConfigFileName(dev.Name)}, nil
+	return &Created{Device: dev, Config: string(cfg.Render()), FileName: ConfigFileName(dev.Name), Endpoint: res.Endpoint.Value}, nil
 }
 
 // Defaults returns the client settings a device without overrides gets.
@@ -254,6 +259,9 @@ func (d *Service) Resolve(ctx context.Context, dev *store.Device) (Resolved, err
 func Effective(device, database store.ClientSettings, env ClientDefaults) Resolved {
 	endpoint := pick(device.Endpoint, database.Endpoint, env.EndpointHost)
 	endpoint.Value = joinEndpoint(endpoint.Value, env.EndpointPort)
+	if endpoint.Source == "environment" && env.EndpointDetected {
+		endpoint.Source = "detected"
+	}
 	return Resolved{
 		AllowedIPs:          pick(device.AllowedIPs, database.AllowedIPs, env.AllowedIPs),
 		DNS:                 pick(device.DNS, database.DNS, env.DNS),
@@ -262,6 +270,35 @@ func Effective(device, database store.ClientSettings, env ClientDefaults) Resolv
 		PersistentKeepalive: pick(device.PersistentKeepalive, database.PersistentKeepalive, env.PersistentKeepalive),
 	}
 }
+
+// LocalEndpoint says why a client on another network cannot dial endpoint ("host" or
+// "host:port"): "a loopback address", "a link-local address" or "a private address". It is
+// "" for any other address, and for a host name other than localhost, which may well be
+// public: WireGUI does not resolve it.
+func LocalEndpoint(endpoint string) string {
+	host, _, err := wg.ParseEndpoint(endpoint)
+	if err != nil {
+		return ""
+	}
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return "a loopback address"
+	}
+	ip, err := netip.ParseAddr(host)
+	switch {
+	case err != nil:
+		return ""
+	case ip.Unmap().IsLoopback():
+		return "a loopback address"
+	case ip.IsLinkLocalUnicast():
+		return "a link-local address"
+	case ip.Unmap().IsPrivate():
+		return "a private address"
+	}
+	return ""
+}
+
+// EndpointFix is how an admin gives clients an endpoint they can reach.
+const EndpointFix = "set WG_WG_ENDPOINT_HOST to this server's public IP address or host name (or the Endpoint default on the Settings page)"
 
 // joinEndpoint completes an endpoint ("host" or "host:port") with the default port when it
 // names none; a port given with the host wins.

@@ -115,3 +115,40 @@ func TestValidateClientSettingsMeetsTheFormsRules(t *testing.T) {
 		}
 	}
 }
+
+func TestLocalEndpoint(t *testing.T) {
+	for endpoint, want := range map[string]string{
+		"localhost:51820":        "a loopback address",
+		"LOCALHOST":              "a loopback address",
+		"vpn.localhost":          "a loopback address",
+		"127.0.0.1:51820":        "a loopback address",
+		"[::1]:51820":            "a loopback address",
+		"169.254.10.1:51820":     "a link-local address",
+		"[fe80::1]:51820":        "a link-local address",
+		"10.0.2.15:51820":        "a private address",
+		"172.16.0.1":             "a private address",
+		"192.168.1.5:51820":      "a private address",
+		"[fd00::1]:51820":        "a private address",
+		"203.0.113.5:51820":      "",
+		"[2001:db8::1]:51820":    "",
+		"100.64.0.1:51820":       "",
+		"vpn.example.com:51820":  "",
+		"not an endpoint!:51820": "",
+	} {
+		if got := LocalEndpoint(endpoint); got != want {
+			t.Errorf("LocalEndpoint(%q) = %q, want %q", endpoint, got, want)
+		}
+	}
+}
+
+// A detected endpoint says so: it is the environment's, but no setting named it.
+func TestDetectedEndpointSource(t *testing.T) {
+	env := ClientDefaults{EndpointHost: "192.168.1.5", EndpointPort: 51820, EndpointDetected: true}
+	if got := Effective(store.ClientSettings{}, store.ClientSettings{}, env).Endpoint; got != (Value[string]{"192.168.1.5:51820", "detected"}) {
+		t.Errorf("got %+v, want 192.168.1.5:51820 detected", got)
+	}
+	database := store.ClientSettings{Endpoint: store.Some("vpn.example.com")}
+	if got := Effective(store.ClientSettings{}, database, env).Endpoint.Source; got != "database" {
+		t.Errorf("with a database default: source %q, want database", got)
+	}
+}

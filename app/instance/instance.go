@@ -151,12 +151,15 @@ func Devices(cfg *config.Config, st *store.Store, changed func(userID string)) (
 	if err != nil {
 		return nil, err
 	}
+	endpoint := ChooseEndpoint(cfg)
 	return &devices.Service{
 		Store:   st,
 		Tunnels: Networks(cfg),
 		Pools:   p,
 		Client: devices.ClientDefaults{
-			EndpointHost:        cfg.WireGuard.EndpointHost,
+			EndpointHost:        endpoint.Host,
+			EndpointWhy:         endpoint.Why,
+			EndpointDetected:    endpoint.Detected,
 			EndpointPort:        cfg.WireGuard.EndpointPort,
 			DNS:                 cfg.ClientDefaults.DNS,
 			MTU:                 cfg.ClientDefaults.MTU,

@@ -681,7 +681,7 @@ func TestBadStartsFailWithOneLine(t *testing.T) {
 }
 
 // -h answers the command asked about, once, and succeeds: serve's help lists the settings,
-// a subcommand's its own flags only.
+// a subcommand's its own flags only. Every help writes flags one way: --flag.
 func TestHelpIsForTheCommandAsked(t *testing.T) {
 	for _, tc := range []struct {
 		args         []string
@@ -689,9 +689,11 @@ func TestHelpIsForTheCommandAsked(t *testing.T) {
 	}{
 		{[]string{"-h"}, "--wg-listen-port, WG_WG_LISTEN_PORT", "Usage of"},
 		{[]string{"serve", "--help"}, "--wg-listen-port, WG_WG_LISTEN_PORT", "Usage of"},
-		{[]string{"user", "add", "-h"}, "Usage of wiregui user add:", "WG_WG_LISTEN_PORT"},
-		{[]string{"device", "add", "-h"}, "Usage of wiregui device add:", "WG_WG_LISTEN_PORT"},
-		{[]string{"init", "-h"}, "Usage of wiregui init:", "WG_WG_LISTEN_PORT"},
+		{[]string{"user", "add", "-h"}, "Usage: wiregui user add [flags]\n\nFlags:\n  --admin\n", "WG_WG_LISTEN_PORT"},
+		{[]string{"device", "add", "-h"}, "  --public-key string\n", "WG_WG_LISTEN_PORT"},
+		{[]string{"device", "delete", "--help"}, "  --name string\n", "WG_WG_LISTEN_PORT"},
+		{[]string{"migrate", "-h"}, "Usage: wiregui migrate [flags]", "WG_WG_LISTEN_PORT"},
+		{[]string{"init", "-h"}, "  --non-interactive\n        take every value from flags (for scripts)\n", "WG_WG_LISTEN_PORT"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			cmd := exec.Command(binary, tc.args...)
@@ -706,6 +708,11 @@ func TestHelpIsForTheCommandAsked(t *testing.T) {
 			}
 			if n := strings.Count(help, "Settings:"); n > 1 {
 				t.Errorf("the settings' heading stands %d times:\n%s", n, help)
+			}
+			for _, line := range strings.Split(help, "\n") {
+				if strings.HasPrefix(strings.TrimSpace(line), "-") && !strings.HasPrefix(strings.TrimSpace(line), "--") {
+					t.Errorf("a flag with one dash: %q", line)
+				}
 			}
 		})
 	}
@@ -733,7 +740,7 @@ func TestInitTwiceKeepsEverything(t *testing.T) {
 		t.Errorf("config file (must hold the URL, never the password):\n%s", b)
 	}
 	out = run("--admin-email", "owner@example.com")
-	if !strings.Contains(out, "exists; left unchanged") {
+	if !strings.Contains(out, "kept the admin owner@example.com\n") {
 		t.Errorf("second init printed:\n%s", out)
 	}
 	b2, _ := os.ReadFile(conf)
@@ -769,5 +776,124 @@ func TestInitAsksInTheTerminal(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "wiregui.db")); err != nil {
 		t.Errorf("no database in the chosen data dir: %v", err)
+	}
+}
+
+// initCmd runs wiregui init with args and the settings env (and no WG_* variable of the
+// test's own), and returns what it printed.
+func initCmd(t *testing.T, stdin string, env []string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"init"}, args...)...)
+	cmd.Env = append(envWithoutSettings(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("init %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// The config file goes into the data directory init was given (or to --config), never to
+// the default one, and serve started as init says finds it.
+func TestInitWritesIntoTheDataDirAskedFor(t *testing.T) {
+	dir := t.TempDir()
+	const defaultFile = "/var/lib/wiregui/wiregui.conf" // this test runs as root
+	before, beforeErr := os.Stat(defaultFile)
+	out := initCmd(t, "", nil, "--non-interactive", "--data-dir", dir, "--admin-email", "owner@example.com",
+		"--admin-password", "owner-password", "--wg-endpoint-host", "vpn.example.com")
+	conf := filepath.Join(dir, "wiregui.conf")
+	b, err := os.ReadFile(conf)
+	if err != nil || !strings.Contains(string(b), "WG_DATA_DIR="+dir+"\n") || !strings.Contains(string(b), "WG_WG_ENDPOINT_HOST=vpn.example.com\n") {
+		t.Fatalf("%s: %v\n%s\ninit printed:\n%s", conf, err, b, out)
+	}
+	if !strings.Contains(out, "ok    wrote "+conf+"\n") || !strings.Contains(out, "wiregui serve --config "+conf+"\n") {
+		t.Errorf("init printed:\n%s", out)
+	}
+	after, afterErr := os.Stat(defaultFile)
+	switch {
+	case os.IsNotExist(beforeErr) && !os.IsNotExist(afterErr):
+		t.Errorf("init wrote %s, which it was not asked to", defaultFile)
+	case beforeErr == nil && (afterErr != nil || !after.ModTime().Equal(before.ModTime())):
+		t.Errorf("init changed %s, which it was not asked to", defaultFile)
+	}
+	// What init printed to start serve with reaches the database init set up.
+	cmd := exec.Command(binary, "user", "list", "--json")
+	cmd.Env = append(envWithoutSettings(), "WG_CONFIG_FILE="+conf)
+	if list, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(list), `"owner@example.com"`) {
+		t.Errorf("user list with the config file: %v\n%s", err, list)
+	}
+}
+
+// init offers defaults from the config file it writes alone: not from the data directory's
+// file when another file is named.
+func TestInitTakesDefaultsFromItsOwnFileOnly(t *testing.T) {
+	other := t.TempDir()
+	if err := os.WriteFile(filepath.Join(other, "wiregui.conf"), []byte("WG_EXTERNAL_URL=https://other.example.com\nWG_ADMIN_EMAIL=other@example.com\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(t.TempDir(), "new.conf")
+	// Every question answered with its default, but the password.
+	out := initCmd(t, "\n\n\n\n\nops-password-1\n", []string{"WG_DATA_DIR=" + other}, "--config", conf)
+	wantContains(t, "init's questions", out, "External URL of the web UI [http://localhost:13000]: ", "Admin email [admin@localhost]: ")
+	wantLacks(t, "init's questions", out, "other.example.com")
+	b, _ := os.ReadFile(conf)
+	wantLacks(t, conf, string(b), "other.example.com")
+}
+
+// Running init again with another --admin-email keeps the admin and says so; --add-admin
+// adds the second one. The config file names the admin of the first start throughout.
+func TestInitKeepsTheAdminUnlessAskedToAdd(t *testing.T) {
+	dir := t.TempDir()
+	base := []string{"--non-interactive", "--data-dir", dir, "--wg-endpoint-host", "vpn.example.com"}
+	initCmd(t, "", nil, append(base, "--admin-email", "owner@example.com", "--admin-password", "owner-password")...)
+	out := initCmd(t, "", nil, append(base, "--admin-email", "second@example.com", "--admin-password", "second-password")...)
+	wantContains(t, "the second init", out, "ok    kept the admin owner@example.com\n",
+		"did not add second@example.com: the database has an admin already; run init again with --add-admin to add another")
+	admins := func() []string {
+		cmd := exec.Command(binary, "user", "list", "--json")
+		cmd.Env = append(envWithoutSettings(), "WG_DATA_DIR="+dir)
+		b, err := cmd.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var list []struct{ Email, Role string }
+		if err := json.Unmarshal(b, &list); err != nil {
+			t.Fatalf("%v: %s", err, b)
+		}
+		var emails []string
+		for _, u := range list {
+			if u.Role == "admin" {
+				emails = append(emails, u.Email)
+			}
+		}
+		return emails
+	}
+	if got := admins(); strings.Join(got, " ") != "owner@example.com" {
+		t.Errorf("admins after the second init: %q, want owner@example.com alone", got)
+	}
+	out = initCmd(t, "", nil, append(base, "--admin-email", "second@example.com", "--admin-password", "second-password", "--add-admin")...)
+	wantContains(t, "init --add-admin", out, "ok    created admin second@example.com\n")
+	if got := admins(); strings.Join(got, " ") != "owner@example.com second@example.com" {
+		t.Errorf("admins after --add-admin: %q, want owner@ and second@", got)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "wiregui.conf"))
+	wantContains(t, "the config file", string(b), "WG_ADMIN_EMAIL=owner@example.com\n")
+}
+
+func wantContains(t *testing.T, what, body string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(body, w) {
+			t.Errorf("%s lacks %q:\n%s", what, w, body)
+		}
+	}
+}
+
+func wantLacks(t *testing.T, what, body string, unwanted ...string) {
+	t.Helper()
+	for _, u := range unwanted {
+		if strings.Contains(body, u) {
+			t.Errorf("%s contains %q:\n%s", what, u, body)
+		}
 	}
 }

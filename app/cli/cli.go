@@ -106,21 +106,50 @@ type flags struct{ *flag.FlagSet }
 func newFlags(env Env, name string) flags {
 	fs := flag.NewFlagSet("wiregui "+name, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
+	fs.Usage = func() { usage(fs) }
 	return flags{fs}
 }
 
-func (f flags) parse(args []string) error {
-	if err := f.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+// usage prints a command's flags with two dashes, as serve's help prints the settings: the
+// flag package, which takes either, would show one.
+func usage(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprintf(w, "Usage: %s [flags]\n\nFlags:\n", fs.Name())
+	fs.VisitAll(func(f *flag.Flag) {
+		kind, text := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if kind != "" {
+			line += " " + kind
 		}
-		return usageError{err}
+		if f.DefValue != "" && f.DefValue != "false" {
+			text += " (default: " + f.DefValue + ")"
+		}
+		fmt.Fprintf(w, "%s\n        %s\n", line, text)
+	})
+}
+
+func (f flags) parse(args []string) error {
+	// The flag package would print the error and the usage itself: Run says the error once,
+	// with the flag's two dashes, and -h prints the usage.
+	out := f.Output()
+	f.SetOutput(io.Discard)
+	err := f.Parse(args)
+	f.SetOutput(out)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		f.Usage()
+		return err
+	case err != nil:
+		return usagef("%s (see %s --help)", twoDashes.Replace(err.Error()), f.Name())
 	}
 	if f.NArg() > 0 {
 		return usagef("unexpected argument %q", f.Arg(0))
 	}
 	return nil
 }
+
+// twoDashes writes the flags in the flag package's errors as the help does.
+var twoDashes = strings.NewReplacer(": -", ": --", "flag -", "flag --", "for -", "for --")
 
 // required returns a usage error naming the flags of names that are empty.
 func required(values map[string]string) error {

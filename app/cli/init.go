@@ -10,14 +10,17 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/term"
 
+	"wiregui/app/devices"
 	"wiregui/app/instance"
 	"wiregui/app/users"
 	"wiregui/config"
 	"wiregui/store"
+	"wiregui/wg"
 )
 
 // initSetting is one value `wiregui init` asks for.
@@ -26,6 +29,7 @@ type initSetting struct {
 	env    string // the variable written to the config file
 	prompt string
 	secret bool // read without echo, never written to the config file
+	admin  bool // about the admin: asked only when init creates one
 }
 
 var initSettings = []initSetting{
@@ -33,17 +37,20 @@ var initSettings = []initSetting{
 	{flag: "database-url", env: "WG_DATABASE_URL", prompt: "Database (a SQLite path, or postgres://…)"},
 	{flag: "external-url", env: "WG_EXTERNAL_URL", prompt: "External URL of the web UI"},
 	{flag: "wg-endpoint-host", env: "WG_WG_ENDPOINT_HOST", prompt: "Host name or IP that clients dial"},
-	{flag: "admin-email", env: "WG_ADMIN_EMAIL", prompt: "Admin email"},
-	{flag: "admin-password", env: "WG_ADMIN_PASSWORD", prompt: "Admin password (at least 8 characters)", secret: true},
+	{flag: "admin-email", env: "WG_ADMIN_EMAIL", prompt: "Admin email", admin: true},
+	{flag: "admin-password", env: "WG_ADMIN_PASSWORD", prompt: "Admin password (at least 8 characters)", secret: true, admin: true},
 }
 
 // initialize sets WireGUI up: it asks for the settings (or takes them as flags with
 // --non-interactive), checks what it can, writes the config file and creates the admin.
-// Running it again keeps every existing value and user.
+// The config file is --config, else wiregui.conf in the data directory asked for; the
+// defaults it offers come from that file alone. Running it again keeps every existing value,
+// user and admin: another --admin-email becomes a second admin only with --add-admin.
 func initialize(ctx context.Context, env Env, args []string) error {
 	fs := newFlags(env, "init")
 	nonInteractive := fs.Bool("non-interactive", false, "take every value from flags (for scripts)")
-	configFile := fs.String("config", "", "the config file to write (default: the one serve reads)")
+	configFile := fs.String("config", "", "the config file to write (default: wiregui.conf in the data directory)")
+	addAdmin := fs.Bool("add-admin", false, "create --admin-email as another admin when the database has one already")
 	given := map[string]*string{}
 	for _, s := range initSettings {
 		given[s.flag] = fs.String(s.flag, "", s.prompt)
@@ -51,55 +58,51 @@ func initialize(ctx context.Context, env Env, args []string) error {
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	// serve refuses a named config file that does not exist; init is what creates it.
-	readFile := *configFile
-	if _, err := os.Stat(readFile); err != nil {
-		readFile = ""
+	if *addAdmin && *nonInteractive && *given["admin-email"] == "" {
+		return usagef("--add-admin needs --admin-email")
 	}
-	base, err := config.Load(configArgs(readFile, nil), env.Getenv)
-	if err != nil {
-		return err
-	}
-	if *configFile != "" {
-		if base.ConfigFile, err = filepath.Abs(*configFile); err != nil {
-			return fmt.Errorf("--config: %w", err)
-		}
-	}
-	existing, err := config.ReadFile(base.ConfigFile)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-
 	values := map[string]string{}
-	in := bufio.NewReader(env.Stdin)
 	for _, s := range initSettings {
-		v := *given[s.flag]
-		if v == "" && !*nonInteractive {
-			// Defaults follow the answers so far: the database from the data dir, the
-			// endpoint host from the external URL. An invalid answer stops here, named.
-			current, err := config.Load(configArgs(readFile, values), env.Getenv)
-			if err != nil {
-				return err
-			}
-			def := defaultFor(s, current)
-			if v, err = ask(env, in, s, def); err != nil {
-				return err
-			}
-			if v == def {
-				continue // keep it derived, as serve would derive it
-			}
-		}
-		if v != "" {
+		if v := *given[s.flag]; v != "" {
 			values[s.flag] = v
 		}
 	}
+	// load reads the settings as serve will with the answers so far: an invalid answer stops
+	// here, named.
+	load := func() (*config.Config, error) {
+		return config.LoadForInit(configArgs(*configFile, values), env.Getenv)
+	}
+	in := bufio.NewReader(env.Stdin)
+	askFor := func(admin bool) error {
+		for _, s := range initSettings {
+			if s.admin != admin || *nonInteractive || values[s.flag] != "" {
+				continue
+			}
+			// Defaults follow the answers so far: the database from the data dir, the
+			// endpoint host from the external URL, both from the config file in that dir.
+			current, err := load()
+			if err != nil {
+				return err
+			}
+			def := defaultFor(env, s, current)
+			v, err := ask(env, in, s, def)
+			if err != nil {
+				return err
+			}
+			if v != def { // else it stays derived, as serve would derive it
+				values[s.flag] = v
+			}
+		}
+		return nil
+	}
 
-	// The serve configuration parser validates every value, with messages that name the setting.
-	cfg, err := config.Load(configArgs(readFile, values), env.Getenv)
+	if err := askFor(false); err != nil {
+		return err
+	}
+	cfg, err := load()
 	if err != nil {
 		return err
 	}
-	cfg.ConfigFile = base.ConfigFile
 	if err := instance.PrepareDataDir(cfg.DataDir); err != nil {
 		return err
 	}
@@ -114,24 +117,50 @@ func initialize(ctx context.Context, env Env, args []string) error {
 	fmt.Fprintf(env.Stdout, "ok    database reachable and up to date (%s)\n", st.Driver())
 	checkPortFree(env, cfg)
 	checkWireGuard(env)
+	checkEndpoint(env, cfg)
 
-	pairs := mergeConfig(existing, cfg, values)
+	admins, err := adminEmails(ctx, st)
+	if err != nil {
+		return err
+	}
+	createAdmin := len(admins) == 0 || *addAdmin
+	if createAdmin {
+		if err := askFor(true); err != nil {
+			return err
+		}
+		if cfg, err = load(); err != nil {
+			return err
+		}
+	} else {
+		keptAdmins(env, admins, values["admin-email"])
+	}
+	if len(admins) > 0 {
+		// WG_ADMIN_EMAIL names the admin of the first start, and that was another.
+		delete(values, "admin-email")
+	}
+
+	existing, err := config.ReadFile(cfg.ConfigFile)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
 	if err := os.MkdirAll(filepath.Dir(cfg.ConfigFile), 0o700); err != nil {
 		return fmt.Errorf("config file: %w", err)
 	}
-	if err := config.WriteFile(cfg.ConfigFile, pairs); err != nil {
+	if err := config.WriteFile(cfg.ConfigFile, mergeConfig(existing, cfg, values)); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "ok    wrote %s\n", cfg.ConfigFile)
 	if _, err := instance.ServerKeys(ctx, st); err != nil {
 		return err
 	}
-	if err := initAdmin(ctx, env, st, cfg, values["admin-password"]); err != nil {
-		return err
+	if createAdmin {
+		if err := initAdmin(ctx, env, st, cfg, values["admin-password"]); err != nil {
+			return err
+		}
 	}
 	start := "wiregui serve"
-	if *configFile != "" {
-		start += " --config " + *configFile
+	if serveReads, err := config.LoadForInit(nil, env.Getenv); err != nil || serveReads.ConfigFile != cfg.ConfigFile {
+		start += " --config " + cfg.ConfigFile
 	}
 	fmt.Fprintf(env.Stdout, "\nStart WireGUI with:\n\n    %s\n\nthen sign in at %s/login\n", start, cfg.ExternalURL)
 	return nil
@@ -151,7 +180,9 @@ func configArgs(configFile string, values map[string]string) []string {
 	return args
 }
 
-func defaultFor(s initSetting, cfg *config.Config) string {
+// defaultFor is the answer init offers for s: what serve would use. For the endpoint host
+// that is the address serve would detect, which the prompt explains.
+func defaultFor(env Env, s initSetting, cfg *config.Config) string {
 	switch s.flag {
 	case "data-dir":
 		return cfg.DataDir
@@ -160,7 +191,11 @@ func defaultFor(s initSetting, cfg *config.Config) string {
 	case "external-url":
 		return cfg.ExternalURL
 	case "wg-endpoint-host":
-		return cfg.WireGuard.EndpointHost
+		endpoint := instance.ChooseEndpoint(cfg)
+		if endpoint.Detected {
+			fmt.Fprintf(env.Stdout, "      (detected: %s)\n", endpoint.Why)
+		}
+		return endpoint.Host
 	case "admin-email":
 		return cfg.AdminEmail
 	}
@@ -243,6 +278,44 @@ func checkWireGuard(env Env) {
 		return
 	}
 	fmt.Fprintln(env.Stdout, "warn  neither kernel WireGuard nor /dev/net/tun is usable: the web UI will run, tunnels will not")
+}
+
+// checkEndpoint says which endpoint new devices get, and how to fix one that clients on
+// other networks cannot dial.
+func checkEndpoint(env Env, cfg *config.Config) {
+	endpoint := instance.ChooseEndpoint(cfg)
+	dial := wg.JoinEndpoint(endpoint.Host, cfg.WireGuard.EndpointPort)
+	if local := devices.LocalEndpoint(dial); local != "" {
+		fmt.Fprintf(env.Stdout, "warn  clients dial %s (%s), %s: devices on other networks cannot connect; give --wg-endpoint-host the public IP or host name\n",
+			dial, endpoint.Why, local)
+		return
+	}
+	fmt.Fprintf(env.Stdout, "ok    clients dial %s (%s)\n", dial, endpoint.Why)
+}
+
+// adminEmails returns the emails of the database's admins.
+func adminEmails(ctx context.Context, st *store.Store) ([]string, error) {
+	all, err := st.ListUsers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var admins []string
+	for _, u := range all {
+		if u.IsAdmin() {
+			admins = append(admins, u.Email)
+		}
+	}
+	return admins, nil
+}
+
+// keptAdmins says that init keeps the database's admins, and that it did not add asked, an
+// --admin-email that is none of them.
+func keptAdmins(env Env, admins []string, asked string) {
+	fmt.Fprintf(env.Stdout, "ok    kept the admin %s\n", strings.Join(admins, ", "))
+	if asked != "" && !slices.Contains(admins, store.NormalizeEmail(asked)) {
+		fmt.Fprintf(env.Stdout, "      did not add %s: the database has an admin already; run init again with --add-admin to add another\n",
+			store.NormalizeEmail(asked))
+	}
 }
 
 // initAdmin creates the admin unless a user with that email exists already.

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -896,4 +897,57 @@ func wantLacks(t *testing.T, what, body string, unwanted ...string) {
 			t.Errorf("%s contains %q:\n%s", what, u, body)
 		}
 	}
+}
+
+// A default install, as a new user starts it: without WG_WG_ENDPOINT_HOST and
+// WG_EXTERNAL_URL, clients get this host's address on its default route, serve says which
+// and why in one line, and while that address is private admins are told how to set it.
+func TestDefaultInstallDetectsTheEndpoint(t *testing.T) {
+	wglab.RequireRoot(t, "ip")
+	for _, tc := range []struct {
+		name     string
+		public   bool
+		wantLine string
+	}{
+		{"public", true, `level=INFO msg="clients dial the endpoint" endpoint=203.0.113.5:51820 from="the IPv4 address of wan0, the interface of the default route; neither WG_WG_ENDPOINT_HOST nor WG_EXTERNAL_URL is set"`},
+		{"private", false, `level=WARN msg="clients elsewhere cannot reach the endpoint: it is a private address" endpoint=`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newServer(t, "sqlite", nil, "WG_WG_ENABLED=false")
+			s.env = slices.DeleteFunc(s.env, func(kv string) bool {
+				return strings.HasPrefix(kv, "WG_EXTERNAL_URL=") || strings.HasPrefix(kv, "WG_WG_ENDPOINT_HOST=")
+			})
+			if tc.public {
+				for _, args := range [][]string{{"link", "add", "wan0", "type", "veth", "peer", "name", "wan1"},
+					{"link", "set", "wan0", "up"}, {"link", "set", "wan1", "up"}, {"addr", "add", "203.0.113.5/24", "dev", "wan0"},
+					{"route", "add", "default", "via", "203.0.113.1", "dev", "wan0"}} {
+					s.ns.Run(t, append([]string{"ip"}, args...)...)
+				}
+			} else {
+				s.ns.Run(t, "ip", "route", "add", "default", "via", s.rootAddr.String()) // the link's 10.213.x.x
+			}
+			s.start(t)
+			log := s.proc.Output()
+			if n := strings.Count(log, "the endpoint"); n != 1 || !strings.Contains(log, tc.wantLine) {
+				t.Errorf("the log has %d lines on the endpoint, want one with %s:\n%s", n, tc.wantLine, log)
+			}
+			c := apptest.New(t, s.url)
+			c.SignIn(adminEmail, adminPassword)
+			page := c.Get("/devices").Body
+			conf := apptest.ConfigFromPage(c.Post("/devices", url.Values{"name": {"phone"}}).Body)
+			if tc.public {
+				wantContains(t, "the configuration", conf, "Endpoint = 203.0.113.5:51820\n")
+				wantLacks(t, "the devices page", page, "New devices get the endpoint")
+				return
+			}
+			wantContains(t, "the configuration", conf, "Endpoint = "+netip.AddrPortFrom(nsAddrOf(s), 51820).String()+"\n")
+			wantContains(t, "the devices page", page, "New devices get the endpoint "+nsAddrOf(s).String()+":51820, a private address")
+		})
+	}
+}
+
+// nsAddrOf is the server's address on the link to the root namespace.
+func nsAddrOf(s *server) netip.Addr {
+	u, _ := url.Parse(s.url)
+	return netip.MustParseAddr(u.Hostname())
 }

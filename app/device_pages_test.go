@@ -631,3 +631,29 @@ func TestPrivateEndpointIsPointedOut(t *testing.T) {
 	}
 	wantLacks(t, "the admin's /devices with a public default", admin.Get("/devices").Body, "New devices get the endpoint")
 }
+
+// The device page says whether the device's tunnel is full or split, and what each means.
+func TestDevicePageSaysFullOrSplitTunnel(t *testing.T) {
+	e := newEnv(t)
+	alice, c := e.signedIn(t, "alice@example.com", store.RoleUnprivileged)
+	full := e.device(t, alice, "laptop") // the environment's 0.0.0.0/0
+	split := e.device(t, alice, "phone")
+	if _, err := e.devices.Update(context.Background(), split.ID, func(d *store.Device) error {
+		d.Overrides.AllowedIPs = store.Some([]netip.Prefix{netip.MustParsePrefix("10.3.2.0/24")})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	explained := "A <strong>full tunnel</strong> (Allowed IPs <code>0.0.0.0/0, ::/0</code>) sends everything through the"
+	for _, tc := range []struct {
+		dev         *store.Device
+		want, lacks string
+	}{
+		{full, "<dt>Tunnel</dt><dd>Full: all of the device's traffic goes through the VPN</dd>", "Split:"},
+		{split, "<dt>Tunnel</dt><dd>Split: only traffic to its Allowed IPs goes through the VPN</dd>", "Full:"},
+	} {
+		body := c.Get("/devices/" + tc.dev.ID).Body
+		wantContains(t, tc.dev.Name+"'s page", body, tc.want, explained)
+		wantLacks(t, tc.dev.Name+"'s page", body, tc.lacks)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,6 +51,9 @@ type devicePage struct {
 	HistorySpans []collector.HistorySpan
 	// NotApplied is why the device is not a WireGuard peer although it should be; admins only.
 	NotApplied string
+	// FullTunnel: the device's Allowed IPs hold a default route, so all its traffic goes
+	// through the server; otherwise only traffic to those networks does (split tunnel).
+	FullTunnel bool
 }
 
 // createDevice answers POST /devices and POST /admin/devices: a device for oneself, or, on
@@ -338,6 +342,7 @@ func (s *Server) renderDevicePage(w http.ResponseWriter, r *http.Request, status
 		Href:         devicePath(dev.ID, next),
 		Next:         next,
 		Saved:        saved,
+		FullTunnel:   slices.ContainsFunc(res.AllowedIPs.Value, func(p netip.Prefix) bool { return p.Bits() == 0 }),
 	}
 	if p.ShowOwner {
 		p.NotApplied = s.notApplied(dev)

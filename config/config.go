@@ -105,13 +105,11 @@ func (c *Config) ListenAddr() string { return net.JoinHostPort(c.Host, strconv.I
 
 // Env returns the configuration as NAME=value pairs in the order of Variables, such that
 // loading them gives the same Config. Secrets appear only where set; a secret read from a file
-// is passed as its NAME_FILE path, not its value. A default derived from other settings is
-// left out, as loading derives it again: given, it would count as set (the endpoint host
-// derives from WG_EXTERNAL_URL only when that is set). WG_CONFIG_FILE is not included.
+// is passed as its NAME_FILE path, not its value. WG_CONFIG_FILE is not included.
 func (c *Config) Env() []string {
 	var env []string
 	for _, s := range settings() {
-		if s.format == nil || s.derive != nil && !c.set[s.name] {
+		if s.format == nil {
 			continue
 		}
 		if path, ok := c.fromFiles[s.name]; ok {

@@ -117,7 +117,14 @@ func settings() []setting {
 			doc:    "URL users reach the web UI at; used for SSO redirects, WebAuthn and links in emails.",
 			parse:  func(c *Config, v string) (err error) { c.ExternalURL, err = parseHTTPURL(v, false); return err },
 			derive: func(c *Config) { c.ExternalURL = "http://localhost:" + strconv.Itoa(c.Port) },
-			format: func(c *Config) string { return c.ExternalURL },
+			// The default is left out of Env: passed on, it would count as given, and the
+			// endpoint host derives from a given URL only.
+			format: func(c *Config) string {
+				if !c.set[nameExternalURL] {
+					return ""
+				}
+				return c.ExternalURL
+			},
 		},
 		{
 			name: "WG_SECRET_KEY", secret: true, fileSuffix: true,

@@ -28,7 +28,7 @@ type createdView struct {
 	OwnKey   bool         // the user brought the key pair: Config has a placeholder line
 	Back     string       // where "Done" leads
 	// EndpointWarning says that devices on other networks cannot dial the configuration's
-	// endpoint (endpointWarning); "" when they can.
+	// endpoint (devices.EndpointWarning); "" when they can.
 	EndpointWarning string
 }
 
@@ -157,7 +157,7 @@ func (s *Server) createdView(r *http.Request, c *devices.Created, ownKey bool, b
 			slog.String("request_id", requestID(r)), slog.Any("err", err))
 	}
 	var warning string
-	if w := endpointWarning(c.Endpoint, currentUser(r).IsAdmin()); w != "" {
+	if w := devices.EndpointWarning(c.Endpoint, currentUser(r).IsAdmin()); w != "" {
 		warning = "This configuration dials " + w
 	}
 	return &createdView{Device: c.Device, Config: c.Config, FileName: c.FileName, QR: qr, OwnKey: ownKey, Back: back,

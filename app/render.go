@@ -69,7 +69,7 @@ func (s *Server) banners(r *http.Request) []string {
 	}
 	if v.user.IsAdmin() {
 		defaults := devices.Effective(store.ClientSettings{}, v.settings.ClientDefaults, s.devices.Client)
-		if b := endpointWarning(defaults.Endpoint.Value, true); b != "" {
+		if b := devices.EndpointWarning(defaults.Endpoint.Value, true); b != "" {
 			banners = append(banners, "New devices get the endpoint "+b)
 		}
 	}
@@ -91,21 +91,6 @@ func (s *Server) wireGuardBanner(u *store.User) string {
 		return fmt.Sprintf("%d devices are not applied to WireGuard; All Devices says why.", len(st.NotApplied))
 	}
 	return ""
-}
-
-// endpointWarning says, after the words that name it, what is wrong with an endpoint that
-// clients on other networks cannot dial, and for an admin how to fix it; "" for one they
-// can. The banner and a new device's configuration both say it.
-func endpointWarning(endpoint string, admin bool) string {
-	local := devices.LocalEndpoint(endpoint)
-	if local == "" {
-		return ""
-	}
-	msg := endpoint + ", " + local + ": devices on other networks cannot connect."
-	if admin {
-		return msg + " To fix it, " + devices.EndpointFix + "."
-	}
-	return msg + " An administrator can set the server's public address."
 }
 
 // renderPage writes a whole page, or a server error if the template fails.

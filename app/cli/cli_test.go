@@ -207,3 +207,21 @@ func TestDeviceNamesAreOnePerUser(t *testing.T) {
 		})
 	}
 }
+
+// device add warns, with how to fix it, when the configuration dials an endpoint that
+// devices on other networks cannot reach; not when it is public.
+func TestDeviceAddWarnsOfAPrivateEndpoint(t *testing.T) {
+	c := newCLI(t, "sqlite")
+	c.ok("", "user", "add", "--email", "ann@example.com")
+	c.vars["WG_WG_ENDPOINT_HOST"] = "192.168.1.5"
+	status, out, errOut := c.run("", "device", "add", "--user", "ann@example.com", "--name", "phone")
+	want := "warning: this configuration dials 192.168.1.5:51820, a private address: devices on other networks cannot connect. " +
+		"To fix it, set WG_WG_ENDPOINT_HOST to this server's public IP address or host name (or the Endpoint default on the Settings page).\n"
+	if status != ExitOK || !strings.Contains(errOut, want) || !strings.Contains(out, "Endpoint = 192.168.1.5:51820") {
+		t.Errorf("exit %d, stderr %q; want the warning", status, errOut)
+	}
+	c.vars["WG_WG_ENDPOINT_HOST"] = "vpn.example.com"
+	if _, _, errOut := c.run("", "device", "add", "--user", "ann@example.com", "--name", "laptop"); strings.Contains(errOut, "warning") {
+		t.Errorf("a public endpoint warned: %q", errOut)
+	}
+}

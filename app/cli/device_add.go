@@ -48,6 +48,9 @@ func deviceAdd(ctx context.Context, env Env, args []string) error {
 				IPv6: addrText(d.IPv6), PublicKey: d.PublicKey, Config: created.Config})
 		}
 		fmt.Fprintf(env.Stderr, "created device %q for %s (%s)\n", created.Device.Name, owner.Email, created.FileName)
+		if w := devices.EndpointWarning(created.Endpoint, true); w != "" {
+			fmt.Fprintf(env.Stderr, "warning: this configuration dials %s\n", w)
+		}
 		fmt.Fprint(env.Stdout, created.Config)
 		return nil
 	})

@@ -300,6 +300,21 @@ func LocalEndpoint(endpoint string) string {
 // EndpointFix is how an admin gives clients an endpoint they can reach.
 const EndpointFix = "set WG_WG_ENDPOINT_HOST to this server's public IP address or host name (or the Endpoint default on the Settings page)"
 
+// EndpointWarning says, after words that name it ("This configuration dials "), what is wrong
+// with an endpoint that clients on other networks cannot dial, and to an admin how to fix it;
+// "" for one they can. The banner, a new device's configuration and the CLI say it.
+func EndpointWarning(endpoint string, admin bool) string {
+	local := LocalEndpoint(endpoint)
+	if local == "" {
+		return ""
+	}
+	msg := endpoint + ", " + local + ": devices on other networks cannot connect."
+	if admin {
+		return msg + " To fix it, " + EndpointFix + "."
+	}
+	return msg + " An administrator can set the server's public address."
+}
+
 // joinEndpoint completes an endpoint ("host" or "host:port") with the default port when it
 // names none; a port given with the host wins.
 func joinEndpoint(endpoint string, defaultPort int) string {

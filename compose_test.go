@@ -543,11 +543,11 @@ func acceptedFlags(t *testing.T, path []string) (map[string]bool, error) {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	cmd.Run()
-	usage := "Usage of wiregui " + strings.Join(path, " ") + ":"
+	usage := "Usage: wiregui " + strings.Join(path, " ") + " [flags]"
 	if !strings.Contains(stderr.String(), usage) {
 		return nil, fmt.Errorf("the binary prints no usage for it with -h, so it is no subcommand with flags:\n%s", stderr.String())
 	}
-	for _, m := range regexp.MustCompile(`(?m)^\s+-([a-z0-9-]+)`).FindAllStringSubmatch(stderr.String(), -1) {
+	for _, m := range regexp.MustCompile(`(?m)^\s+--([a-z0-9-]+)`).FindAllStringSubmatch(stderr.String(), -1) {
 		flags[m[1]] = true
 	}
 	return flags, nil

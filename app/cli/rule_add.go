@@ -37,6 +37,9 @@ func ruleAdd(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return inputError(err, ruleFlags)
 		}
+		if r.UserID != "" {
+			r.UserEmail = store.NormalizeEmail(*email)
+		}
 		fmt.Fprintf(env.Stderr, "added %s rule %q at priority %d\n", scopeWords(r), rules.RuleWords(*r), r.Priority)
 		fmt.Fprintln(env.Stdout, r.ID)
 		return nil

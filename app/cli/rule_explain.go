@@ -26,15 +26,16 @@ func ruleExplain(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	return withStore(ctx, env, func(cfg *config.Config, st *store.Store) error {
-		device, err := deviceByName(ctx, st, *email, *name)
+		svc := ruleService(env, cfg, st)
+		device, err := svc.DeviceOf(ctx, *email, *name)
 		if err != nil {
-			return err
+			return inputError(err, ruleFlags)
 		}
 		c, err := rules.ParseConnection(connectionSpec(device, *to, *protocol))
 		if err != nil {
 			return inputError(err, ruleFlags)
 		}
-		ex, err := ruleService(env, cfg, st).Explain(ctx, c)
+		ex, err := svc.Explain(ctx, c)
 		if err != nil {
 			return inputError(err, ruleFlags)
 		}

@@ -25,11 +25,12 @@ func ruleTestAdd(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	return withStore(ctx, env, func(cfg *config.Config, st *store.Store) error {
-		device, err := deviceByName(ctx, st, *email, *name)
+		svc := ruleService(env, cfg, st)
+		device, err := svc.DeviceOf(ctx, *email, *name)
 		if err != nil {
-			return err
+			return inputError(err, ruleFlags)
 		}
-		t, err := ruleService(env, cfg, st).AddTest(ctx, rules.TestSpec{ConnectionSpec: connectionSpec(device, *to, *protocol),
+		t, err := svc.AddTest(ctx, rules.TestSpec{ConnectionSpec: connectionSpec(device, *to, *protocol),
 			Expect: *expect, Description: *description})
 		if err != nil {
 			return inputError(err, ruleFlags)

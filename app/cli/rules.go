@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"strings"
 
-	"wiregui/app/devices"
 	"wiregui/app/instance"
 	"wiregui/app/rules"
 	"wiregui/app/users"
@@ -31,35 +30,6 @@ func userID(ctx context.Context, st *store.Store, email string) (string, error) 
 		return "", inputError(err, map[string]string{"email": "user"})
 	}
 	return u.ID, nil
-}
-
-// deviceByName returns the device of the user with email named name, for --device and --user.
-func deviceByName(ctx context.Context, st *store.Store, email, name string) (*store.Device, error) {
-	wanted, err := devices.CheckName(name) // stored names are normalised: compare like with like
-	if err != nil {
-		return nil, inputError(err, map[string]string{"name": "device"})
-	}
-	owner, err := userID(ctx, st, email)
-	if err != nil {
-		return nil, err
-	}
-	owned, err := st.ListDevicesByUser(ctx, owner)
-	if err != nil {
-		return nil, err
-	}
-	var match []store.Device
-	for _, d := range owned {
-		if d.Name == wanted {
-			match = append(match, d)
-		}
-	}
-	switch len(match) {
-	case 0:
-		return nil, fmt.Errorf("--device: %s has no device named %q", store.NormalizeEmail(email), wanted)
-	case 1:
-		return &match[0], nil
-	}
-	return nil, fmt.Errorf("--device: %s has %d devices named %q; rename them in the web UI", store.NormalizeEmail(email), len(match), wanted)
 }
 
 // connectionSpec is the connection of --to ADDR[:PORT] and --protocol from device.

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"wiregui/app/devices"
 	"wiregui/app/text"
 	"wiregui/store"
 	"wiregui/wg/firewall"
@@ -392,4 +393,69 @@ func (s *Service) DeleteTest(ctx context.Context, id string) (*store.PolicyTest,
 		return nil, err
 	}
 	return &gone, nil
+}
+
+// DeviceOf returns the device named name of the user with email, as explain and the policy
+// tests name it. Errors are InputErrors on "user" or "device".
+func (s *Service) DeviceOf(ctx context.Context, email, name string) (*store.Device, error) {
+	email = store.NormalizeEmail(email)
+	wanted, err := devices.CheckName(name) // stored names are normalised: compare like with like
+	if bad := text.InputErrors(err); len(bad) > 0 {
+		return nil, &text.InputError{Field: "device", Message: bad[0].Message}
+	}
+	list, err := s.Store.ListDevices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var match []*store.Device
+	known := false
+	for i, d := range list {
+		if d.UserEmail == email {
+			known = true
+			if d.Name == wanted {
+				match = append(match, &list[i])
+			}
+		}
+	}
+	switch {
+	case email == "":
+		return nil, &text.InputError{Field: "user", Message: "Enter the email of the device's owner."}
+	case len(match) == 1:
+		return match[0], nil
+	case len(match) > 1:
+		return nil, &text.InputError{Field: "device", Message: fmt.Sprintf("%s has %d devices named %q; rename them first.", email, len(match), wanted)}
+	case !known:
+		return nil, &text.InputError{Field: "user", Message: fmt.Sprintf("No user with the email %s has a device.", email), Err: store.ErrNotFound}
+	}
+	return nil, &text.InputError{Field: "device", Message: fmt.Sprintf("%s has no device named %q.", email, wanted), Err: store.ErrNotFound}
+}
+
+// UserPolicy is what decides the connections of one user's devices, for the user to read.
+type UserPolicy struct {
+	// Rules are the global rules and the user's own, in the order they apply.
+	Rules []store.Rule
+	// Default is what happens to a connection no rule matches: accept or drop.
+	Default  string
+	Firewall store.FirewallSettings
+}
+
+// ForUser returns what decides the connections of userID's devices. A damaged rule applies
+// nowhere, so it is not listed.
+func (s *Service) ForUser(ctx context.Context, userID string) (UserPolicy, error) {
+	p, err := s.Store.Policy(ctx)
+	if err != nil {
+		return UserPolicy{}, err
+	}
+	up := UserPolicy{Default: p.Settings.Firewall.DefaultAction, Firewall: p.Settings.Firewall}
+	if a, ok := p.UserDefaults[userID]; ok {
+		up.Default = a
+	}
+	for _, scope := range []string{"", userID} {
+		for _, r := range ScopeRules(p, scope) {
+			if r.Problem == "" {
+				up.Rules = append(up.Rules, r)
+			}
+		}
+	}
+	return up, nil
 }

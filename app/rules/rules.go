@@ -53,6 +53,10 @@ var (
 	ErrStale = errors.New("the rules changed meanwhile")
 )
 
+// Policy returns the firewall's policy as it is stored: the rules in the order they apply,
+// the settings, the users' own defaults and the policy tests.
+func (s *Service) Policy(ctx context.Context) (*store.Policy, error) { return s.Store.Policy(ctx) }
+
 // RuleSpec is a rule as typed, in a form or on the command line.
 type RuleSpec struct {
 	// UserID is the user whose devices the rule is for; "" for every user (a global rule).
@@ -118,6 +122,14 @@ func parseRule(spec RuleSpec) (r store.Rule, autoPriority bool, err error) {
 		bad("description", text.Sentence(err.Error()))
 	}
 	return r, autoPriority, errors.Join(errs...)
+}
+
+// Check checks every field of spec as Create and Update do, for a form that shows every
+// message at once even when it cannot save (its user is unknown). The error joins one
+// *text.InputError per bad field.
+func Check(spec RuleSpec) error {
+	_, _, err := parseRule(spec)
+	return err
 }
 
 // parseDestination reads a network, or one address as the network of that address alone, in

@@ -31,7 +31,7 @@ func ruleExplain(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return inputError(err, ruleFlags)
 		}
-		c, err := rules.ParseConnection(connectionSpec(device, *to, *protocol))
+		c, err := rules.ParseConnection(connectionSpec(device.ID, *to, *protocol))
 		if err != nil {
 			return inputError(err, ruleFlags)
 		}

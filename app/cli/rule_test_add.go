@@ -30,7 +30,7 @@ func ruleTestAdd(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return inputError(err, ruleFlags)
 		}
-		t, err := svc.AddTest(ctx, rules.TestSpec{ConnectionSpec: connectionSpec(device, *to, *protocol),
+		t, err := svc.AddTest(ctx, rules.TestSpec{ConnectionSpec: connectionSpec(device.ID, *to, *protocol),
 			Expect: *expect, Description: *description})
 		if err != nil {
 			return inputError(err, ruleFlags)

@@ -32,9 +32,9 @@ func userID(ctx context.Context, st *store.Store, email string) (string, error) 
 	return u.ID, nil
 }
 
-// connectionSpec is the connection of --to ADDR[:PORT] and --protocol from device.
-func connectionSpec(device *store.Device, to, protocol string) rules.ConnectionSpec {
-	spec := rules.ConnectionSpec{DeviceID: device.ID, Destination: to, Protocol: protocol}
+// connectionSpec is the connection of --to ADDR[:PORT] and --protocol from the device deviceID.
+func connectionSpec(deviceID, to, protocol string) rules.ConnectionSpec {
+	spec := rules.ConnectionSpec{DeviceID: deviceID, Destination: to, Protocol: protocol}
 	if ap, err := netip.ParseAddrPort(strings.TrimSpace(to)); err == nil {
 		spec.Destination, spec.Port = ap.Addr().String(), fmt.Sprint(ap.Port())
 	}

@@ -71,13 +71,16 @@ func action(a string) firewall.Action {
 // Sources returns the firewall's sources of devices, the older first: each device's tunnel
 // addresses and relay subnets, with its owner. A device whose row did not read is left out,
 // as it is left out of WireGuard.
-func Sources(devices []store.Device) []firewall.Source {
-	devices = slices.Clone(devices)
-	slices.SortFunc(devices, func(a, b store.Device) int {
+func Sources(devices []store.DeviceSource) []firewall.Source {
+	byAge := make([]*store.DeviceSource, len(devices))
+	for i := range devices {
+		byAge[i] = &devices[i]
+	}
+	slices.SortFunc(byAge, func(a, b *store.DeviceSource) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
 	})
 	out := make([]firewall.Source, 0, len(devices))
-	for _, d := range devices {
+	for _, d := range byAge {
 		if d.Problem != "" {
 			continue
 		}

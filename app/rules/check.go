@@ -82,37 +82,54 @@ type Explanation struct {
 // the description the firewall is compiled from. Every device counts as connected: the
 // answer is what happens to the device's traffic when it is.
 func (s *Service) Explain(ctx context.Context, c Connection) (Explanation, error) {
-	e, err := s.evaluator(ctx, nil)
+	e, err := s.evaluator(ctx)
 	if err != nil {
 		return Explanation{}, err
 	}
 	return e.explain(c)
 }
 
-// evaluator compiles the policy p (nil: the stored one) with every device, for Explain and
-// the policy tests.
-func (s *Service) evaluator(ctx context.Context, p *store.Policy) (*evaluator, error) {
-	var err error
-	if p == nil {
-		if p, err = s.Store.Policy(ctx); err != nil {
-			return nil, err
-		}
-	}
-	devices, err := s.Store.ListDevices(ctx)
+// evaluator returns the description compiled from the stored policy and every device: the
+// one compiled before while the store's PolicyMark has not moved.
+func (s *Service) evaluator(ctx context.Context) (*evaluator, error) {
+	mark, err := s.Store.PolicyMark(ctx) // before the reads: a change meanwhile moves it again
 	if err != nil {
 		return nil, err
 	}
-	return s.compile(p, devices)
+	s.mu.Lock()
+	e := s.cached
+	if s.cacheMark != mark {
+		e = nil
+	}
+	s.mu.Unlock()
+	if e != nil {
+		return e, nil
+	}
+	p, err := s.Store.Policy(ctx)
+	if err != nil {
+		return nil, err
+	}
+	devices, err := s.Store.ListDeviceSources(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if e, err = s.compile(p, devices); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.cached, s.cacheMark = e, mark
+	s.mu.Unlock()
+	return e, nil
 }
 
 // evaluator answers for connections under one compiled policy.
 type evaluator struct {
 	policy  *store.Policy
 	ruleset *firewall.Ruleset
-	devices map[string]*store.Device
+	devices map[string]*store.DeviceSource
 }
 
-func (s *Service) compile(p *store.Policy, devices []store.Device) (*evaluator, error) {
+func (s *Service) compile(p *store.Policy, devices []store.DeviceSource) (*evaluator, error) {
 	p = provisional(p, devices)
 	in, _ := s.input(p, Sources(devices))
 	if in.Interface == "" {
@@ -122,7 +139,7 @@ func (s *Service) compile(p *store.Policy, devices []store.Device) (*evaluator, 
 	if err != nil {
 		return nil, err
 	}
-	e := &evaluator{policy: p, ruleset: rs, devices: make(map[string]*store.Device, len(devices))}
+	e := &evaluator{policy: p, ruleset: rs, devices: make(map[string]*store.DeviceSource, len(devices))}
 	for i := range devices {
 		e.devices[devices[i].ID] = &devices[i]
 	}
@@ -166,7 +183,7 @@ func (e *evaluator) explain(c Connection) (Explanation, error) {
 // no id and no place in the order of creation until it is written, and is given them here,
 // after the rules that exist; a rule's owner's email is taken from their devices (a user's
 // rules decide only for a user with a device).
-func provisional(p *store.Policy, devices []store.Device) *store.Policy {
+func provisional(p *store.Policy, devices []store.DeviceSource) *store.Policy {
 	var seq int64
 	complete := true
 	for _, r := range p.Rules {
@@ -273,7 +290,7 @@ func (e *evaluator) run(t store.PolicyTest) TestResult {
 
 // Results runs every policy test on the policy as it is.
 func (s *Service) Results(ctx context.Context) ([]TestResult, error) {
-	e, err := s.evaluator(ctx, nil)
+	e, err := s.evaluator(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -291,7 +308,7 @@ func (s *Service) check(ctx context.Context, before, after *store.Policy) error 
 	if len(after.Tests) == 0 {
 		return nil
 	}
-	devices, err := s.Store.ListDevices(ctx)
+	devices, err := s.Store.ListDeviceSources(ctx)
 	if err != nil {
 		return err
 	}
@@ -354,7 +371,7 @@ func (s *Service) AddTest(ctx context.Context, spec TestSpec) (*store.PolicyTest
 		Description: description}
 	p, err := s.change(ctx, func(p *store.Policy) error {
 		// The test reads as the store reads it, with its device's name and owner.
-		devices, err := s.Store.ListDevices(ctx)
+		devices, err := s.Store.ListDeviceSources(ctx)
 		if err != nil {
 			return err
 		}
@@ -397,17 +414,17 @@ func (s *Service) DeleteTest(ctx context.Context, id string) (*store.PolicyTest,
 
 // DeviceOf returns the device named name of the user with email, as explain and the policy
 // tests name it. Errors are InputErrors on "user" or "device".
-func (s *Service) DeviceOf(ctx context.Context, email, name string) (*store.Device, error) {
+func (s *Service) DeviceOf(ctx context.Context, email, name string) (*store.DeviceSource, error) {
 	email = store.NormalizeEmail(email)
 	wanted, err := devices.CheckName(name) // stored names are normalised: compare like with like
 	if bad := text.InputErrors(err); len(bad) > 0 {
 		return nil, &text.InputError{Field: "device", Message: bad[0].Message}
 	}
-	list, err := s.Store.ListDevices(ctx)
+	list, err := s.Store.ListDeviceSources(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var match []*store.Device
+	var match []*store.DeviceSource
 	known := false
 	for i, d := range list {
 		if d.UserEmail == email {

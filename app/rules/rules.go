@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"wiregui/app/text"
 	"wiregui/store"
@@ -28,7 +29,8 @@ import (
 type Store interface {
 	Policy(ctx context.Context) (*store.Policy, error)
 	UpdatePolicy(ctx context.Context, fn func(*store.Policy) error) (*store.Policy, error)
-	ListDevices(ctx context.Context) ([]store.Device, error)
+	ListDeviceSources(ctx context.Context) ([]store.DeviceSource, error)
+	PolicyMark(ctx context.Context) (string, error)
 }
 
 // Service changes the firewall's policy and builds its description.
@@ -43,6 +45,13 @@ type Service struct {
 	// Changed is called after every change, with the id of the user whose rules changed, or
 	// "" for a change that may concern everyone, so that the data plane applies it at once.
 	Changed func(userID string)
+
+	// The description compiled for Explain and the policy tests' results, reused while the
+	// store's PolicyMark stays: compiling at 10,000 devices and 5,000 rules reads every
+	// device (80 ms) and compiles (10 ms); the mark costs 5 ms.
+	mu        sync.Mutex
+	cached    *evaluator
+	cacheMark string
 }
 
 // Errors that the service's InputErrors wrap.

@@ -450,3 +450,57 @@ func TestExplainNamesWhatDecides(t *testing.T) {
 		}
 	})
 }
+
+// TestExplainSeesEveryChange: the compiled description Explain reuses is compiled again after
+// any change of what it is made of, whoever made it (another process writing to the store).
+func TestExplainSeesEveryChange(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		w := newWorld(t, st)
+		ann, bob := w.user("ann@example.com"), w.user("bob@example.com")
+		laptop := w.device(ann, "laptop")
+		c := rules.Connection{DeviceID: laptop.ID, To: netip.MustParseAddr("192.168.7.7"), Protocol: "tcp", Port: 80}
+		explain := func() string {
+			t.Helper()
+			ex, err := w.svc.Explain(ctx, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ex.Action + " by " + ex.Decider
+		}
+		for _, step := range []struct {
+			name   string
+			change func()
+			want   string
+		}{
+			{"nothing yet", func() {}, "accept by the default action (accept)"},
+			{"a rule written past the service", func() {
+				st.UpdatePolicy(ctx, func(p *store.Policy) error {
+					p.Rules = append(p.Rules, store.Rule{UserID: ann.ID, Action: store.ActionDrop, Protocol: store.ProtocolAny,
+						Destination: netip.MustParsePrefix("192.168.7.0/24"), Priority: 10})
+					return nil
+				})
+			}, `drop by rule "drop to 192.168.7.0/24" (priority 10) of ann@example.com`},
+			{"the rule edited", func() {
+				st.UpdatePolicy(ctx, func(p *store.Policy) error { p.Rules[0].Protocol = store.ProtocolUDP; return nil })
+			}, "accept by the default action (accept)"},
+			{"the default action", func() {
+				st.UpdatePolicy(ctx, func(p *store.Policy) error { p.Settings.Firewall.DefaultAction = store.ActionDrop; return nil })
+			}, "drop by the default action (drop)"},
+			{"ann's own default", func() {
+				st.UpdatePolicy(ctx, func(p *store.Policy) error { p.UserDefaults[ann.ID] = store.ActionAccept; return nil })
+			}, "accept by the user's default action (accept)"},
+			{"bob's device becomes the destination", func() {
+				w.device(bob, "router", "192.168.7.0/24")
+			}, "drop by the peer-to-peer policy (off): devices cannot reach each other"},
+			{"the rule deleted", func() {
+				st.UpdatePolicy(ctx, func(p *store.Policy) error { p.Rules = nil; p.Settings.Firewall.PeerToPeer = true; return nil })
+			}, "accept by the user's default action (accept)"},
+		} {
+			step.change()
+			if got := explain(); got != step.want {
+				t.Errorf("after %s: %q, want %q", step.name, got, step.want)
+			}
+		}
+	})
+}

@@ -250,8 +250,8 @@ func (s *Server) renderRulesList(w http.ResponseWriter, r *http.Request, filter,
 // refusal is the message of a change the rule service refused (a stale order, a broken
 // policy test), or "" for any other error.
 func refusal(err error) string {
-	for _, bad := range text.InputErrors(err) {
-		return bad.Message
+	if bad := text.InputErrors(err); len(bad) > 0 {
+		return bad[0].Message
 	}
 	return ""
 }

@@ -29,6 +29,17 @@ Usage:
   wiregui device add --user E --name N [--public-key K] [--json]
   wiregui device delete --user E --name N
   wiregui device list [--json]
+  wiregui rule add --action accept|drop --destination CIDR [--protocol any|tcp|udp|icmp] [--ports N|A-B]
+                   [--priority N] [--user EMAIL] [--description TEXT]
+  wiregui rule list [--user EMAIL] [--json]
+  wiregui rule delete ID
+  wiregui rule default --user EMAIL --action accept|drop|global
+  wiregui rule explain --device NAME --user EMAIL --to ADDR[:PORT] [--protocol tcp|udp|icmp] [--json]
+  wiregui rule test add --device NAME --user EMAIL --to ADDR[:PORT] [--protocol P] --expect accept|drop
+  wiregui rule test list [--json]
+  wiregui rule test delete ID
+  wiregui settings get [--json]
+  wiregui settings set KEY=VALUE …
   wiregui version             print the version
   wiregui --collector         the metrics collector (started by serve; not for direct use)
 
@@ -70,14 +81,14 @@ func run(args []string) error {
 	if len(args) > 0 {
 		role, rest = args[0], args[1:]
 	}
+	if cli.Commands(role) {
+		os.Exit(cli.Run(role, rest, cli.OS()))
+	}
 	switch role {
 	case "serve":
 		return serveHelp(serve(rest))
 	case "--collector":
 		return collect(rest)
-	case "init", "migrate", "user", "device":
-		os.Exit(cli.Run(role, rest, cli.OS()))
-		return nil
 	case "version", "--version":
 		fmt.Println("wiregui", version)
 		return nil

@@ -142,6 +142,7 @@ func serve(args []string) error {
 	opts := app.Options{
 		Store:         st,
 		Devices:       devices,
+		Rules:         instance.Rules(cfg, st, accessChanged),
 		Logger:        log,
 		ExternalURL:   cfg.ExternalURL,
 		SecretKey:     secretKey,

@@ -21,6 +21,7 @@ import (
 	"wiregui/app/auth"
 	"wiregui/app/dataplane"
 	"wiregui/app/devices"
+	"wiregui/app/rules"
 	"wiregui/collector"
 	"wiregui/store"
 	"wiregui/store/storetest"
@@ -31,6 +32,7 @@ import (
 type env struct {
 	store   *store.Store
 	devices *devices.Service
+	rules   *rules.Service
 	dbPath  string // the SQLite file, or PostgreSQL's URL
 	url     string
 	changed []string // the users whose devices changed, in order; "" is everyone
@@ -76,9 +78,12 @@ func newEnvOn(t testing.TB, driver, dsn string, opts ...func(*app.Options)) *env
 		Tunnels: []netip.Prefix{netip.MustParsePrefix("10.3.2.0/24"), netip.MustParsePrefix("fd00::3:2:0/120")},
 		Changed: func(userID string) { e.changed = append(e.changed, userID) }}
 	e.live = collector.NewHub(collector.DefaultPoints)
+	e.rules = &rules.Service{Store: st, Interface: "wg0", Networks: e.devices.Tunnels,
+		Changed: func(userID string) { e.changed = append(e.changed, userID) }}
 	o := app.Options{
 		Store:         st,
 		Devices:       e.devices,
+		Rules:         e.rules,
 		ExternalURL:   e.url,
 		SecretKey:     testSecretKey,
 		Version:       "test",
@@ -341,6 +346,7 @@ func TestHTMXEventsHaveListeners(t *testing.T) {
 		{"add a device on All Devices", admin, "/admin/devices", url.Values{"user_email": {"alice@example.com"}, "name": {"tablet"}}, true},
 		{"edit a device", user, "/devices/" + dev.ID, defaultsForm("name", "work laptop"), false},
 		{"save the settings", admin, "/admin/settings", url.Values{"vpn_session_duration": {"0"}}, false},
+		{"add a rule in the dialog", admin, "/admin/rules", url.Values{"action": {"drop"}, "destination": {"10.9.0.0/16"}}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			listens := captures(listener, tc.c.Get(tc.path).Body)

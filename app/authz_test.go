@@ -10,6 +10,7 @@ import (
 
 	"wiregui/app"
 	"wiregui/app/apptest"
+	"wiregui/app/rules"
 	"wiregui/assets"
 	"wiregui/collector"
 	"wiregui/store"
@@ -22,7 +23,8 @@ type per struct{ own, others, missing int }
 
 func every(status int) per { return per{status, status, status} }
 
-// authzRow is the answer of one route to each role. {id} in path is the device.
+// authzRow is the answer of one route to each role. {id} in path is the device; {rule} and
+// {test} are a rule and a policy test made for the request.
 type authzRow struct {
 	pattern                string // as routes.go registers it
 	method                 string // only for a pattern without one
@@ -77,6 +79,32 @@ var authzTable = []authzRow{
 			"allow_unprivileged_device_configuration": {"on"}},
 		anonymous: every(403), user: every(404), admin: every(303)},
 	{pattern: "POST /admin/notifications/clear", path: "/admin/notifications/clear",
+		anonymous: every(403), user: every(404), admin: every(303)},
+
+	// The Rules page. {rule} and {test} in a path are a new rule and policy test, {user} in a
+	// form a user's id. A stale order and a device that is not there (422) got past the guard.
+	{pattern: "GET /admin/rules", path: "/admin/rules", anonymous: every(303), user: every(404), admin: every(200)},
+	{pattern: "POST /admin/rules", path: "/admin/rules", form: url.Values{"action": {"accept"}, "destination": {"10.9.0.0/16"}},
+		anonymous: every(403), user: every(404), admin: every(303)},
+	{pattern: "GET /admin/rules/new", path: "/admin/rules/new", anonymous: every(303), user: every(404), admin: every(200)},
+	{pattern: "GET /admin/rules/{id}", path: "/admin/rules/{rule}", anonymous: every(303), user: every(404), admin: every(200)},
+	{pattern: "POST /admin/rules/{id}", path: "/admin/rules/{rule}", form: url.Values{"action": {"drop"}, "destination": {"10.8.0.0/16"}},
+		anonymous: every(403), user: every(404), admin: every(303)},
+	{pattern: "GET /admin/rules/{id}/delete", path: "/admin/rules/{rule}/delete", anonymous: every(303), user: every(404), admin: every(200)},
+	{pattern: "POST /admin/rules/{id}/delete", path: "/admin/rules/{rule}/delete", anonymous: every(403), user: every(404), admin: every(303)},
+	{pattern: "POST /admin/rules/{id}/move", path: "/admin/rules/{rule}/move", form: url.Values{"scope": {"global"}, "by": {"1"}},
+		anonymous: every(403), user: every(404), admin: every(422)},
+	{pattern: "POST /admin/rules/reorder", path: "/admin/rules/reorder", form: url.Values{"scope": {"global"}, "version": {"old"}},
+		anonymous: every(403), user: every(404), admin: every(422)},
+	{pattern: "POST /admin/rules/default", path: "/admin/rules/default", form: url.Values{"scope": {"{user}"}, "default_action": {"drop"}},
+		anonymous: every(403), user: every(404), admin: every(303)},
+	{pattern: "POST /admin/rules/policies", path: "/admin/rules/policies", form: url.Values{"default_action": {"accept"}},
+		anonymous: every(403), user: every(404), admin: every(303)},
+	{pattern: "GET /admin/rules/explain", path: "/admin/rules/explain?user=nobody@example.com&device=x&destination=10.0.0.1",
+		anonymous: every(303), user: every(404), admin: every(422)},
+	{pattern: "POST /admin/rules/tests", path: "/admin/rules/tests", form: url.Values{"destination": {"10.0.0.1"}},
+		anonymous: every(403), user: every(404), admin: every(422)},
+	{pattern: "POST /admin/rules/tests/{id}/delete", path: "/admin/rules/tests/{test}/delete",
 		anonymous: every(403), user: every(404), admin: every(303)},
 
 	{pattern: "/", method: "GET", path: "/no-such-page", anonymous: every(404), user: every(404), admin: every(404)},
@@ -163,8 +191,18 @@ func TestEveryRouteAnswersEachRoleAsTheTableSays(t *testing.T) {
 				if o.id != nil {
 					path = strings.ReplaceAll(path, "{id}", o.id())
 				}
+				if strings.Contains(path, "{rule}") {
+					path = strings.ReplaceAll(path, "{rule}", e.rule(t, rules.RuleSpec{Action: "drop", Destination: "192.0.2.0/24"}).ID)
+				}
+				if strings.Contains(path, "{test}") {
+					path = strings.ReplaceAll(path, "{test}", e.policyTest(t, e.device(t, bob, "tested")).ID)
+				}
+				form := url.Values{}
+				for k, vs := range row.form {
+					form[k] = []string{strings.ReplaceAll(vs[0], "{user}", bob.ID)}
+				}
 				name := strings.TrimSpace(fmt.Sprintf("%s %s as %s %s", method, row.path, c.name, o.name))
-				r := c.Answer(method, path, row.form)
+				r := c.Answer(method, path, form)
 				if r.Status != o.want {
 					t.Errorf("%s: got %d, want %d", name, r.Status, o.want)
 				}

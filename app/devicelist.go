@@ -132,6 +132,15 @@ type deviceListPage struct {
 	NewURL    string        // the Add device page; the dialog loads its form from there
 	Overrides []clientField // the Add device form's Advanced section: the defaults in effect
 	Created   *createdView  // set once, right after a device was created
+	// Firewall is what decides the connections of the user's devices, read-only; My Devices only.
+	Firewall *firewallView
+}
+
+// firewallView is the firewall as it applies to one user's devices.
+type firewallView struct {
+	Rules      []ruleRow // the global rules and the user's own, in the order they apply
+	Default    string    // what the rest gets: accept or drop
+	PeerToPeer bool
 }
 
 // listColumn is a column header; Sort is "" for one that does not sort.
@@ -168,6 +177,9 @@ func (s *Server) showDeviceList(l deviceList) http.HandlerFunc {
 				s.serverError(w, r, err)
 				return
 			}
+		} else if list.Firewall, err = s.firewallFor(r, currentUser(r).ID); err != nil {
+			s.serverError(w, r, err)
+			return
 		}
 		s.renderPage(w, r, http.StatusOK, "device-list", pd)
 	}

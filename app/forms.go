@@ -1,7 +1,6 @@
 package app
 
 import (
-	"errors"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -187,14 +186,14 @@ func parseEndpointText(s string) (string, error) {
 	return s, nil
 }
 
-// fieldError records a provisioning InputError on f; it reports false for any other error.
+// fieldError records a service's InputErrors on f (one, or several joined: a message for
+// each field); it reports false for any other error.
 func fieldError(f *Form, err error) bool {
-	var bad *text.InputError
-	if !errors.As(err, &bad) {
-		return false
+	bad := text.InputErrors(err)
+	for _, b := range bad {
+		f.Errors[b.Field] = b.Message
 	}
-	f.Errors[bad.Field] = bad.Message
-	return true
+	return len(bad) > 0
 }
 
 // mtuText is an MTU as input text; 0 (leave the MTU to the client) is empty.

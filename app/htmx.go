@@ -16,6 +16,9 @@ const (
 	// devicesChanged reloads the device tables (partials/devices.html, device-list): a device
 	// was added in the dialog over them.
 	devicesChanged = "devices-changed"
+	// rulesChanged reloads the Rules page's table and policy tests (pages/rules.html): a rule
+	// was saved or deleted in a dialog over them, or the network policies changed.
+	rulesChanged = "rules-changed"
 )
 
 // isHTMX reports whether htmx sent the request for a fragment. When it restores a page of

@@ -58,6 +58,22 @@ func (s *Server) routes() []route {
 		s.guard("POST /admin/settings", access.EditSettings, s.updateSettings),
 		s.guard("POST /admin/notifications/clear", access.ManageNotifications, s.clearNotifications),
 
+		// The Rules page: the table and its order, one rule, the policies, explain, policy tests.
+		s.guard("GET /admin/rules", access.ManageRules, s.showRules),
+		s.guard("POST /admin/rules", access.ManageRules, s.createRule),
+		s.guard("GET /admin/rules/new", access.ManageRules, s.showNewRule),
+		s.guard("GET /admin/rules/{id}", access.ManageRules, s.showRule),
+		s.guard("POST /admin/rules/{id}", access.ManageRules, s.updateRule),
+		s.guard("GET /admin/rules/{id}/delete", access.ManageRules, s.confirmDeleteRule),
+		s.guard("POST /admin/rules/{id}/delete", access.ManageRules, s.deleteRule),
+		s.guard("POST /admin/rules/{id}/move", access.ManageRules, s.moveRule),
+		s.guard("POST /admin/rules/reorder", access.ManageRules, s.reorderRules),
+		s.guard("POST /admin/rules/default", access.ManageRules, s.setUserDefault),
+		s.guard("POST /admin/rules/policies", access.ManageRules, s.updatePolicies),
+		s.guard("GET /admin/rules/explain", access.ManageRules, s.explainRule),
+		s.guard("POST /admin/rules/tests", access.ManageRules, s.addPolicyTest),
+		s.guard("POST /admin/rules/tests/{id}/delete", access.ManageRules, s.deletePolicyTest),
+
 		// Any other path.
 		visitor("/", s.notFound),
 	}

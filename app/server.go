@@ -18,6 +18,7 @@ import (
 
 	"wiregui/app/dataplane"
 	"wiregui/app/devices"
+	"wiregui/app/rules"
 	"wiregui/assets"
 	"wiregui/collector"
 	"wiregui/store"
@@ -45,6 +46,7 @@ type Store interface {
 type Options struct {
 	Store       Store
 	Devices     *devices.Service
+	Rules       *rules.Service
 	Logger      *slog.Logger
 	ExternalURL string // e.g. https://vpn.example.com; https turns on Secure cookies
 	// SecretKey signs what the server hands out without storing it: the sign-in form's CSRF
@@ -66,12 +68,17 @@ type Options struct {
 	// MetricsListener reports the listener of its own that serves /metrics, for /healthz;
 	// nil when there is none.
 	MetricsListener func() collector.ListenerState
+	// Firewall reads the rule set in the kernel for the Rules page; nil when the firewall is
+	// not running.
+	Firewall Firewall
 }
 
 // Server serves the web UI. Create it with New.
 type Server struct {
 	store           Store
 	devices         *devices.Service
+	rules           *rules.Service
+	firewall        Firewall
 	log             *slog.Logger
 	render          *assets.Renderer
 	sessions        *scs.SessionManager
@@ -103,10 +110,12 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("secret key: got %d bytes, want at least 32", len(opts.SecretKey))
 	}
 	s := &Server{
-		store:   opts.Store,
-		devices: opts.Devices,
-		log:     opts.Logger,
-		render:  render,
+		store:    opts.Store,
+		devices:  opts.Devices,
+		rules:    opts.Rules,
+		firewall: opts.Firewall,
+		log:      opts.Logger,
+		render:   render,
 		// A key of its own for each use of the secret key, so that one use's values are
 		// never valid for another.
 		loginKey:        subkey(opts.SecretKey, "wiregui sign-in csrf"),

@@ -180,3 +180,14 @@ func seedDeviceStats(b *testing.B, s *store.Store, n int) {
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkListDeviceSources10k is what Explain and the policy tests read of the devices.
+func BenchmarkListDeviceSources10k(b *testing.B) {
+	benchSeeded(b, 10_000, func(b *testing.B, _ string, s *store.Store) {
+		for b.Loop() {
+			if list, err := s.ListDeviceSources(context.Background()); err != nil || len(list) != 10_000 {
+				b.Fatalf("got %d devices, %v", len(list), err)
+			}
+		}
+	})
+}

@@ -43,14 +43,26 @@ func (d dialect) param(n int, pgType string) string {
 	return "$" + strconv.Itoa(n)
 }
 
-// lockAddresses serialises address allocation inside transaction tx. SQLite needs no lock:
-// its write transactions are already exclusive.
+// lockAddresses serialises address allocation inside transaction tx.
 func (d dialect) lockAddresses(ctx context.Context, tx *sql.Tx) error {
+	return d.lock(ctx, tx, 51820, "addresses")
+}
+
+// lockPolicy serialises the changes of the firewall's policy (rules, settings, policy tests)
+// inside transaction tx, so that each is checked against the state it replaces, and a
+// reorder against the order it was made on.
+func (d dialect) lockPolicy(ctx context.Context, tx *sql.Tx) error {
+	return d.lock(ctx, tx, 51821, "policy")
+}
+
+// lock takes the transaction-scoped lock key (on PostgreSQL, an advisory lock). SQLite needs
+// none: its write transactions are already exclusive.
+func (d dialect) lock(ctx context.Context, tx *sql.Tx, key int, what string) error {
 	if !d.postgres() {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(51820)"); err != nil {
-		return fmt.Errorf("lock addresses: %w", err)
+	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", key); err != nil {
+		return fmt.Errorf("lock %s: %w", what, err)
 	}
 	return nil
 }

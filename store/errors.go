@@ -57,6 +57,13 @@ func isUniqueViolation(err error) bool {
 		state == "23505"
 }
 
+// isForeignKeyViolation reports whether err is a FOREIGN KEY violation on either database: a
+// row that refers to one that does not exist.
+func isForeignKeyViolation(err error) bool {
+	code, state := errorCodes(err)
+	return code == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY || state == "23503"
+}
+
 // unavailable reports whether err means that the server cannot be reached or talked to at the
 // moment: it refuses connections, is starting up or shutting down, or the connection broke.
 // Errors the server answers with for a bad request or bad credentials are not: retrying them

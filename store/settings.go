@@ -28,7 +28,28 @@ type Settings struct {
 	VPNSessionDuration                   time.Duration
 	AllowUnprivilegedDeviceManagement    bool
 	AllowUnprivilegedDeviceConfiguration bool
+	// Firewall are the network policies and the default action. UpdateSettings leaves them
+	// as they are: they change with the rules, through UpdatePolicy, so that the rule service
+	// checks every change of them against the policy tests.
+	Firewall FirewallSettings
 }
+
+// FirewallSettings are the settings of the gateway firewall.
+type FirewallSettings struct {
+	// PeerToPeer lets devices reach other devices through the server.
+	PeerToPeer bool
+	// LANToPeers lets hosts on the server's other networks open connections to devices.
+	LANToPeers bool
+	// DefaultAction decides a device's new connection that no rule matches: ActionAccept
+	// (the default, so that an upgrade changes nothing) or ActionDrop.
+	DefaultAction string
+}
+
+// The actions of rules, of policy tests' expectations and of the default.
+const (
+	ActionAccept = "accept"
+	ActionDrop   = "drop"
+)
 
 // ClientSettings are the values written into a device's client configuration. Set or
 // unset, each keeps its Value, so a switch back to the default does not lose what was typed.
@@ -43,10 +64,11 @@ type ClientSettings struct {
 
 const settingsColumns = `default_client_endpoint, default_client_dns, default_client_allowed_ips, default_client_mtu,
 	default_client_persistent_keepalive, vpn_session_duration, allow_unprivileged_device_management,
-	allow_unprivileged_device_configuration`
+	allow_unprivileged_device_configuration, allow_peer_to_peer, allow_lan_to_peers, default_action`
 
 // defaultSettings are the settings before an admin changed any.
-var defaultSettings = Settings{AllowUnprivilegedDeviceManagement: true, AllowUnprivilegedDeviceConfiguration: true}
+var defaultSettings = Settings{AllowUnprivilegedDeviceManagement: true, AllowUnprivilegedDeviceConfiguration: true,
+	Firewall: FirewallSettings{DefaultAction: ActionAccept}}
 
 // Settings returns the runtime settings.
 func (s *Store) Settings(ctx context.Context) (Settings, error) {
@@ -60,7 +82,8 @@ func (s *Store) settings(ctx context.Context, q queryer) (Settings, error) {
 	var session int64
 	err := q.QueryRowContext(ctx, `SELECT `+settingsColumns+` FROM configuration WHERE id = 1`).Scan(
 		&endpoint, &dns, &allowed, &mtu, &keepalive, &session,
-		&st.AllowUnprivilegedDeviceManagement, &st.AllowUnprivilegedDeviceConfiguration)
+		&st.AllowUnprivilegedDeviceManagement, &st.AllowUnprivilegedDeviceConfiguration,
+		&st.Firewall.PeerToPeer, &st.Firewall.LANToPeers, &st.Firewall.DefaultAction)
 	if errors.Is(err, sql.ErrNoRows) {
 		return defaultSettings, nil
 	}
@@ -81,35 +104,48 @@ func (s *Store) settings(ctx context.Context, q queryer) (Settings, error) {
 	return st, nil
 }
 
-// UpdateSettings changes the settings in one transaction: fn edits the current values.
+// UpdateSettings changes the settings in one transaction: fn edits the current values. The
+// firewall's settings stay as they are (see Settings.Firewall).
 func (s *Store) UpdateSettings(ctx context.Context, fn func(*Settings) error) (Settings, error) {
 	var st Settings
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.dialect.lockPolicy(ctx, tx); err != nil {
+			return err
+		}
 		var err error
 		if st, err = s.settings(ctx, tx); err != nil {
 			return err
 		}
+		firewall := st.Firewall
 		if err := fn(&st); err != nil {
 			return err
 		}
-		c := st.ClientDefaults
-		_, err = tx.ExecContext(ctx, `INSERT INTO configuration (id, created_at, updated_at, `+settingsColumns+`)
-			VALUES (1, $1, $1, $2, $3, $4, $5, $6, $7, $8, $9)
-			ON CONFLICT (id) DO UPDATE SET updated_at = $1, default_client_endpoint = $2, default_client_dns = $3,
-			default_client_allowed_ips = $4, default_client_mtu = $5, default_client_persistent_keepalive = $6,
-			vpn_session_duration = $7, allow_unprivileged_device_management = $8,
-			allow_unprivileged_device_configuration = $9`,
-			now(), optionalString(c.Endpoint.Value, c.Endpoint.Set),
-			optionalString(strings.Join(c.DNS.Value, ","), c.DNS.Set),
-			optionalString(joinPrefixes(c.AllowedIPs.Value), c.AllowedIPs.Set),
-			optionalInt(c.MTU), optionalInt(c.PersistentKeepalive), int64(st.VPNSessionDuration/time.Second),
-			st.AllowUnprivilegedDeviceManagement, st.AllowUnprivilegedDeviceConfiguration)
-		if err != nil {
-			return fmt.Errorf("update settings: %w", err)
-		}
-		return nil
+		st.Firewall = firewall
+		return writeSettings(ctx, tx, st)
 	})
 	return st, err
+}
+
+// writeSettings stores st in transaction tx.
+func writeSettings(ctx context.Context, tx *sql.Tx, st Settings) error {
+	c := st.ClientDefaults
+	_, err := tx.ExecContext(ctx, `INSERT INTO configuration (id, created_at, updated_at, `+settingsColumns+`)
+		VALUES (1, $1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+		ON CONFLICT (id) DO UPDATE SET updated_at = $1, default_client_endpoint = $2, default_client_dns = $3,
+		default_client_allowed_ips = $4, default_client_mtu = $5, default_client_persistent_keepalive = $6,
+		vpn_session_duration = $7, allow_unprivileged_device_management = $8,
+		allow_unprivileged_device_configuration = $9, allow_peer_to_peer = $10, allow_lan_to_peers = $11,
+		default_action = $12`,
+		now(), optionalString(c.Endpoint.Value, c.Endpoint.Set),
+		optionalString(strings.Join(c.DNS.Value, ","), c.DNS.Set),
+		optionalString(joinPrefixes(c.AllowedIPs.Value), c.AllowedIPs.Set),
+		optionalInt(c.MTU), optionalInt(c.PersistentKeepalive), int64(st.VPNSessionDuration/time.Second),
+		st.AllowUnprivilegedDeviceManagement, st.AllowUnprivilegedDeviceConfiguration,
+		st.Firewall.PeerToPeer, st.Firewall.LANToPeers, st.Firewall.DefaultAction)
+	if err != nil {
+		return fmt.Errorf("update settings: %w", err)
+	}
+	return nil
 }
 
 func optionalString(v string, set bool) sql.NullString { return sql.NullString{String: v, Valid: set} }

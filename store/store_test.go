@@ -360,7 +360,9 @@ func TestSettingsDefaultsAndUpdates(t *testing.T) {
 			st.ClientDefaults.MTU.Set || st.VPNSessionDuration != 0 {
 			t.Fatalf("initial settings %+v, %v", st, err)
 		}
-		want := store.Settings{VPNSessionDuration: 24 * time.Hour, AllowUnprivilegedDeviceConfiguration: true}
+		// The firewall's settings are not UpdateSettings' to change: they stay.
+		want := store.Settings{VPNSessionDuration: 24 * time.Hour, AllowUnprivilegedDeviceConfiguration: true,
+			Firewall: st.Firewall}
 		want.ClientDefaults.MTU = store.Some(1420)
 		want.ClientDefaults.PersistentKeepalive = store.Some(0)
 		want.ClientDefaults.DNS = store.Some([]string{"9.9.9.9"})

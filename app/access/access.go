@@ -22,12 +22,13 @@ const (
 	EditRelaySubnets                  // set a device's relay (site-to-site) subnets
 	EditSettings                      // the Settings page
 	ManageNotifications               // read and clear the notifications raised for admins
+	ManageRules                       // the Rules page: the firewall's rules, policies, policy tests, explain
 
 	numActions // not an action: how many there are
 )
 
 var actionNames = [numActions]string{"ViewDevices", "CreateOwnDevice", "ViewDevice", "EditDevice", "DeleteDevice",
-	"ManageAllDevices", "EditRelaySubnets", "EditSettings", "ManageNotifications"}
+	"ManageAllDevices", "EditRelaySubnets", "EditSettings", "ManageNotifications", "ManageRules"}
 
 func (a Action) String() string {
 	if a < 0 || a >= numActions {
@@ -58,7 +59,7 @@ func Can(u *store.User, act Action, obj any, st store.Settings) bool {
 	case EditDevice:
 		return owns(u, obj) && st.AllowUnprivilegedDeviceConfiguration
 	}
-	return false // ManageAllDevices, EditRelaySubnets, EditSettings, ManageNotifications: admins only
+	return false // ManageAllDevices, EditRelaySubnets, EditSettings, ManageNotifications, ManageRules: admins only
 }
 
 // owns reports whether obj is a device of u's.

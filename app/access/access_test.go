@@ -34,6 +34,7 @@ var userRules = map[Action]rule{
 	EditRelaySubnets:    {never, never, never},
 	EditSettings:        {never, never, never},
 	ManageNotifications: {never, never, never},
+	ManageRules:         {never, never, never},
 }
 
 func TestCanCoversEveryActionRoleObjectAndSetting(t *testing.T) {

@@ -102,6 +102,17 @@ func (c *Client) HTMX(path string, form url.Values) Response {
 	return c.Do(req)
 }
 
+// HTMXGet is Get as htmx sends it, with HX-Request set: the answer is a fragment.
+func (c *Client) HTMXGet(path string) Response {
+	c.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, c.Base+path, nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("HX-Request", "true")
+	return c.Do(req)
+}
+
 // Do sends req and reads the whole answer.
 func (c *Client) Do(req *http.Request) Response {
 	c.t.Helper()

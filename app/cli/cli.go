@@ -1,8 +1,9 @@
-// Package cli is the operator's command line: `wiregui init`, `migrate`, `user …` and
-// `device …`. Each command works on the database the server uses, configured the same way
-// (WG_* variables and the config file), through the same services as the web UI. A server
-// running on the same data directory is asked over its control socket to apply a change at
-// once; otherwise the change applies when a server starts, or at its next reconcile.
+// Package cli is the operator's command line: `wiregui init`, `migrate`, `user …`,
+// `device …`, `rule …` and `settings …`. Each command works on the database the server uses,
+// configured the same way (WG_* variables and the config file), through the same services as
+// the web UI. A server running on the same data directory is asked over its control socket
+// to apply a change at once; otherwise the change applies when a server starts, or at its
+// next reconcile.
 //
 // For scripts: a command that finds its work already done (a user that exists with the same
 // role, a device that is gone) succeeds and says so; the exit status is 0 on success, 1 on an
@@ -54,7 +55,15 @@ var commands = map[string]map[string]command{
 	"user": {"add": userAdd, "list": userList, "set": userSet, "delete": userDelete,
 		"disable": userDisable, "enable": userEnable},
 	"device": {"add": deviceAdd, "delete": deviceDelete, "list": deviceList},
+	"rule": {"add": ruleAdd, "list": ruleList, "delete": ruleDelete, "explain": ruleExplain, "default": ruleDefault,
+		"test": func(ctx context.Context, env Env, args []string) error {
+			return dispatch(ctx, env, "rule test", ruleTestCommands, args)
+		}},
+	"settings": {"get": settingsGet, "set": settingsSet},
 }
+
+// ruleTestCommands are the commands of `wiregui rule test …`, the policy tests.
+var ruleTestCommands = map[string]command{"add": ruleTestAdd, "list": ruleTestList, "delete": ruleTestDelete}
 
 // Commands reports whether role is one of the CLI's.
 func Commands(role string) bool { _, ok := commands[role]; return ok }
@@ -84,13 +93,19 @@ func run(ctx context.Context, role string, args []string, env Env) error {
 	if cmd, ok := subs[""]; ok {
 		return cmd(ctx, env, args)
 	}
+	return dispatch(ctx, env, role, subs, args)
+}
+
+// dispatch runs the command of subs that args name first; name is the commands' group
+// ("user", "rule test").
+func dispatch(ctx context.Context, env Env, name string, subs map[string]command, args []string) error {
 	names := slices.Sorted(maps.Keys(subs))
 	if len(args) == 0 {
-		return usagef("usage: wiregui %s %s …", role, strings.Join(names, "|"))
+		return usagef("usage: wiregui %s %s …", name, strings.Join(names, "|"))
 	}
 	cmd, ok := subs[args[0]]
 	if !ok {
-		return usagef("unknown %s command %q (%s)", role, args[0], strings.Join(names, ", "))
+		return usagef("unknown %s command %q (%s)", name, args[0], strings.Join(names, ", "))
 	}
 	return cmd(ctx, env, args[1:])
 }
@@ -176,17 +191,21 @@ func withStore(ctx context.Context, env Env, fn func(cfg *config.Config, st *sto
 	return fn(cfg, st)
 }
 
-// inputError turns a service's InputError into one that names the flag it came from
-// (fields maps a field to its flag); others pass unchanged.
+// inputError turns a service's InputErrors (one, or several joined) into one error that
+// names the flag each came from (fields maps a field to its flag); others pass unchanged.
 func inputError(err error, fields map[string]string) error {
-	var bad *text.InputError
-	if !errors.As(err, &bad) {
+	bad := text.InputErrors(err)
+	if len(bad) == 0 {
 		return err
 	}
-	if name, ok := fields[bad.Field]; ok {
-		return fmt.Errorf("--%s: %s", name, bad.Message)
+	lines := make([]string, len(bad))
+	for i, b := range bad {
+		lines[i] = b.Message
+		if name, ok := fields[b.Field]; ok {
+			lines[i] = fmt.Sprintf("--%s: %s", name, b.Message)
+		}
 	}
-	return errors.New(bad.Message)
+	return errors.New(strings.Join(lines, "\n"))
 }
 
 // notifyServer asks a server running on the data directory to apply a change now. Without

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"wiregui/app/devices"
+	"wiregui/app/rules"
 	"wiregui/config"
 	"wiregui/store"
 	"wiregui/wg"
@@ -168,6 +169,12 @@ func Devices(cfg *config.Config, st *store.Store, changed func(userID string)) (
 		},
 		Changed: changed,
 	}, nil
+}
+
+// Rules builds the one rule service that the web UI, the CLI and the data plane share;
+// changed is told whose rules changed ("" for everyone's).
+func Rules(cfg *config.Config, st *store.Store, changed func(userID string)) *rules.Service {
+	return &rules.Service{Store: st, Interface: cfg.WireGuard.Interface, Networks: Networks(cfg), Changed: changed}
 }
 
 // ServerKeys returns the server's WireGuard key pair, generated the first time.

@@ -135,6 +135,31 @@ func (e *InputError) Error() string { return e.Field + ": " + e.Message }
 
 func (e *InputError) Unwrap() error { return e.Err }
 
+// InputErrors returns the InputErrors in err's tree, in order: err itself, or each of those
+// that errors.Join put together (a form with several bad fields).
+func InputErrors(err error) []*InputError {
+	var out []*InputError
+	var walk func(error)
+	walk = func(err error) {
+		if bad, ok := err.(*InputError); ok {
+			out = append(out, bad)
+			return
+		}
+		switch e := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, inner := range e.Unwrap() {
+				walk(inner)
+			}
+		case interface{ Unwrap() error }:
+			walk(e.Unwrap())
+		}
+	}
+	if err != nil {
+		walk(err)
+	}
+	return out
+}
+
 // Sentence turns a lower-case error text into a message for a person: capitalised, with a
 // full stop.
 func Sentence(s string) string {

@@ -159,6 +159,63 @@
     if (box) box.checked = false;
   });
 
+  // ---- Reordering rows by dragging ----
+  // In a <tbody data-sortable>, a row moves with the pointer that holds its [data-drag-handle]
+  // (mouse, pen or finger: pointer events, with touch-action none on the handle). When it is
+  // let go somewhere new, the enclosing form is submitted: the rows' hidden inputs are then in
+  // the new order. The arrow buttons of each row do the same for the keyboard.
+
+  var drag = null; // { row, body, pointer, rows and before: the rows and their order when it began }
+
+  function rowOrder(body) {
+    return Array.prototype.map.call(body.children, function (row) { return row.getAttribute("data-id"); }).join(" ");
+  }
+
+  document.addEventListener("pointerdown", function (event) {
+    var handle = event.target.closest ? event.target.closest("[data-drag-handle]") : null;
+    if (!handle || event.button !== 0 || drag) return;
+    var row = handle.closest("tr");
+    var body = row ? row.parentElement : null;
+    if (!body || !body.matches("[data-sortable]")) return;
+    event.preventDefault();
+    if (handle.setPointerCapture) handle.setPointerCapture(event.pointerId);
+    drag = { row: row, body: body, pointer: event.pointerId, rows: Array.prototype.slice.call(body.children), before: rowOrder(body) };
+    row.classList.add("dragging");
+  });
+
+  document.addEventListener("pointermove", function (event) {
+    if (!drag || event.pointerId !== drag.pointer) return;
+    event.preventDefault();
+    // The row goes before the first other row whose middle is below the pointer.
+    var before = null;
+    var rows = drag.body.children;
+    for (var i = 0; i < rows.length; i++) {
+      if (rows[i] === drag.row) continue;
+      var box = rows[i].getBoundingClientRect();
+      if (event.clientY < box.top + box.height / 2) {
+        before = rows[i];
+        break;
+      }
+    }
+    if (before !== drag.row.nextElementSibling && before !== drag.row) drag.body.insertBefore(drag.row, before);
+  });
+
+  function endDrag(event) {
+    if (!drag || event.pointerId !== drag.pointer) return;
+    var done = drag;
+    drag = null;
+    done.row.classList.remove("dragging");
+    if (event.type === "pointercancel") { // the browser took the pointer over: put the rows back
+      done.rows.forEach(function (row) { done.body.appendChild(row); });
+      return;
+    }
+    if (rowOrder(done.body) === done.before) return;
+    var form = done.body.closest("form");
+    if (form && form.requestSubmit) form.requestSubmit();
+  }
+  document.addEventListener("pointerup", endDrag);
+  document.addEventListener("pointercancel", endDrag);
+
   // ---- Live regions ----
   // A [data-live] element gets its updates over SSE (the htmx sse extension swaps them in).
   // While the stream cannot connect, the [data-live-refresh] elements inside it re-fetch

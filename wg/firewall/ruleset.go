@@ -228,7 +228,7 @@ func Compile(in Input) (*Ruleset, error) {
 	})
 	userRules := map[string][]Rule{}
 	for _, r := range in.Rules {
-		if err := checkRule(r); err != nil {
+		if err := CheckRule(r); err != nil {
 			return nil, fmt.Errorf("firewall: rule %s: %w", r.ID, err)
 		}
 		r.Destination = r.Destination.Masked()
@@ -251,8 +251,9 @@ func Compile(in Input) (*Ruleset, error) {
 	return rs, nil
 }
 
-// checkRule refuses what nftables could not take.
-func checkRule(r Rule) error {
+// CheckRule refuses a rule that nftables could not take, as Compile does: a builder leaves
+// such a rule out (a damaged row) rather than fail the whole rule set.
+func CheckRule(r Rule) error {
 	switch {
 	case !r.Destination.IsValid():
 		return errors.New("no destination")

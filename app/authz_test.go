@@ -195,7 +195,8 @@ func TestEveryRouteAnswersEachRoleAsTheTableSays(t *testing.T) {
 					path = strings.ReplaceAll(path, "{rule}", e.rule(t, rules.RuleSpec{Action: "drop", Destination: "192.0.2.0/24"}).ID)
 				}
 				if strings.Contains(path, "{test}") {
-					path = strings.ReplaceAll(path, "{test}", e.policyTest(t, e.device(t, bob, "tested")).ID)
+					made++
+					path = strings.ReplaceAll(path, "{test}", e.policyTest(t, e.device(t, bob, fmt.Sprint("tested ", made))).ID)
 				}
 				form := url.Values{}
 				for k, vs := range row.form {

@@ -23,7 +23,7 @@ func diff(want, have *nftTable) []string {
 		case (w.base == nil) != (h.base == nil) || w.base != nil && *w.base != *h.base:
 			out = append(out, fmt.Sprintf("chain %s is %q, want %q", w.name, baseText(h.base), baseText(w.base)))
 		}
-		if h != nil && !sameRules(w.rules, h.rules) {
+		if h != nil && !sameRules(w.rules, h.rules, true) {
 			out = append(out, diffRules(w, h.rules)...)
 		}
 	}
@@ -89,7 +89,7 @@ func diffRules(want nftChain, have []nftRule) []string {
 		}
 		out = append(out, fmt.Sprintf("chain %s has %d rules WireGUI did not write: %s", want.name, len(foreign), examples(texts, "")))
 	}
-	if !sameRules(want.rules, ours) {
+	if !sameRules(want.rules, ours, true) {
 		switch {
 		case len(ours) == 0:
 			out = append(out, fmt.Sprintf("chain %s has none of its %d rules (flushed)", want.name, len(want.rules)))

@@ -22,11 +22,12 @@ import (
 // changed in it. It never touches another table. Its methods are safe for concurrent use.
 type Table struct {
 	mu   sync.Mutex
-	ns   *os.File // nil: the caller's namespace
-	conn *nftables.Conn
-	// applied is the table as the kernel holds it after the last successful write or read;
+	ns   *os.File       // nil: the caller's namespace
+	conn *nftables.Conn // reads
+	nl   *netlink.Conn  // writes (see batch)
+	// applied is the rule set the kernel holds, as the last successful write or read found;
 	// nil when that is unknown (before the first write, after a write whose outcome is unclear).
-	applied *nftTable
+	applied *Ruleset
 	// beforeFlush, if set, is called with every batch before it is sent (tests add to it).
 	beforeFlush func(*nftables.Conn)
 }
@@ -44,10 +45,9 @@ func WithNetNS(path string) Option { return func(o *options) { o.netnsPath = pat
 // process lacks CAP_NET_ADMIN, or the kernel has no nf_tables.
 var ErrUnavailable = errors.New("nftables unavailable")
 
-// batchBuffer is the netlink socket's send and receive buffer. The whole batch goes to the
-// kernel in one message, and the kernel acknowledges every part of it before we read: at
-// 10,000 devices, 1,000 users and 5,000 rules a batch is about 4 MB and 7,000 acks. The
-// defaults (212 KB) would refuse it (EMSGSIZE) or drop acks (ENOBUFS).
+// batchBuffer is the size of the writing socket's send buffer: the whole batch goes to the
+// kernel in one message, about 4 MB at 10,000 devices, 1,000 users and 5,000 rules; the
+// default (212 KB) refuses more with EMSGSIZE.
 const batchBuffer = 32 << 20
 
 // Open opens the table's netlink connection. It does not write anything.
@@ -65,17 +65,24 @@ func Open(opts ...Option) (*Table, error) {
 		}
 		t.ns, fd = f, int(f.Fd())
 	}
-	conn, err := nftables.New(nftables.WithNetNSFd(fd), nftables.AsLasting(), nftables.WithSockOptions(bigBuffers))
+	conn, err := nftables.New(nftables.WithNetNSFd(fd), nftables.AsLasting())
 	if err != nil {
 		t.Close()
 		return nil, fmt.Errorf("open nftables: %w", classify(err))
 	}
 	t.conn = conn
+	if t.nl, err = netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: fd}); err == nil {
+		err = bigBuffers(t.nl)
+	}
+	if err != nil {
+		t.Close()
+		return nil, fmt.Errorf("open nftables: %w", classify(err))
+	}
 	return t, nil
 }
 
-// bigBuffers sets the socket buffers to batchBuffer, beyond the sysctl limits when the
-// process may (CAP_NET_ADMIN, which writing the table needs anyway).
+// bigBuffers sets the send buffer to batchBuffer, beyond the sysctl limit when the process
+// may (CAP_NET_ADMIN, which writing the table needs anyway).
 func bigBuffers(c *netlink.Conn) error {
 	raw, err := c.SyscallConn()
 	if err != nil {
@@ -83,12 +90,8 @@ func bigBuffers(c *netlink.Conn) error {
 	}
 	var serr error
 	err = raw.Control(func(fd uintptr) {
-		for _, opt := range [][2]int{{unix.SO_SNDBUFFORCE, unix.SO_SNDBUF}, {unix.SO_RCVBUFFORCE, unix.SO_RCVBUF}} {
-			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, opt[0], batchBuffer) != nil {
-				if e := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, opt[1], batchBuffer); e != nil {
-					serr = e
-				}
-			}
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, batchBuffer) != nil {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, batchBuffer)
 		}
 	})
 	if err != nil {
@@ -125,6 +128,10 @@ func (t *Table) Close() error {
 		errs = append(errs, t.conn.CloseLasting())
 		t.conn = nil
 	}
+	if t.nl != nil {
+		errs = append(errs, t.nl.Close())
+		t.nl = nil
+	}
 	if t.ns != nil {
 		errs = append(errs, t.ns.Close())
 		t.ns = nil
@@ -151,17 +158,15 @@ type Result struct {
 // A refused batch changes nothing in the kernel; the error says whether the previous rule set
 // is still in place (it is read back to make sure).
 func (t *Table) Apply(rs *Ruleset) (Result, error) {
-	want := rs.nft()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.apply(want)
+	return t.apply(rs)
 }
 
 // Sync is Apply after reading the kernel's table back: what others changed since the last
 // write (the table deleted, a chain flushed, a rule added by hand, map elements changed) is
 // listed in Result.Drift and repaired by replacing the whole table in one batch.
 func (t *Table) Sync(rs *Ruleset) (Result, error) {
-	want := rs.nft()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	have, err := t.read()
@@ -170,15 +175,15 @@ func (t *Table) Sync(rs *Ruleset) (Result, error) {
 	}
 	var drift []string
 	if t.applied != nil {
-		drift = diff(t.applied, have)
-	} else if len(diff(want, have)) == 0 {
-		t.applied = want // as a previous run left it
+		drift = diff(t.applied.nft(), have)
+	} else if len(diff(rs.nft(), have)) == 0 {
+		t.applied = rs // as a previous run left it
 		return Result{}, nil
 	}
 	if len(drift) > 0 {
 		t.applied = nil // replace it all
 	}
-	res, err := t.apply(want)
+	res, err := t.apply(rs)
 	res.Drift = drift
 	return res, err
 }
@@ -243,35 +248,38 @@ func (t *Table) ForeignForwardDrops() ([]ForeignChain, error) {
 	return out, nil
 }
 
-func (t *Table) apply(want *nftTable) (Result, error) {
+func (t *Table) apply(want *Ruleset) (Result, error) {
 	if t.conn == nil {
 		return Result{}, errors.New("nftables: table is closed")
 	}
 	prev := t.applied
 	var res Result
+	b := newBatch()
 	if prev == nil {
 		res.Replaced = true
-		res.Messages = t.batchReplace(want)
+		batchReplace(b.Conn, want.nft())
 	} else {
-		res.Messages = t.batchChanges(prev, want)
-		if res.Messages == 0 {
-			return res, nil
-		}
+		batchChanges(b.Conn, prev, want)
 	}
 	if t.beforeFlush != nil {
-		t.beforeFlush(t.conn)
+		t.beforeFlush(b.Conn)
 	}
-	if err := t.conn.Flush(); err != nil {
+	n, err := b.send(t.nl)
+	res.Messages = n
+	if err != nil {
 		return res, t.failed(prev, classify(err))
 	}
-	t.applied, res.Written = want, true
+	if n > 0 || prev == nil {
+		res.Written = true
+	}
+	t.applied = want
 	return res, nil
 }
 
 // failed reports a refused batch. The kernel applies a batch entirely or not at all; what
 // is left is read back so that the error can say so, and so that the next write knows what
 // it starts from.
-func (t *Table) failed(prev *nftTable, err error) error {
+func (t *Table) failed(prev *Ruleset, err error) error {
 	err = fmt.Errorf("write table inet %s: %w", TableName, err)
 	have, rerr := t.read()
 	switch {
@@ -281,7 +289,7 @@ func (t *Table) failed(prev *nftTable, err error) error {
 	case have == nil:
 		t.applied = nil
 		return fmt.Errorf("%w; the kernel has no WireGUI rule set", err)
-	case prev != nil && len(diff(prev, have)) == 0:
+	case prev != nil && len(diff(prev.nft(), have)) == 0:
 		t.applied = prev
 		return fmt.Errorf("%w; the previous rule set stays in place", err)
 	}
@@ -299,77 +307,84 @@ func (t *Table) InKernel() bool {
 
 var nftTableRef = &nftables.Table{Name: TableName, Family: nftables.TableFamilyINet}
 
-// batchReplace queues the whole table, after deleting whatever the kernel has of it, and
-// returns how many messages that is. Creating the table first makes deleting it succeed
+// batchReplace queues the whole table, after deleting whatever the kernel has of it. Creating the table first makes deleting it succeed
 // when it is missing; the three steps commit together, so no packet sees a gap.
-func (t *Table) batchReplace(want *nftTable) int {
-	c := t.conn
+func batchReplace(c *nftables.Conn, want *nftTable) {
 	c.AddTable(nftTableRef)
 	c.DelTable(nftTableRef)
 	c.AddTable(nftTableRef)
-	n := 3
 	for i, m := range want.maps {
 		c.AddSet(m.set(uint32(i+1)), nil)
-		n++
 	}
 	for _, ch := range want.chains {
 		c.AddChain(ch.nftables())
-		n++
 	}
 	for i, m := range want.maps {
-		n += addElements(c, m.set(uint32(i+1)), m.raw(), false)
+		addElements(c, m.set(uint32(i+1)), m.raw(), false)
 	}
 	for _, ch := range want.chains {
-		n += addRules(c, ch)
+		addRules(c, ch)
 	}
-	return n
 }
 
 // batchChanges queues what turns prev into want: new chains, the map elements that differ,
 // the rules of every chain that differs (flushed and written again), and the chains no
-// longer wanted, after the elements that jumped to them. It returns how many messages that is.
-func (t *Table) batchChanges(prev, want *nftTable) int {
-	c := t.conn
-	n := 0
-	for _, ch := range want.chains {
-		if prev.chain(ch.name) == nil {
-			c.AddChain(ch.nftables())
-			n++
+// longer wanted, after the elements that jumped to them. Only the parts whose source differs are built: one user's change costs that user's
+// chain.
+func batchChanges(c *nftables.Conn, prev, want *Ruleset) {
+	before := make(map[string]*Chain, len(prev.Chains))
+	for i := range prev.Chains {
+		before[prev.Chains[i].Name] = &prev.Chains[i]
+	}
+	for _, ch := range want.Chains {
+		if before[ch.Name] == nil {
+			c.AddChain(&nftables.Chain{Name: ch.Name, Table: nftTableRef})
 		}
 	}
-	for i := range want.maps {
-		del, add := diffElements(prev.maps[i].raw(), want.maps[i].raw())
-		set := want.maps[i].set(0)
-		n += addElements(c, set, del, true)
-		n += addElements(c, set, add, false)
+	if !slices.Equal(prev.Owners, want.Owners) {
+		pm, wm := prev.maps(), want.maps()
+		for i := range wm {
+			del, add := diffElements(pm[i].raw(), wm[i].raw())
+			set := wm[i].set(0)
+			addElements(c, set, del, true)
+			addElements(c, set, add, false)
+		}
 	}
-	for _, ch := range want.chains {
-		old := prev.chain(ch.name)
-		if old != nil && sameRules(old.rules, ch.rules) {
+	rewrite := func(old, new nftChain, existed bool) {
+		if existed && sameRules(old.rules, new.rules, false) {
+			return
+		}
+		if existed {
+			c.FlushChain(new.nftables())
+		}
+		addRules(c, new)
+	}
+	rewrite(prev.forwardChain(), want.forwardChain(), true)
+	if !slices.Equal(prev.Global, want.Global) {
+		rewrite(prev.globalChain(), want.globalChain(), true)
+	}
+	for _, ch := range want.Chains {
+		old := before[ch.Name]
+		if old != nil && old.Final == ch.Final && slices.Equal(old.Rules, ch.Rules) {
 			continue
 		}
-		if old != nil {
-			c.FlushChain(ch.nftables())
-			n++
-		}
-		n += addRules(c, ch)
+		rewrite(nftChain{}, ch.nft(), old != nil)
 	}
-	for _, ch := range prev.chains {
-		if want.chain(ch.name) == nil {
-			c.FlushChain(ch.nftables())
-			c.DelChain(ch.nftables())
-			n += 2
+	rewrite(prev.natChain(), want.natChain(), true)
+	for _, ch := range prev.Chains {
+		if !slices.ContainsFunc(want.Chains, func(w Chain) bool { return w.Name == ch.Name }) {
+			gone := &nftables.Chain{Name: ch.Name, Table: nftTableRef}
+			c.FlushChain(gone)
+			c.DelChain(gone)
 		}
 	}
-	return n
 }
 
 // elementsPerMessage keeps one message's element list under the 64 KB that a netlink
 // attribute can hold (an IPv6 element with its verdict is about 80 bytes).
 const elementsPerMessage = 500
 
-func addElements(c *nftables.Conn, set *nftables.Set, elems []rawElement, remove bool) int {
-	n := 0
+func addElements(c *nftables.Conn, set *nftables.Set, elems []rawElement, remove bool) {
 	for chunk := range slices.Chunk(elems, elementsPerMessage) {
 		vals := make([]nftables.SetElement, len(chunk))
 		for i, e := range chunk {
@@ -383,17 +398,14 @@ func addElements(c *nftables.Conn, set *nftables.Set, elems []rawElement, remove
 		} else {
 			c.SetAddElements(set, vals)
 		}
-		n++
 	}
-	return n
 }
 
-func addRules(c *nftables.Conn, ch nftChain) int {
+func addRules(c *nftables.Conn, ch nftChain) {
 	chain := ch.nftables()
 	for _, r := range ch.rules {
 		c.AddRule(&nftables.Rule{Table: nftTableRef, Chain: chain, Exprs: r.exprs, UserData: r.userData()})
 	}
-	return len(ch.rules)
 }
 
 func (c nftChain) nftables() *nftables.Chain {
@@ -522,12 +534,12 @@ func parseUserData(b []byte) (text, comment string, ok bool) {
 	return text, comment, ok
 }
 
-// sameRules reports whether two rule lists are the same. The text and comment of our rules
-// determine their expressions, except for rules read back from the kernel, whose
-// expressions are compared too: someone may have replaced a rule and kept its user data.
-func sameRules(a, b []nftRule) bool {
+// sameRules reports whether two rule lists are the same. The text and comment of a rule we
+// build determine its expressions; a rule read back from the kernel has its expressions
+// compared too (withExprs), as someone may have replaced it and kept its user data.
+func sameRules(a, b []nftRule, withExprs bool) bool {
 	return slices.EqualFunc(a, b, func(x, y nftRule) bool {
-		return x.text == y.text && x.comment == y.comment && x.foreign == y.foreign && sameExprs(x.exprs, y.exprs)
+		return x.text == y.text && x.comment == y.comment && x.foreign == y.foreign && (!withExprs || sameExprs(x.exprs, y.exprs))
 	})
 }
 

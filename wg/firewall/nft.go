@@ -121,34 +121,60 @@ func rule(comment string, terms ...term) nftRule {
 
 // nft is the table that applies rs.
 func (rs *Ruleset) nft() *nftTable {
-	t := &nftTable{maps: [2]nftMap{{name: mapOwners4}, {name: mapOwners6, v6: true}}}
-	for _, o := range rs.Owners {
-		m := &t.maps[0]
-		if o.Prefix.Addr().Is6() {
-			m = &t.maps[1]
-		}
-		m.elems = append(m.elems, interval{from: o.Prefix.Masked().Addr(), to: lastAddr(o.Prefix), chain: ChainName(o.UserID)})
-	}
-	for i := range t.maps {
-		slices.SortFunc(t.maps[i].elems, func(a, b interval) int { return a.from.Compare(b.from) })
-	}
-
-	t.chains = append(t.chains, nftChain{name: chainFwd, base: forwardHook, rules: rs.forwardRules()})
-	global := nftChain{name: chainGlobal}
-	for _, r := range rs.Global {
-		global.rules = append(global.rules, r.nft())
-	}
-	t.chains = append(t.chains, global)
+	t := &nftTable{maps: rs.maps()}
+	t.chains = append(t.chains, rs.forwardChain(), rs.globalChain())
 	for _, c := range rs.Chains {
-		uc := nftChain{name: c.Name, rules: []nftRule{rule("", jump(chainGlobal))}}
-		for _, r := range c.Rules {
-			uc.rules = append(uc.rules, r.nft())
-		}
-		uc.rules = append(uc.rules, rule("", verdict(c.Final)))
-		t.chains = append(t.chains, uc)
+		t.chains = append(t.chains, c.nft())
 	}
-	t.chains = append(t.chains, nftChain{name: chainNAT, base: natHook, rules: rs.natRules()})
+	t.chains = append(t.chains, rs.natChain())
 	return t
+}
+
+// maps are the owners maps: every source prefix to its user's chain.
+func (rs *Ruleset) maps() [2]nftMap {
+	maps := [2]nftMap{{name: mapOwners4}, {name: mapOwners6, v6: true}}
+	names := make(map[string]string, len(rs.Chains))
+	for _, c := range rs.Chains {
+		names[c.UserID] = c.Name
+	}
+	for _, o := range rs.Owners {
+		m := &maps[0]
+		if o.Prefix.Addr().Is6() {
+			m = &maps[1]
+		}
+		m.elems = append(m.elems, interval{from: o.Prefix.Masked().Addr(), to: lastAddr(o.Prefix), chain: names[o.UserID]})
+	}
+	for i := range maps {
+		slices.SortFunc(maps[i].elems, func(a, b interval) int { return a.from.Compare(b.from) })
+	}
+	return maps
+}
+
+func (rs *Ruleset) forwardChain() nftChain {
+	return nftChain{name: chainFwd, base: forwardHook, rules: rs.forwardRules()}
+}
+
+func (rs *Ruleset) globalChain() nftChain {
+	c := nftChain{name: chainGlobal}
+	for _, r := range rs.Global {
+		c.rules = append(c.rules, r.nft())
+	}
+	return c
+}
+
+func (rs *Ruleset) natChain() nftChain {
+	return nftChain{name: chainNAT, base: natHook, rules: rs.natRules()}
+}
+
+// nft is the user's chain: the global rules, the user's, then the user's default.
+func (c Chain) nft() nftChain {
+	uc := nftChain{name: c.Name, rules: make([]nftRule, 0, len(c.Rules)+2)}
+	uc.rules = append(uc.rules, rule("", jump(chainGlobal)))
+	for _, r := range c.Rules {
+		uc.rules = append(uc.rules, r.nft())
+	}
+	uc.rules = append(uc.rules, rule("", verdict(c.Final)))
+	return uc
 }
 
 // forwardRules are the forward chain's rules, in order.

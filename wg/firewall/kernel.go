@@ -28,6 +28,8 @@ type Table struct {
 	// applied is the rule set the kernel holds, as the last successful write or read found;
 	// nil when that is unknown (before the first write, after a write whose outcome is unclear).
 	applied *Ruleset
+	// written is the rule set of the last batch the kernel took.
+	written *Ruleset
 	// beforeFlush, if set, is called with every batch before it is sent (tests add to it).
 	beforeFlush func(*nftables.Conn)
 }
@@ -177,7 +179,7 @@ func (t *Table) Sync(rs *Ruleset) (Result, error) {
 	if t.applied != nil {
 		drift = diff(t.applied.nft(), have)
 	} else if len(diff(rs.nft(), have)) == 0 {
-		t.applied = rs // as a previous run left it
+		t.applied, t.written = rs, rs // as a previous run left it
 		return Result{}, nil
 	}
 	if len(drift) > 0 {
@@ -267,34 +269,35 @@ func (t *Table) apply(want *Ruleset) (Result, error) {
 	n, err := b.send(t.nl)
 	res.Messages = n
 	if err != nil {
-		return res, t.failed(prev, classify(err))
+		return res, t.failed(classify(err))
 	}
 	if n > 0 || prev == nil {
 		res.Written = true
 	}
-	t.applied = want
+	t.applied, t.written = want, want
 	return res, nil
 }
 
 // failed reports a refused batch. The kernel applies a batch entirely or not at all; what
 // is left is read back so that the error can say so, and so that the next write knows what
 // it starts from.
-func (t *Table) failed(prev *Ruleset, err error) error {
+func (t *Table) failed(err error) error {
 	err = fmt.Errorf("write table inet %s: %w", TableName, err)
+	t.applied = nil
+	if errors.Is(err, ErrUnavailable) {
+		return err
+	}
 	have, rerr := t.read()
 	switch {
 	case rerr != nil:
-		t.applied = nil
 		return fmt.Errorf("%w; reading the table back failed too: %w", err, rerr)
 	case have == nil:
-		t.applied = nil
 		return fmt.Errorf("%w; the kernel has no WireGUI rule set", err)
-	case prev != nil && len(diff(prev.nft(), have)) == 0:
-		t.applied = prev
+	case t.written != nil && len(diff(t.written.nft(), have)) == 0:
+		t.applied = t.written
 		return fmt.Errorf("%w; the previous rule set stays in place", err)
 	}
-	t.applied = nil
-	return fmt.Errorf("%w; the kernel's table is not the previous rule set and will be replaced", err)
+	return fmt.Errorf("%w; the kernel's table is not the last rule set written and will be replaced", err)
 }
 
 // InKernel reports whether the kernel holds a rule set that this Table wrote: after a

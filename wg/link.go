@@ -17,6 +17,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
+	"wiregui/wg/firewall"
 	"wiregui/wg/internal/netnsx"
 )
 
@@ -70,6 +71,15 @@ type Config struct {
 	// next VPN session expires: the Reconciler runs a pass then. Zero means
 	// never. Sync ignores it.
 	RevisitAt time.Time
+	// Firewall is the rule set for what the interface's traffic may reach, written to
+	// the kernel as the nftables table inet wiregui after the peers on every pass (see
+	// firewall.Table). Nil leaves the kernel's firewall as it is.
+	Firewall *firewall.Ruleset
+	// Forward switches IP forwarding on for the families of Firewall's networks
+	// (net.ipv4.ip_forward, net.ipv6.conf.all.forwarding, in the interface's network
+	// namespace), but only while Firewall is in the kernel: without it nothing is
+	// forwarded (fail closed). Forwarding the host had on already is left on.
+	Forward bool
 
 	// Skipped lists the peers that Check left out, and why.
 	Skipped []SkippedPeer
@@ -153,6 +163,9 @@ type Interface struct {
 	// re-created (the sessions went with it) until the peers are back, so the
 	// server can send each a handshake at once (see Peer.Endpoint).
 	lastHeard map[wgtypes.Key]netip.AddrPort
+	// The gateway: the firewall and forwarding (see gateway.go).
+	netnsPath string
+	gw        gateway
 }
 
 // OpenInterface opens the WireGuard interface name in the current network
@@ -179,10 +192,11 @@ func OpenInterface(name string, mode Mode, logger *slog.Logger, opts ...Option) 
 		opt(&o)
 	}
 	i := &Interface{
-		name:   name,
-		mode:   mode,
-		logger: logger.With(slog.String("interface", name)),
-		added:  make(map[netip.Prefix]bool),
+		name:      name,
+		mode:      mode,
+		logger:    logger.With(slog.String("interface", name)),
+		added:     make(map[netip.Prefix]bool),
+		netnsPath: o.netnsPath,
 	}
 	if err := i.open(o); err != nil {
 		i.closeLocked()
@@ -387,6 +401,9 @@ func (i *Interface) closeLocked() error {
 	}
 	if i.nl != nil {
 		i.nl.Close()
+	}
+	if i.gw.table != nil {
+		errs = append(errs, i.gw.table.Close())
 	}
 	if i.nsFile != nil {
 		errs = append(errs, i.nsFile.Close())

@@ -32,6 +32,13 @@ type Changes struct {
 	AddressesRemoved int
 	RoutesAdded      int
 	RoutesRemoved    int
+	// FirewallWritten: the kernel's table was written, because the rule set changed or
+	// because someone else had changed the table; FirewallRepairs counts what they had
+	// changed (see GatewayStatus.Drift).
+	FirewallWritten bool
+	FirewallRepairs int
+	// ForwardingSet counts forwarding sysctls switched on or off.
+	ForwardingSet int
 }
 
 // Empty reports whether nothing was changed.
@@ -62,6 +69,9 @@ func (c Changes) LogValue() slog.Value {
 	add("addresses_removed", c.AddressesRemoved)
 	add("routes_added", c.RoutesAdded)
 	add("routes_removed", c.RoutesRemoved)
+	flag("firewall_written", c.FirewallWritten)
+	add("firewall_repairs", c.FirewallRepairs)
+	add("forwarding_set", c.ForwardingSet)
 	return slog.GroupValue(as...)
 }
 
@@ -77,7 +87,11 @@ func (c Changes) LogValue() slog.Value {
 //     sessions and handshakes carry on. A peer added with an Endpoint is
 //     sent a handshake at once (see Peer.Endpoint);
 //   - every route in want goes into the link, and routes marked with
-//     RouteProtocol that want no longer lists are removed.
+//     RouteProtocol that want no longer lists are removed;
+//   - then the gateway: the firewall rule set, compared with the kernel's
+//     table and repaired where someone changed it, and forwarding, switched on
+//     only while the rule set is in the kernel. Its errors do not fail the
+//     pass (the peers are applied either way); Gateway reports them.
 //
 // It reads the WireGuard device once and writes at most one configuration;
 // links, addresses and routes are read through netlink. On error the
@@ -93,25 +107,32 @@ func (i *Interface) Sync(ctx context.Context, want Config) (Changes, error) {
 // that others made to the device since; the next Sync repairs those. It
 // reads the device like Sync when that state is unknown: before the first
 // Sync, after a failed write, or when the link had to be re-created. Links,
-// addresses and routes are checked as in Sync.
+// addresses and routes are checked as in Sync. The firewall is written as the
+// last pass left it plus what changed, without reading the kernel's table.
 func (i *Interface) Apply(ctx context.Context, want Config) (Changes, error) {
 	return i.sync(ctx, want, false)
 }
 
 func (i *Interface) sync(ctx context.Context, want Config, read bool) (Changes, error) {
-	var ch Changes
 	if err := ctx.Err(); err != nil {
-		return ch, err
+		return Changes{}, err
 	}
-	want, err := want.normalize()
-	if err != nil {
-		return ch, fmt.Errorf("sync %s: %w", i.name, err)
-	}
-
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if i.closed {
-		return ch, fmt.Errorf("sync %s: interface is closed", i.name)
+		return Changes{}, fmt.Errorf("sync %s: interface is closed", i.name)
+	}
+	ch, err := i.syncLink(want, read)
+	i.syncGateway(want, read, &ch)
+	return ch, err
+}
+
+// syncLink makes the link and its peers, addresses and routes match want. i.mu is held.
+func (i *Interface) syncLink(want Config, read bool) (Changes, error) {
+	var ch Changes
+	want, err := want.normalize()
+	if err != nil {
+		return ch, fmt.Errorf("sync %s: %w", i.name, err)
 	}
 	created, link, err := i.ensureLink()
 	ch.LinkCreated = created

@@ -97,9 +97,11 @@ type Peer struct {
 	// used only when Sync adds the peer: the server then sends the first
 	// handshake there, so that a client still holding the session from
 	// before the peer was removed resumes at once instead of after its own
-	// 15 s retry. The endpoint of a peer already on the interface is never
-	// changed (the real one roams), and a different one is not drift. An
-	// endpoint without an address or port is ignored.
+	// 15 s retry. When the interface itself removed the peer within the last
+	// hour, where it last heard the peer from is used instead: the caller's
+	// may be older, or missing. The endpoint of a peer already on the
+	// interface is never changed (the real one roams), and a different one is
+	// not drift. An endpoint without an address or port is ignored.
 	Endpoint netip.AddrPort
 	// Routes are networks behind the peer (relay subnets) that are routed
 	// into the interface while the peer is applied. Each must be one of its
@@ -159,10 +161,11 @@ type Interface struct {
 	// the first Sync, after a failed write, after the link was re-created).
 	// Apply diffs against it instead of reading the device.
 	known *wgtypes.Device
-	// lastHeard is where each peer was last heard from, kept when the link is
-	// re-created (the sessions went with it) until the peers are back, so the
-	// server can send each a handshake at once (see Peer.Endpoint).
-	lastHeard map[wgtypes.Key]netip.AddrPort
+	// lastHeard is where each peer that left the device was last heard from:
+	// removed by a pass (its user disabled, its session expired), or gone with
+	// the link. When the peer comes back, the server sends it a handshake there
+	// at once (see Peer.Endpoint), whatever the caller knows of its endpoint.
+	lastHeard map[wgtypes.Key]heard
 	// The gateway: the firewall and forwarding (see gateway.go).
 	netnsPath string
 	gw        gateway

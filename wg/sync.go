@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -138,15 +139,8 @@ func (i *Interface) syncLink(want Config, read bool) (Changes, error) {
 	ch.LinkCreated = created
 	if created {
 		clear(i.added)
-		i.lastHeard = endpoints(i.known)
+		i.remember(i.known, nil) // the sessions went with the link
 		i.known = nil
-	}
-	if len(i.lastHeard) > 0 { // only after the link was re-created
-		for j := range want.Peers { // want.Peers is normalize's own copy
-			if p := &want.Peers[j]; !p.Endpoint.IsValid() {
-				p.Endpoint = i.lastHeard[p.PublicKey]
-			}
-		}
 	}
 	if err != nil {
 		return ch, fmt.Errorf("sync %s: %w", i.name, err)
@@ -158,14 +152,25 @@ func (i *Interface) syncLink(want Config, read bool) (Changes, error) {
 		ch.SocketRestored = true
 	}
 
+	want = i.lastHeardEndpoints(want)
 	dev := i.known
-	if read || dev == nil {
+	fresh := read || dev == nil
+	if fresh {
 		i.known = nil
 		if dev, err = i.wgc.Device(i.name); err != nil {
 			return ch, fmt.Errorf("sync %s: read device: %w", i.name, err)
 		}
 	}
 	cfg, planned := plan(dev, want)
+	if planned.PeersRemoved > 0 && !fresh {
+		// Where the peers that go are now is remembered (see lastHeard): the device as last
+		// read may not know it, or know an older one. One read per pass that removes peers.
+		i.known = nil
+		if dev, err = i.wgc.Device(i.name); err != nil {
+			return ch, fmt.Errorf("sync %s: read device: %w", i.name, err)
+		}
+		cfg, planned = plan(dev, want)
+	}
 	if !planned.Empty() {
 		if err := i.wgc.ConfigureDevice(i.name, cfg); err != nil {
 			// Part of it may have been applied.
@@ -174,9 +179,10 @@ func (i *Interface) syncLink(want Config, read bool) (Changes, error) {
 		}
 		ch.KeySet, ch.PortSet = planned.KeySet, planned.PortSet
 		ch.PeersAdded, ch.PeersRemoved, ch.PeersUpdated = planned.PeersAdded, planned.PeersRemoved, planned.PeersUpdated
+		i.remember(dev, cfg.Peers)
 		dev = applyConfig(dev, cfg)
 	}
-	i.known, i.lastHeard = dev, nil // re-added peers have their endpoints now
+	i.known = dev
 
 	ch.AddressesAdded, ch.AddressesRemoved, err = i.syncAddresses(link, want.Addresses)
 	if err != nil {
@@ -195,19 +201,68 @@ func (i *Interface) syncLink(want Config, read bool) (Changes, error) {
 	return ch, nil
 }
 
-// endpoints returns where each peer of dev was last heard from.
-func endpoints(dev *wgtypes.Device) map[wgtypes.Key]netip.AddrPort {
-	if dev == nil {
-		return nil
-	}
-	out := make(map[wgtypes.Key]netip.AddrPort, len(dev.Peers))
-	for _, p := range dev.Peers {
-		if p.Endpoint != nil {
-			ep := p.Endpoint.AddrPort()
-			out[p.PublicKey] = netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port())
+// heard is where a peer was last heard from, and when the peer left the device.
+type heard struct {
+	endpoint netip.AddrPort
+	at       time.Time
+}
+
+// rememberEndpointsFor is how long the Interface remembers where a removed peer was: long
+// enough for a disabled user to be enabled again, or a session to be renewed; after that
+// the endpoint the collector stored serves as well.
+const rememberEndpointsFor = time.Hour
+
+// remember notes where the peers of dev were last heard from: those that cfg removes, or
+// all of them when cfg is nil (the link, and with it every session, is gone). It forgets
+// the peers that cfg adds or updates, as they are on the device again, and what is older
+// than rememberEndpointsFor.
+func (i *Interface) remember(dev *wgtypes.Device, cfg []wgtypes.PeerConfig) {
+	now := time.Now()
+	for k, h := range i.lastHeard {
+		if now.Sub(h.at) > rememberEndpointsFor {
+			delete(i.lastHeard, k)
 		}
 	}
-	return out
+	if dev == nil {
+		return
+	}
+	gone := make(map[wgtypes.Key]bool, len(cfg))
+	for _, pc := range cfg {
+		if pc.Remove {
+			gone[pc.PublicKey] = true
+		} else {
+			delete(i.lastHeard, pc.PublicKey)
+		}
+	}
+	for _, p := range dev.Peers {
+		if p.Endpoint == nil || (cfg != nil && !gone[p.PublicKey]) {
+			continue
+		}
+		if i.lastHeard == nil {
+			i.lastHeard = make(map[wgtypes.Key]heard)
+		}
+		ep := p.Endpoint.AddrPort()
+		i.lastHeard[p.PublicKey] = heard{endpoint: netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port()), at: now}
+	}
+}
+
+// lastHeardEndpoints returns want with the endpoint of every peer the device lost (see
+// lastHeard) set to where the device last heard it: fresher than what the caller knows,
+// which is what the collector stored at its last poll, if it had polled.
+func (i *Interface) lastHeardEndpoints(want Config) Config {
+	if len(i.lastHeard) == 0 {
+		return want
+	}
+	cloned := false
+	for j, p := range want.Peers {
+		if h, ok := i.lastHeard[p.PublicKey]; ok && h.endpoint != p.Endpoint {
+			if !cloned { // the slice is the caller's
+				want.Peers, cloned = slices.Clone(want.Peers), true
+			}
+			want.Peers[j].Endpoint = h.endpoint
+		}
+	}
+	return want
 }
 
 // syncAddresses adds the wanted addresses that are missing and removes those

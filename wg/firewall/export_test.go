@@ -15,3 +15,16 @@ func (t *Table) injectBeforeFlush(fn func(*nftables.Conn)) {
 	defer t.mu.Unlock()
 	t.beforeFlush = fn
 }
+
+// ScaleInput is scaleInput for the benchmarks of package firewall_test.
+var ScaleInput = scaleInput
+
+// Figures of the scale benchmarks.
+const (
+	ScaleDevices = scaleDevices
+	ScaleUsers   = scaleUsers
+	ScaleRules   = scaleRules
+)
+
+// Forget is forget for package firewall_test.
+func (t *Table) Forget() { t.forget() }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"reflect"
 	"slices"
 	"sync"
 
@@ -546,33 +547,22 @@ func sameRules(a, b []nftRule, withExprs bool) bool {
 	})
 }
 
-// sameExprs compares expressions by their netlink encoding (the lookup's set id, which the
-// kernel assigns, aside).
+// sameExprs compares expressions as google/nftables reads them back (the lookup's set id,
+// which the kernel assigns, aside). Comparing their netlink encoding instead cost 50 ms of a
+// Sync at 7,000 rules.
 func sameExprs(a, b []expr.Any) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !sameExpr(a[i], b[i]) {
-			return false
+	return slices.EqualFunc(a, b, func(x, y expr.Any) bool {
+		if lx, ok := x.(*expr.Lookup); ok {
+			ly, ok := y.(*expr.Lookup)
+			if !ok {
+				return false
+			}
+			cx, cy := *lx, *ly
+			cx.SetID, cy.SetID = 0, 0
+			return cx == cy
 		}
-	}
-	return true
-}
-
-func sameExpr(a, b expr.Any) bool {
-	if la, ok := a.(*expr.Lookup); ok {
-		lb, ok := b.(*expr.Lookup)
-		if !ok {
-			return false
-		}
-		ca, cb := *la, *lb
-		ca.SetID, cb.SetID = 0, 0
-		a, b = &ca, &cb
-	}
-	ma, erra := expr.Marshal(byte(nftables.TableFamilyINet), a)
-	mb, errb := expr.Marshal(byte(nftables.TableFamilyINet), b)
-	return erra == nil && errb == nil && string(ma) == string(mb)
+		return reflect.DeepEqual(x, y)
+	})
 }
 
 // read returns the kernel's table; nil when there is none.

@@ -260,9 +260,9 @@ func (t *Table) apply(want *Ruleset) (Result, error) {
 	b := newBatch()
 	if prev == nil {
 		res.Replaced = true
-		batchReplace(b.Conn, want.nft())
+		batchReplace(b, want.nft())
 	} else {
-		batchChanges(b.Conn, prev, want)
+		batchChanges(b, prev, want)
 	}
 	if t.beforeFlush != nil {
 		t.beforeFlush(b.Conn)
@@ -313,7 +313,8 @@ var nftTableRef = &nftables.Table{Name: TableName, Family: nftables.TableFamilyI
 
 // batchReplace queues the whole table, after deleting whatever the kernel has of it. Creating the table first makes deleting it succeed
 // when it is missing; the three steps commit together, so no packet sees a gap.
-func batchReplace(c *nftables.Conn, want *nftTable) {
+func batchReplace(b *batch, want *nftTable) {
+	c := b.Conn
 	c.AddTable(nftTableRef)
 	c.DelTable(nftTableRef)
 	c.AddTable(nftTableRef)
@@ -323,11 +324,13 @@ func batchReplace(c *nftables.Conn, want *nftTable) {
 	for _, ch := range want.chains {
 		c.AddChain(ch.nftables())
 	}
-	for i, m := range want.maps {
-		addElements(c, m.set(uint32(i+1)), m.raw(), false)
+	for _, m := range want.maps {
+		b.elements(m.name, m.raw(), false)
 	}
 	for _, ch := range want.chains {
-		addRules(c, ch)
+		for _, r := range ch.rules {
+			b.rule(ch.name, r)
+		}
 	}
 }
 
@@ -335,7 +338,8 @@ func batchReplace(c *nftables.Conn, want *nftTable) {
 // the rules of every chain that differs (flushed and written again), and the chains no
 // longer wanted, after the elements that jumped to them. Only the parts whose source differs are built: one user's change costs that user's
 // chain.
-func batchChanges(c *nftables.Conn, prev, want *Ruleset) {
+func batchChanges(b *batch, prev, want *Ruleset) {
+	c := b.Conn
 	before := make(map[string]*Chain, len(prev.Chains))
 	for i := range prev.Chains {
 		before[prev.Chains[i].Name] = &prev.Chains[i]
@@ -349,9 +353,8 @@ func batchChanges(c *nftables.Conn, prev, want *Ruleset) {
 		pm, wm := prev.maps(), want.maps()
 		for i := range wm {
 			del, add := diffElements(pm[i].raw(), wm[i].raw())
-			set := wm[i].set(0)
-			addElements(c, set, del, true)
-			addElements(c, set, add, false)
+			b.elements(wm[i].name, del, true)
+			b.elements(wm[i].name, add, false)
 		}
 	}
 	rewrite := func(old, new nftChain, existed bool) {
@@ -361,7 +364,9 @@ func batchChanges(c *nftables.Conn, prev, want *Ruleset) {
 		if existed {
 			c.FlushChain(new.nftables())
 		}
-		addRules(c, new)
+		for _, r := range new.rules {
+			b.rule(new.name, r)
+		}
 	}
 	rewrite(prev.forwardChain(), want.forwardChain(), true)
 	if !slices.Equal(prev.Global, want.Global) {
@@ -381,34 +386,6 @@ func batchChanges(c *nftables.Conn, prev, want *Ruleset) {
 			c.FlushChain(gone)
 			c.DelChain(gone)
 		}
-	}
-}
-
-// elementsPerMessage keeps one message's element list under the 64 KB that a netlink
-// attribute can hold (an IPv6 element with its verdict is about 80 bytes).
-const elementsPerMessage = 500
-
-func addElements(c *nftables.Conn, set *nftables.Set, elems []rawElement, remove bool) {
-	for chunk := range slices.Chunk(elems, elementsPerMessage) {
-		vals := make([]nftables.SetElement, len(chunk))
-		for i, e := range chunk {
-			vals[i] = nftables.SetElement{Key: e.key.AsSlice(), IntervalEnd: e.end}
-			if !e.end && !remove {
-				vals[i].VerdictData = &expr.Verdict{Kind: expr.VerdictJump, Chain: e.chain}
-			}
-		}
-		if remove {
-			c.SetDeleteElements(set, vals)
-		} else {
-			c.SetAddElements(set, vals)
-		}
-	}
-}
-
-func addRules(c *nftables.Conn, ch nftChain) {
-	chain := ch.nftables()
-	for _, r := range ch.rules {
-		c.AddRule(&nftables.Rule{Table: nftTableRef, Chain: chain, Exprs: r.exprs, UserData: r.userData()})
 	}
 }
 

@@ -10,9 +10,14 @@ import (
 // Figures on the scale: 10,000 devices of 1,000 users, 5,000 rules. Each device has an
 // IPv4 and an IPv6 tunnel address, and one in fifty a relay subnet: 20,200 owner intervals.
 //
-// Measured on the 2-core test machine (shared), Linux 6.18, go test -bench . -benchmem:
-// see the report of the change that added them; the budgets are 250 ms for compiling and
-// applying everything, 100 ms for one rule change, 5 ms for Explain.
+// The budgets are 250 ms for compiling and applying everything, 100 ms for one rule change,
+// 5 ms for Explain. Measured on the 2-core test machine, shared with other test runs (load
+// about 3), Linux 6.18, -benchtime 20x: CompileApply 184–238 ms (8,099 messages; of it about
+// 20 ms Compile, 25 ms building the table, 50 ms marshalling, 100 ms in the kernel),
+// ApplyRuleChange 20–33 ms (7 messages; Compile is most of it), Sync 400–450 ms (reading
+// 7,000 rules and 40,000 map elements back), Explain 12 µs. ForwardedThroughput: the rule
+// set loaded carries 98–110 % of the throughput with no table (35–78 MB/s through
+// userspace WireGuard on both ends).
 const (
 	scaleDevices = 10_000
 	scaleUsers   = 1_000

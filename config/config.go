@@ -61,6 +61,10 @@ type WireGuard struct {
 	IPv4Network  netip.Prefix
 	IPv6Network  netip.Prefix
 	Userspace    string // "auto", "always" or "never"
+	// Forward switches IP forwarding on once the firewall is in the kernel.
+	Forward bool
+	// Masquerade hides the tunnel networks behind the host's addresses on other interfaces.
+	Masquerade bool
 }
 
 // ClientDefaults are the fallbacks for client settings that are not set in the database.

@@ -73,6 +73,8 @@ func TestDefaults(t *testing.T) {
 		{"WG_WG_IPV4_NETWORK", c.WireGuard.IPv4Network, netip.MustParsePrefix("10.3.2.0/24")},
 		{"WG_WG_IPV6_NETWORK", c.WireGuard.IPv6Network, netip.MustParsePrefix("fd00::3:2:0/120")},
 		{"WG_WG_USERSPACE", c.WireGuard.Userspace, "auto"},
+		{"WG_WG_FORWARD", c.WireGuard.Forward, true},
+		{"WG_WG_MASQUERADE", c.WireGuard.Masquerade, true},
 		{"WG_RECONCILE_INTERVAL", c.ReconcileInterval, 30 * time.Second},
 		{"WG_WG_DNS", c.ClientDefaults.DNS, []string{"1.1.1.1", "1.0.0.1"}},
 		{"WG_WG_MTU", c.ClientDefaults.MTU, 1280},

@@ -212,6 +212,18 @@ func settings() []setting {
 			format: func(c *Config) string { return c.WireGuard.Userspace },
 		},
 		{
+			name: "WG_WG_FORWARD", def: "true", boolean: true,
+			doc:    "Forward the tunnel's traffic (IP forwarding on), switched on only once the firewall is in the kernel; false leaves forwarding as the host has it.",
+			parse:  func(c *Config, v string) (err error) { c.WireGuard.Forward, err = parseBool(v); return err },
+			format: func(c *Config) string { return strconv.FormatBool(c.WireGuard.Forward) },
+		},
+		{
+			name: "WG_WG_MASQUERADE", def: "true", boolean: true,
+			doc:    "Masquerade what leaves the tunnel networks by another interface, so that full-tunnel clients reach the internet.",
+			parse:  func(c *Config, v string) (err error) { c.WireGuard.Masquerade, err = parseBool(v); return err },
+			format: func(c *Config) string { return strconv.FormatBool(c.WireGuard.Masquerade) },
+		},
+		{
 			name: "WG_RECONCILE_INTERVAL", def: "30s",
 			doc:    "How often the kernel state is compared with the database and repaired (Go duration, at least 1s).",
 			parse:  func(c *Config, v string) (err error) { c.ReconcileInterval, err = parseInterval(v); return err },

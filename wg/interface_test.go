@@ -500,3 +500,54 @@ func TestPeersAddedWithoutEndpointSendNoHandshake(t *testing.T) {
 		t.Errorf("a peer without an endpoint tried to handshake:\n%s", log.String())
 	}
 }
+
+// TestReaddedPeerIsReachedWhereItWasLastHeard: a peer removed and added back by Apply (a
+// user disabled and enabled, a session renewed) gets its handshake at once where the
+// interface last heard it, even when the caller knows no endpoint (the collector had not
+// polled yet) or an old one (the client moved since), and even though Apply's picture of the
+// device, read before the client connected, had none. Left to the client, which keeps
+// sending under the session the server forgot, traffic would wait 15 s for its own
+// handshake.
+func TestReaddedPeerIsReachedWhereItWasLastHeard(t *testing.T) {
+	l := newLab(t, 1)
+	l.sync(t, Changes{PeersAdded: 1, KeySet: true, PortSet: true, AddressesAdded: 2, LinkUp: true})
+	cliNS := wglab.NewNamespace(t, "wgc")
+	srvUnder, _ := wglab.Connect(t, l.ns, cliNS)
+	me := l.peers[0]
+	conf := ClientConfig{PrivateKey: me.priv.String(), Addresses: []netip.Prefix{HostPrefix(me.v4)},
+		ServerPublicKey: l.want.PrivateKey.PublicKey().String(), PresharedKey: me.psk.String(),
+		AllowedIPs: []netip.Prefix{l.pool4.Network()}, Endpoint: JoinEndpoint(srvUnder.String(), testPort), PersistentKeepalive: 25}
+	client := wglab.StartClient(t, cliNS, wglab.UniqueName("wgc"), conf.Render())
+	if err := client.Ping(t, l.pool4.ServerAddr()); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name     string
+		endpoint netip.AddrPort
+	}{
+		{"the caller knows no endpoint", netip.AddrPort{}},
+		{"the caller knows an old endpoint", netip.MustParseAddrPort("192.0.2.1:9")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l.want.Peers = nil
+			if ch, err := l.iface.Apply(ctx, l.want); err != nil || ch.PeersRemoved != 1 {
+				t.Fatalf("Apply removing the peer: %+v, %v", ch, err)
+			}
+			if _, err := cliNS.Exec("ping", "-n", "-c", "2", "-i", "0.2", "-W", "1", l.pool4.ServerAddr().String()); err == nil {
+				t.Fatal("ping still answered after the peer was removed")
+			}
+			back := me.peer()
+			back.Endpoint = tc.endpoint
+			l.want.Peers = []Peer{back}
+			t0 := time.Now()
+			if ch, err := l.iface.Apply(ctx, l.want); err != nil || ch.PeersAdded != 1 {
+				t.Fatalf("Apply adding the peer back: %+v, %v", ch, err)
+			}
+			if _, err := cliNS.Exec("ping", "-n", "-c", "1", "-w", "1", "-i", "0.1", l.pool4.ServerAddr().String()); err != nil {
+				t.Fatalf("no ping answered within 1 s of the peer coming back: %v\nclient: %s\nserver: %s", err, client.Show(t), l.ns.Run(t, "wg", "show"))
+			}
+			t.Logf("figure: traffic resumed %v after Apply started", time.Since(t0).Round(time.Millisecond))
+		})
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
+	"wiregui/wg/firewall"
 	"wiregui/wg/internal/netnsx"
 )
 
@@ -70,6 +71,15 @@ type Config struct {
 	// next VPN session expires: the Reconciler runs a pass then. Zero means
 	// never. Sync ignores it.
 	RevisitAt time.Time
+	// Firewall is the rule set for what the interface's traffic may reach, written to
+	// the kernel as the nftables table inet wiregui after the peers on every pass (see
+	// firewall.Table). Nil leaves the kernel's firewall as it is.
+	Firewall *firewall.Ruleset
+	// Forward switches IP forwarding on for the families of Firewall's networks
+	// (net.ipv4.ip_forward, net.ipv6.conf.all.forwarding, in the interface's network
+	// namespace), but only while Firewall is in the kernel: without it nothing is
+	// forwarded (fail closed). Forwarding the host had on already is left on.
+	Forward bool
 
 	// Skipped lists the peers that Check left out, and why.
 	Skipped []SkippedPeer
@@ -87,9 +97,11 @@ type Peer struct {
 	// used only when Sync adds the peer: the server then sends the first
 	// handshake there, so that a client still holding the session from
 	// before the peer was removed resumes at once instead of after its own
-	// 15 s retry. The endpoint of a peer already on the interface is never
-	// changed (the real one roams), and a different one is not drift. An
-	// endpoint without an address or port is ignored.
+	// 15 s retry. When the interface itself removed the peer within the last
+	// hour, where it last heard the peer from is used instead: the caller's
+	// may be older, or missing. The endpoint of a peer already on the
+	// interface is never changed (the real one roams), and a different one is
+	// not drift. An endpoint without an address or port is ignored.
 	Endpoint netip.AddrPort
 	// Routes are networks behind the peer (relay subnets) that are routed
 	// into the interface while the peer is applied. Each must be one of its
@@ -149,10 +161,14 @@ type Interface struct {
 	// the first Sync, after a failed write, after the link was re-created).
 	// Apply diffs against it instead of reading the device.
 	known *wgtypes.Device
-	// lastHeard is where each peer was last heard from, kept when the link is
-	// re-created (the sessions went with it) until the peers are back, so the
-	// server can send each a handshake at once (see Peer.Endpoint).
-	lastHeard map[wgtypes.Key]netip.AddrPort
+	// lastHeard is where each peer that left the device was last heard from:
+	// removed by a pass (its user disabled, its session expired), or gone with
+	// the link. When the peer comes back, the server sends it a handshake there
+	// at once (see Peer.Endpoint), whatever the caller knows of its endpoint.
+	lastHeard map[wgtypes.Key]heard
+	// The gateway: the firewall and forwarding (see gateway.go).
+	netnsPath string
+	gw        gateway
 }
 
 // OpenInterface opens the WireGuard interface name in the current network
@@ -179,10 +195,11 @@ func OpenInterface(name string, mode Mode, logger *slog.Logger, opts ...Option) 
 		opt(&o)
 	}
 	i := &Interface{
-		name:   name,
-		mode:   mode,
-		logger: logger.With(slog.String("interface", name)),
-		added:  make(map[netip.Prefix]bool),
+		name:      name,
+		mode:      mode,
+		logger:    logger.With(slog.String("interface", name)),
+		added:     make(map[netip.Prefix]bool),
+		netnsPath: o.netnsPath,
 	}
 	if err := i.open(o); err != nil {
 		i.closeLocked()
@@ -387,6 +404,9 @@ func (i *Interface) closeLocked() error {
 	}
 	if i.nl != nil {
 		i.nl.Close()
+	}
+	if i.gw.table != nil {
+		errs = append(errs, i.gw.table.Close())
 	}
 	if i.nsFile != nil {
 		errs = append(errs, i.nsFile.Close())

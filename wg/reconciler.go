@@ -82,6 +82,9 @@ type ReconcileStatus struct {
 	// Unavailable is true when the pass failed because the desired state
 	// could not be read for now (see Reconciler.Unavailable).
 	Unavailable bool
+	// Gateway is the firewall's and forwarding's state after the pass, when
+	// the Interface is a GatewayReporter.
+	Gateway GatewayStatus
 }
 
 // minRevisitDelay is how long the Reconciler waits before a pass asked for by
@@ -199,6 +202,10 @@ func (r *Reconciler) pass(ctx context.Context, full bool, pending time.Time) (ne
 		}
 	}
 	elapsed := time.Since(start)
+	var gateway GatewayStatus
+	if g, ok := r.Interface.(GatewayReporter); ok {
+		gateway = g.Gateway()
+	}
 
 	// Log before publishing, so that whoever Waits for this pass sees it.
 	if !ch.Empty() {
@@ -219,6 +226,7 @@ func (r *Reconciler) pass(ctx context.Context, full bool, pending time.Time) (ne
 	r.mu.Lock()
 	st := &r.status
 	st.At, st.Duration, st.Changes, st.Err, st.RevisitAt, st.Unavailable = start, elapsed, ch, "", next, unavailable
+	st.Gateway = gateway
 	if want.checked { // a pass that could not compute the state knows nothing new
 		st.Skipped = skipped
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -32,6 +33,13 @@ type Changes struct {
 	AddressesRemoved int
 	RoutesAdded      int
 	RoutesRemoved    int
+	// FirewallWritten: the kernel's table was written, because the rule set changed or
+	// because someone else had changed the table; FirewallRepairs counts what they had
+	// changed (see GatewayStatus.Drift).
+	FirewallWritten bool
+	FirewallRepairs int
+	// ForwardingSet counts forwarding sysctls switched on or off.
+	ForwardingSet int
 }
 
 // Empty reports whether nothing was changed.
@@ -62,6 +70,9 @@ func (c Changes) LogValue() slog.Value {
 	add("addresses_removed", c.AddressesRemoved)
 	add("routes_added", c.RoutesAdded)
 	add("routes_removed", c.RoutesRemoved)
+	flag("firewall_written", c.FirewallWritten)
+	add("firewall_repairs", c.FirewallRepairs)
+	add("forwarding_set", c.ForwardingSet)
 	return slog.GroupValue(as...)
 }
 
@@ -77,7 +88,11 @@ func (c Changes) LogValue() slog.Value {
 //     sessions and handshakes carry on. A peer added with an Endpoint is
 //     sent a handshake at once (see Peer.Endpoint);
 //   - every route in want goes into the link, and routes marked with
-//     RouteProtocol that want no longer lists are removed.
+//     RouteProtocol that want no longer lists are removed;
+//   - then the gateway: the firewall rule set, compared with the kernel's
+//     table and repaired where someone changed it, and forwarding, switched on
+//     only while the rule set is in the kernel. Its errors do not fail the
+//     pass (the peers are applied either way); Gateway reports them.
 //
 // It reads the WireGuard device once and writes at most one configuration;
 // links, addresses and routes are read through netlink. On error the
@@ -93,39 +108,39 @@ func (i *Interface) Sync(ctx context.Context, want Config) (Changes, error) {
 // that others made to the device since; the next Sync repairs those. It
 // reads the device like Sync when that state is unknown: before the first
 // Sync, after a failed write, or when the link had to be re-created. Links,
-// addresses and routes are checked as in Sync.
+// addresses and routes are checked as in Sync. The firewall is written as the
+// last pass left it plus what changed, without reading the kernel's table.
 func (i *Interface) Apply(ctx context.Context, want Config) (Changes, error) {
 	return i.sync(ctx, want, false)
 }
 
 func (i *Interface) sync(ctx context.Context, want Config, read bool) (Changes, error) {
-	var ch Changes
 	if err := ctx.Err(); err != nil {
-		return ch, err
+		return Changes{}, err
 	}
-	want, err := want.normalize()
-	if err != nil {
-		return ch, fmt.Errorf("sync %s: %w", i.name, err)
-	}
-
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if i.closed {
-		return ch, fmt.Errorf("sync %s: interface is closed", i.name)
+		return Changes{}, fmt.Errorf("sync %s: interface is closed", i.name)
+	}
+	ch, err := i.syncLink(want, read)
+	i.syncGateway(want, read, &ch)
+	return ch, err
+}
+
+// syncLink makes the link and its peers, addresses and routes match want. i.mu is held.
+func (i *Interface) syncLink(want Config, read bool) (Changes, error) {
+	var ch Changes
+	want, err := want.normalize()
+	if err != nil {
+		return ch, fmt.Errorf("sync %s: %w", i.name, err)
 	}
 	created, link, err := i.ensureLink()
 	ch.LinkCreated = created
 	if created {
 		clear(i.added)
-		i.lastHeard = endpoints(i.known)
+		i.remember(i.known, nil) // the sessions went with the link
 		i.known = nil
-	}
-	if len(i.lastHeard) > 0 { // only after the link was re-created
-		for j := range want.Peers { // want.Peers is normalize's own copy
-			if p := &want.Peers[j]; !p.Endpoint.IsValid() {
-				p.Endpoint = i.lastHeard[p.PublicKey]
-			}
-		}
 	}
 	if err != nil {
 		return ch, fmt.Errorf("sync %s: %w", i.name, err)
@@ -137,14 +152,25 @@ func (i *Interface) sync(ctx context.Context, want Config, read bool) (Changes, 
 		ch.SocketRestored = true
 	}
 
+	want = i.lastHeardEndpoints(want)
 	dev := i.known
-	if read || dev == nil {
+	fresh := read || dev == nil
+	if fresh {
 		i.known = nil
 		if dev, err = i.wgc.Device(i.name); err != nil {
 			return ch, fmt.Errorf("sync %s: read device: %w", i.name, err)
 		}
 	}
 	cfg, planned := plan(dev, want)
+	if planned.PeersRemoved > 0 && !fresh {
+		// Where the peers that go are now is remembered (see lastHeard): the device as last
+		// read may not know it, or know an older one. One read per pass that removes peers.
+		i.known = nil
+		if dev, err = i.wgc.Device(i.name); err != nil {
+			return ch, fmt.Errorf("sync %s: read device: %w", i.name, err)
+		}
+		cfg, planned = plan(dev, want)
+	}
 	if !planned.Empty() {
 		if err := i.wgc.ConfigureDevice(i.name, cfg); err != nil {
 			// Part of it may have been applied.
@@ -153,9 +179,10 @@ func (i *Interface) sync(ctx context.Context, want Config, read bool) (Changes, 
 		}
 		ch.KeySet, ch.PortSet = planned.KeySet, planned.PortSet
 		ch.PeersAdded, ch.PeersRemoved, ch.PeersUpdated = planned.PeersAdded, planned.PeersRemoved, planned.PeersUpdated
+		i.remember(dev, cfg.Peers)
 		dev = applyConfig(dev, cfg)
 	}
-	i.known, i.lastHeard = dev, nil // re-added peers have their endpoints now
+	i.known = dev
 
 	ch.AddressesAdded, ch.AddressesRemoved, err = i.syncAddresses(link, want.Addresses)
 	if err != nil {
@@ -174,19 +201,68 @@ func (i *Interface) sync(ctx context.Context, want Config, read bool) (Changes, 
 	return ch, nil
 }
 
-// endpoints returns where each peer of dev was last heard from.
-func endpoints(dev *wgtypes.Device) map[wgtypes.Key]netip.AddrPort {
-	if dev == nil {
-		return nil
-	}
-	out := make(map[wgtypes.Key]netip.AddrPort, len(dev.Peers))
-	for _, p := range dev.Peers {
-		if p.Endpoint != nil {
-			ep := p.Endpoint.AddrPort()
-			out[p.PublicKey] = netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port())
+// heard is where a peer was last heard from, and when the peer left the device.
+type heard struct {
+	endpoint netip.AddrPort
+	at       time.Time
+}
+
+// rememberEndpointsFor is how long the Interface remembers where a removed peer was: long
+// enough for a disabled user to be enabled again, or a session to be renewed; after that
+// the endpoint the collector stored serves as well.
+const rememberEndpointsFor = time.Hour
+
+// remember notes where the peers of dev were last heard from: those that cfg removes, or
+// all of them when cfg is nil (the link, and with it every session, is gone). It forgets
+// the peers that cfg adds or updates, as they are on the device again, and what is older
+// than rememberEndpointsFor.
+func (i *Interface) remember(dev *wgtypes.Device, cfg []wgtypes.PeerConfig) {
+	now := time.Now()
+	for k, h := range i.lastHeard {
+		if now.Sub(h.at) > rememberEndpointsFor {
+			delete(i.lastHeard, k)
 		}
 	}
-	return out
+	if dev == nil {
+		return
+	}
+	gone := make(map[wgtypes.Key]bool, len(cfg))
+	for _, pc := range cfg {
+		if pc.Remove {
+			gone[pc.PublicKey] = true
+		} else {
+			delete(i.lastHeard, pc.PublicKey)
+		}
+	}
+	for _, p := range dev.Peers {
+		if p.Endpoint == nil || (cfg != nil && !gone[p.PublicKey]) {
+			continue
+		}
+		if i.lastHeard == nil {
+			i.lastHeard = make(map[wgtypes.Key]heard)
+		}
+		ep := p.Endpoint.AddrPort()
+		i.lastHeard[p.PublicKey] = heard{endpoint: netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port()), at: now}
+	}
+}
+
+// lastHeardEndpoints returns want with the endpoint of every peer the device lost (see
+// lastHeard) set to where the device last heard it: fresher than what the caller knows,
+// which is what the collector stored at its last poll, if it had polled.
+func (i *Interface) lastHeardEndpoints(want Config) Config {
+	if len(i.lastHeard) == 0 {
+		return want
+	}
+	cloned := false
+	for j, p := range want.Peers {
+		if h, ok := i.lastHeard[p.PublicKey]; ok && h.endpoint != p.Endpoint {
+			if !cloned { // the slice is the caller's
+				want.Peers, cloned = slices.Clone(want.Peers), true
+			}
+			want.Peers[j].Endpoint = h.endpoint
+		}
+	}
+	return want
 }
 
 // syncAddresses adds the wanted addresses that are missing and removes those

@@ -3,6 +3,7 @@ package firewall
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 )
 
 // Packet is a new connection from a device, as Explain decides it.
@@ -76,12 +77,17 @@ func (r Rule) matches(to netip.Addr, protocol Protocol, port uint16) bool {
 	return true
 }
 
-// ownerOf returns the user whose device has the address a: the most specific source prefix.
+// ownerOf returns the user whose device has the address a. The source prefixes are apart
+// and sorted, so the only one that may contain a is the last that starts at or before it.
 func (rs *Ruleset) ownerOf(a netip.Addr) (string, bool) {
-	for _, o := range rs.Owners { // most specific first
-		if o.Prefix.Contains(a) {
-			return o.UserID, true
+	i, _ := slices.BinarySearchFunc(rs.Owners, a, func(o Owner, a netip.Addr) int {
+		if o.Prefix.Addr().Compare(a) <= 0 {
+			return -1
 		}
+		return 1
+	})
+	if i > 0 && rs.Owners[i-1].Prefix.Contains(a) {
+		return rs.Owners[i-1].UserID, true
 	}
 	return "", false
 }

@@ -162,8 +162,8 @@ type Ruleset struct {
 	Networks   []netip.Prefix
 	Masquerade bool
 	Policy     Policy
-	// Owners maps every source prefix to its user's chain; no two overlap, and the most
-	// specific come first.
+	// Owners maps every source prefix to its user's chain; no two overlap, and they are
+	// sorted by address (IPv4 first).
 	Owners []Owner
 	// Peers are the destinations that are devices: the tunnel networks and relay subnets.
 	Peers []netip.Prefix
@@ -199,7 +199,12 @@ func Compile(in Input) (*Ruleset, error) {
 		rs.Networks = append(rs.Networks, n.Masked())
 	}
 	rs.Peers = slices.Clone(rs.Networks)
-	byPrefix := map[netip.Prefix]string{}
+	n := 0
+	for _, s := range in.Sources {
+		n += len(s.Prefixes)
+	}
+	byPrefix := make(map[netip.Prefix]string, n)
+	rs.Owners = make([]Owner, 0, n)
 	hasSources := map[string]bool{}
 	for _, s := range in.Sources {
 		for _, p := range s.Prefixes {
@@ -220,12 +225,12 @@ func Compile(in Input) (*Ruleset, error) {
 		}
 		hasSources[s.UserID] = true
 	}
+	slices.SortFunc(rs.Owners, func(a, b Owner) int {
+		return cmp.Or(a.Prefix.Addr().Compare(b.Prefix.Addr()), cmp.Compare(a.Prefix.Bits(), b.Prefix.Bits()))
+	})
 	if err := checkOverlaps(rs.Owners); err != nil {
 		return nil, err
 	}
-	slices.SortFunc(rs.Owners, func(a, b Owner) int {
-		return cmp.Or(cmp.Compare(b.Prefix.Bits(), a.Prefix.Bits()), a.Prefix.Addr().Compare(b.Prefix.Addr()))
-	})
 	userRules := map[string][]Rule{}
 	for _, r := range in.Rules {
 		if err := CheckRule(r); err != nil {
@@ -270,12 +275,9 @@ func CheckRule(r Rule) error {
 }
 
 // checkOverlaps refuses two source prefixes of which one contains the other: the kernel's
-// interval map could not hold both, and whose traffic it is would be a guess.
-func checkOverlaps(owners []Owner) error {
-	sorted := slices.Clone(owners)
-	slices.SortFunc(sorted, func(a, b Owner) int {
-		return cmp.Or(a.Prefix.Addr().Compare(b.Prefix.Addr()), cmp.Compare(a.Prefix.Bits(), b.Prefix.Bits()))
-	})
+// interval map could not hold both, and whose traffic it is would be a guess. sorted is by
+// address, then by length.
+func checkOverlaps(sorted []Owner) error {
 	// Prefixes nest or are apart: one overlaps an earlier one exactly when it starts before
 	// the furthest end so far (of its family).
 	var furthest *Owner

@@ -115,17 +115,20 @@ func serve(args []string) error {
 
 	// The data plane learns of every change to who may connect: devices, sign-ins, settings,
 	// users disabled by the CLI (over the control socket).
-	accessChanged := func(string) {}
+	// The firewall's policy changes apart: the devices need no new read for it.
+	accessChanged, policyChanged := func(string) {}, func(string) {}
+	rulesSvc := instance.Rules(cfg, st, func(userID string) { policyChanged(userID) })
 	var plane *dataplane.Plane
 	if cfg.WireGuard.Enabled {
 		plane, err = dataplane.New(dataplane.Options{Store: st, Logger: log, Keys: keys,
 			Interface: cfg.WireGuard.Interface, Mode: wg.Mode(cfg.WireGuard.Userspace), ListenPort: cfg.WireGuard.ListenPort,
-			Networks: instance.Networks(cfg), Interval: cfg.ReconcileInterval, Unavailable: instance.Unavailable})
+			Networks: instance.Networks(cfg), Interval: cfg.ReconcileInterval, Unavailable: instance.Unavailable,
+			Firewall: rulesSvc, Forward: cfg.WireGuard.Forward})
 		if err != nil {
 			return err
 		}
 		bg.Go(func() { plane.Run(bgCtx) })
-		accessChanged = plane.Trigger
+		accessChanged, policyChanged = plane.Trigger, func(string) { plane.PolicyChanged() }
 	}
 	devices, err := instance.Devices(cfg, st, accessChanged)
 	if err != nil {
@@ -142,7 +145,7 @@ func serve(args []string) error {
 	opts := app.Options{
 		Store:         st,
 		Devices:       devices,
-		Rules:         instance.Rules(cfg, st, accessChanged),
+		Rules:         rulesSvc,
 		Logger:        log,
 		ExternalURL:   cfg.ExternalURL,
 		SecretKey:     secretKey,
@@ -172,7 +175,7 @@ func serve(args []string) error {
 		}
 	}
 	if plane != nil {
-		opts.WireGuard = plane.Status
+		opts.WireGuard, opts.Firewall = plane.Status, plane
 	}
 	web, err := app.New(opts)
 	if err != nil {

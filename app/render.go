@@ -9,6 +9,7 @@ import (
 
 	"wiregui/app/devices"
 	"wiregui/store"
+	"wiregui/wg"
 )
 
 // PageData is what every page template receives. Fill it with s.page.
@@ -68,6 +69,7 @@ func (s *Server) banners(r *http.Request) []string {
 		banners = append(banners, b)
 	}
 	if v.user.IsAdmin() {
+		banners = append(banners, gatewayBanners(s.wg().Gateway)...)
 		defaults := devices.Effective(store.ClientSettings{}, v.settings.ClientDefaults, s.devices.Client)
 		if b := devices.EndpointWarning(defaults.Endpoint.Value, true); b != "" {
 			banners = append(banners, "New devices get the endpoint "+b)
@@ -91,6 +93,28 @@ func (s *Server) wireGuardBanner(u *store.User) string {
 		return fmt.Sprintf("%d devices are not applied to WireGuard; All Devices says why.", len(st.NotApplied))
 	}
 	return ""
+}
+
+// gatewayBanners are the warnings about the firewall and forwarding, for admins: why the
+// firewall is not in the kernel (and so nothing is forwarded), forwarding switched off, and
+// another table's forward chain that drops what WireGUI accepts.
+func gatewayBanners(gw *wg.GatewayStatus) []string {
+	if gw == nil {
+		return nil
+	}
+	var banners []string
+	switch {
+	case gw.Err != "":
+		banners = append(banners, "The firewall is not as it should be, and nothing new is forwarded while it is not in the kernel: "+gw.Err)
+	case gw.InKernel && (gw.IPv4Forwarding == "off" || gw.IPv6Forwarding == "off"):
+		banners = append(banners, "IP forwarding is off (WG_WG_FORWARD=false): full-tunnel clients reach the server, but nothing beyond it.")
+	}
+	for _, chain := range gw.ForeignForwardDrops {
+		banners = append(banners, fmt.Sprintf("The forward chain %s drops what it does not accept itself (policy drop), "+
+			"so it may drop traffic that WireGUI's rules accept; let the tunnel's traffic through it (the README's "+
+			"full-tunnel section says how, for Docker too).", chain))
+	}
+	return banners
 }
 
 // renderPage writes a whole page, or a server error if the template fails.

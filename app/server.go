@@ -249,7 +249,8 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		st := s.metricsListener()
 		body.Metrics = &st
 	}
-	degraded := wgStatus.Error != "" || wgStatus.DevicesNotApplied > 0 || !body.Database.OK ||
+	gatewayDown := wgStatus.Gateway != nil && (wgStatus.Gateway.Err != "" || len(wgStatus.Gateway.ForeignForwardDrops) > 0)
+	degraded := wgStatus.Error != "" || wgStatus.DevicesNotApplied > 0 || gatewayDown || !body.Database.OK ||
 		body.Collector != nil && body.Collector.Error != "" || body.Metrics != nil && !body.Metrics.Listening
 	if degraded && status == http.StatusOK {
 		body.Status = "degraded"
@@ -262,6 +263,17 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 // and, for admins, in the banner.
 func publicStatus(st dataplane.Status) dataplane.Status {
 	st.DevicesNotApplied = len(st.NotApplied)
+	if st.Gateway != nil {
+		gw := *st.Gateway
+		switch {
+		case gw.Unavailable:
+			gw.Err = "nftables unavailable"
+		case gw.Err != "":
+			gw.Err = "firewall not applied"
+		}
+		gw.Drift = nil // rule texts
+		st.Gateway = &gw
+	}
 	if st.Error != "" {
 		st.Error = "unavailable"
 	}

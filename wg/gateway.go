@@ -17,32 +17,33 @@ import (
 // pass, for /healthz and the admins' banner.
 type GatewayStatus struct {
 	// Firewall: the desired state has a rule set (Config.Firewall).
-	Firewall bool
+	Firewall bool `json:"firewall"`
 	// AppliedAt is when the kernel's table was last found or made the desired rule set;
 	// zero until it has been.
-	AppliedAt time.Time
+	AppliedAt time.Time `json:"applied_at,omitzero"`
 	// Err is why the last pass could not make the kernel's table the desired rule set, or
 	// could not set forwarding; "" when it could.
-	Err string
+	Err string `json:"error,omitempty"`
 	// Unavailable: nftables cannot be used here (no CAP_NET_ADMIN, no nf_tables; Err says
 	// which). Nothing is filtered, and forwarding stays off.
-	Unavailable bool
+	Unavailable bool `json:"nftables_unavailable,omitempty"`
 	// InKernel: a WireGUI rule set filters what the interface forwards: the desired one, or
 	// after an error the previous one.
-	InKernel bool
+	InKernel bool `json:"in_kernel"`
 	// Repairs counts the passes that found the table changed by someone else and repaired
 	// it; Drift is what the last of them found, at DriftAt.
-	Repairs int
-	Drift   []string
-	DriftAt time.Time
+	Repairs int       `json:"repairs"`
+	Drift   []string  `json:"drift,omitempty"`
+	DriftAt time.Time `json:"drift_at,omitzero"`
 	// IPv4Forwarding and IPv6Forwarding say whether the host forwards that family: "on",
 	// "off", or "on (by the host)" when it forwarded before WireGUI asked; "" for a family
 	// the tunnel does not have.
-	IPv4Forwarding, IPv6Forwarding string
+	IPv4Forwarding string `json:"ipv4_forwarding,omitempty"`
+	IPv6Forwarding string `json:"ipv6_forwarding,omitempty"`
 	// ForeignForwardDrops names other tables' forward chains whose policy is drop (Docker
 	// sets one): they drop what the rule set accepts unless they accept it themselves. Read
 	// on the passes that compare with the kernel.
-	ForeignForwardDrops []string
+	ForeignForwardDrops []string `json:"foreign_forward_drops,omitempty"`
 }
 
 // GatewayReporter is an interface that reports its gateway's state, as Interface does.

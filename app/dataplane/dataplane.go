@@ -20,11 +20,12 @@ import (
 
 	"wiregui/store"
 	"wiregui/wg"
+	"wiregui/wg/firewall"
 )
 
 // Store is what the data plane reads from storage.
 type Store interface {
-	AccessMark(ctx context.Context) (string, error)
+	PolicyMark(ctx context.Context) (string, error)
 	ListLivePeers(ctx context.Context, at time.Time, userID string) ([]store.LivePeer, time.Time, error)
 	ListExpiredSessions(ctx context.Context, at time.Time) ([]store.User, error)
 	Notify(ctx context.Context, n *store.Notification, dedupeKey string) (bool, error)
@@ -48,6 +49,19 @@ type Options struct {
 	Interval time.Duration
 	// Unavailable reports whether an error means the database cannot be reached for now.
 	Unavailable func(error) bool
+	// Firewall builds the firewall for the live devices (app/rules); nil writes none, and
+	// then nothing is forwarded.
+	Firewall Firewall
+	// Forward switches IP forwarding on for the tunnel networks while the firewall is in the
+	// kernel, so that full-tunnel clients reach beyond the server.
+	Forward bool
+}
+
+// Firewall is what the data plane needs to build the firewall: the policy (rules, network
+// policies, default actions), and the firewall's input for given devices under it.
+type Firewall interface {
+	Policy(ctx context.Context) (*store.Policy, error)
+	InputFor(p *store.Policy, sources []firewall.Source) (firewall.Input, []string)
 }
 
 // Plane owns the WireGuard interface and its reconciler. When the interface cannot be opened
@@ -77,8 +91,14 @@ type Plane struct {
 	cacheMu  sync.Mutex
 	staleAll bool
 	staleFor map[string]bool
+	// policy is the firewall's policy as last read; policyStale asks for a fresh read.
+	policy      *store.Policy
+	policyStale bool
 	// reported is what has been logged of notApplied; only the reconciler's goroutine uses it.
 	reported map[string]string
+	// problems is what has been logged of the firewall's problems (rules or devices left
+	// out of it), the same way.
+	problems map[string]bool
 }
 
 // desiredCache is the live peers of every user, as last read.
@@ -157,20 +177,21 @@ func (p *Plane) desired(serverAddrs []netip.Prefix) func(ctx context.Context) (w
 		}
 		now := time.Now()
 		p.cacheMu.Lock()
-		all, users := p.staleAll, p.staleFor
-		p.staleAll, p.staleFor = false, nil // a change reported during the read marks again
+		all, users, policyStale := p.staleAll, p.staleFor, p.policyStale
+		p.staleAll, p.staleFor, p.policyStale = false, nil, false // a change reported during the read marks again
 		p.cacheMu.Unlock()
 
 		c := p.cache
 		p.cache = nil // until the read succeeds
 		// Read before the rows, so that a write during the read moves it again. With reports
 		// pending the mark moved anyway; what else moved is left to the next mark or max age.
-		mark, err := p.opts.Store.AccessMark(ctx)
+		mark, err := p.opts.Store.PolicyMark(ctx)
 		if err != nil {
 			return wg.Config{}, err
 		}
-		if all || c == nil || now.Sub(c.readAt) >= desiredMaxAge || (!c.revisitAt.IsZero() && !now.Before(c.revisitAt)) ||
-			(len(users) == 0 && mark != c.mark) {
+		readAll := all || c == nil || now.Sub(c.readAt) >= desiredMaxAge || (!c.revisitAt.IsZero() && !now.Before(c.revisitAt)) ||
+			(len(users) == 0 && !policyStale && mark != c.mark)
+		if readAll {
 			if c, err = p.readEveryone(ctx, now); err != nil {
 				return wg.Config{}, err
 			}
@@ -178,12 +199,67 @@ func (p *Plane) desired(serverAddrs []netip.Prefix) func(ctx context.Context) (w
 		} else if err := p.reread(ctx, c, users, now); err != nil {
 			return wg.Config{}, err
 		}
+		if p.opts.Firewall != nil && (readAll || policyStale || p.policy == nil) {
+			p.policy = nil // until the read succeeds
+			if p.policy, err = p.opts.Firewall.Policy(ctx); err != nil {
+				return wg.Config{}, err
+			}
+		}
 		c.mark = mark
 		p.cache = c
-		want, notApplied := c.config(priv, p.opts.ListenPort, serverAddrs)
+		want, notApplied, applied := c.config(priv, p.opts.ListenPort, serverAddrs)
+		if p.opts.Firewall != nil {
+			want = p.withFirewall(want, applied, notApplied)
+		}
 		p.report(notApplied)
 		return want, nil
 	}
+}
+
+// withFirewall adds the firewall of the applied devices to want, and forwarding. A device
+// whose addresses overlap an older device's is left out of both the firewall and WireGuard
+// (firewall.Sound), so that no device's traffic escapes its owner's rules; a rule that
+// cannot be compiled is left out and logged once. When the firewall cannot be compiled at
+// all, want has none, and nothing is forwarded (fail closed).
+func (p *Plane) withFirewall(want wg.Config, applied []*livePeer, notApplied map[string]string) wg.Config {
+	sources := make([]firewall.Source, len(applied))
+	for i, lp := range applied {
+		sources[i] = firewall.Source{DeviceID: lp.deviceID, UserID: lp.userID, Prefixes: lp.peer.AllowedIPs}
+	}
+	kept, skipped := firewall.Sound(sources)
+	if len(skipped) > 0 {
+		left := make(map[wgtypes.Key]bool, len(skipped))
+		byDevice := make(map[string]wgtypes.Key, len(applied))
+		for _, lp := range applied {
+			byDevice[lp.deviceID] = lp.peer.PublicKey
+		}
+		for _, s := range skipped {
+			notApplied[s.DeviceID] = s.Reason
+			left[byDevice[s.DeviceID]] = true
+		}
+		want.Peers = slices.DeleteFunc(slices.Clone(want.Peers), func(peer wg.Peer) bool { return left[peer.PublicKey] })
+	}
+	in, problems := p.opts.Firewall.InputFor(p.policy, kept)
+	p.reportProblems(problems)
+	rs, err := firewall.Compile(in)
+	if err != nil {
+		p.reportProblems([]string{"the firewall cannot be compiled: " + err.Error()})
+		return want
+	}
+	want.Firewall, want.Forward = rs, p.opts.Forward
+	return want
+}
+
+// reportProblems logs each problem of the firewall once, and once more when it comes back.
+func (p *Plane) reportProblems(problems []string) {
+	now := make(map[string]bool, len(problems))
+	for _, pr := range problems {
+		if !p.problems[pr] {
+			p.log.Warn("firewall", slog.String("problem", pr))
+		}
+		now[pr] = true
+	}
+	p.problems = now
 }
 
 // readEveryone reads the live peers of every user.
@@ -232,13 +308,13 @@ func (c *desiredCache) add(lp store.LivePeer, tunnels []netip.Prefix) {
 // config is the desired state of the interface, and why each device that is not in it is
 // left out. Older devices come first, so that of two that claim the same key or address
 // the one that was there first stays.
-func (c *desiredCache) config(priv wgtypes.Key, port int, addrs []netip.Prefix) (wg.Config, map[string]string) {
+func (c *desiredCache) config(priv wgtypes.Key, port int, addrs []netip.Prefix) (want wg.Config, notApplied map[string]string, applied []*livePeer) {
 	n := 0
 	for _, lps := range c.byUser {
 		n += len(lps)
 	}
 	all := make([]*livePeer, 0, n)
-	notApplied := make(map[string]string)
+	notApplied = make(map[string]string)
 	for _, lps := range c.byUser {
 		for i := range lps {
 			if lps[i].problem != "" {
@@ -251,16 +327,25 @@ func (c *desiredCache) config(priv wgtypes.Key, port int, addrs []netip.Prefix) 
 	slices.SortFunc(all, func(a, b *livePeer) int {
 		return cmp.Or(a.createdAt.Compare(b.createdAt), cmp.Compare(a.deviceID, b.deviceID))
 	})
-	want := wg.Config{PrivateKey: priv, ListenPort: port, Addresses: addrs, RevisitAt: c.revisitAt,
+	want = wg.Config{PrivateKey: priv, ListenPort: port, Addresses: addrs, RevisitAt: c.revisitAt,
 		Peers: make([]wg.Peer, len(all))}
 	for i, lp := range all {
 		want.Peers[i] = lp.peer
 	}
 	want = want.Check()
+	skipped := make(map[int]bool, len(want.Skipped))
 	for _, s := range want.Skipped {
 		notApplied[all[s.Index].deviceID] = s.Reason
+		skipped[s.Index] = true
 	}
-	return want, notApplied
+	applied = make([]*livePeer, 0, len(want.Peers))
+	for i, lp := range all {
+		if !skipped[i] {
+			lp.peer = want.Peers[len(applied)] // as Check made it: allowed IPs masked
+			applied = append(applied, lp)
+		}
+	}
+	return want, notApplied, applied
 }
 
 // notifyExpired raises one notification per expired VPN session, however many passes see it.
@@ -343,6 +428,32 @@ func (p *Plane) report(notApplied map[string]string) {
 	p.reported = notApplied
 }
 
+// PolicyChanged asks the reconciler to apply the firewall's policy now: the rules, the network
+// policies or the default actions changed. The devices are not read again.
+func (p *Plane) PolicyChanged() {
+	p.cacheMu.Lock()
+	p.policyStale = true
+	p.cacheMu.Unlock()
+	p.mu.Lock()
+	rec := p.rec
+	p.mu.Unlock()
+	if rec != nil {
+		rec.Trigger()
+	}
+}
+
+// Kernel reads the firewall's table back from the kernel as nft text, and says whether it is
+// the rule set of the last pass: the Rules page's troubleshooting card.
+func (p *Plane) Kernel() (string, bool, error) {
+	p.mu.Lock()
+	iface := p.iface
+	p.mu.Unlock()
+	if iface == nil {
+		return "", false, errors.New("the WireGuard interface is not open")
+	}
+	return iface.FirewallKernel()
+}
+
 // Trigger asks the reconciler to apply the database now: what changed for userID, or for
 // everyone when userID is "".
 func (p *Plane) Trigger(userID string) {
@@ -376,6 +487,8 @@ type Status struct {
 	NotApplied map[string]string `json:"-"`
 	// DevicesNotApplied counts them; /healthz fills it in.
 	DevicesNotApplied int `json:"devices_not_applied,omitempty"`
+	// Gateway is the firewall and forwarding; nil until the interface is open.
+	Gateway *wg.GatewayStatus `json:"gateway,omitempty"`
 }
 
 // ReconcileStatus is the outcome of the reconciler's last pass.
@@ -397,6 +510,8 @@ func (p *Plane) Status() Status {
 	case p.iface == nil: // still opening
 	default:
 		st.Kind = p.iface.Kind()
+		gw := p.iface.Gateway()
+		st.Gateway = &gw
 		rs := p.rec.Status()
 		if !rs.At.IsZero() {
 			st.Reconcile = &ReconcileStatus{At: rs.At, Duration: rs.Duration.String(), Error: rs.Err, Repairs: rs.Repairs}

@@ -120,7 +120,7 @@ func BenchmarkDesiredConfig10k(b *testing.B) {
 	priv, _, _ := wg.GenerateKeyPair()
 	b.ReportAllocs()
 	for b.Loop() {
-		want, notApplied := c.config(priv, 51820, nil)
+		want, notApplied, _ := c.config(priv, 51820, nil)
 		if len(want.Peers) != users*perUser || len(notApplied) != 0 {
 			b.Fatalf("%d peers, %d not applied", len(want.Peers), len(notApplied))
 		}

@@ -174,7 +174,8 @@ func Devices(cfg *config.Config, st *store.Store, changed func(userID string)) (
 // Rules builds the one rule service that the web UI, the CLI and the data plane share;
 // changed is told whose rules changed ("" for everyone's).
 func Rules(cfg *config.Config, st *store.Store, changed func(userID string)) *rules.Service {
-	return &rules.Service{Store: st, Interface: cfg.WireGuard.Interface, Networks: Networks(cfg), Changed: changed}
+	return &rules.Service{Store: st, Interface: cfg.WireGuard.Interface, Networks: Networks(cfg),
+		Masquerade: cfg.WireGuard.Masquerade, Changed: changed}
 }
 
 // ServerKeys returns the server's WireGuard key pair, generated the first time.

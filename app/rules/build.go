@@ -22,11 +22,13 @@ func (s *Service) Input(ctx context.Context, sources []firewall.Source) (in fire
 	if err != nil {
 		return firewall.Input{}, nil, err
 	}
-	in, problems = s.input(p, sources)
+	in, problems = s.InputFor(p, sources)
 	return in, problems, nil
 }
 
-func (s *Service) input(p *store.Policy, sources []firewall.Source) (firewall.Input, []string) {
+// InputFor is Input for a policy already read: the data plane reads it once per change of
+// the rules and builds the firewall for every change of the devices.
+func (s *Service) InputFor(p *store.Policy, sources []firewall.Source) (firewall.Input, []string) {
 	in := firewall.Input{Interface: s.Interface, Networks: s.Networks, Masquerade: s.Masquerade,
 		Policy: firewall.Policy{
 			PeerToPeer:  p.Settings.Firewall.PeerToPeer,
@@ -38,7 +40,11 @@ func (s *Service) input(p *store.Policy, sources []firewall.Source) (firewall.In
 		in.Policy.UserDefault[id] = action(a)
 	}
 	var problems []string
-	in.Sources, problems = soundSources(sources)
+	var skipped []firewall.SkippedSource
+	in.Sources, skipped = firewall.Sound(sources)
+	for _, sk := range skipped {
+		problems = append(problems, fmt.Sprintf("device %s is left out of the firewall: %s", sk.DeviceID, sk.Reason))
+	}
 	in.Rules = make([]firewall.Rule, 0, len(p.Rules))
 	for _, r := range p.Rules {
 		if r.Problem != "" {
@@ -94,67 +100,4 @@ func Sources(devices []store.DeviceSource) []firewall.Source {
 		out = append(out, src)
 	}
 	return out
-}
-
-// soundSources returns the sources that firewall.Compile takes: without a source of which a
-// prefix is invalid, or overlaps a prefix of an earlier source (or another of its own), except
-// where the same user has the same prefix twice. WireGuard keeps the older of two such
-// devices too. The checks against relay subnets, which are few, are linear; host addresses,
-// the many, are looked up.
-func soundSources(sources []firewall.Source) (kept []firewall.Source, problems []string) {
-	hosts := map[netip.Addr]string{} // a host address → its owner
-	var nets []firewall.Owner        // the relay subnets so far
-	for _, src := range sources {
-		why := ""
-		var mine []netip.Prefix
-		for _, p := range src.Prefixes {
-			if why = overlap(p.Masked(), src.UserID, hosts, nets, mine); why != "" {
-				break
-			}
-			mine = append(mine, p.Masked())
-		}
-		if why != "" {
-			problems = append(problems, fmt.Sprintf("device %s is left out of the firewall: %s", src.DeviceID, why))
-			continue
-		}
-		for _, p := range mine {
-			if p.IsSingleIP() {
-				hosts[p.Addr()] = src.UserID
-			} else {
-				nets = append(nets, firewall.Owner{Prefix: p, UserID: src.UserID})
-			}
-		}
-		kept = append(kept, src)
-	}
-	return kept, problems
-}
-
-// overlap says why p, of user userID, cannot join the hosts and nets of earlier sources and
-// the source's own earlier prefixes mine, or "" when it can.
-func overlap(p netip.Prefix, userID string, hosts map[netip.Addr]string, nets []firewall.Owner, mine []netip.Prefix) string {
-	if !p.IsValid() {
-		return fmt.Sprintf("its address %s is invalid", p)
-	}
-	for _, q := range mine {
-		if q != p && q.Overlaps(p) {
-			return fmt.Sprintf("%s overlaps its own %s", p, q)
-		}
-	}
-	for _, n := range nets {
-		if n.Prefix.Overlaps(p) && (n.Prefix != p || n.UserID != userID) {
-			return fmt.Sprintf("%s overlaps %s, another device's", p, n.Prefix)
-		}
-	}
-	if p.IsSingleIP() {
-		if owner, ok := hosts[p.Addr()]; ok && owner != userID {
-			return fmt.Sprintf("%s is another user's device's too", p.Addr())
-		}
-		return ""
-	}
-	for h := range hosts {
-		if p.Contains(h) {
-			return fmt.Sprintf("%s contains %s, another device's address", p, h)
-		}
-	}
-	return ""
 }

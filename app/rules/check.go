@@ -131,7 +131,7 @@ type evaluator struct {
 
 func (s *Service) compile(p *store.Policy, devices []store.DeviceSource) (*evaluator, error) {
 	p = provisional(p, devices)
-	in, _ := s.input(p, Sources(devices))
+	in, _ := s.InputFor(p, Sources(devices))
 	if in.Interface == "" {
 		in.Interface = "wg0" // no verdict depends on the interface's name, but Compile wants one
 	}

@@ -8,7 +8,7 @@ import (
 
 // TestMasquerade: the far side (the internet) has no route back to the tunnel networks, so
 // a device reaches it, by ping and TCP, over IPv4 and IPv6, exactly while the tunnel networks
-// are masqueraded. A relay subnet is routed, not masqueraded.
+// are masqueraded; a host of a relay subnet (a LAN behind the device) likewise.
 func TestMasquerade(t *testing.T) {
 	l := newGatewayLab(t, false)
 	dev := l.devices[0]
@@ -32,7 +32,7 @@ func TestMasquerade(t *testing.T) {
 					cases = append(cases, pcase{srcs[i], dsts[i], proto, masquerade})
 				}
 			}
-			cases = append(cases, pcase{relayAddr, dsts[0], TCP, false})
+			cases = append(cases, pcase{relayAddr, dsts[0], TCP, masquerade})
 			var probes []func() (bool, error)
 			for _, c := range cases {
 				probes = append(probes, func() (bool, error) { return probe(dev, c.src, c.dst, c.proto, 443) })

@@ -270,7 +270,14 @@ func (t *Table) apply(want *Ruleset) (Result, error) {
 	n, err := b.send(t.nl)
 	res.Messages = n
 	if err != nil {
-		return res, t.failed(classify(err))
+		err = t.failed(classify(err))
+		if prev != nil && t.applied == nil && !errors.Is(err, ErrUnavailable) {
+			// The kernel's table is not the one the changes were made against (someone
+			// deleted or changed it since): write it whole, at once, rather than leave
+			// the gateway without its rule set until the next pass.
+			return t.apply(want)
+		}
+		return res, err
 	}
 	if n > 0 || prev == nil {
 		res.Written = true

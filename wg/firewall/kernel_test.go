@@ -277,6 +277,27 @@ func TestSyncAfterRestart(t *testing.T) {
 	}
 }
 
+// TestApplyAfterTheTableVanished: a change written against a table someone deleted since
+// (the kernel refuses it) is written again as the whole table, in the same Apply, so the
+// gateway is not left without its rule set until the next pass.
+func TestApplyAfterTheTableVanished(t *testing.T) {
+	tb, ns := newTable(t)
+	if _, err := tb.Apply(compile(t, testInput())); err != nil {
+		t.Fatal(err)
+	}
+	ns.Run(t, "nft", "delete", "table", "inet", TableName)
+	in := testInput()
+	in.Rules[1].Action = Drop
+	rs := compile(t, in)
+	res, err := tb.Apply(rs)
+	if err != nil || !res.Replaced {
+		t.Fatalf("Apply after the table was deleted: %+v, %v; want the table written whole", res, err)
+	}
+	if text, matches, err := tb.Kernel(rs); err != nil || !matches {
+		t.Errorf("the kernel's table is not the rule set (err %v):\n%s", err, text)
+	}
+}
+
 func TestRefusedBatchLeavesThePreviousRuleSet(t *testing.T) {
 	tb, ns := newTable(t)
 	rs1 := compile(t, testInput())

@@ -197,13 +197,14 @@ func (rs *Ruleset) forwardRules() []nftRule {
 		rule("", ifname(expr.MetaKeyIIFNAME, rs.Interface, false), verdict(rs.Policy.Default)))
 }
 
-// natRules are the postrouting chain's rules: one masquerade per tunnel network.
+// natRules are the postrouting chain's rules: one masquerade per tunnel network and per relay
+// subnet outside them, so that a LAN behind a device reaches the internet as the device does.
 func (rs *Ruleset) natRules() []nftRule {
 	if !rs.Masquerade {
 		return nil
 	}
 	var rules []nftRule
-	for _, n := range rs.Networks {
+	for _, n := range rs.Peers {
 		rules = append(rules, rule("", address(source, n), ifname(expr.MetaKeyOIFNAME, rs.Interface, true), masquerade()))
 	}
 	return rules

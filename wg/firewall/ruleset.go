@@ -17,7 +17,7 @@
 //	    iifname IF <default action>             a source no device has (WireGuard lets none in)
 //	chain global                                global rules by priority; no match: back to the user's chain
 //	chain u_<owner>                             jump global, the owner's rules by priority, then the default action
-//	chain postrouting (hook postrouting, nat)   masquerade what leaves the tunnel networks by another interface
+//	chain postrouting (hook postrouting, nat)   masquerade what devices send out by another interface
 //
 // Rules order by priority, then by creation (Seq); the first that matches decides.
 package firewall
@@ -147,8 +147,8 @@ type Input struct {
 	Interface string
 	// Networks are the tunnel networks.
 	Networks []netip.Prefix
-	// Masquerade hides the tunnel networks behind the server's address on every other
-	// interface, so that full-tunnel clients reach the internet.
+	// Masquerade hides the tunnel networks and relay subnets behind the server's address
+	// on every other interface, so that full-tunnel clients reach the internet.
 	Masquerade bool
 	Sources    []Source
 	Rules      []Rule

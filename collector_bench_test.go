@@ -25,7 +25,7 @@ func BenchmarkCollectorProcess(b *testing.B) {
 		b.Run(fmt.Sprint("devices=", n), func(b *testing.B) {
 			vm := vmtest.Start(b)
 			dataDir := b.TempDir()
-			seedDevices(b, dataDir, n)
+			seedDevices(b, dataDir, n, 1)
 			ns := wglab.NewNamespace(b, "wgt-cbench")
 			rootAddr, nsAddr := wglab.ConnectRoot(b, ns)
 			cmd := ns.Command(context.Background(), binary, "serve")

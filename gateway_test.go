@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	endian "encoding/binary"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -16,13 +17,19 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+
 	"wiregui/app/apptest"
+	"wiregui/wg"
 	"wiregui/wg/wglab"
 )
 
@@ -511,4 +518,164 @@ func TestGatewayWithoutMasquerade(t *testing.T) {
 	if !connects(g.clients[0].ns, ap(netip.MustParseAddr(tunnelServer), 13000)) {
 		t.Error("the server itself is unreachable through the tunnel")
 	}
+}
+
+// gatewayHealth is what the server's /healthz says: its status and the gateway's part; nil
+// while it does not answer.
+func gatewayHealth(base string) (status string, gw *wg.GatewayStatus) {
+	resp, err := http.Get(base + "/healthz")
+	if err != nil {
+		return "", nil
+	}
+	defer resp.Body.Close()
+	var h struct {
+		Status    string `json:"status"`
+		WireGuard struct {
+			Gateway *wg.GatewayStatus `json:"gateway"`
+		} `json:"wireguard"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&h) != nil {
+		return "", nil
+	}
+	return h.Status, h.WireGuard.Gateway
+}
+
+// healthBecomes waits until ok accepts what /healthz says, and fails the test after within.
+func (g *gateway) healthBecomes(t *testing.T, what string, within time.Duration, ok func(status string, gw *wg.GatewayStatus) bool) {
+	t.Helper()
+	var status string
+	var gw *wg.GatewayStatus
+	for start := time.Now(); time.Since(start) < within; time.Sleep(100 * time.Millisecond) {
+		if status, gw = gatewayHealth(g.s.url); gw != nil && ok(status, gw) {
+			return
+		}
+	}
+	t.Fatalf("/healthz: not %s within %s: %s, %+v", what, within, status, gw)
+}
+
+// TestGatewayFaults: what the host does to the firewall is said (/healthz, a banner on the
+// admin's pages), fails closed, and is recovered from by itself once it stops.
+func TestGatewayFaults(t *testing.T) {
+	g := startGateway(t)
+	c := g.clients[0]
+	internet := ap(g.inet4, 443)
+	admin := g.admin(t)
+	banners := func() string {
+		r := admin.Get("/devices")
+		if r.Status != http.StatusOK {
+			t.Fatalf("GET /devices: %d", r.Status)
+		}
+		return r.Body
+	}
+
+	t.Run("another table's forward chain that drops is named", func(t *testing.T) {
+		g.s.ns.Run(t, "nft", "add", "table", "ip", "dockerish")
+		g.s.ns.Run(t, "nft", "add", "chain", "ip", "dockerish", "FORWARD", "{ type filter hook forward priority 0; policy drop; }")
+		const named = "table ip dockerish, chain FORWARD"
+		g.healthBecomes(t, "naming the chain", 4*time.Second, func(status string, gw *wg.GatewayStatus) bool {
+			return status == "degraded" && slices.Contains(gw.ForeignForwardDrops, named)
+		})
+		if connects(c.ns, internet) {
+			t.Error("the chain does not drop the tunnel's traffic; the test proves nothing")
+		}
+		if body := banners(); !strings.Contains(body, html.EscapeString(named)) || !strings.Contains(body, "policy drop") {
+			t.Errorf("no banner names %s:\n%.3000s", named, body)
+		}
+		g.s.ns.Run(t, "nft", "delete", "table", "ip", "dockerish")
+		g.healthBecomes(t, "clear", 4*time.Second, func(status string, gw *wg.GatewayStatus) bool {
+			return status == "ok" && len(gw.ForeignForwardDrops) == 0
+		})
+		if strings.Contains(banners(), "dockerish") {
+			t.Error("the banner stays after the chain is gone")
+		}
+		becomes(t, c.ns, internet, true, time.Second)
+	})
+
+	t.Run("nftables refusing the server: no forwarding, said, and recovered", func(t *testing.T) {
+		logged := func(msg string) int { return strings.Count(g.s.proc.Output(), `msg="`+msg+`"`) }
+		refusedBefore, backBefore := logged("firewall or forwarding not applied"), logged("firewall and forwarding applied again")
+		release := holdTable(t, g.s.ns)
+		g.healthBecomes(t, "saying nftables is unavailable", 4*time.Second, func(status string, gw *wg.GatewayStatus) bool {
+			return status == "degraded" && gw.Unavailable && !gw.InKernel && gw.IPv4Forwarding == "off"
+		})
+		if got := strings.TrimSpace(g.s.ns.Run(t, "sysctl", "-n", "net.ipv4.ip_forward")); got != "0" {
+			t.Errorf("net.ipv4.ip_forward = %s without our rule set, want 0 (fail closed)", got)
+		}
+		becomes(t, c.ns, internet, false, time.Second)
+		if body := banners(); !strings.Contains(body, "CAP_NET_ADMIN") || !strings.Contains(body, "nothing new is forwarded") {
+			t.Errorf("no banner says why and how to fix it:\n%.3000s", body)
+		}
+		if err := c.wg.Ping(t, netip.MustParseAddr(tunnelServer)); err != nil {
+			t.Errorf("the tunnel itself went down with the firewall: %v", err)
+		}
+
+		release()
+		g.healthBecomes(t, "recovered", 4*time.Second, func(status string, gw *wg.GatewayStatus) bool {
+			return status == "ok" && gw.Err == "" && gw.InKernel && gw.IPv4Forwarding == "on"
+		})
+		becomes(t, c.ns, internet, true, time.Second)
+		if strings.Contains(banners(), "CAP_NET_ADMIN") {
+			t.Error("the banner stays after the firewall is back")
+		}
+		// Several passes were refused; the log says so once (the first names the drift too),
+		// and once that it is over.
+		if n := logged("firewall or forwarding not applied") - refusedBefore; n < 1 || n > 2 {
+			t.Errorf("the refusal was logged %d times, want once (twice with the drift that began it)", n)
+		}
+		if n := logged("firewall and forwarding applied again") - backBefore; n != 1 {
+			t.Errorf("the recovery was logged %d times, want once", n)
+		}
+	})
+}
+
+// nftTableOwner is NFT_TABLE_F_OWNER: the table belongs to the netlink socket that created
+// it; the kernel refuses everyone else's changes to it and deletes it when the socket closes.
+const nftTableOwner = 2
+
+// holdTable replaces the server's table inet wiregui in ns, in one batch, by an empty one that
+// this process owns: the kernel refuses the server's writes with EPERM, as it does a server
+// without CAP_NET_ADMIN. release closes the socket, and the kernel deletes the table.
+func holdTable(t *testing.T, ns *wglab.Namespace) (release func()) {
+	t.Helper()
+	f, err := os.Open(ns.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: int(f.Fd())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	table := func(flags uint32) []byte {
+		attrs, err := netlink.MarshalAttributes([]netlink.Attribute{
+			{Type: unix.NFTA_TABLE_NAME, Data: []byte("wiregui\x00")},
+			{Type: unix.NFTA_TABLE_FLAGS, Data: endian.BigEndian.AppendUint32(nil, flags)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append([]byte{unix.NFPROTO_INET, 0, 0, 0}, attrs...)
+	}
+	batch := []byte{unix.AF_UNSPEC, 0, 0, unix.NFNL_SUBSYS_NFTABLES}
+	msg := func(typ int) netlink.HeaderType { return netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | typ) }
+	if _, err := conn.SendMessages([]netlink.Message{
+		{Header: netlink.Header{Type: unix.NFNL_MSG_BATCH_BEGIN, Flags: netlink.Request}, Data: batch},
+		{Header: netlink.Header{Type: msg(unix.NFT_MSG_DELTABLE), Flags: netlink.Request | netlink.Acknowledge}, Data: table(0)},
+		{Header: netlink.Header{Type: msg(unix.NFT_MSG_NEWTABLE), Flags: netlink.Request | netlink.Acknowledge | netlink.Create}, Data: table(nftTableOwner)},
+		{Header: netlink.Header{Type: unix.NFNL_MSG_BATCH_END, Flags: netlink.Request}, Data: batch},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for acks := 0; acks < 2; {
+		msgs, err := conn.Receive()
+		if err != nil {
+			t.Fatalf("taking table inet wiregui: %v", err)
+		}
+		acks += len(msgs)
+	}
+	if out := ns.Run(t, "nft", "list", "table", "inet", "wiregui"); !strings.Contains(out, "owner") {
+		t.Fatalf("table inet wiregui is not held:\n%s", out)
+	}
+	return func() { conn.Close() }
 }

@@ -23,9 +23,49 @@ import (
 	"wiregui/wg/wglab"
 )
 
-// seedDevices writes the admin and n devices with real keys straight into the server's SQLite database,
-// as if they had been created over time.
-func seedDevices(b *testing.B, dataDir string, n int) {
+// seedDevices writes the admin and n devices with real keys straight into the server's
+// SQLite database, as if they had been created over time, for users owners
+// (fleet0@example.com …), in turn; it returns the owners' ids.
+func seedDevices(b *testing.B, dataDir string, n, owners int) []string {
+	b.Helper()
+	ctx := context.Background()
+	st := openSeedStore(b, dataDir)
+	defer st.Close()
+	hash, err := auth.HashPassword(adminPassword)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := st.CreateUser(ctx, &store.User{Email: adminEmail, PasswordHash: hash, Role: store.RoleAdmin}); err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]string, owners)
+	for i := range ids {
+		u := &store.User{Email: fmt.Sprintf("fleet%d@example.com", i)}
+		if err := st.CreateUser(ctx, u); err != nil {
+			b.Fatal(err)
+		}
+		ids[i] = u.ID
+	}
+	v4, _ := wg.NewPool(netip.MustParsePrefix("10.64.0.0/16"))
+	used := make([]netip.Addr, 0, n)
+	for i := range n {
+		_, pub, _ := wg.GenerateKeyPair()
+		psk, _ := wg.GeneratePresharedKey()
+		d := &store.Device{UserID: ids[i%owners], Name: fmt.Sprint("seed ", i), PublicKey: pub.String(), PresharedKey: psk.String()}
+		ip, err := v4.Allocate(used)
+		if err != nil {
+			b.Fatal(err)
+		}
+		used = append(used, ip)
+		if err := st.CreateDevice(ctx, d, store.AddressPools{IPv4: fixedAddr(ip)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return ids
+}
+
+// openSeedStore opens (and migrates) the SQLite database a server in dataDir will use.
+func openSeedStore(b *testing.B, dataDir string) *store.Store {
 	b.Helper()
 	ctx := context.Background()
 	key, err := store.ReadOrCreateKeyFile(filepath.Join(dataDir, "encryption.key"))
@@ -36,36 +76,11 @@ func seedDevices(b *testing.B, dataDir string, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer st.Close()
 	if _, err := st.Migrate(ctx); err != nil {
+		st.Close()
 		b.Fatal(err)
 	}
-	hash, err := auth.HashPassword(adminPassword)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := st.CreateUser(ctx, &store.User{Email: adminEmail, PasswordHash: hash, Role: store.RoleAdmin}); err != nil {
-		b.Fatal(err)
-	}
-	owner := &store.User{Email: "fleet@example.com"}
-	if err := st.CreateUser(ctx, owner); err != nil {
-		b.Fatal(err)
-	}
-	v4, _ := wg.NewPool(netip.MustParsePrefix("10.64.0.0/16"))
-	used := make([]netip.Addr, 0, n)
-	for i := range n {
-		_, pub, _ := wg.GenerateKeyPair()
-		psk, _ := wg.GeneratePresharedKey()
-		d := &store.Device{UserID: owner.ID, Name: fmt.Sprint("seed ", i), PublicKey: pub.String(), PresharedKey: psk.String()}
-		ip, err := v4.Allocate(used)
-		if err != nil {
-			b.Fatal(err)
-		}
-		used = append(used, ip)
-		if err := st.CreateDevice(ctx, d, store.AddressPools{IPv4: fixedAddr(ip)}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	return st
 }
 
 // fixedAddr is an address pool of one address.
@@ -93,7 +108,7 @@ func BenchmarkDeviceChangeToPeer(b *testing.B) {
 	for _, n := range []int{1_000, 10_000} {
 		b.Run(fmt.Sprint("devices=", n), func(b *testing.B) {
 			dataDir := b.TempDir()
-			seedDevices(b, dataDir, n)
+			seedDevices(b, dataDir, n, 1)
 			ns := wglab.NewNamespace(b, "wgt-bench")
 			_, nsAddr := wglab.ConnectRoot(b, ns)
 			iface := wglab.UniqueName("wgb")

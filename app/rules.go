@@ -417,25 +417,32 @@ func (s *Server) explainRule(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	status := http.StatusOK
+	if !f.Valid() {
+		status = http.StatusUnprocessableEntity
+	}
 	pd := s.page(r, "Rules", "rules")
+	if isHTMX(r) { // the answer alone: the rest of the page (the kernel's table, the tests) is not read
+		pd.Data = &rulesPage{ExplainForm: f, Explain: explained(f, ex)}
+		s.renderFragment(w, r, status, "rules", "explain", pd)
+		return
+	}
 	page, err := s.rulesPage(r, "")
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
-	page.ExplainForm = f
-	status := http.StatusOK
-	if f.Valid() {
-		page.Explain = &ex
-	} else {
-		status = http.StatusUnprocessableEntity
-	}
+	page.ExplainForm, page.Explain = f, explained(f, ex)
 	pd.Data = page
-	if isHTMX(r) {
-		s.renderFragment(w, r, status, "rules", "explain", pd)
-		return
-	}
 	s.renderPage(w, r, status, "rules", pd)
+}
+
+// explained is the answer to show for the Explain form f: none while f has errors.
+func explained(f *Form, ex rules.Explanation) *rules.Explanation {
+	if !f.Valid() {
+		return nil
+	}
+	return &ex
 }
 
 // addPolicyTest answers the form of a new policy test; one that fails now is not saved.

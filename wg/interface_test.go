@@ -550,4 +550,19 @@ func TestReaddedPeerIsReachedWhereItWasLastHeard(t *testing.T) {
 			t.Logf("figure: traffic resumed %v after Apply started", time.Since(t0).Round(time.Millisecond))
 		})
 	}
+	// The peer came back where it was last heard, which the caller never knew; then the link
+	// goes, and with it every session: the server still knows where to send the handshake.
+	t.Run("the link lost after the peer came back", func(t *testing.T) {
+		l.want.Peers = []Peer{me.peer()}
+		if _, err := l.iface.Apply(ctx, l.want); err != nil {
+			t.Fatal(err)
+		}
+		l.ns.Run(t, "ip", "link", "del", l.iface.Name())
+		if ch, err := l.iface.Apply(ctx, l.want); err != nil || !ch.LinkCreated || ch.PeersAdded != 1 {
+			t.Fatalf("Apply after the link was deleted: %+v, %v", ch, err)
+		}
+		if _, err := cliNS.Exec("ping", "-n", "-c", "1", "-w", "1", "-i", "0.1", l.pool4.ServerAddr().String()); err != nil {
+			t.Fatalf("no ping answered within 1 s of the link coming back: %v\nclient: %s\nserver: %s", err, client.Show(t), l.ns.Run(t, "wg", "show"))
+		}
+	})
 }

@@ -99,7 +99,8 @@ type Peer struct {
 	// before the peer was removed resumes at once instead of after its own
 	// 15 s retry. When the interface itself removed the peer within the last
 	// hour, where it last heard the peer from is used instead: the caller's
-	// may be older, or missing. The endpoint of a peer already on the
+	// may be older, or missing (after the link itself was lost, the caller's
+	// is used when it has one). The endpoint of a peer already on the
 	// interface is never changed (the real one roams), and a different one is
 	// not drift. An endpoint without an address or port is ignored.
 	Endpoint netip.AddrPort

@@ -205,6 +205,10 @@ func (i *Interface) syncLink(want Config, read bool) (Changes, error) {
 type heard struct {
 	endpoint netip.AddrPort
 	at       time.Time
+	// cached: taken from the device as last read (the link is gone and cannot be read),
+	// which does not follow a client that roamed since; an endpoint the caller knows is
+	// then as fresh, and is used instead.
+	cached bool
 }
 
 // rememberEndpointsFor is how long the Interface remembers where a removed peer was: long
@@ -242,7 +246,7 @@ func (i *Interface) remember(dev *wgtypes.Device, cfg []wgtypes.PeerConfig) {
 			i.lastHeard = make(map[wgtypes.Key]heard)
 		}
 		ep := p.Endpoint.AddrPort()
-		i.lastHeard[p.PublicKey] = heard{endpoint: netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port()), at: now}
+		i.lastHeard[p.PublicKey] = heard{endpoint: netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port()), at: now, cached: cfg == nil}
 	}
 }
 
@@ -255,7 +259,7 @@ func (i *Interface) lastHeardEndpoints(want Config) Config {
 	}
 	cloned := false
 	for j, p := range want.Peers {
-		if h, ok := i.lastHeard[p.PublicKey]; ok && h.endpoint != p.Endpoint {
+		if h, ok := i.lastHeard[p.PublicKey]; ok && h.endpoint != p.Endpoint && !(h.cached && p.Endpoint.IsValid()) {
 			if !cloned { // the slice is the caller's
 				want.Peers, cloned = slices.Clone(want.Peers), true
 			}
@@ -448,6 +452,9 @@ func applyConfig(dev *wgtypes.Device, cfg wgtypes.Config) *wgtypes.Device {
 			index[pc.PublicKey] = j
 		}
 		p := &peers[j]
+		if pc.Endpoint != nil { // where the server sent the first handshake: all it knows until a read
+			p.Endpoint = pc.Endpoint
+		}
 		if pc.PresharedKey != nil {
 			p.PresharedKey = *pc.PresharedKey
 		}

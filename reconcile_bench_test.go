@@ -83,6 +83,23 @@ func openSeedStore(b *testing.B, dataDir string) *store.Store {
 	return st
 }
 
+// startSeeded starts the real binary on the database seedDevices wrote in dataDir, in a
+// namespace of its own, and returns the namespace, the WireGuard interface and the UI's URL.
+func startSeeded(b *testing.B, dataDir string) (ns *wglab.Namespace, iface, base string) {
+	b.Helper()
+	ns = wglab.NewNamespace(b, "wgt-bench")
+	_, nsAddr := wglab.ConnectRoot(b, ns)
+	iface = wglab.UniqueName("wgb")
+	base = "http://" + nsAddr.String() + ":13000"
+	cmd := ns.Command(context.Background(), binary, "serve")
+	cmd.Env = append(os.Environ(), "WG_DATA_DIR="+dataDir, "WG_EXTERNAL_URL="+base, "WG_WG_INTERFACE="+iface,
+		"WG_WG_USERSPACE=always", "WG_WG_IPV4_NETWORK=10.64.0.0/16", "WG_WG_IPV6_NETWORK=off",
+		"WG_WG_ENDPOINT_HOST=vpn.example.com", "WG_ADMIN_EMAIL="+adminEmail, "WG_ADMIN_PASSWORD="+adminPassword,
+		"WG_METRICS_ENABLED=false")
+	ns.StartCmd(b, cmd)
+	return ns, iface, base
+}
+
 // fixedAddr is an address pool of one address.
 type fixedAddr netip.Addr
 
@@ -109,16 +126,8 @@ func BenchmarkDeviceChangeToPeer(b *testing.B) {
 		b.Run(fmt.Sprint("devices=", n), func(b *testing.B) {
 			dataDir := b.TempDir()
 			seedDevices(b, dataDir, n, 1)
-			ns := wglab.NewNamespace(b, "wgt-bench")
-			_, nsAddr := wglab.ConnectRoot(b, ns)
-			iface := wglab.UniqueName("wgb")
-			base := "http://" + nsAddr.String() + ":13000"
-			cmd := ns.Command(context.Background(), binary, "serve")
-			cmd.Env = append(os.Environ(), "WG_DATA_DIR="+dataDir, "WG_EXTERNAL_URL="+base, "WG_WG_INTERFACE="+iface,
-				"WG_WG_USERSPACE=always", "WG_WG_IPV4_NETWORK=10.64.0.0/16", "WG_WG_IPV6_NETWORK=off",
-				"WG_ADMIN_EMAIL="+adminEmail, "WG_ADMIN_PASSWORD="+adminPassword, "WG_METRICS_ENABLED=false")
 			start := time.Now()
-			ns.StartCmd(b, cmd)
+			_, iface, base := startSeeded(b, dataDir)
 			for peerCount(b, iface) < n {
 				if time.Since(start) > time.Minute {
 					b.Fatalf("%d peers not applied within a minute", n)

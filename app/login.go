@@ -8,6 +8,7 @@ import (
 
 	"wiregui/app/auth"
 	"wiregui/app/text"
+	"wiregui/store"
 )
 
 // invalidCredentials is the one answer to every failed sign-in, so that it reveals nothing.
@@ -75,17 +76,25 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.renderPage(w, r, http.StatusUnauthorized, "login", pd)
 		return
 	}
-	// Recorded before the session changes, so that a failed write (a full disk) leaves the
-	// visitor signed out, with the error page alone.
-	if err := s.store.RecordSignIn(r.Context(), u.ID, "password", time.Now()); err != nil {
+	if err := s.signIn(w, r, u, "password"); err != nil {
 		s.serverError(w, r, err)
 		return
+	}
+	http.Redirect(w, r, "/devices", http.StatusSeeOther)
+}
+
+// signIn signs u in on this request, by method ("password", …): the one place where every
+// way of signing in ends, once every factor it needs has been checked.
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request, u *store.User, method string) error {
+	// Recorded before the session changes, so that a failed write (a full disk) leaves the
+	// visitor signed out, with the error page alone.
+	if err := s.store.RecordSignIn(r.Context(), u.ID, method, time.Now()); err != nil {
+		return err
 	}
 	// A new token on every privilege change defeats session fixation. The session is
 	// created here, at sign-in, and not before.
 	if err := s.sessions.RenewToken(r.Context()); err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	s.sessions.Put(r.Context(), sessionUserID, u.ID)
 	s.sessions.Put(r.Context(), sessionSeen, time.Now().UnixMilli())
@@ -93,7 +102,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	s.endLoginToken(w)
 	// A fresh sign-in renews an expired VPN session: the user's peers come back now.
 	s.accessChanged(u.ID)
-	http.Redirect(w, r, "/devices", http.StatusSeeOther)
+	return nil
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {

@@ -126,7 +126,8 @@ func (s *Service) evaluator(ctx context.Context) (*evaluator, error) {
 type evaluator struct {
 	policy  *store.Policy
 	ruleset *firewall.Ruleset
-	devices map[string]*store.DeviceSource
+	devices map[string]*store.DeviceSource   // by id
+	owned   map[string][]*store.DeviceSource // by the owner's email
 }
 
 func (s *Service) compile(p *store.Policy, devices []store.DeviceSource) (*evaluator, error) {
@@ -139,9 +140,12 @@ func (s *Service) compile(p *store.Policy, devices []store.DeviceSource) (*evalu
 	if err != nil {
 		return nil, err
 	}
-	e := &evaluator{policy: p, ruleset: rs, devices: make(map[string]*store.DeviceSource, len(devices))}
+	e := &evaluator{policy: p, ruleset: rs, devices: make(map[string]*store.DeviceSource, len(devices)),
+		owned: make(map[string][]*store.DeviceSource)}
 	for i := range devices {
-		e.devices[devices[i].ID] = &devices[i]
+		d := &devices[i]
+		e.devices[d.ID] = d
+		e.owned[d.UserEmail] = append(e.owned[d.UserEmail], d)
 	}
 	return e, nil
 }
@@ -420,20 +424,18 @@ func (s *Service) DeviceOf(ctx context.Context, email, name string) (*store.Devi
 	if bad := text.InputErrors(err); len(bad) > 0 {
 		return nil, &text.InputError{Field: "device", Message: bad[0].Message}
 	}
-	list, err := s.Store.ListDeviceSources(ctx)
+	e, err := s.evaluator(ctx) // its devices: one read of them while nothing changes
 	if err != nil {
 		return nil, err
 	}
 	var match []*store.DeviceSource
-	known := false
-	for i, d := range list {
-		if d.UserEmail == email {
-			known = true
-			if d.Name == wanted {
-				match = append(match, &list[i])
-			}
+	owned := e.owned[email]
+	for _, d := range owned {
+		if d.Name == wanted {
+			match = append(match, d)
 		}
 	}
+	known := len(owned) > 0
 	switch {
 	case email == "":
 		return nil, &text.InputError{Field: "user", Message: "Enter the email of the device's owner."}

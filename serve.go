@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"wiregui/app"
 	"wiregui/app/dataplane"
 	"wiregui/app/instance"
+	"wiregui/app/text"
 	"wiregui/app/users"
 	"wiregui/collector"
 	"wiregui/config"
@@ -261,6 +264,14 @@ func serve(args []string) error {
 // WG_ADMIN_PASSWORD, or with a generated password that is printed once to stderr.
 func ensureFirstAdmin(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.Logger) error {
 	admin, generated, err := (&users.Service{Store: st}).FirstAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword)
+	if bad := text.InputErrors(err); len(bad) > 0 { // the settings it was made from are named
+		setting := map[string]string{"email": "WG_ADMIN_EMAIL", "password": "WG_ADMIN_PASSWORD"}
+		lines := make([]string, len(bad))
+		for i, b := range bad {
+			lines[i] = cmp.Or(setting[b.Field], b.Field) + ": " + b.Message
+		}
+		return fmt.Errorf("create the first admin: %s", strings.Join(lines, "; "))
+	}
 	if err != nil || admin == nil {
 		return err
 	}

@@ -137,7 +137,7 @@ func TestUserCommandsForScripts(t *testing.T) {
 				{[]string{"user", "set", "--email", "robert@example.com", "--role", "root"}, ExitUsage, `"root" is neither admin nor user`},
 				{[]string{"user", "frobnicate"}, ExitUsage, "unknown user command"},
 				{[]string{"user", "add", "--email", "not an address"}, ExitError, "--email:"},
-				{[]string{"user", "add", "--email", "eve@example.com", "--password", "short"}, ExitError, "--password: Password must be at least"},
+				{[]string{"user", "add", "--email", "eve@example.com", "--password", "short"}, ExitError, "--password: Password must be at least 10 characters"},
 				{[]string{"user", "set", "--email", "nobody@example.com", "--role", "user"}, ExitError, "There is no user with the email nobody@example.com."},
 			} {
 				if status, _, errOut := c.run("", tc.args...); status != tc.status || !strings.Contains(errOut, tc.says) {

@@ -137,6 +137,9 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	// A change of a user (disabled, demoted, deleted with their devices and rules) changes
+	// who may connect and the firewall's rules alike.
+	usersSvc := &users.Service{Store: st, Changed: func(userID string) { accessChanged(userID); policyChanged(userID) }}
 	instance.LogEndpoint(ctx, log, devices)
 	// What the collector (or the stats loop) reports after each poll: the live UI, /healthz
 	// and /metrics read it.
@@ -149,6 +152,7 @@ func serve(args []string) error {
 		Store:         st,
 		Devices:       devices,
 		Rules:         rulesSvc,
+		Users:         usersSvc,
 		Logger:        log,
 		ExternalURL:   cfg.ExternalURL,
 		SecretKey:     secretKey,

@@ -103,11 +103,10 @@ type firewallView struct {
 	PeerToPeer bool
 }
 
-// listColumn is a column header; Sort is "" for one that does not sort.
+// listColumn is a column header of a table; Href is "" for one that does not sort.
 type listColumn struct {
 	Label  string
-	Hidden bool // for screen readers only
-	Sort   store.DeviceSort
+	Hidden bool   // for screen readers only
 	Href   string // the table sorted by this column (the other way round when it already is)
 	Aria   string // aria-sort: ascending, descending or none
 }
@@ -225,18 +224,17 @@ func (s *Server) deviceRows(r *http.Request, l deviceList, q listQuery, sq store
 func (s *Server) listColumns(l deviceList, q listQuery) []listColumn {
 	var cols []listColumn
 	for i := range deviceColumns {
-		if c := &deviceColumns[i]; c.shownOn(l.admin) {
-			cols = append(cols, listColumn{Label: c.label, Sort: c.sort, Hidden: c.hidden})
-		}
-	}
-	for i := range cols {
-		c := &cols[i]
-		if c.Sort == "" {
+		c := &deviceColumns[i]
+		if !c.shownOn(l.admin) {
 			continue
 		}
-		to := q
-		to.tableQuery, c.Aria = deviceSorts.sortedBy(q.tableQuery, c.Sort)
-		c.Href = to.url(l.path)
+		col := listColumn{Label: c.label, Hidden: c.hidden}
+		if c.sort != "" {
+			to := q
+			to.tableQuery, col.Aria = deviceSorts.sortedBy(q.tableQuery, c.sort)
+			col.Href = to.url(l.path)
+		}
+		cols = append(cols, col)
 	}
 	return cols
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"wiregui/app"
 	"wiregui/app/dataplane"
 	"wiregui/app/instance"
+	"wiregui/app/text"
 	"wiregui/app/users"
 	"wiregui/collector"
 	"wiregui/config"
@@ -134,6 +137,9 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	// A change of a user (disabled, demoted, deleted with their devices and rules) changes
+	// who may connect and the firewall's rules alike.
+	usersSvc := &users.Service{Store: st, Changed: func(userID string) { accessChanged(userID); policyChanged(userID) }}
 	instance.LogEndpoint(ctx, log, devices)
 	// What the collector (or the stats loop) reports after each poll: the live UI, /healthz
 	// and /metrics read it.
@@ -146,6 +152,7 @@ func serve(args []string) error {
 		Store:         st,
 		Devices:       devices,
 		Rules:         rulesSvc,
+		Users:         usersSvc,
 		Logger:        log,
 		ExternalURL:   cfg.ExternalURL,
 		SecretKey:     secretKey,
@@ -261,6 +268,14 @@ func serve(args []string) error {
 // WG_ADMIN_PASSWORD, or with a generated password that is printed once to stderr.
 func ensureFirstAdmin(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.Logger) error {
 	admin, generated, err := (&users.Service{Store: st}).FirstAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword)
+	if bad := text.InputErrors(err); len(bad) > 0 { // the settings it was made from are named
+		setting := map[string]string{"email": "WG_ADMIN_EMAIL", "password": "WG_ADMIN_PASSWORD"}
+		lines := make([]string, len(bad))
+		for i, b := range bad {
+			lines[i] = cmp.Or(setting[b.Field], b.Field) + ": " + b.Message
+		}
+		return fmt.Errorf("create the first admin: %s", strings.Join(lines, "; "))
+	}
 	if err != nil || admin == nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -23,8 +24,8 @@ type per struct{ own, others, missing int }
 
 func every(status int) per { return per{status, status, status} }
 
-// authzRow is the answer of one route to each role. {id} in path is the device; {rule} and
-// {test} are a rule and a policy test made for the request.
+// authzRow is the answer of one route to each role. {id} in path is the device; {rule},
+// {test} and {newuser} are a rule, a policy test and a user made for the request.
 type authzRow struct {
 	pattern                string // as routes.go registers it
 	method                 string // only for a pattern without one
@@ -105,6 +106,20 @@ var authzTable = []authzRow{
 	{pattern: "POST /admin/rules/tests", path: "/admin/rules/tests", form: url.Values{"destination": {"10.0.0.1"}},
 		anonymous: every(403), user: every(404), admin: every(422)},
 	{pattern: "POST /admin/rules/tests/{id}/delete", path: "/admin/rules/tests/{test}/delete",
+		anonymous: every(403), user: every(404), admin: every(303)},
+
+	// The Users page. {newuser} in a path is a user made for the request.
+	{pattern: "GET /admin/users", path: "/admin/users", anonymous: every(303), user: every(404), admin: every(200)},
+	{pattern: "POST /admin/users", path: "/admin/users",
+		form:      url.Values{"email": {"added@example.com"}, "role": {"user"}, "password": {"a long password"}},
+		anonymous: every(403), user: every(404), admin: every(303)},
+	{pattern: "GET /admin/users/new", path: "/admin/users/new", anonymous: every(303), user: every(404), admin: every(200)},
+	{pattern: "GET /admin/users/{id}", path: "/admin/users/{newuser}", anonymous: every(303), user: every(404), admin: every(200)},
+	{pattern: "POST /admin/users/{id}", path: "/admin/users/{newuser}", form: url.Values{"email": {"renamed@example.com"}, "role": {"user"}},
+		anonymous: every(403), user: every(404), admin: every(303)},
+	{pattern: "GET /admin/users/{id}/delete", path: "/admin/users/{newuser}/delete",
+		anonymous: every(303), user: every(404), admin: every(200)},
+	{pattern: "POST /admin/users/{id}/delete", path: "/admin/users/{newuser}/delete",
 		anonymous: every(403), user: every(404), admin: every(303)},
 
 	{pattern: "/", method: "GET", path: "/no-such-page", anonymous: every(404), user: every(404), admin: every(404)},
@@ -193,6 +208,14 @@ func TestEveryRouteAnswersEachRoleAsTheTableSays(t *testing.T) {
 				}
 				if strings.Contains(path, "{rule}") {
 					path = strings.ReplaceAll(path, "{rule}", e.rule(t, rules.RuleSpec{Action: "drop", Destination: "192.0.2.0/24"}).ID)
+				}
+				if strings.Contains(path, "{newuser}") {
+					made++
+					u := &store.User{Email: fmt.Sprint("member", made, "@example.com")}
+					if err := e.store.CreateUser(context.Background(), u); err != nil {
+						t.Fatal(err)
+					}
+					path = strings.ReplaceAll(path, "{newuser}", u.ID)
 				}
 				if strings.Contains(path, "{test}") {
 					made++

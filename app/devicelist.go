@@ -5,7 +5,6 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"wiregui/app/access"
@@ -32,83 +31,44 @@ var (
 		create: access.ManageAllDevices}
 )
 
-// listQuery is what a device table was asked to show: its URL parameters q, owner, sort,
-// dir and page.
+// listQuery is what a device table was asked to show: its URL parameters q, sort, dir and
+// page (tableQuery), and owner.
 type listQuery struct {
-	Search string
-	Owner  string // the owner's email; All Devices only
-	Sort   store.DeviceSort
-	Desc   bool
-	Page   int // from 1
+	tableQuery[store.DeviceSort]
+	Owner string // the owner's email; All Devices only
 }
 
-// sortColumns are the sortable columns, with the direction a first click sorts them in.
-var sortColumns = map[store.DeviceSort]bool{ // true: descending first
+// deviceSorts are the device tables' sortable columns (the owner on All Devices only).
+var deviceSorts = tableSorts[store.DeviceSort]{def: store.SortByName, first: map[store.DeviceSort]bool{
 	store.SortByName: false, store.SortByOwner: false, store.SortByHandshake: true,
 	store.SortByReceived: true, store.SortBySent: true, store.SortByCreated: true,
-}
-
-// search is the rule of the device tables' search box; it is matched as typed, in NFC.
-var search = text.Field{Name: "a search", Max: 200}
+}}
 
 // parseListQuery reads a table's URL parameters; the error names the parameter.
 func parseListQuery(v url.Values, l deviceList) (listQuery, error) {
-	q := listQuery{Sort: store.SortByName, Page: 1}
+	var q listQuery
 	var err error
-	if q.Search, err = search.Clean(v.Get("q")); err != nil {
-		return q, fmt.Errorf("q: %w", err)
+	if q.tableQuery, err = deviceSorts.parse(v); err != nil {
+		return q, err
+	}
+	if q.Sort == store.SortByOwner && !l.admin {
+		return q, fmt.Errorf("sort: %q is not a column this table sorts by", q.Sort)
 	}
 	if l.admin {
 		if q.Owner, err = text.EmailAddress.Clean(v.Get("owner")); err != nil {
 			return q, fmt.Errorf("owner: %w", err)
 		}
 	}
-	if s := v.Get("sort"); s != "" {
-		q.Sort = store.DeviceSort(s)
-		if _, ok := sortColumns[q.Sort]; !ok || q.Sort == store.SortByOwner && !l.admin {
-			return q, fmt.Errorf("sort: %q is not a column this table sorts by", s)
-		}
-	}
-	switch d := v.Get("dir"); d {
-	case "":
-		q.Desc = sortColumns[q.Sort]
-	case "asc", "desc":
-		q.Desc = d == "desc"
-	default:
-		return q, fmt.Errorf("dir: %q is neither asc nor desc", d)
-	}
-	if p := v.Get("page"); p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 1 || n > 1_000_000 {
-			return q, fmt.Errorf("page: %q is not a page number", p)
-		}
-		q.Page = n
-	}
 	return q, nil
 }
 
 // url is the table's URL for q, naming only what differs from the defaults.
 func (q listQuery) url(path string) string {
-	v := url.Values{}
-	if q.Search != "" {
-		v.Set("q", q.Search)
-	}
+	v := deviceSorts.values(q.tableQuery)
 	if q.Owner != "" {
 		v.Set("owner", q.Owner)
 	}
-	if q.Sort != store.SortByName {
-		v.Set("sort", string(q.Sort))
-	}
-	if q.Desc != sortColumns[q.Sort] {
-		v.Set("dir", map[bool]string{false: "asc", true: "desc"}[q.Desc])
-	}
-	if q.Page > 1 {
-		v.Set("page", strconv.Itoa(q.Page))
-	}
-	if len(v) == 0 {
-		return path
-	}
-	return path + "?" + v.Encode()
+	return urlOf(path, v)
 }
 
 // deviceListPage is the payload of a device table page (pages/device-list.html).
@@ -143,11 +103,10 @@ type firewallView struct {
 	PeerToPeer bool
 }
 
-// listColumn is a column header; Sort is "" for one that does not sort.
+// listColumn is a column header of a table; Href is "" for one that does not sort.
 type listColumn struct {
 	Label  string
-	Hidden bool // for screen readers only
-	Sort   store.DeviceSort
+	Hidden bool   // for screen readers only
 	Href   string // the table sorted by this column (the other way round when it already is)
 	Aria   string // aria-sort: ascending, descending or none
 }
@@ -265,22 +224,17 @@ func (s *Server) deviceRows(r *http.Request, l deviceList, q listQuery, sq store
 func (s *Server) listColumns(l deviceList, q listQuery) []listColumn {
 	var cols []listColumn
 	for i := range deviceColumns {
-		if c := &deviceColumns[i]; c.shownOn(l.admin) {
-			cols = append(cols, listColumn{Label: c.label, Sort: c.sort, Hidden: c.hidden})
-		}
-	}
-	for i := range cols {
-		c := &cols[i]
-		if c.Sort == "" {
+		c := &deviceColumns[i]
+		if !c.shownOn(l.admin) {
 			continue
 		}
-		to := q
-		to.Sort, to.Page, to.Desc, c.Aria = c.Sort, 1, sortColumns[c.Sort], "none"
-		if q.Sort == c.Sort {
-			to.Desc = !q.Desc
-			c.Aria = map[bool]string{false: "ascending", true: "descending"}[q.Desc]
+		col := listColumn{Label: c.label, Hidden: c.hidden}
+		if c.sort != "" {
+			to := q
+			to.tableQuery, col.Aria = deviceSorts.sortedBy(q.tableQuery, c.sort)
+			col.Href = to.url(l.path)
 		}
-		c.Href = to.url(l.path)
+		cols = append(cols, col)
 	}
 	return cols
 }

@@ -76,7 +76,7 @@ func TestDeviceTableHeaderMatchesItsCells(t *testing.T) {
 	dev := &store.Device{ID: "d-1", Name: "laptop"}
 	for _, l := range []deviceList{myDevices, allDevices} {
 		var header []string
-		for _, c := range s.listColumns(l, listQuery{Sort: store.SortByName}) {
+		for _, c := range s.listColumns(l, listQuery{tableQuery: tableQuery[store.DeviceSort]{Sort: store.SortByName}}) {
 			header = append(header, c.Label)
 		}
 		var cells []string

@@ -19,6 +19,9 @@ const (
 	// rulesChanged reloads the Rules page's table and policy tests (pages/rules.html): a rule
 	// was saved or deleted in a dialog over them, or the network policies changed.
 	rulesChanged = "rules-changed"
+	// usersChanged reloads the users table (pages/users.html, user-list): a user was added in
+	// the dialog over it.
+	usersChanged = "users-changed"
 )
 
 // isHTMX reports whether htmx sent the request for a fragment. When it restores a page of

@@ -97,6 +97,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, u *store.User, m
 		return err
 	}
 	s.sessions.Put(r.Context(), sessionUserID, u.ID)
+	s.sessions.Put(r.Context(), sessionRole, u.Role)
 	s.sessions.Put(r.Context(), sessionSeen, time.Now().UnixMilli())
 	s.sessions.Put(r.Context(), sessionCSRF, randomHex(32))
 	s.endLoginToken(w)

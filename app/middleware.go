@@ -31,6 +31,7 @@ const (
 	sessionCSRF   = "csrf"
 	sessionFlash  = "flash"
 	sessionSeen   = "seen" // unix ms of the last request, give or take sessionSeenEvery
+	sessionRole   = "role" // the user's role when the session last had a token made (withUser)
 )
 
 // A signed-in session ends after sessionIdle without a request. Activity is written at most
@@ -83,7 +84,8 @@ func requestID(r *http.Request) string {
 }
 
 // withUser re-reads the session's user on every request, and the settings with them: a deleted
-// or disabled user is signed out at once, and a changed role takes effect on the next request.
+// or disabled user is signed out at once, and a changed role takes effect on the next request,
+// with a new session token.
 func (s *Server) withUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		now := time.Now()
@@ -105,6 +107,21 @@ func (s *Server) withUser(next http.Handler) http.Handler {
 			if err != nil {
 				s.serverError(w, r, err)
 				return
+			}
+			if role := s.sessions.GetString(ctx, sessionRole); role != u.Role {
+				// Their role changed since the session's token was made (an admin demoted
+				// or promoted them): a new token, as at every privilege change. The
+				// sessions table cannot name a user's sessions, so each of them is renewed
+				// on its own next request, the first moment it could use the old role.
+				if err := s.sessions.RenewToken(ctx); err != nil {
+					s.serverError(w, r, err)
+					return
+				}
+				s.sessions.Put(ctx, sessionRole, u.Role)
+				if role != "" {
+					s.log.Info("session renewed after a role change", slog.String("user", u.ID), slog.String("from", role),
+						slog.String("to", u.Role))
+				}
 			}
 			if now.Sub(time.UnixMilli(s.sessions.GetInt64(ctx, sessionSeen))) > sessionSeenEvery {
 				s.sessions.Put(ctx, sessionSeen, now.UnixMilli())

@@ -19,6 +19,7 @@ import (
 	"wiregui/app/dataplane"
 	"wiregui/app/devices"
 	"wiregui/app/rules"
+	"wiregui/app/users"
 	"wiregui/assets"
 	"wiregui/collector"
 	"wiregui/store"
@@ -31,6 +32,8 @@ type Store interface {
 	UserByEmail(ctx context.Context, email string) (*store.User, error)
 	RecordSignIn(ctx context.Context, id, method string, at time.Time) error
 	UserEmails(ctx context.Context) ([]string, error)
+	ListUsersPage(ctx context.Context, q store.UserQuery) ([]store.UserRow, int, error)
+	UserBelongings(ctx context.Context, id string) (store.Belongings, error)
 	DeviceByID(ctx context.Context, id string) (*store.Device, error)
 	ListDevicesPage(ctx context.Context, q store.DeviceQuery) ([]store.Device, int, error)
 	DevicesByID(ctx context.Context, ids []string) ([]store.Device, error)
@@ -47,6 +50,7 @@ type Options struct {
 	Store       Store
 	Devices     *devices.Service
 	Rules       *rules.Service
+	Users       *users.Service
 	Logger      *slog.Logger
 	ExternalURL string // e.g. https://vpn.example.com; https turns on Secure cookies
 	// SecretKey signs what the server hands out without storing it: the sign-in form's CSRF
@@ -78,6 +82,7 @@ type Server struct {
 	store           Store
 	devices         *devices.Service
 	rules           *rules.Service
+	users           *users.Service
 	firewall        Firewall
 	log             *slog.Logger
 	render          *assets.Renderer
@@ -113,6 +118,7 @@ func New(opts Options) (*Server, error) {
 		store:    opts.Store,
 		devices:  opts.Devices,
 		rules:    opts.Rules,
+		users:    opts.Users,
 		firewall: opts.Firewall,
 		log:      opts.Logger,
 		render:   render,

@@ -176,7 +176,7 @@ func devicePageQueries(d dialect, q DeviceQuery) (page, count string, args []any
 
 // readDevicePage runs a page query of devicePageQueries, of at most limit devices.
 func (s *Store) readDevicePage(ctx context.Context, limit int, query string, args ...any) (devices []Device, total int, err error) {
-	scan := func(rows *sql.Rows) (Device, error) { return s.scanDevice(countedRow{rows, &total}) }
+	scan := func(rows *sql.Rows) (Device, error) { return s.scanDevice(countedRow{rows, []any{&total}}) }
 	devices, err = queryRows(ctx, s.reads, make([]Device, 0, limit), scan, query, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list devices: %w", err)
@@ -184,13 +184,14 @@ func (s *Store) readDevicePage(ctx context.Context, limit int, query string, arg
 	return devices, total, nil
 }
 
-// countedRow is a row of a page query: a device, then the number of all matches.
+// countedRow is a row of a page query: a device or a user, then the columns the page adds
+// (after), the last of which is the number of all matches.
 type countedRow struct {
 	rows  *sql.Rows
-	total *int
+	after []any
 }
 
-func (r countedRow) Scan(dest ...any) error { return r.rows.Scan(append(dest, r.total)...) }
+func (r countedRow) Scan(dest ...any) error { return r.rows.Scan(append(dest, r.after...)...) }
 
 // DevicesByID returns the devices with the given ids that exist, with owners' emails, in no
 // particular order. At most 500 ids.

@@ -55,6 +55,13 @@ func (d dialect) lockPolicy(ctx context.Context, tx *sql.Tx) error {
 	return d.lock(ctx, tx, 51821, "policy")
 }
 
+// lockUsers serialises the changes of users that may take away an enabled admin (a
+// demotion, a disable, a delete) inside transaction tx, so that each counts the admins
+// that the one before it left.
+func (d dialect) lockUsers(ctx context.Context, tx *sql.Tx) error {
+	return d.lock(ctx, tx, 51822, "users")
+}
+
 // lock takes the transaction-scoped lock key (on PostgreSQL, an advisory lock). SQLite needs
 // none: its write transactions are already exclusive.
 func (d dialect) lock(ctx context.Context, tx *sql.Tx, key int, what string) error {
@@ -87,4 +94,15 @@ func (d dialect) deviceSearch(n int) string {
 	}
 	return fmt.Sprintf(`(d.name LIKE $%[1]d ESCAPE '\' OR d.ipv4 LIKE $%[1]d ESCAPE '\' OR d.ipv6 LIKE $%[1]d ESCAPE '\'
 		OR d.public_key LIKE $%[1]d ESCAPE '\')`, n)
+}
+
+// like returns the condition that column matches the LIKE pattern $n, escaped with a
+// backslash, as it is (no case folding: the column and the pattern are both lower case).
+// SQLite's LIKE would fold ASCII letters by itself; PostgreSQL's escape is the backslash
+// already, and naming it would cost a call of like_escape() per row (deviceSearch).
+func (d dialect) like(column string, n int) string {
+	if d.postgres() {
+		return fmt.Sprintf("%s LIKE $%d", column, n)
+	}
+	return fmt.Sprintf(`%s LIKE $%d ESCAPE '\'`, column, n)
 }

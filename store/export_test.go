@@ -23,3 +23,7 @@ func SealForTest(s *Store, plaintext string) string { return s.seal.seal(plainte
 
 // IsDiskFullForTest reports whether the store takes err for a full disk.
 func IsDiskFullForTest(err error) bool { return isDiskFull(err) }
+
+// OnAdminKeptForTest makes every change of users run fn once it has found an enabled admin
+// left, before it commits.
+func OnAdminKeptForTest(s *Store, fn func()) { s.adminKept = fn }

@@ -41,6 +41,9 @@ type Store struct {
 	// diskFull is set by a write that failed because the disk is full and cleared by the next
 	// write that succeeds.
 	diskFull atomic.Bool
+	// adminKept, if set, runs in a change of users once it has found an enabled admin left,
+	// before it commits: the tests make two changes meet there.
+	adminKept func()
 }
 
 // Open connects to the database and checks that it answers. It does not migrate.

@@ -22,8 +22,10 @@ type User struct {
 	Role           string
 	DisabledAt     *time.Time
 	LastSignedInAt *time.Time
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// LastSignInMethod is how the user last signed in ("password", …); "" when never.
+	LastSignInMethod string
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
 }
 
 // IsAdmin reports whether the user has the admin role.
@@ -32,12 +34,13 @@ func (u *User) IsAdmin() bool { return u.Role == RoleAdmin }
 // Disabled reports whether the user has been disabled.
 func (u *User) Disabled() bool { return u.DisabledAt != nil }
 
-const userColumns = `id, email, password_hash, role, disabled_at, last_signed_in_at, created_at, updated_at`
+const userColumns = `id, email, password_hash, role, disabled_at, last_signed_in_at, last_signed_in_method, created_at, updated_at`
 
 func scanUser(row scanner) (User, error) {
 	var u User
 	var disabled, signedIn sql.NullTime
-	if err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Role, &disabled, &signedIn, &u.CreatedAt, &u.UpdatedAt); err != nil {
+	if err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Role, &disabled, &signedIn, &u.LastSignInMethod, &u.CreatedAt,
+		&u.UpdatedAt); err != nil {
 		return User{}, err
 	}
 	u.DisabledAt, u.LastSignedInAt = timePtr(disabled), timePtr(signedIn)
@@ -55,8 +58,9 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 	}
 	u.ID = newID()
 	u.CreatedAt, u.UpdatedAt = now(), now()
-	_, err := s.exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		u.ID, u.Email, u.PasswordHash, u.Role, nullTime(u.DisabledAt), nullTime(u.LastSignedInAt), u.CreatedAt, u.UpdatedAt)
+	_, err := s.exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		u.ID, u.Email, u.PasswordHash, u.Role, nullTime(u.DisabledAt), nullTime(u.LastSignedInAt), u.LastSignInMethod, u.CreatedAt,
+		u.UpdatedAt)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("user %s: %w", u.Email, ErrConflict)
 	}
@@ -151,6 +155,9 @@ func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
 func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*User) error) (*User, error) {
 	var updated *User
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.dialect.lockUsers(ctx, tx); err != nil {
+			return err
+		}
 		read, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
 		if err != nil {
 			return lookupError(err, "user", id)
@@ -173,15 +180,22 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*User) error)
 			return fmt.Errorf("update user: %w", err)
 		}
 		updated = u
-		return keepAnAdmin(ctx, tx, admins)
+		return s.keepAnAdmin(ctx, tx, admins)
 	})
 	return updated, err
 }
 
-// DeleteUser deletes user id with their devices, unless they are the last enabled admin
-// (ErrLastAdmin).
+// DeleteUser deletes user id with what is theirs (Belongings), unless they are the last
+// enabled admin (ErrLastAdmin). Their rules go with them, so the change is serialised with
+// the firewall's policy's too.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.dialect.lockUsers(ctx, tx); err != nil {
+			return err
+		}
+		if err := s.dialect.lockPolicy(ctx, tx); err != nil {
+			return err
+		}
 		admins, err := countAdmins(ctx, tx)
 		if err != nil {
 			return err
@@ -190,19 +204,43 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		if err := expectOne(res, err, "delete user", id); err != nil {
 			return err
 		}
-		return keepAnAdmin(ctx, tx, admins)
+		return s.keepAnAdmin(ctx, tx, admins)
 	})
 }
 
+// Belongings is what goes with a user when they are deleted: their devices (and with them
+// the devices' policy tests) and their own firewall rules.
+type Belongings struct {
+	Devices, Rules, PolicyTests int
+}
+
+// UserBelongings counts what goes with user id when they are deleted.
+func (s *Store) UserBelongings(ctx context.Context, id string) (Belongings, error) {
+	var b Belongings
+	err := s.reads.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM devices WHERE user_id = $1),
+		(SELECT count(*) FROM rules WHERE user_id = $1),
+		(SELECT count(*) FROM policy_tests t JOIN devices d ON d.id = t.device_id WHERE d.user_id = $1)`, id).
+		Scan(&b.Devices, &b.Rules, &b.PolicyTests)
+	if err != nil {
+		return Belongings{}, fmt.Errorf("count what user %s has: %w", id, err)
+	}
+	return b, nil
+}
+
 // keepAnAdmin fails the transaction tx when it took the enabled admins from before (their
-// number then) down to none.
-func keepAnAdmin(ctx context.Context, tx *sql.Tx, before int) error {
+// number then) down to none. The transaction holds lockUsers from its start: without it, two
+// transactions on PostgreSQL that each demote one of two admins would each count the other
+// admin still enabled, and both commit.
+func (s *Store) keepAnAdmin(ctx context.Context, tx *sql.Tx, before int) error {
 	after, err := countAdmins(ctx, tx)
 	if err != nil {
 		return err
 	}
 	if before > 0 && after == 0 {
 		return ErrLastAdmin
+	}
+	if s.adminKept != nil {
+		s.adminKept()
 	}
 	return nil
 }

@@ -23,12 +23,13 @@ const (
 	EditSettings                      // the Settings page
 	ManageNotifications               // read and clear the notifications raised for admins
 	ManageRules                       // the Rules page: the firewall's rules, policies, policy tests, explain
+	ManageUsers                       // the Users page: every user, adding, changing and deleting them
 
 	numActions // not an action: how many there are
 )
 
 var actionNames = [numActions]string{"ViewDevices", "CreateOwnDevice", "ViewDevice", "EditDevice", "DeleteDevice",
-	"ManageAllDevices", "EditRelaySubnets", "EditSettings", "ManageNotifications", "ManageRules"}
+	"ManageAllDevices", "EditRelaySubnets", "EditSettings", "ManageNotifications", "ManageRules", "ManageUsers"}
 
 func (a Action) String() string {
 	if a < 0 || a >= numActions {
@@ -59,7 +60,7 @@ func Can(u *store.User, act Action, obj any, st store.Settings) bool {
 	case EditDevice:
 		return owns(u, obj) && st.AllowUnprivilegedDeviceConfiguration
 	}
-	return false // ManageAllDevices, EditRelaySubnets, EditSettings, ManageNotifications, ManageRules: admins only
+	return false // ManageAllDevices, EditRelaySubnets, EditSettings, ManageNotifications, ManageRules, ManageUsers: admins only
 }
 
 // owns reports whether obj is a device of u's.

@@ -35,6 +35,7 @@ var userRules = map[Action]rule{
 	EditSettings:        {never, never, never},
 	ManageNotifications: {never, never, never},
 	ManageRules:         {never, never, never},
+	ManageUsers:         {never, never, never},
 }
 
 func TestCanCoversEveryActionRoleObjectAndSetting(t *testing.T) {

@@ -110,6 +110,23 @@ func TestUserCommandsForScripts(t *testing.T) {
 				!strings.Contains(errOut, "last enabled admin") {
 				t.Errorf("disabling the last admin: exit %d, %q", status, errOut)
 			}
+			if status, _, errOut := c.run("", "user", "set", "--email", "robert@example.com", "--disabled", "true"); status != ExitError ||
+				!strings.Contains(errOut, "robert@example.com is the last enabled admin") {
+				t.Errorf("set --disabled true on the last admin: exit %d, %q", status, errOut)
+			}
+			for i, want := range []string{"changed user admin@example.com (disabled)", "nothing to change"} {
+				if out := c.ok("", "user", "set", "--email", "admin@example.com", "--disabled", "true"); !strings.Contains(out, want) {
+					t.Errorf("set --disabled true, time %d: %q, want %q", i+1, out, want)
+				}
+			}
+			if u, _ := st.UserByEmail(t.Context(), "admin@example.com"); !u.Disabled() {
+				t.Error("set --disabled true left the user enabled")
+			}
+			for i, want := range []string{"changed user admin@example.com\n", "nothing to change"} {
+				if out := c.ok("", "user", "set", "--email", "admin@example.com", "--disabled", "false"); !strings.Contains(out, want) {
+					t.Errorf("set --disabled false, time %d: %q, want %q", i+1, out, want)
+				}
+			}
 			c.ok("", "user", "disable", "admin@example.com")
 			if out := c.ok("", "user", "disable", "admin@example.com"); !strings.Contains(out, "is disabled already") {
 				t.Errorf("disabling twice: %q", out)
@@ -135,9 +152,11 @@ func TestUserCommandsForScripts(t *testing.T) {
 				{[]string{"user", "add"}, ExitUsage, "--email is required"},
 				{[]string{"user", "add", "--email", "x@example.com", "--bogus"}, ExitUsage, "flag provided but not defined"},
 				{[]string{"user", "set", "--email", "robert@example.com", "--role", "root"}, ExitUsage, `"root" is neither admin nor user`},
+				{[]string{"user", "set", "--email", "robert@example.com", "--disabled", "yes"}, ExitUsage, `--disabled: "yes" is neither true nor false`},
+				{[]string{"user", "set", "--email", "robert@example.com"}, ExitUsage, "nothing to change: give --role, --new-email, --password-stdin or --disabled"},
 				{[]string{"user", "frobnicate"}, ExitUsage, "unknown user command"},
 				{[]string{"user", "add", "--email", "not an address"}, ExitError, "--email:"},
-				{[]string{"user", "add", "--email", "eve@example.com", "--password", "short"}, ExitError, "--password: Password must be at least"},
+				{[]string{"user", "add", "--email", "eve@example.com", "--password", "short"}, ExitError, "--password: Password must be at least 10 characters"},
 				{[]string{"user", "set", "--email", "nobody@example.com", "--role", "user"}, ExitError, "There is no user with the email nobody@example.com."},
 			} {
 				if status, _, errOut := c.run("", tc.args...); status != tc.status || !strings.Contains(errOut, tc.says) {

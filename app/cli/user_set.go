@@ -9,13 +9,14 @@ import (
 	"wiregui/store"
 )
 
-// userSet changes a user's role, email or password; what is already so is no change.
+// userSet changes a user's role, email, password or status; what is already so is no change.
 func userSet(ctx context.Context, env Env, args []string) error {
 	fs := newFlags(env, "user set")
 	email := fs.String("email", "", "the user to change (required)")
 	role := fs.String("role", "", "admin or user")
 	newEmail := fs.String("new-email", "", "a new email address")
 	fromStdin := fs.Bool("password-stdin", false, "set the password read from the first line of standard input")
+	disabled := fs.String("disabled", "", "true disables the user (their devices are cut off at once), false enables them")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -41,8 +42,15 @@ func userSet(ctx context.Context, env Env, args []string) error {
 		}
 		c.Password = &pw
 	}
+	switch *disabled {
+	case "":
+	case "true", "false":
+		c.DisabledAt = users.DisabledAt(*disabled == "true")
+	default:
+		return usagef("--disabled: %q is neither true nor false", *disabled)
+	}
 	if c == (users.Change{}) {
-		return usagef("nothing to change: give --role, --new-email or --password-stdin")
+		return usagef("nothing to change: give --role, --new-email, --password-stdin or --disabled")
 	}
 	return withStore(ctx, env, func(cfg *config.Config, st *store.Store) error {
 		u, changed, err := userService(env, cfg, st).Update(ctx, *email, c)
@@ -54,7 +62,7 @@ func userSet(ctx context.Context, env Env, args []string) error {
 			fmt.Fprintf(env.Stdout, "%s: nothing to change\n", u.Email)
 			return nil
 		}
-		fmt.Fprintf(env.Stdout, "changed %s %s\n", roleWord(u.IsAdmin()), u.Email)
+		fmt.Fprintf(env.Stdout, "changed %s %s%s\n", roleWord(u.IsAdmin()), u.Email, map[bool]string{true: " (disabled)"}[u.Disabled()])
 		return nil
 	})
 }

@@ -4,12 +4,15 @@
 package users
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"wiregui/app/auth"
 	"wiregui/app/text"
@@ -20,6 +23,7 @@ import (
 type Store interface {
 	CreateUser(ctx context.Context, u *store.User) error
 	UserByEmail(ctx context.Context, email string) (*store.User, error)
+	UserByID(ctx context.Context, id string) (*store.User, error)
 	CountUsers(ctx context.Context) (int, error)
 	ListUsers(ctx context.Context) ([]store.User, error)
 	UpdateUser(ctx context.Context, id string, fn func(*store.User) error) (*store.User, error)
@@ -29,8 +33,9 @@ type Store interface {
 // Service creates and changes users.
 type Service struct {
 	Store Store
-	// Changed, if set, is called with the user's id after a change to who may connect (a user
-	// disabled or enabled), so that the data plane applies it at once.
+	// Changed, if set, is called with the user's id after a change of the user (disabled,
+	// enabled, deleted with their devices and rules, …), so that the data plane applies it at
+	// once.
 	Changed func(userID string)
 }
 
@@ -43,10 +48,15 @@ type Spec struct {
 }
 
 // Create checks spec and stores the user. Errors about the input are *text.InputError on
-// "email" or "password"; a taken email is one that wraps store.ErrConflict.
+// "email" and "password", every one of them at once (errors.Join); a taken email is one that
+// wraps store.ErrConflict.
 func (s *Service) Create(ctx context.Context, spec Spec) (*store.User, error) {
-	email, err := Email(spec.Email)
-	if err != nil {
+	email, emailErr := Email(spec.Email)
+	var pwErr error
+	if spec.Password != "" {
+		pwErr = CheckPassword(cmp.Or(email, store.NormalizeEmail(spec.Email)), spec.Password)
+	}
+	if err := errors.Join(emailErr, pwErr); err != nil {
 		return nil, err
 	}
 	u := &store.User{Email: email, Role: store.RoleUnprivileged}
@@ -54,11 +64,9 @@ func (s *Service) Create(ctx context.Context, spec Spec) (*store.User, error) {
 		u.Role = store.RoleAdmin
 	}
 	if spec.Password != "" {
+		var err error
 		if u.PasswordHash, err = auth.HashPassword(spec.Password); err != nil {
-			if errors.Is(err, auth.ErrBusy) {
-				return nil, err
-			}
-			return nil, &text.InputError{Field: "password", Message: text.Sentence(err.Error())}
+			return nil, err
 		}
 	}
 	if err := s.Store.CreateUser(ctx, u); err != nil {
@@ -69,6 +77,25 @@ func (s *Service) Create(ctx context.Context, spec Spec) (*store.User, error) {
 		return nil, fmt.Errorf("create user %s: %w", u.Email, err)
 	}
 	return u, nil
+}
+
+// MinPasswordLength is the fewest characters (code points) a new password has.
+const MinPasswordLength = 10
+
+// CheckPassword is the password policy, the one place that decides whether password may
+// become the password of the user with email (in the form it is stored, NormalizeEmail):
+// at least MinPasswordLength characters, and not the email address itself. A password
+// that breaks it is an InputError on "password". Passwords set before a stricter policy
+// still sign in: only new ones are checked.
+func CheckPassword(email, password string) error {
+	bad := func(message string) error { return &text.InputError{Field: "password", Message: message} }
+	if n := utf8.RuneCountInString(password); n < MinPasswordLength {
+		return bad(fmt.Sprintf("Password must be at least %d characters (this one has %d).", MinPasswordLength, n))
+	}
+	if email != "" && strings.EqualFold(strings.TrimSpace(password), email) {
+		return bad("Password cannot be the email address.")
+	}
+	return nil
 }
 
 // FirstAdmin creates the admin email with password when there are no users at all, and
@@ -94,12 +121,17 @@ func (s *Service) FirstAdmin(ctx context.Context, email, password string) (admin
 // disconnected at once and they cannot sign in. It reports whether anything changed: doing
 // it twice is not an error.
 func (s *Service) SetDisabled(ctx context.Context, email string, disabled bool) (*store.User, bool, error) {
+	return s.Update(ctx, email, Change{DisabledAt: DisabledAt(disabled)})
+}
+
+// DisabledAt is the Change.DisabledAt that disables a user now, or enables them.
+func DisabledAt(disabled bool) **time.Time {
 	var at *time.Time
 	if disabled {
 		now := time.Now()
 		at = &now
 	}
-	return s.Update(ctx, email, Change{DisabledAt: &at})
+	return &at
 }
 
 // Change is what Update changes of a user; nil fields stay as they are.
@@ -110,26 +142,39 @@ type Change struct {
 	DisabledAt **time.Time // nil: unchanged; a nil *time.Time: enabled
 }
 
-// Update applies c to the user with email and reports whether anything changed. The checks
-// are Create's; a change that would leave no enabled admin is an InputError that wraps
-// store.ErrLastAdmin, and nothing is written.
+// Update applies c to the user with email and reports whether anything changed (UpdateByID).
 func (s *Service) Update(ctx context.Context, email string, c Change) (*store.User, bool, error) {
 	u, err := s.ByEmail(ctx, email)
 	if err != nil {
 		return nil, false, err
 	}
-	var newEmail, hash string
+	return s.UpdateByID(ctx, u.ID, c)
+}
+
+// UpdateByID applies c to user id and reports whether anything changed. The checks are
+// Create's, every field's at once; a change that would leave no enabled admin is an
+// InputError on "_form" that wraps store.ErrLastAdmin, and nothing is written. A user who
+// does not exist is store.ErrNotFound.
+func (s *Service) UpdateByID(ctx context.Context, id string, c Change) (*store.User, bool, error) {
+	u, err := s.Store.UserByID(ctx, id)
+	if err != nil {
+		return nil, false, err
+	}
+	newEmail := u.Email
+	var emailErr, pwErr error
 	if c.Email != nil {
-		if newEmail, err = Email(*c.Email); err != nil {
-			return nil, false, err
-		}
+		newEmail, emailErr = Email(*c.Email)
+	}
+	var hash string
+	if c.Password != nil {
+		pwErr = CheckPassword(cmp.Or(newEmail, store.NormalizeEmail(*c.Email)), *c.Password)
+	}
+	if err := errors.Join(emailErr, pwErr); err != nil {
+		return nil, false, err
 	}
 	if c.Password != nil {
 		if hash, err = auth.HashPassword(*c.Password); err != nil {
-			if errors.Is(err, auth.ErrBusy) {
-				return nil, false, err
-			}
-			return nil, false, &text.InputError{Field: "password", Message: text.Sentence(err.Error())}
+			return nil, false, err
 		}
 	}
 	changed := false
@@ -157,8 +202,7 @@ func (s *Service) Update(ctx context.Context, email string, c Change) (*store.Us
 	case errors.Is(err, errUnchanged):
 		return u, false, nil
 	case errors.Is(err, store.ErrLastAdmin):
-		return nil, false, &text.InputError{Field: "_form", Message: fmt.Sprintf("%s is the last enabled admin; %s.",
-			u.Email, store.ErrLastAdmin), Err: err}
+		return nil, false, lastAdmin(u, err)
 	case errors.Is(err, store.ErrConflict):
 		return nil, false, &text.InputError{Field: "email", Message: fmt.Sprintf("A user with the email %s already exists.", newEmail), Err: err}
 	case err != nil:
@@ -173,17 +217,33 @@ func (s *Service) Update(ctx context.Context, email string, c Change) (*store.Us
 // errUnchanged ends an update that would write nothing new.
 var errUnchanged = errors.New("unchanged")
 
-// Delete deletes the user with email and their devices, whose peers go at once; the last
-// enabled admin stays (an InputError that wraps store.ErrLastAdmin).
+// lastAdmin is the InputError of a change refused because u is the last enabled admin.
+func lastAdmin(u *store.User, err error) error {
+	return &text.InputError{Field: "_form", Message: fmt.Sprintf("%s is the last enabled admin, and without one nobody could "+
+		"manage the server. Make another user an admin first.", u.Email), Err: err}
+}
+
+// Delete deletes the user with email (DeleteByID).
 func (s *Service) Delete(ctx context.Context, email string) (*store.User, error) {
 	u, err := s.ByEmail(ctx, email)
 	if err != nil {
 		return nil, err
 	}
+	return s.DeleteByID(ctx, u.ID)
+}
+
+// DeleteByID deletes user id with what is theirs (store.Belongings), and returns them as they
+// were; their peers and firewall rules go at once (Changed). The last enabled admin stays: an
+// InputError on "_form" that wraps store.ErrLastAdmin. A user who is gone already is
+// store.ErrNotFound.
+func (s *Service) DeleteByID(ctx context.Context, id string) (*store.User, error) {
+	u, err := s.Store.UserByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.Store.DeleteUser(ctx, u.ID); err != nil {
 		if errors.Is(err, store.ErrLastAdmin) {
-			return nil, &text.InputError{Field: "_form", Message: fmt.Sprintf("%s is the last enabled admin; %s.",
-				u.Email, store.ErrLastAdmin), Err: err}
+			return nil, lastAdmin(u, err)
 		}
 		return nil, err
 	}

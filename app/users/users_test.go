@@ -3,6 +3,8 @@ package users_test
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 
 	"wiregui/app/auth"
@@ -38,6 +40,8 @@ func TestCreateChecksAndNormalises(t *testing.T) {
 			{"not an address", users.Spec{Email: "zoe"}, "email", nil},
 			{"bidi override", users.Spec{Email: "ad\u202emin@example.com"}, "email", nil},
 			{"short password", users.Spec{Email: "new@example.com", Password: "short"}, "password", nil},
+			{"nine characters", users.Spec{Email: "new@example.com", Password: "123456789"}, "password", nil},
+			{"the email as password", users.Spec{Email: "New@Example.com", Password: " new@example.COM"}, "password", nil},
 		} {
 			_, err := svc.Create(ctx, tc.spec)
 			var bad *text.InputError
@@ -89,6 +93,117 @@ func TestSetDisabledIsIdempotentAndTellsTheDataPlane(t *testing.T) {
 		}
 		if _, _, err := svc.SetDisabled(ctx, "nobody@example.com", true); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("an unknown user: %v, want ErrNotFound", err)
+		}
+	})
+}
+
+func TestCheckPassword(t *testing.T) {
+	for _, tc := range []struct {
+		email, password, want string
+	}{
+		{"ann@example.com", "0123456789", ""},
+		{"ann@example.com", "ünïcödé±±", "Password must be at least 10 characters (this one has 9)."},
+		{"ann@example.com", "ünïcödé±±±", ""},
+		{"ann@example.com", "", "Password must be at least 10 characters (this one has 0)."},
+		{"ann@example.com", "ANN@example.com", "Password cannot be the email address."},
+		{"ann@example.com", "ann@example.com.", ""},
+		{"", "0123456789", ""},
+	} {
+		err := users.CheckPassword(tc.email, tc.password)
+		var bad *text.InputError
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%q for %s: got %v, want it accepted", tc.password, tc.email, err)
+		case tc.want != "" && (!errors.As(err, &bad) || bad.Field != "password" || bad.Message != tc.want):
+			t.Errorf("%q for %s: got %v, want %q on password", tc.password, tc.email, err, tc.want)
+		}
+	}
+}
+
+// fields is the field of each InputError in err, in order.
+func fields(err error) []string {
+	var out []string
+	for _, bad := range text.InputErrors(err) {
+		out = append(out, bad.Field)
+	}
+	return out
+}
+
+// TestFormsHearOfEveryFieldAtOnce: a new user and a change with a bad email and a bad
+// password are refused with both messages, and nothing is stored.
+func TestFormsHearOfEveryFieldAtOnce(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		svc := &users.Service{Store: st}
+		_, err := svc.Create(ctx, users.Spec{Email: "not an address", Password: "short"})
+		if got := fields(err); !slices.Equal(got, []string{"email", "password"}) {
+			t.Errorf("create: errors on %q (%v), want email and password", got, err)
+		}
+		u, err := svc.Create(ctx, users.Spec{Email: "ann@example.com", Password: "ann's password"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad, short := "ann@", "short"
+		_, _, err = svc.UpdateByID(ctx, u.ID, users.Change{Email: &bad, Password: &short})
+		if got := fields(err); !slices.Equal(got, []string{"email", "password"}) {
+			t.Errorf("update: errors on %q (%v), want email and password", got, err)
+		}
+		// The new password is checked against the new email.
+		email, same := "bea@example.com", "Bea@Example.com"
+		if _, _, err = svc.UpdateByID(ctx, u.ID, users.Change{Email: &email, Password: &same}); !slices.Equal(fields(err), []string{"password"}) {
+			t.Errorf("the new email as the new password: %v", err)
+		}
+		if n, _ := st.CountUsers(ctx); n != 1 {
+			t.Errorf("%d users stored, want 1", n)
+		}
+		if got, _ := st.UserByID(ctx, u.ID); got.Email != "ann@example.com" || got.PasswordHash != u.PasswordHash {
+			t.Errorf("after the refused changes: %+v", got)
+		}
+	})
+}
+
+// TestChangesAndDeletesTellTheDataPlane: every change of a user, and a delete, names the user
+// to Changed; the last enabled admin is neither demoted, disabled nor deleted, with a message
+// for the form.
+func TestChangesAndDeletesTellTheDataPlane(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		var changed []string
+		svc := &users.Service{Store: st, Changed: func(id string) { changed = append(changed, id) }}
+		admin, err := svc.Create(ctx, users.Spec{Email: "root@example.com", Admin: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bob, err := svc.Create(ctx, users.Spec{Email: "bob@example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		no := false
+		for name, c := range map[string]users.Change{"demote": {Admin: &no}, "disable": {DisabledAt: users.DisabledAt(true)}} {
+			_, _, err := svc.UpdateByID(ctx, admin.ID, c)
+			var bad *text.InputError
+			if !errors.As(err, &bad) || bad.Field != "_form" || !errors.Is(err, store.ErrLastAdmin) ||
+				!strings.HasPrefix(bad.Message, "root@example.com is the last enabled admin") {
+				t.Errorf("%s the last admin: %v", name, err)
+			}
+		}
+		if _, err := svc.DeleteByID(ctx, admin.ID); !errors.Is(err, store.ErrLastAdmin) {
+			t.Errorf("delete the last admin: %v", err)
+		}
+		if len(changed) != 0 {
+			t.Errorf("refused changes told the data plane of %v", changed)
+		}
+		if _, did, err := svc.UpdateByID(ctx, bob.ID, users.Change{DisabledAt: users.DisabledAt(true)}); err != nil || !did {
+			t.Fatalf("disable bob: %v %v", did, err)
+		}
+		if _, err := svc.DeleteByID(ctx, bob.ID); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(changed, []string{bob.ID, bob.ID}) {
+			t.Errorf("the data plane was told of %v, want bob's disable and delete", changed)
+		}
+		if _, err := svc.DeleteByID(ctx, bob.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("delete bob again: %v, want ErrNotFound", err)
 		}
 	})
 }

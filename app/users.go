@@ -1,0 +1,366 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"wiregui/app/users"
+	"wiregui/store"
+)
+
+// userPage is the payload of a user's page (pages/user.html), of its delete confirmation
+// (pages/user-delete.html) and of the Add user form (pages/user-new.html).
+type userPage struct {
+	User       *store.User // nil on the Add user form
+	Belongings store.Belongings
+	Self       bool // the user is the viewer
+	// Saved says what was saved: on the user's page after an edit, in the Add user dialog
+	// after a create.
+	Saved       string
+	DeleteError string // why a delete was refused
+	DevicesHref string // All Devices, showing theirs
+	RulesHref   string // the Rules page, showing theirs
+	SignedIn    string // when they last signed in, in words ("never")
+	SignedInAt  string // the same as a machine-readable time
+	Created     string
+}
+
+// Href is the user's page.
+func (p userPage) Href() string { return userPath(p.User.ID) }
+
+// selfDelete is the answer to an admin who would delete themself on the Users page.
+const selfDelete = "You cannot delete your own account here: use the Account page, which asks you to confirm it."
+
+// roleOf is the role a form's role field names ("admin" or "user"), and whether it names one.
+func roleOf(v string) (admin bool, ok bool) {
+	switch v {
+	case "admin":
+		return true, true
+	case "user":
+		return false, true
+	}
+	return false, false
+}
+
+// roleField is a user's role as the forms write it.
+func roleField(u *store.User) string {
+	return map[bool]string{true: "admin", false: "user"}[u.IsAdmin()]
+}
+
+const badRole = "Choose a role: admin or user."
+
+// showNewUser answers GET /admin/users/new: the Add user form on a page of its own, for
+// browsers without JavaScript; the Users page's dialog loads it from here.
+func (s *Server) showNewUser(w http.ResponseWriter, r *http.Request) {
+	pd := s.page(r, "Add user", "users")
+	pd.Form.Values["role"] = "user"
+	pd.Data = userPage{}
+	s.renderPage(w, r, http.StatusOK, "user-new", pd)
+}
+
+// createUser answers POST /admin/users. Every invalid field is named at once. An htmx
+// request gets the form again with its messages (422) or, once created, what was created, in
+// the dialog, and the table behind it is told to refresh; without htmx, the new user's page.
+func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
+	pd := s.page(r, "Add user", "users")
+	f := pd.Form
+	f.Values["email"], f.Values["role"] = r.PostFormValue("email"), r.PostFormValue("role")
+	password := r.PostFormValue("password")
+	admin, ok := roleOf(f.Values["role"])
+	if !ok {
+		f.Errors["role"] = badRole
+	}
+	spec := users.Spec{Email: f.Values["email"], Password: password, Admin: admin}
+	var err error
+	var created *store.User
+	if password == "" {
+		f.Errors["password"] = "Enter a password for the new user."
+		_, err = users.Email(spec.Email) // its message too
+	} else if f.Valid() {
+		created, err = s.users.Create(r.Context(), spec)
+	} else {
+		_, err = users.Email(spec.Email)
+		err = errors.Join(err, users.CheckPassword(store.NormalizeEmail(spec.Email), password))
+	}
+	if err != nil && !fieldError(f, err) {
+		s.serverError(w, r, err)
+		return
+	}
+	if !f.Valid() {
+		pd.Data = userPage{}
+		s.renderUserForm(w, r, http.StatusUnprocessableEntity, "user-new", "user-add", pd)
+		return
+	}
+	message := fmt.Sprintf("Created %s %s.", map[bool]string{true: "the admin", false: "the user"}[created.IsAdmin()], created.Email)
+	if !isHTMX(r) {
+		s.sessions.Put(r.Context(), sessionFlash, message)
+		http.Redirect(w, r, userPath(created.ID), http.StatusSeeOther)
+		return
+	}
+	w.Header().Set(hxTrigger, usersChanged)
+	pd.Data = userPage{User: created, Saved: message}
+	s.renderFragment(w, r, http.StatusOK, "user-new", "user-add", pd)
+}
+
+// userFor finds the user named in the path; when there is none, it answers 404 itself and
+// returns nil.
+func (s *Server) userFor(w http.ResponseWriter, r *http.Request) *store.User {
+	u, err := s.store.UserByID(r.Context(), r.PathValue("id"))
+	switch {
+	case isNotFound(err):
+		s.notFound(w, r)
+		return nil
+	case err != nil:
+		s.serverError(w, r, err)
+		return nil
+	}
+	return u
+}
+
+// userPageOf is the page of u as the request's viewer sees it.
+func (s *Server) userPageOf(r *http.Request, u *store.User) (userPage, error) {
+	b, err := s.store.UserBelongings(r.Context(), u.ID)
+	if err != nil {
+		return userPage{}, err
+	}
+	p := userPage{User: u, Belongings: b, Self: u.ID == currentUser(r).ID, DevicesHref: ownerDevicesURL(u.Email),
+		RulesHref: rulesURL(u.Email), Created: u.CreatedAt.Local().Format("2 Jan 2006 15:04")}
+	p.SignedIn, p.SignedInAt = signedInWords(u.LastSignedInAt, time.Now())
+	return p, nil
+}
+
+// fillUserForm puts u into the edit form.
+func fillUserForm(f *Form, u *store.User) {
+	f.Values["email"], f.Values["role"] = u.Email, roleField(u)
+	if u.Disabled() {
+		f.Values["disabled"] = "on"
+	}
+}
+
+// showUser answers GET /admin/users/{id}: the user's details, their devices and rules, the
+// edit form and the way to delete them.
+func (s *Server) showUser(w http.ResponseWriter, r *http.Request) {
+	u := s.userFor(w, r)
+	if u == nil {
+		return
+	}
+	p, err := s.userPageOf(r, u)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	pd := s.page(r, u.Email, "users")
+	fillUserForm(pd.Form, u)
+	pd.Data = p
+	s.renderPage(w, r, http.StatusOK, "user", pd)
+}
+
+// updateUser answers POST /admin/users/{id}: the edit form (email, role, a new password,
+// disabled). Every invalid field is named at once; a change that would leave no enabled admin
+// is refused with what to do. An admin who takes their own admin rights away goes to their
+// devices, the page they may still open.
+func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
+	u := s.userFor(w, r)
+	if u == nil {
+		return
+	}
+	pd := s.page(r, u.Email, "users")
+	f := pd.Form
+	f.Values["email"], f.Values["role"] = r.PostFormValue("email"), r.PostFormValue("role")
+	disabled := r.PostFormValue("disabled") != ""
+	if disabled {
+		f.Values["disabled"] = "on"
+	}
+	c := users.Change{Email: new(f.Values["email"]), DisabledAt: users.DisabledAt(disabled)}
+	if password := r.PostFormValue("password"); password != "" {
+		c.Password = &password
+	}
+	admin, ok := roleOf(f.Values["role"])
+	if !ok {
+		f.Errors["role"] = badRole
+	}
+	c.Admin = &admin
+	var err error
+	updated, changed := u, false
+	if ok {
+		updated, changed, err = s.users.UpdateByID(r.Context(), u.ID, c)
+	} else { // the other fields' messages too
+		_, err = users.Email(f.Values["email"])
+		if c.Password != nil {
+			err = errors.Join(err, users.CheckPassword(store.NormalizeEmail(f.Values["email"]), *c.Password))
+		}
+	}
+	switch {
+	case isNotFound(err):
+		s.notFound(w, r) // deleted meanwhile
+		return
+	case err != nil && !fieldError(f, err):
+		s.serverError(w, r, err)
+		return
+	}
+	if !f.Valid() {
+		s.renderUserDetail(w, r, http.StatusUnprocessableEntity, u, pd)
+		return
+	}
+	saved := "Nothing to change."
+	if changed {
+		saved = "Saved " + updated.Email + "."
+		s.log.Info("user changed", slog.String("user", updated.ID), slog.String("email", updated.Email),
+			slog.String("role", updated.Role), slog.Bool("disabled", updated.Disabled()), slog.Bool("password_changed", c.Password != nil),
+			slog.String("by", currentUser(r).ID))
+	}
+	if updated.ID == currentUser(r).ID && (!updated.IsAdmin() || updated.Disabled()) {
+		s.redirect(w, r, myDevices.path) // no longer an admin: the Users page is not theirs
+		return
+	}
+	if !isHTMX(r) {
+		s.sessions.Put(r.Context(), sessionFlash, saved)
+		http.Redirect(w, r, userPath(u.ID), http.StatusSeeOther)
+		return
+	}
+	fillUserForm(f, updated)
+	pd.Title = updated.Email
+	s.renderUserDetailSaved(w, r, updated, pd, saved)
+}
+
+// renderUserDetailSaved answers an htmx edit that was saved: the user's page as it is now.
+func (s *Server) renderUserDetailSaved(w http.ResponseWriter, r *http.Request, u *store.User, pd *PageData, saved string) {
+	p, err := s.userPageOf(r, u)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	p.Saved = saved
+	pd.Data = p
+	s.renderFragment(w, r, http.StatusOK, "user", "user-detail", pd)
+}
+
+// renderUserDetail writes the user's page with the edit form as pd has it: the whole page,
+// or for htmx the user-detail fragment.
+func (s *Server) renderUserDetail(w http.ResponseWriter, r *http.Request, status int, u *store.User, pd *PageData) {
+	p, err := s.userPageOf(r, u)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	pd.Data = p
+	if isHTMX(r) {
+		s.renderFragment(w, r, status, "user", "user-detail", pd)
+		return
+	}
+	s.renderPage(w, r, status, "user", pd)
+}
+
+// renderUserForm writes the page name, or for htmx its fragment.
+func (s *Server) renderUserForm(w http.ResponseWriter, r *http.Request, status int, name, fragment string, pd *PageData) {
+	if isHTMX(r) {
+		s.renderFragment(w, r, status, name, fragment, pd)
+		return
+	}
+	s.renderPage(w, r, status, name, pd)
+}
+
+// redirect sends the browser to path: with HX-Redirect for htmx, which would swap a
+// redirect's page into the element it targets.
+func (s *Server) redirect(w http.ResponseWriter, r *http.Request, path string) {
+	if isHTMX(r) {
+		w.Header().Set(hxRedirect, path)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	http.Redirect(w, r, path, http.StatusSeeOther)
+}
+
+// confirmDeleteUser answers GET /admin/users/{id}/delete: the confirmation, which names what
+// goes with the user, on a page of its own for browsers without JavaScript (the user's page
+// asks in a dialog).
+func (s *Server) confirmDeleteUser(w http.ResponseWriter, r *http.Request) {
+	u := s.userFor(w, r)
+	if u == nil {
+		return
+	}
+	p, err := s.userPageOf(r, u)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	pd := s.page(r, "Delete "+u.Email, "users")
+	pd.Data = p
+	s.renderPage(w, r, http.StatusOK, "user-delete", pd)
+}
+
+// deleteUser answers POST /admin/users/{id}/delete. The last enabled admin, and the viewer
+// themself, are refused with the reason (422); otherwise the user goes with their devices and
+// rules, whose peers and firewall entries go at once, and the browser goes to the Users page.
+func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) {
+	u := s.userFor(w, r)
+	if u == nil {
+		return
+	}
+	p, err := s.userPageOf(r, u)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if p.Self {
+		s.renderDeleteRefusal(w, r, p, selfDelete)
+		return
+	}
+	if _, err = s.users.DeleteByID(r.Context(), u.ID); err != nil {
+		switch {
+		case isNotFound(err):
+			s.notFound(w, r)
+		case refusal(err) != "":
+			s.renderDeleteRefusal(w, r, p, refusal(err))
+		default:
+			s.serverError(w, r, err)
+		}
+		return
+	}
+	s.log.Info("user deleted", slog.String("user", u.ID), slog.String("email", u.Email), slog.Int("devices", p.Belongings.Devices),
+		slog.Int("rules", p.Belongings.Rules), slog.String("by", currentUser(r).ID))
+	s.sessions.Put(r.Context(), sessionFlash, "Deleted "+u.Email+belongingsWords(p.Belongings, ", with ")+".")
+	s.redirect(w, r, usersPath)
+}
+
+// renderDeleteRefusal answers a refused delete with the confirmation and why (422).
+func (s *Server) renderDeleteRefusal(w http.ResponseWriter, r *http.Request, p userPage, why string) {
+	p.DeleteError = why
+	pd := s.page(r, "Delete "+p.User.Email, "users")
+	pd.Data = p
+	s.renderUserForm(w, r, http.StatusUnprocessableEntity, "user-delete", "user-delete", pd)
+}
+
+// Goes lists what goes with the user when they are deleted, in words: "2 devices (and their
+// 1 policy test) and 3 firewall rules"; "" for nothing.
+func (p userPage) Goes() string { return belongingsWords(p.Belongings, "") }
+
+// belongingsWords is b in words after prefix, or "" when b is nothing.
+func belongingsWords(b store.Belongings, prefix string) string {
+	count := func(n int, one, many string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return fmt.Sprintf("%d %s", n, many)
+	}
+	var parts []string
+	if b.Devices > 0 {
+		d := count(b.Devices, "device", "devices")
+		if b.PolicyTests > 0 {
+			d += " (and " + map[bool]string{true: "its", false: "their"}[b.Devices == 1] + " " +
+				count(b.PolicyTests, "policy test", "policy tests") + ")"
+		}
+		parts = append(parts, d)
+	}
+	if b.Rules > 0 {
+		parts = append(parts, count(b.Rules, "firewall rule", "firewall rules"))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return prefix + strings.Join(parts, " and ")
+}

@@ -1,0 +1,136 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+)
+
+// UserSort is a column the users table can be ordered by.
+type UserSort string
+
+const (
+	SortUsersByEmail   UserSort = "email"   // email (unique)
+	SortUsersByRole    UserSort = "role"    // admins first, then by email
+	SortUsersBySignIn  UserSort = "signin"  // last sign-in; users who never signed in count as oldest
+	SortUsersByCreated UserSort = "created" // created_at
+)
+
+// maxUserPage is the largest Limit of a UserQuery.
+const maxUserPage = 500
+
+// UserQuery selects one page of users.
+type UserQuery struct {
+	Search string   // a case-insensitive substring of the email; "" matches all
+	Sort   UserSort // "" means SortUsersByEmail
+	Desc   bool
+	Offset int // rows to skip, >= 0
+	Limit  int // 1..500
+}
+
+// UserRow is a user as the users table shows them: with the number of their devices.
+type UserRow struct {
+	User
+	Devices int
+}
+
+// userOrders maps each sort to its fixed ORDER BY texts, and the columns of users they read
+// besides u.id, which a search keeps. Every order is total (email is unique, or the id ends
+// it), so that pages never overlap or skip; descending is the exact reverse of ascending,
+// which lets each be read from its index (migrations 00010) in either direction. NULLS FIRST
+// and LAST are spelled out because PostgreSQL and SQLite disagree on where NULL sorts by
+// default.
+var userOrders = map[UserSort]struct{ asc, desc, columns string }{
+	SortUsersByEmail:   {"u.email", "u.email DESC", "u.email"},
+	SortUsersByRole:    {"u.role, u.email", "u.role DESC, u.email DESC", "u.role, u.email"},
+	SortUsersBySignIn:  {"u.last_signed_in_at NULLS FIRST, u.id", "u.last_signed_in_at DESC NULLS LAST, u.id DESC", "u.last_signed_in_at"},
+	SortUsersByCreated: {"u.created_at, u.id", "u.created_at DESC, u.id DESC", "u.created_at"},
+}
+
+// userSortNames lists the sorts in the order error messages name them.
+var userSortNames = []UserSort{SortUsersByEmail, SortUsersByRole, SortUsersBySignIn, SortUsersByCreated}
+
+func (q *UserQuery) validate() error {
+	if q.Sort == "" {
+		q.Sort = SortUsersByEmail
+	}
+	if _, ok := userOrders[q.Sort]; !ok {
+		names := make([]string, len(userSortNames))
+		for i, s := range userSortNames {
+			names[i] = string(s)
+		}
+		return fmt.Errorf("user query: sort %q is not one of %s", q.Sort, strings.Join(names, ", "))
+	}
+	if q.Limit < 1 || q.Limit > maxUserPage {
+		return fmt.Errorf("user query: limit %d is not in 1..%d", q.Limit, maxUserPage)
+	}
+	if q.Offset < 0 {
+		return fmt.Errorf("user query: offset %d is negative", q.Offset)
+	}
+	return nil
+}
+
+// ListUsersPage returns the users of one page, each with the number of their devices, and
+// how many users match q in all.
+func (s *Store) ListUsersPage(ctx context.Context, q UserQuery) (users []UserRow, total int, err error) {
+	if err := q.validate(); err != nil {
+		return nil, 0, err
+	}
+	page, count, args := userPageQueries(s.dialect, q)
+	scan := func(rows *sql.Rows) (UserRow, error) {
+		var r UserRow
+		u, err := scanUser(countedRow{rows, []any{&r.Devices, &total}})
+		r.User = u
+		return r, err
+	}
+	users, err = queryRows(ctx, s.reads, make([]UserRow, 0, q.Limit), scan, page, append(args, q.Limit, q.Offset)...)
+	switch {
+	case err != nil:
+		return nil, 0, fmt.Errorf("list users: %w", err)
+	case len(users) > 0 || q.Offset == 0:
+		return users, total, nil
+	}
+	// Past the end, no row carries the total.
+	if err := s.reads.QueryRowContext(ctx, count, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count users: %w", err)
+	}
+	return nil, total, nil
+}
+
+// userPageQueries returns the SQL, in dialect, of a page of a valid q, whose rows end with
+// the number of the user's devices and of all matches; the SQL of that number alone; and the
+// arguments of both. The page takes two more, the limit and the offset.
+//
+// As devicePageQueries does, the page is chosen from the narrow rows of an inner query, read
+// from the sort's index, and only its users are read whole and have their devices counted
+// (from devices_user_name): a deep page costs a walk of an index, not a count of every
+// user's devices.
+func userPageQueries(d dialect, q UserQuery) (page, count string, args []any) {
+	var with string
+	from, total := " FROM users u", "(SELECT count(*) FROM users)"
+	count = "SELECT count(*) FROM users u"
+	if search := NormalizeEmail(q.Search); search != "" {
+		// Emails are stored in lower case (NormalizeEmail), so the pattern is folded the same
+		// way and compared as it is. A search reads every user whatever the order: read them
+		// once, keep the matches (m), sort those and count them.
+		args = append(args, likeSubstring(search))
+		cond := " WHERE " + d.like("u.email", len(args))
+		count += cond
+		with = "WITH m AS MATERIALIZED (SELECT u.id, " + userOrders[q.Sort].columns + " FROM users u" + cond + ") "
+		from, total = " FROM m u", "(SELECT count(*) FROM m)"
+	}
+	order := userOrders[q.Sort].asc
+	if q.Desc {
+		order = userOrders[q.Sort].desc
+	}
+	page = with + "SELECT " + userColumnsOf("u") + ", (SELECT count(*) FROM devices d WHERE d.user_id = u.id), " + total +
+		" FROM users u WHERE u.id IN (SELECT u.id" + from + " ORDER BY " + order +
+		fmt.Sprintf(" LIMIT $%d OFFSET $%d)", len(args)+1, len(args)+2) + " ORDER BY " + order
+	return page, count, args
+}
+
+// userColumnsOf is userColumns, each prefixed with the table alias a.
+func userColumnsOf(a string) string {
+	return a + "." + strings.ReplaceAll(userColumns, ", ", ", "+a+".")
+}

@@ -16,6 +16,7 @@ import (
 	"wiregui/app"
 	"wiregui/app/dataplane"
 	"wiregui/app/instance"
+	"wiregui/app/text"
 	"wiregui/app/users"
 	"wiregui/collector"
 	"wiregui/config"
@@ -261,6 +262,9 @@ func serve(args []string) error {
 // WG_ADMIN_PASSWORD, or with a generated password that is printed once to stderr.
 func ensureFirstAdmin(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.Logger) error {
 	admin, generated, err := (&users.Service{Store: st}).FirstAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword)
+	if bad := text.InputErrors(err); len(bad) > 0 { // the setting it comes from, and why
+		return fmt.Errorf("%s: %s", map[string]string{"email": "WG_ADMIN_EMAIL", "password": "WG_ADMIN_PASSWORD"}[bad[0].Field], bad[0].Message)
+	}
 	if err != nil || admin == nil {
 		return err
 	}

@@ -489,7 +489,6 @@ func TestValidationErrors(t *testing.T) {
 		{"admin email bidi", map[string]string{"WG_ADMIN_EMAIL": "adm\u202ein@example.com"}, nil, "WG_ADMIN_EMAIL: an email address cannot contain invisible formatting characters such as U+202E"},
 		{"dns too many", map[string]string{"WG_WG_DNS": strings.Repeat("9.9.9.9, 1.1.1.1, 8.8.8.8, ", 6) + "a.example, b.example, c.example, d.example, e.example, f.example, g.example, h.example, i.example, j.example, k.example, l.example, m.example, n.example"}, nil, "WG_WG_DNS: the list has more than 16 entries"},
 		{"allowed ips too many", map[string]string{"WG_WG_ALLOWED_IPS": manyPrefixes(257)}, nil, "WG_WG_ALLOWED_IPS: the list has more than 256 entries"},
-		{"admin password", map[string]string{"WG_ADMIN_PASSWORD": "short"}, nil, "WG_ADMIN_PASSWORD: must be at least 8 characters (got 5)"},
 		{"metrics enabled", map[string]string{"WG_METRICS_ENABLED": "enabled"}, nil, `WG_METRICS_ENABLED: "enabled" is not a boolean`},
 		{"poll interval duration", map[string]string{"WG_METRICS_POLL_INTERVAL": "500ms"}, nil, `WG_METRICS_POLL_INTERVAL: "500ms" is not a whole number of seconds (1 or more)`},
 		{"poll interval zero", map[string]string{"WG_METRICS_POLL_INTERVAL": "0"}, nil, "WG_METRICS_POLL_INTERVAL: "},

@@ -217,13 +217,6 @@ func parseSecretKey(v string) (string, error) {
 	return v, nil
 }
 
-func parseAdminPassword(v string) (string, error) {
-	if n := utf8.RuneCountInString(v); n < minPasswordLen {
-		return "", fmt.Errorf("must be at least %d characters (got %d)", minPasswordLen, n)
-	}
-	return v, nil
-}
-
 // minMetricsTokenLen keeps a bearer token for /metrics from being guessable.
 const minMetricsTokenLen = 16
 

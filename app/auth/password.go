@@ -26,9 +26,6 @@ const (
 	saltLen      = 16
 )
 
-// MinPasswordLength is the shortest password accepted for a new account.
-const MinPasswordLength = 8
-
 // ErrBusy is returned instead of hashing when more passwords wait to be hashed than can be
 // hashed in a moment. The caller answers "try again shortly" (HTTP 503 with Retry-After).
 var ErrBusy = errors.New("too many passwords are being checked at once; try again in a moment")
@@ -44,9 +41,11 @@ const RetryAfter = 2 * time.Second
 var hashing = newLimiter(runtime.GOMAXPROCS(0), 16*runtime.GOMAXPROCS(0), RetryAfter)
 
 // HashPassword returns an argon2id hash of password in the PHC string format, or ErrBusy.
+// Whether a password is good enough is the user service's to say (users.CheckPassword); an
+// empty one is never hashed.
 func HashPassword(password string) (string, error) {
-	if len(password) < MinPasswordLength {
-		return "", fmt.Errorf("password must be at least %d characters", MinPasswordLength)
+	if password == "" {
+		return "", errors.New("an empty password is not hashed")
 	}
 	salt := make([]byte, saltLen)
 	rand.Read(salt)

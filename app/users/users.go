@@ -4,6 +4,7 @@
 package users
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -43,10 +44,15 @@ type Spec struct {
 }
 
 // Create checks spec and stores the user. Errors about the input are *text.InputError on
-// "email" or "password"; a taken email is one that wraps store.ErrConflict.
+// "email" or "password" (both, joined, when both are wrong); a taken email is one that wraps
+// store.ErrConflict. A password must pass CheckPassword.
 func (s *Service) Create(ctx context.Context, spec Spec) (*store.User, error) {
-	email, err := Email(spec.Email)
-	if err != nil {
+	email, emailErr := Email(spec.Email)
+	var passwordErr error
+	if spec.Password != "" {
+		passwordErr = CheckPassword(cmp.Or(email, spec.Email), spec.Password)
+	}
+	if err := errors.Join(emailErr, passwordErr); err != nil {
 		return nil, err
 	}
 	u := &store.User{Email: email, Role: store.RoleUnprivileged}
@@ -54,11 +60,9 @@ func (s *Service) Create(ctx context.Context, spec Spec) (*store.User, error) {
 		u.Role = store.RoleAdmin
 	}
 	if spec.Password != "" {
+		var err error
 		if u.PasswordHash, err = auth.HashPassword(spec.Password); err != nil {
-			if errors.Is(err, auth.ErrBusy) {
-				return nil, err
-			}
-			return nil, &text.InputError{Field: "password", Message: text.Sentence(err.Error())}
+			return nil, err
 		}
 	}
 	if err := s.Store.CreateUser(ctx, u); err != nil {
@@ -125,11 +129,11 @@ func (s *Service) Update(ctx context.Context, email string, c Change) (*store.Us
 		}
 	}
 	if c.Password != nil {
+		if err := CheckPassword(cmp.Or(newEmail, u.Email), *c.Password); err != nil {
+			return nil, false, err
+		}
 		if hash, err = auth.HashPassword(*c.Password); err != nil {
-			if errors.Is(err, auth.ErrBusy) {
-				return nil, false, err
-			}
-			return nil, false, &text.InputError{Field: "password", Message: text.Sentence(err.Error())}
+			return nil, false, err
 		}
 	}
 	changed := false

@@ -96,8 +96,10 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, u *store.User, m
 	if err := s.sessions.RenewToken(r.Context()); err != nil {
 		return err
 	}
+	now := time.Now().UnixMilli()
 	s.sessions.Put(r.Context(), sessionUserID, u.ID)
-	s.sessions.Put(r.Context(), sessionSeen, time.Now().UnixMilli())
+	s.sessions.Put(r.Context(), sessionSignedIn, now)
+	s.sessions.Put(r.Context(), sessionSeen, now)
 	s.sessions.Put(r.Context(), sessionCSRF, randomHex(32))
 	s.endLoginToken(w)
 	// A fresh sign-in renews an expired VPN session: the user's peers come back now.

@@ -31,6 +31,8 @@ const (
 	sessionCSRF   = "csrf"
 	sessionFlash  = "flash"
 	sessionSeen   = "seen" // unix ms of the last request, give or take sessionSeenEvery
+	// sessionSignedIn is the unix ms of the sign-in that made the session.
+	sessionSignedIn = "signed_in"
 )
 
 // A signed-in session ends after sessionIdle without a request. Activity is written at most

@@ -143,10 +143,14 @@ func serve(args []string) error {
 	if cfg.Metrics.VictoriaMetricsURL != "" {
 		history = &collector.History{URL: cfg.Metrics.VictoriaMetricsURL}
 	}
+	// A user's change reaches the data plane at once: disabled or deleted, their peers go, and
+	// a deleted user's rules (gone with them) leave the firewall's policy.
+	usersSvc := &users.Service{Store: st, Changed: func(userID string) { accessChanged(userID); policyChanged(userID) }}
 	opts := app.Options{
 		Store:         st,
 		Devices:       devices,
 		Rules:         rulesSvc,
+		Users:         usersSvc,
 		Logger:        log,
 		ExternalURL:   cfg.ExternalURL,
 		SecretKey:     secretKey,

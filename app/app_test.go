@@ -22,6 +22,7 @@ import (
 	"wiregui/app/dataplane"
 	"wiregui/app/devices"
 	"wiregui/app/rules"
+	"wiregui/app/users"
 	"wiregui/collector"
 	"wiregui/store"
 	"wiregui/store/storetest"
@@ -33,6 +34,7 @@ type env struct {
 	store   *store.Store
 	devices *devices.Service
 	rules   *rules.Service
+	users   *users.Service
 	dbPath  string // the SQLite file, or PostgreSQL's URL
 	url     string
 	changed []string // the users whose devices changed, in order; "" is everyone
@@ -80,10 +82,12 @@ func newEnvOn(t testing.TB, driver, dsn string, opts ...func(*app.Options)) *env
 	e.live = collector.NewHub(collector.DefaultPoints)
 	e.rules = &rules.Service{Store: st, Interface: "wg0", Networks: e.devices.Tunnels,
 		Changed: func(userID string) { e.changed = append(e.changed, userID) }}
+	e.users = &users.Service{Store: st, Changed: func(userID string) { e.changed = append(e.changed, userID) }}
 	o := app.Options{
 		Store:         st,
 		Devices:       e.devices,
 		Rules:         e.rules,
+		Users:         e.users,
 		ExternalURL:   e.url,
 		SecretKey:     testSecretKey,
 		Version:       "test",

@@ -19,6 +19,7 @@ import (
 	"wiregui/app/dataplane"
 	"wiregui/app/devices"
 	"wiregui/app/rules"
+	"wiregui/app/users"
 	"wiregui/assets"
 	"wiregui/collector"
 	"wiregui/store"
@@ -47,6 +48,7 @@ type Options struct {
 	Store       Store
 	Devices     *devices.Service
 	Rules       *rules.Service
+	Users       *users.Service
 	Logger      *slog.Logger
 	ExternalURL string // e.g. https://vpn.example.com; https turns on Secure cookies
 	// SecretKey signs what the server hands out without storing it: the sign-in form's CSRF
@@ -78,6 +80,7 @@ type Server struct {
 	store           Store
 	devices         *devices.Service
 	rules           *rules.Service
+	users           *users.Service
 	firewall        Firewall
 	log             *slog.Logger
 	render          *assets.Renderer
@@ -113,6 +116,7 @@ func New(opts Options) (*Server, error) {
 		store:    opts.Store,
 		devices:  opts.Devices,
 		rules:    opts.Rules,
+		users:    opts.Users,
 		firewall: opts.Firewall,
 		log:      opts.Logger,
 		render:   render,

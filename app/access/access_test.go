@@ -35,6 +35,7 @@ var userRules = map[Action]rule{
 	EditSettings:        {never, never, never},
 	ManageNotifications: {never, never, never},
 	ManageRules:         {never, never, never},
+	ManageOwnAccount:    {always, always, always}, // the account is always the viewer's own
 }
 
 func TestCanCoversEveryActionRoleObjectAndSetting(t *testing.T) {

@@ -25,6 +25,7 @@ type Store interface {
 	ListUsers(ctx context.Context) ([]store.User, error)
 	UpdateUser(ctx context.Context, id string, fn func(*store.User) error) (*store.User, error)
 	DeleteUser(ctx context.Context, id string) error
+	SetUserTheme(ctx context.Context, id, theme string) error
 }
 
 // Service creates and changes users.

@@ -132,12 +132,9 @@ func (s *Server) accountInvalid(w http.ResponseWriter, r *http.Request, status i
 func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 	u := currentUser(r)
 	form := newForm()
-	current, next, again := r.PostFormValue("current_password"), r.PostFormValue("new_password"), r.PostFormValue("confirm_password")
-	err := s.users.ChangePassword(r.Context(), u.Email, current, next)
+	err := s.users.ChangePassword(r.Context(), u.Email, users.PasswordChange{Current: r.PostFormValue("current_password"),
+		New: r.PostFormValue("new_password"), Again: r.PostFormValue("confirm_password")})
 	fieldError(form, err)
-	if next != "" && again != next {
-		form.Errors["confirm_password"] = "The two new passwords differ; type the same one twice."
-	}
 	switch {
 	case errors.Is(err, auth.ErrBusy):
 		w.Header().Set("Retry-After", fmt.Sprint(int(auth.RetryAfter/time.Second)))

@@ -104,9 +104,7 @@ func (s *Server) accountPage(r *http.Request) (*PageData, error) {
 		if sn.SeenAt != nil {
 			row.Seen = agoHTML(*sn.SeenAt, now)
 		}
-		if sn.Current {
-			row.Seen = "now"
-		} else {
+		if !sn.Current {
 			page.OtherSessions++
 		}
 		page.Sessions = append(page.Sessions, row)

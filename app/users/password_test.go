@@ -109,3 +109,41 @@ func TestServiceAppliesThePasswordPolicy(t *testing.T) {
 		}
 	})
 }
+
+// ChangePassword needs the current password and reports every bad field at once; SetTheme
+// takes the three themes only.
+func TestChangePasswordAndTheme(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		svc := &users.Service{Store: st}
+		u, err := svc.Create(ctx, users.Spec{Email: "ann@example.com", Password: "violet staple 42 ferry"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = svc.ChangePassword(ctx, u.Email, users.PasswordChange{Current: "wrong", New: "ann@example.com", Again: "other"})
+		var fields []string
+		for _, bad := range text.InputErrors(err) {
+			fields = append(fields, bad.Field)
+		}
+		if !slices.Equal(fields, []string{"current_password", "new_password", "confirm_password"}) {
+			t.Errorf("three bad fields: got %v (%v)", fields, err)
+		}
+		if err := svc.ChangePassword(ctx, u.Email, users.PasswordChange{Current: "violet staple 42 ferry",
+			New: "amber kettle 7 harbour", Again: "amber kettle 7 harbour"}); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := st.UserByEmail(ctx, u.Email)
+		if ok, _ := auth.CheckPassword(got.PasswordHash, "amber kettle 7 harbour"); !ok {
+			t.Error("the new password does not check")
+		}
+		for _, theme := range []string{"dark", "light", "system"} {
+			if err := svc.SetTheme(ctx, u.ID, theme); err != nil {
+				t.Errorf("SetTheme(%s): %v", theme, err)
+			}
+		}
+		var bad *text.InputError
+		if err := svc.SetTheme(ctx, u.ID, "Dark"); !errors.As(err, &bad) || bad.Field != "theme" {
+			t.Errorf("SetTheme(Dark): %v, want an input error on theme", err)
+		}
+	})
+}

@@ -51,6 +51,17 @@ var authzTable = []authzRow{
 		anonymous: every(401), user: every(401), admin: every(401)},
 	{pattern: "POST /logout", path: "/logout", anonymous: every(403), user: every(303), admin: every(303)},
 
+	// The Account page acts on the viewer's own account only. A wrong current password and a
+	// wrong email (422) got past the guard.
+	{pattern: "GET /account", path: "/account", anonymous: every(303), user: every(200), admin: every(200)},
+	{pattern: "POST /account/password", path: "/account/password", form: url.Values{"current_password": {"wrong"}},
+		anonymous: every(403), user: every(422), admin: every(422)},
+	{pattern: "POST /account/theme", path: "/account/theme", form: url.Values{"theme": {"dark"}},
+		anonymous: every(403), user: every(303), admin: every(303)},
+	{pattern: "POST /account/sessions/end", path: "/account/sessions/end", anonymous: every(403), user: every(303), admin: every(303)},
+	{pattern: "POST /account/delete", path: "/account/delete", form: url.Values{"confirm_email": {"someone@example.com"}},
+		anonymous: every(403), user: every(422), admin: every(422)},
+
 	{pattern: "GET /devices", path: "/devices", anonymous: every(303), user: every(200), admin: every(200)},
 	{pattern: "POST /devices", path: "/devices", form: url.Values{"name": {"new"}},
 		anonymous: every(403), user: every(200), admin: every(200)},

@@ -19,7 +19,38 @@ func (s *Server) showLogin(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/devices", http.StatusSeeOther)
 		return
 	}
-	s.renderPage(w, r, http.StatusOK, "login", s.loginPage(w, r))
+	pd := s.loginPage(w, r)
+	pd.Flash = s.popLoginNotice(w, r)
+	s.renderPage(w, r, http.StatusOK, "login", pd)
+}
+
+// The sign-in page tells a visitor who was just signed out why, without a session: a cookie
+// that names one of loginNotices, read and removed by the next sign-in page. What it says is
+// the server's text; a cookie naming anything else says nothing.
+const (
+	loginNoticeCookie    = "wiregui_notice"
+	noticeAccountDeleted = "account-deleted"
+)
+
+var loginNotices = map[string]string{
+	noticeAccountDeleted: "Your account was deleted, with its devices and everything else it had.",
+}
+
+// setLoginNotice has the next sign-in page say notice.
+func setLoginNotice(w http.ResponseWriter, secure bool, notice string) {
+	http.SetCookie(w, &http.Cookie{Name: loginNoticeCookie, Value: notice, Path: "/login", MaxAge: 300, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: secure})
+}
+
+// popLoginNotice returns what the request's notice cookie names, and removes the cookie.
+func (s *Server) popLoginNotice(w http.ResponseWriter, r *http.Request) string {
+	c, err := r.Cookie(loginNoticeCookie)
+	if err != nil {
+		return ""
+	}
+	http.SetCookie(w, &http.Cookie{Name: loginNoticeCookie, Path: "/login", MaxAge: -1, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: s.sessions.Cookie.Secure})
+	return loginNotices[c.Value]
 }
 
 // loginPage is the sign-in page's data, with the form's own CSRF token: the visitor has no
@@ -96,9 +127,11 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, u *store.User, m
 	if err := s.sessions.RenewToken(r.Context()); err != nil {
 		return err
 	}
+	now := time.Now().UnixMilli()
 	s.sessions.Put(r.Context(), sessionUserID, u.ID)
 	s.sessions.Put(r.Context(), sessionRole, u.Role)
-	s.sessions.Put(r.Context(), sessionSeen, time.Now().UnixMilli())
+	s.sessions.Put(r.Context(), sessionSignedIn, now)
+	s.sessions.Put(r.Context(), sessionSeen, now)
 	s.sessions.Put(r.Context(), sessionCSRF, randomHex(32))
 	s.endLoginToken(w)
 	// A fresh sign-in renews an expired VPN session: the user's peers come back now.

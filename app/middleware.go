@@ -32,6 +32,8 @@ const (
 	sessionFlash  = "flash"
 	sessionSeen   = "seen" // unix ms of the last request, give or take sessionSeenEvery
 	sessionRole   = "role" // the user's role when the session last had a token made (withUser)
+	// sessionSignedIn is the unix ms of the sign-in that made the session.
+	sessionSignedIn = "signed_in"
 )
 
 // A signed-in session ends after sessionIdle without a request. Activity is written at most

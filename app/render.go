@@ -16,6 +16,7 @@ import (
 type PageData struct {
 	Title     string
 	User      *store.User // nil when signed out
+	Theme     string      // the user's colour theme; the system's for visitors (store.Theme*)
 	CSRFToken string
 	Nav       string // the active navigation item
 	Flash     string
@@ -49,8 +50,10 @@ func (s *Server) page(r *http.Request, title, nav string) *PageData {
 		Version: s.version,
 		Form:    newForm(),
 		Banners: s.banners(r),
+		Theme:   store.ThemeSystem,
 	}
 	if u != nil {
+		pd.Theme = u.Theme
 		pd.CSRFToken = s.csrfToken(r)
 		pd.Flash = s.sessions.PopString(r.Context(), sessionFlash)
 	}

@@ -41,6 +41,13 @@ func (s *Server) routes() []route {
 		s.guard("POST /devices", myDevices.create, s.createDevice(myDevices)),
 		s.guard("GET /devices/new", myDevices.create, s.showNewDevice(myDevices)),
 
+		// The Account page: the viewer's own account.
+		s.guard("GET /account", access.ManageOwnAccount, s.showAccount),
+		s.guard("POST /account/password", access.ManageOwnAccount, s.changePassword),
+		s.guard("POST /account/theme", access.ManageOwnAccount, s.setTheme),
+		s.guard("POST /account/sessions/end", access.ManageOwnAccount, s.endOtherSessions),
+		s.guard("POST /account/delete", access.ManageOwnAccount, s.deleteAccount),
+
 		// One device, or a page of them: the handler checks each (devices.go, live.go).
 		s.signedIn("GET /devices/live", s.liveDevices),
 		s.signedIn("GET /devices/{id}", s.showDevice),

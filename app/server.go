@@ -145,7 +145,7 @@ func New(opts Options) (*Server, error) {
 		s.accessChanged = func(string) {}
 	}
 	s.sessions = scs.New()
-	s.sessions.Store = opts.Store.Sessions()
+	s.sessions.Store = sessionStore{sessions: opts.Store.Sessions(), codec: s.sessions.Codec}
 	s.sessions.Lifetime = 7 * 24 * time.Hour
 	// No scs IdleTimeout: it writes the session on every request, which serializes every page
 	// on SQLite's one writer. withUser enforces sessionIdle and records activity lazily.

@@ -292,18 +292,6 @@ func TestChangedUsersLoseAccessOnTheirNextRequest(t *testing.T) {
 	}
 }
 
-func sessionCookie(t *testing.T, c *apptest.Client) string {
-	t.Helper()
-	u, _ := url.Parse(c.Base)
-	for _, ck := range c.HTTP.Jar.Cookies(u) {
-		if ck.Name == "wiregui_session" {
-			return ck.Value
-		}
-	}
-	t.Fatal("no session cookie")
-	return ""
-}
-
 // TestDeleteUser: the confirmation names what goes with the user; the delete takes it, tells
 // the data plane, and says so on the Users page; an admin cannot delete themself here.
 func TestDeleteUser(t *testing.T) {

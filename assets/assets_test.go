@@ -25,6 +25,7 @@ import (
 type pageData struct {
 	Title     string
 	User      *store.User
+	Theme     string
 	CSRFToken string
 	Nav       string
 	Flash     string
@@ -217,9 +218,9 @@ func TestLoginPage(t *testing.T) {
 	f.Errors["password"] = "Enter your password."
 	f.Errors["_form"] = "Invalid email or password"
 	body := render(t, http.StatusUnauthorized, "login", &pageData{Title: "Sign in", CSRFToken: "tok-123",
-		Version: "v1.2.3", Nav: "login", Form: f})
+		Version: "v1.2.3", Nav: "login", Form: f, Theme: "system"})
 	wantContains(t, "the sign-in page", body,
-		`<!doctype html>`, `<html lang="en">`, `<meta name="viewport"`,
+		`<!doctype html>`, `<html lang="en" data-theme="system">`, `<meta name="viewport"`,
 		`<meta name="csrf-token" content="tok-123">`,
 		`<title>Sign in · WireGUI</title>`,
 		`<form method="post" action="/login"`,
@@ -234,6 +235,29 @@ func TestLoginPage(t *testing.T) {
 		`href="`+StaticURL("app.css")+`"`,
 	)
 	wantLacks(t, "the signed-out sign-in page", body, "Sign out", "My Devices", `<b>`, "login-email-error", "<script>")
+}
+
+// The theme is in the page as the server renders it, before any script: the html element's
+// data-theme, the color-scheme the browser paints its canvas with, and the dark stylesheet,
+// linked always (dark), for a dark system (system), or not at all (light).
+func TestThemeIsRenderedIntoThePage(t *testing.T) {
+	dark := `<link rel="stylesheet" href="` + StaticURL("dark.css") + `"`
+	for _, tc := range []struct {
+		theme, scheme, link string
+	}{
+		{"system", "light dark", dark + ` media="(prefers-color-scheme: dark)">`},
+		{"light", "light", ""},
+		{"dark", "dark", dark + ">"},
+	} {
+		body := render(t, http.StatusOK, "login", &pageData{CSRFToken: "t", Theme: tc.theme})
+		wantContains(t, tc.theme, body, `<html lang="en" data-theme="`+tc.theme+`">`,
+			`<meta name="color-scheme" content="`+tc.scheme+`">`)
+		if tc.link != "" {
+			wantContains(t, tc.theme, body, tc.link)
+		} else {
+			wantLacks(t, tc.theme, body, "dark.css")
+		}
+	}
 }
 
 func TestLoginPageWithoutAForm(t *testing.T) {

@@ -266,8 +266,10 @@ func settings() []setting {
 		},
 		{
 			name: "WG_ADMIN_PASSWORD", secret: true, fileSuffix: true,
-			doc:    "Password of the admin account created on first start; at least 10 characters, not the email.",
-			parse:  func(c *Config, v string) error { c.AdminPassword = v; return nil }, // the user service's policy checks it
+			// Checked when the admin is created, by the password policy (users.CheckPassword),
+			// which needs the admin's email too; a start that creates nobody does not read it.
+			doc:    "Password of the admin account created on first start: at least 10 characters, not the email, not one of the 10,000 most common passwords.",
+			parse:  func(c *Config, v string) error { c.AdminPassword = v; return nil },
 			format: func(c *Config) string { return c.AdminPassword },
 		},
 		{

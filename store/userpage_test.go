@@ -130,9 +130,9 @@ func TestListUsersPageSortsAndPages(t *testing.T) {
 							t.Errorf("got order\n%q\nwant\n%q", userEmails(got), userEmails(want))
 						}
 						for i := range min(len(got), len(want)) {
-							if g, w := got[i], want[i]; g.Devices != w.Devices || g.LastSignInMethod != w.LastSignInMethod || g.Role != w.Role {
+							if g, w := got[i], want[i]; g.Devices != w.Devices || g.LastSignedInMethod != w.LastSignedInMethod || g.Role != w.Role {
 								t.Errorf("%s: got %d devices, method %q, role %s; want %d, %q, %s", g.Email, g.Devices,
-									g.LastSignInMethod, g.Role, w.Devices, w.LastSignInMethod, w.Role)
+									g.LastSignedInMethod, g.Role, w.Devices, w.LastSignedInMethod, w.Role)
 							}
 						}
 					})

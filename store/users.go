@@ -8,6 +8,13 @@ import (
 	"time"
 )
 
+// Colour themes a user can choose; ThemeSystem follows the browser's preference.
+const (
+	ThemeSystem = "system"
+	ThemeLight  = "light"
+	ThemeDark   = "dark"
+)
+
 // Roles a user can have.
 const (
 	RoleAdmin        = "admin"
@@ -22,10 +29,11 @@ type User struct {
 	Role           string
 	DisabledAt     *time.Time
 	LastSignedInAt *time.Time
-	// LastSignInMethod is how the user last signed in ("password", …); "" when never.
-	LastSignInMethod string
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// LastSignedInMethod is how they last signed in ("password", …); "" before their first.
+	LastSignedInMethod string
+	Theme              string // ThemeSystem, ThemeLight or ThemeDark
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
 }
 
 // IsAdmin reports whether the user has the admin role.
@@ -34,13 +42,13 @@ func (u *User) IsAdmin() bool { return u.Role == RoleAdmin }
 // Disabled reports whether the user has been disabled.
 func (u *User) Disabled() bool { return u.DisabledAt != nil }
 
-const userColumns = `id, email, password_hash, role, disabled_at, last_signed_in_at, last_signed_in_method, created_at, updated_at`
+const userColumns = `id, email, password_hash, role, disabled_at, last_signed_in_at, last_signed_in_method, theme, created_at, updated_at`
 
 func scanUser(row scanner) (User, error) {
 	var u User
 	var disabled, signedIn sql.NullTime
-	if err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Role, &disabled, &signedIn, &u.LastSignInMethod, &u.CreatedAt,
-		&u.UpdatedAt); err != nil {
+	if err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Role, &disabled, &signedIn, &u.LastSignedInMethod, &u.Theme,
+		&u.CreatedAt, &u.UpdatedAt); err != nil {
 		return User{}, err
 	}
 	u.DisabledAt, u.LastSignedInAt = timePtr(disabled), timePtr(signedIn)
@@ -56,11 +64,14 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 	if u.Role == "" {
 		u.Role = RoleUnprivileged
 	}
+	if u.Theme == "" {
+		u.Theme = ThemeSystem
+	}
 	u.ID = newID()
 	u.CreatedAt, u.UpdatedAt = now(), now()
-	_, err := s.exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		u.ID, u.Email, u.PasswordHash, u.Role, nullTime(u.DisabledAt), nullTime(u.LastSignedInAt), u.LastSignInMethod, u.CreatedAt,
-		u.UpdatedAt)
+	_, err := s.exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		u.ID, u.Email, u.PasswordHash, u.Role, nullTime(u.DisabledAt), nullTime(u.LastSignedInAt), u.LastSignedInMethod, u.Theme,
+		u.CreatedAt, u.UpdatedAt)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("user %s: %w", u.Email, ErrConflict)
 	}
@@ -112,6 +123,13 @@ func (s *Store) RecordSignIn(ctx context.Context, id, method string, at time.Tim
 		`UPDATE users SET last_signed_in_at = $1, last_signed_in_method = $2, updated_at = $3 WHERE id = $4`,
 		at.UTC(), method, now(), id)
 	return expectOne(res, err, "record sign-in", id)
+}
+
+// SetUserTheme sets the colour theme of user id. A preference, not a change of access: the
+// row's updated_at, which the data plane's mark reads, stays.
+func (s *Store) SetUserTheme(ctx context.Context, id, theme string) error {
+	res, err := s.exec(ctx, `UPDATE users SET theme = $1 WHERE id = $2`, theme, id)
+	return expectOne(res, err, "set theme", id)
 }
 
 // SetUserDisabled disables (at a time) or enables (nil) user id; disabling the last enabled

@@ -24,12 +24,14 @@ const (
 	ManageNotifications               // read and clear the notifications raised for admins
 	ManageRules                       // the Rules page: the firewall's rules, policies, policy tests, explain
 	ManageUsers                       // the Users page: every user, adding, changing and deleting them
+	ManageOwnAccount                  // the Account page: one's own password, theme, sessions, deletion
 
 	numActions // not an action: how many there are
 )
 
 var actionNames = [numActions]string{"ViewDevices", "CreateOwnDevice", "ViewDevice", "EditDevice", "DeleteDevice",
-	"ManageAllDevices", "EditRelaySubnets", "EditSettings", "ManageNotifications", "ManageRules", "ManageUsers"}
+	"ManageAllDevices", "EditRelaySubnets", "EditSettings", "ManageNotifications", "ManageRules", "ManageUsers",
+	"ManageOwnAccount"}
 
 func (a Action) String() string {
 	if a < 0 || a >= numActions {
@@ -49,7 +51,7 @@ func Can(u *store.User, act Action, obj any, st store.Settings) bool {
 		return true
 	}
 	switch act {
-	case ViewDevices:
+	case ViewDevices, ManageOwnAccount:
 		return true
 	case ViewDevice:
 		return owns(u, obj)

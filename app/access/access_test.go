@@ -36,6 +36,7 @@ var userRules = map[Action]rule{
 	ManageNotifications: {never, never, never},
 	ManageRules:         {never, never, never},
 	ManageUsers:         {never, never, never},
+	ManageOwnAccount:    {always, always, always}, // the account is always the viewer's own
 }
 
 func TestCanCoversEveryActionRoleObjectAndSetting(t *testing.T) {

@@ -44,6 +44,9 @@ type TabOptions struct {
 	// AllowErrors are the errors the page is expected to log, exactly as NoErrors would
 	// report them, e.g. `console.error: "[object Event]"`.
 	AllowErrors []string
+	// Private opens the tab (Browser.Tab) in a browser context of its own, as a private
+	// window: it shares no cookies with the others, so it holds a session of its own.
+	Private bool
 	// Hidden makes the tab's pages believe they are in the background, as in a tab opened
 	// with a middle click: document.visibilityState is "hidden" until SetVisible. (Headless
 	// Chromium shows every tab.)
@@ -73,10 +76,15 @@ func NewBrowser(t testing.TB, opts TabOptions) *Browser {
 	return openTab(t, ctx, opts)
 }
 
-// Tab opens another tab, in a window of its own, in the same browser.
+// Tab opens another tab, in a window of its own, in the same browser; with opts.Private, in
+// a browser context of its own. The browser must have started: call it after b ran a step.
 func (b *Browser) Tab(t testing.TB, opts TabOptions) *Browser {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(b.Ctx)
+	var ctxOpts []chromedp.ContextOption
+	if opts.Private {
+		ctxOpts = append(ctxOpts, chromedp.WithNewBrowserContext())
+	}
+	ctx, cancel := chromedp.NewContext(b.Ctx, ctxOpts...)
 	t.Cleanup(cancel)
 	return openTab(t, ctx, opts)
 }

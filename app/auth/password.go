@@ -41,8 +41,12 @@ const RetryAfter = 2 * time.Second
 var hashing = newLimiter(runtime.GOMAXPROCS(0), 16*runtime.GOMAXPROCS(0), RetryAfter)
 
 // HashPassword returns an argon2id hash of password in the PHC string format, or ErrBusy.
-// Which passwords are good enough is the user service's policy (users.CheckPassword).
+// Whether a password is good enough is the user service's to say (users.CheckPassword); an
+// empty one is never hashed.
 func HashPassword(password string) (string, error) {
+	if password == "" {
+		return "", errors.New("an empty password is not hashed")
+	}
 	salt := make([]byte, saltLen)
 	rand.Read(salt)
 	var key []byte

@@ -61,6 +61,12 @@ func TestCheckPasswordRejectsMalformedHashes(t *testing.T) {
 	}
 }
 
+func TestHashPasswordRefusesTheEmptyPassword(t *testing.T) {
+	if _, err := HashPassword(""); err == nil || !strings.Contains(err.Error(), "empty password") {
+		t.Errorf("got %v, want an error", err)
+	}
+}
+
 // The limiter never runs more than its slots at once, lets a short queue wait its turn, and
 // turns away at once whoever would make the queue longer.
 func TestLimiterBoundsConcurrencyAndQueue(t *testing.T) {

@@ -156,10 +156,13 @@ func TestUserCommandsForScripts(t *testing.T) {
 				{[]string{"user", "set", "--email", "robert@example.com"}, ExitUsage, "nothing to change: give --role, --new-email, --password-stdin or --disabled"},
 				{[]string{"user", "frobnicate"}, ExitUsage, "unknown user command"},
 				{[]string{"user", "add", "--email", "not an address"}, ExitError, "--email:"},
-				{[]string{"user", "add", "--email", "eve@example.com", "--password", "short"}, ExitError, "--password: Password must be at least 10 characters"},
+				{[]string{"user", "add", "--email", "eve@example.com", "--password", "short"}, ExitError, "--password: The password must have at least 10 characters; this one has 5."},
+				{[]string{"user", "add", "--email", "eve@example.com", "--password", "EVE@example.com"}, ExitError, "--password: The password cannot be your email address."},
+				{[]string{"user", "add", "--email", "eve@example.com", "--password", "Qwertyuiop"}, ExitError, "--password: This password is one of the 10,000 most common passwords"},
+				{[]string{"user", "set", "--email", "robert@example.com", "--password-stdin"}, ExitError, "--password-stdin: This password is one of the 10,000 most common"},
 				{[]string{"user", "set", "--email", "nobody@example.com", "--role", "user"}, ExitError, "There is no user with the email nobody@example.com."},
 			} {
-				if status, _, errOut := c.run("", tc.args...); status != tc.status || !strings.Contains(errOut, tc.says) {
+				if status, _, errOut := c.run("1234567890\n", tc.args...); status != tc.status || !strings.Contains(errOut, tc.says) {
 					t.Errorf("%q: exit %d, %q; want %d saying %q", tc.args, status, errOut, tc.status, tc.says)
 				}
 			}

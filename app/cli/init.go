@@ -38,7 +38,7 @@ var initSettings = []initSetting{
 	{flag: "external-url", env: "WG_EXTERNAL_URL", prompt: "External URL of the web UI"},
 	{flag: "wg-endpoint-host", env: "WG_WG_ENDPOINT_HOST", prompt: "Host name or IP that clients dial"},
 	{flag: "admin-email", env: "WG_ADMIN_EMAIL", prompt: "Admin email", admin: true},
-	{flag: "admin-password", env: "WG_ADMIN_PASSWORD", prompt: fmt.Sprintf("Admin password (at least %d characters)", users.MinPasswordLength), secret: true, admin: true},
+	{flag: "admin-password", env: "WG_ADMIN_PASSWORD", prompt: fmt.Sprintf("Admin password (at least %d characters, not a common one)", users.MinPasswordLength), secret: true, admin: true},
 }
 
 // initialize sets WireGUI up: it asks for the settings (or takes them as flags with

@@ -10,9 +10,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"wiregui/app/auth"
 	"wiregui/app/text"
@@ -28,6 +26,7 @@ type Store interface {
 	ListUsers(ctx context.Context) ([]store.User, error)
 	UpdateUser(ctx context.Context, id string, fn func(*store.User) error) (*store.User, error)
 	DeleteUser(ctx context.Context, id string) error
+	SetUserTheme(ctx context.Context, id, theme string) error
 }
 
 // Service creates and changes users.
@@ -77,25 +76,6 @@ func (s *Service) Create(ctx context.Context, spec Spec) (*store.User, error) {
 		return nil, fmt.Errorf("create user %s: %w", u.Email, err)
 	}
 	return u, nil
-}
-
-// MinPasswordLength is the fewest characters (code points) a new password has.
-const MinPasswordLength = 10
-
-// CheckPassword is the password policy, the one place that decides whether password may
-// become the password of the user with email (in the form it is stored, NormalizeEmail):
-// at least MinPasswordLength characters, and not the email address itself. A password
-// that breaks it is an InputError on "password". Passwords set before a stricter policy
-// still sign in: only new ones are checked.
-func CheckPassword(email, password string) error {
-	bad := func(message string) error { return &text.InputError{Field: "password", Message: message} }
-	if n := utf8.RuneCountInString(password); n < MinPasswordLength {
-		return bad(fmt.Sprintf("Password must be at least %d characters (this one has %d).", MinPasswordLength, n))
-	}
-	if email != "" && strings.EqualFold(strings.TrimSpace(password), email) {
-		return bad("Password cannot be the email address.")
-	}
-	return nil
 }
 
 // FirstAdmin creates the admin email with password when there are no users at all, and
@@ -167,7 +147,7 @@ func (s *Service) UpdateByID(ctx context.Context, id string, c Change) (*store.U
 	}
 	var hash string
 	if c.Password != nil {
-		pwErr = CheckPassword(cmp.Or(newEmail, store.NormalizeEmail(*c.Email)), *c.Password)
+		pwErr = CheckPassword(newEmail, *c.Password)
 	}
 	if err := errors.Join(emailErr, pwErr); err != nil {
 		return nil, false, err

@@ -97,30 +97,6 @@ func TestSetDisabledIsIdempotentAndTellsTheDataPlane(t *testing.T) {
 	})
 }
 
-func TestCheckPassword(t *testing.T) {
-	for _, tc := range []struct {
-		email, password, want string
-	}{
-		{"ann@example.com", "0123456789", ""},
-		{"ann@example.com", "ünïcödé±±", "Password must be at least 10 characters (this one has 9)."},
-		{"ann@example.com", "ünïcödé±±±", ""},
-		{"ann@example.com", "", "Password must be at least 10 characters (this one has 0)."},
-		{"ann@example.com", "ANN@example.com", "Password cannot be the email address."},
-		{"ann@example.com", "ann@example.com.", ""},
-		{"", "0123456789", ""},
-	} {
-		err := users.CheckPassword(tc.email, tc.password)
-		var bad *text.InputError
-		switch {
-		case tc.want == "" && err != nil:
-			t.Errorf("%q for %s: got %v, want it accepted", tc.password, tc.email, err)
-		case tc.want != "" && (!errors.As(err, &bad) || bad.Field != "password" || bad.Message != tc.want):
-			t.Errorf("%q for %s: got %v, want %q on password", tc.password, tc.email, err, tc.want)
-		}
-	}
-}
-
-// fields is the field of each InputError in err, in order.
 func fields(err error) []string {
 	var out []string
 	for _, bad := range text.InputErrors(err) {

@@ -142,14 +142,14 @@ func TestAddUserNamesEveryMistakeAtOnce(t *testing.T) {
 		{"everything wrong", url.Values{"email": {"not an address"}, "role": {"root"}, "password": {"short"}}, map[string]string{
 			"user-add-email":    `"not an address" is not an email address (name@domain).`,
 			"user-add-role":     "Choose a role: admin or user.",
-			"user-add-password": "Password must be at least 10 characters (this one has 5).",
+			"user-add-password": "The password must have at least 10 characters; this one has 5.",
 		}},
 		{"no password", url.Values{"email": {"ann@"}, "role": {"user"}}, map[string]string{
 			"user-add-email":    `"ann@" is not an email address (name@domain).`,
 			"user-add-password": "Enter a password for the new user.",
 		}},
 		{"the email as password", url.Values{"email": {"Ann@Example.com"}, "role": {"user"}, "password": {"ann@example.com"}},
-			map[string]string{"user-add-password": "Password cannot be the email address."}},
+			map[string]string{"user-add-password": "The password cannot be your email address."}},
 		{"taken", url.Values{"email": {"ROOT@example.com"}, "role": {"admin"}, "password": {"a long password"}},
 			map[string]string{"user-add-email": "A user with the email root@example.com already exists."}},
 	} {
@@ -210,7 +210,7 @@ func TestEditUser(t *testing.T) {
 
 	r := c.HTMX("/admin/users/"+bob.ID, url.Values{"email": {"bob@"}, "role": {"god"}, "password": {"bob@"}})
 	want := map[string]string{"user-edit-email": `"bob@" is not an email address (name@domain).`, "user-edit-role": "Choose a role: admin or user.",
-		"user-edit-password": "Password must be at least 10 characters (this one has 4)."}
+		"user-edit-password": "The password must have at least 10 characters; this one has 4."}
 	if got := fieldErrors(r.Body); r.Status != http.StatusUnprocessableEntity || !maps(got, want) {
 		t.Errorf("bad edit: %d %q; want %q", r.Status, got, want)
 	}

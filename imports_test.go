@@ -27,6 +27,7 @@ var mayImport = map[string][]string{
 	"wiregui/app/dataplane":      {"wiregui/store", "wiregui/wg", "wiregui/wg/firewall"},
 	"wiregui/app/devices":        {"wiregui/app/text", "wiregui/store", "wiregui/wg"},
 	"wiregui/app/instance":       {"wiregui/app/devices", "wiregui/app/rules", "wiregui/config", "wiregui/store", "wiregui/wg"},
+	"wiregui/app/mfa":            {"wiregui/app/text", "wiregui/store"},
 	"wiregui/app/rules":          {"wiregui/app/devices", "wiregui/app/text", "wiregui/store", "wiregui/wg/firewall"},
 	"wiregui/app/text":           {"wiregui/wg"},
 	"wiregui/app/users":          {"wiregui/app/auth", "wiregui/app/text", "wiregui/store"},

@@ -23,7 +23,7 @@ var mayImport = map[string][]string{
 	"wiregui/app/access":         {"wiregui/store"},
 	"wiregui/app/apptest":        {},
 	"wiregui/app/auth":           {},
-	"wiregui/app/cli":            {"wiregui/app/access", "wiregui/app/devices", "wiregui/app/instance", "wiregui/app/rules", "wiregui/app/text", "wiregui/app/users", "wiregui/config", "wiregui/store", "wiregui/wg"},
+	"wiregui/app/cli":            {"wiregui/app/access", "wiregui/app/devices", "wiregui/app/instance", "wiregui/app/mfa", "wiregui/app/rules", "wiregui/app/text", "wiregui/app/users", "wiregui/config", "wiregui/store", "wiregui/wg"},
 	"wiregui/app/dataplane":      {"wiregui/store", "wiregui/wg", "wiregui/wg/firewall"},
 	"wiregui/app/devices":        {"wiregui/app/text", "wiregui/store", "wiregui/wg"},
 	"wiregui/app/instance":       {"wiregui/app/devices", "wiregui/app/rules", "wiregui/config", "wiregui/store", "wiregui/wg"},

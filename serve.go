@@ -16,6 +16,7 @@ import (
 	"wiregui/app"
 	"wiregui/app/dataplane"
 	"wiregui/app/instance"
+	"wiregui/app/mfa"
 	"wiregui/app/users"
 	"wiregui/collector"
 	"wiregui/config"
@@ -142,10 +143,19 @@ func serve(args []string) error {
 	if cfg.Metrics.VictoriaMetricsURL != "" {
 		history = &collector.History{URL: cfg.Metrics.VictoriaMetricsURL}
 	}
+	// Second factors. The attempt limiter of sign-in bounds their guesses too (wired with it).
+	mfaSvc, err := mfa.New(mfa.Options{Store: st, ExternalURL: cfg.ExternalURL, Key: secretKey, Logger: log})
+	if err != nil {
+		return err
+	}
+	if why := mfaSvc.WebAuthnUnavailable(); why != "" {
+		log.Warn("security keys and passkeys are off: "+why, slog.String("external_url", cfg.ExternalURL))
+	}
 	opts := app.Options{
 		Store:         st,
 		Devices:       devices,
 		Rules:         rulesSvc,
+		MFA:           mfaSvc,
 		Logger:        log,
 		ExternalURL:   cfg.ExternalURL,
 		SecretKey:     secretKey,

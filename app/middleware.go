@@ -31,6 +31,16 @@ const (
 	sessionCSRF   = "csrf"
 	sessionFlash  = "flash"
 	sessionSeen   = "seen" // unix ms of the last request, give or take sessionSeenEvery
+	// A sign-in that waits for its second factor (login.go): who passed the first, how, and
+	// until when (unix ms) the second may come.
+	sessionPendingUser   = "mfa_user"
+	sessionPendingMethod = "mfa_method"
+	sessionPendingUntil  = "mfa_until"
+	// sessionEnrol holds the first factor of a sign-in that must add a second factor before
+	// anything else (enrolGate).
+	sessionEnrol = "mfa_enrol"
+	// sessionWebAuthn holds the WebAuthn ceremony begun, until its answer comes (mfa.Ceremony).
+	sessionWebAuthn = "webauthn"
 )
 
 // A signed-in session ends after sessionIdle without a request. Activity is written at most
@@ -109,6 +119,10 @@ func (s *Server) withUser(next http.Handler) http.Handler {
 			if now.Sub(time.UnixMilli(s.sessions.GetInt64(ctx, sessionSeen))) > sessionSeenEvery {
 				s.sessions.Put(ctx, sessionSeen, now.UnixMilli())
 			}
+			if s.sessions.GetString(ctx, sessionEnrol) != "" && !enrolPath(r.URL.Path) {
+				s.enrolGate(w, r)
+				return
+			}
 			next.ServeHTTP(w, r.WithContext(ctx))
 		}
 	})
@@ -163,8 +177,8 @@ func (s *Server) csrfToken(r *http.Request) string {
 }
 
 // checkCSRF refuses state-changing requests that do not carry their token, in the
-// X-CSRF-Token header (htmx) or the csrf_token form field: a signed-in user's session token,
-// or else the sign-in form's signed token (loginToken). It backs up the origin check of
+// X-CSRF-Token header (htmx) or the csrf_token form field: the session's token, or for a
+// visitor who is not signed in the sign-in form's signed token (loginToken). It backs up the origin check of
 // http.CrossOriginProtection, which runs first.
 func (s *Server) checkCSRF(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -177,11 +191,11 @@ func (s *Server) checkCSRF(next http.Handler) http.Handler {
 		if got == "" {
 			got = r.PostFormValue(csrfField)
 		}
-		var ok bool
-		if currentUser(r) != nil {
-			want := s.sessions.GetString(r.Context(), sessionCSRF)
-			ok = want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
-		} else {
+		// A session's own token (a signed-in user's, or a sign-in's that waits for its second
+		// factor); a visitor without one has the sign-in form's.
+		want := s.sessions.GetString(r.Context(), sessionCSRF)
+		ok := want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+		if !ok && currentUser(r) == nil {
 			ok = s.validLoginToken(r, got)
 		}
 		if !ok {

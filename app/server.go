@@ -18,6 +18,7 @@ import (
 
 	"wiregui/app/dataplane"
 	"wiregui/app/devices"
+	"wiregui/app/mfa"
 	"wiregui/app/rules"
 	"wiregui/assets"
 	"wiregui/collector"
@@ -44,9 +45,11 @@ type Store interface {
 
 // Options are the web server's dependencies and settings.
 type Options struct {
-	Store       Store
-	Devices     *devices.Service
-	Rules       *rules.Service
+	Store   Store
+	Devices *devices.Service
+	Rules   *rules.Service
+	// MFA checks and enrols second factors (required).
+	MFA         *mfa.Service
 	Logger      *slog.Logger
 	ExternalURL string // e.g. https://vpn.example.com; https turns on Secure cookies
 	// SecretKey signs what the server hands out without storing it: the sign-in form's CSRF
@@ -78,6 +81,7 @@ type Server struct {
 	store           Store
 	devices         *devices.Service
 	rules           *rules.Service
+	mfa             *mfa.Service
 	firewall        Firewall
 	log             *slog.Logger
 	render          *assets.Renderer
@@ -109,10 +113,14 @@ func New(opts Options) (*Server, error) {
 	if len(opts.SecretKey) < 32 {
 		return nil, fmt.Errorf("secret key: got %d bytes, want at least 32", len(opts.SecretKey))
 	}
+	if opts.MFA == nil {
+		return nil, errors.New("no mfa service")
+	}
 	s := &Server{
 		store:    opts.Store,
 		devices:  opts.Devices,
 		rules:    opts.Rules,
+		mfa:      opts.MFA,
 		firewall: opts.Firewall,
 		log:      opts.Logger,
 		render:   render,

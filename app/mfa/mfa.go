@@ -10,6 +10,9 @@ package mfa
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,7 +59,9 @@ type Options struct {
 	// its origin the only one WebAuthn answers are accepted from. A host that is an IP address
 	// leaves WebAuthn off (browsers take only domain names), and WebAuthnUnavailable says why.
 	ExternalURL string
-	// Key signs the TOTP enrolments handed to the browser (at least 32 bytes).
+	// Key is the server's secret key (at least 32 bytes): the service derives from it the key
+	// of its own that signs the TOTP enrolments handed to the browser. Without one (a command
+	// that enrols nobody) the key is random, and an enrolment lasts as long as the process.
 	Key    []byte
 	Logger *slog.Logger
 	// Now is the clock; nil is time.Now.
@@ -84,10 +89,16 @@ func New(opts Options) (*Service, error) {
 	if opts.Store == nil {
 		return nil, errors.New("mfa: a store is required")
 	}
-	if len(opts.Key) < 32 {
+	switch {
+	case len(opts.Key) == 0:
+		opts.Key = make([]byte, 32)
+		rand.Read(opts.Key)
+	case len(opts.Key) < 32:
 		return nil, fmt.Errorf("mfa: key: got %d bytes, want at least 32", len(opts.Key))
 	}
-	s := &Service{store: opts.Store, limiter: opts.Limiter, key: opts.Key, log: opts.Logger, now: opts.Now}
+	mac := hmac.New(sha256.New, opts.Key)
+	mac.Write([]byte("wiregui totp enrolment"))
+	s := &Service{store: opts.Store, limiter: opts.Limiter, key: mac.Sum(nil), log: opts.Logger, now: opts.Now}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

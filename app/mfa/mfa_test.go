@@ -12,6 +12,7 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/hotp"
 
+	"wiregui/app/apptest"
 	"wiregui/app/mfa"
 	"wiregui/app/text"
 	"wiregui/store"
@@ -33,44 +34,6 @@ func (c *clock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// memLimiter is a Limiter for the tests only (the server's is the sign-in attempt limiter):
-// after max wrong attempts in a row an account waits lockout.
-type memLimiter struct {
-	max     int
-	lockout time.Duration
-	now     func() time.Time
-
-	mu    sync.Mutex
-	fails map[string]int
-	until map[string]time.Time
-}
-
-func newLimiter(max int, lockout time.Duration, now func() time.Time) *memLimiter {
-	return &memLimiter{max: max, lockout: lockout, now: now, fails: map[string]int{}, until: map[string]time.Time{}}
-}
-
-func (l *memLimiter) Check(_ context.Context, account string) (time.Duration, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return max(l.until[account].Sub(l.now()), 0), nil
-}
-
-func (l *memLimiter) Fail(_ context.Context, account string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.fails[account]++; l.fails[account] >= l.max {
-		l.until[account], l.fails[account] = l.now().Add(l.lockout), 0
-	}
-	return nil
-}
-
-func (l *memLimiter) Succeed(_ context.Context, account string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.fails, account)
-	return nil
-}
-
 // t0 is the start of a 30-second step, so that the tests move from step to step exactly.
 var t0 = time.Unix(1_800_000_000, 0)
 
@@ -78,13 +41,13 @@ type env struct {
 	st      *store.Store
 	svc     *mfa.Service
 	clock   *clock
-	limiter *memLimiter
+	limiter *apptest.Limiter
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{st: storetest.Open(t, "sqlite"), clock: &clock{t: t0}}
-	e.limiter = newLimiter(3, time.Minute, e.clock.Now)
+	e.limiter = &apptest.Limiter{Max: 3, Lockout: time.Minute, Now: e.clock.Now}
 	svc, err := mfa.New(mfa.Options{Store: e.st, Limiter: e.limiter, ExternalURL: "https://vpn.example.com",
 		Key: []byte("a test key of at least thirty-two bytes"), Now: e.clock.Now})
 	if err != nil {
@@ -370,7 +333,7 @@ func TestWebAuthnNeedsADomainName(t *testing.T) {
 func TestTOTPCodeUsedAtOnceTwiceWorksOnce(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	e.limiter.max = 1000 // the losers' wrong attempts lock nobody out here
+	e.limiter.Max = 1000 // the losers' wrong attempts lock nobody out here
 	u := e.user(t, "race@example.com")
 	e.totpMethod(t, u)
 	right := code(t, secret, e.clock.Now())
@@ -395,5 +358,20 @@ func TestTOTPCodeUsedAtOnceTwiceWorksOnce(t *testing.T) {
 	}
 	if ok != 1 {
 		t.Errorf("%d sign-ins with one code at once: %d got in, want 1", racers, ok)
+	}
+}
+
+// A wrong code shows the same QR code again: the enrolment resumes from its token, for its
+// user only.
+func TestTOTPEnrolmentResumes(t *testing.T) {
+	e := newEnv(t)
+	alice, bob := e.user(t, "alice@example.com"), e.user(t, "bob@example.com")
+	en, _ := e.svc.StartTOTP(alice)
+	again, err := e.svc.ResumeTOTP(alice, en.Token)
+	if err != nil || again != en {
+		t.Errorf("resumed %+v, %v; want %+v", again, err, en)
+	}
+	if _, err := e.svc.ResumeTOTP(bob, en.Token); inputField(err) != "code" {
+		t.Errorf("bob resumes alice's enrolment: %v, want an input error on code", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base32"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -53,6 +54,25 @@ func (s *Service) StartTOTP(u *store.User) (Enrolment, error) {
 	expires := strconv.FormatInt(s.now().Add(enrolmentLifetime).Unix(), 10)
 	token := key.Secret() + "." + expires + "." + s.signEnrolment(u.ID, key.Secret(), expires)
 	return Enrolment{Secret: key.Secret(), URL: key.URL(), Token: token}, nil
+}
+
+// ResumeTOTP returns the enrolment of a token StartTOTP made for u, to show its QR code
+// again (after a wrong code); an InputError on "code" when the token is not valid.
+func (s *Service) ResumeTOTP(u *store.User, token string) (Enrolment, error) {
+	secret, err := s.enrolmentSecret(u, token)
+	if err != nil {
+		return Enrolment{}, err
+	}
+	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(secret)
+	if err != nil {
+		return Enrolment{}, errEnrolmentExpired
+	}
+	key, err := totp.Generate(totp.GenerateOpts{Issuer: Issuer, AccountName: u.Email, Period: uint(totpPeriod / time.Second),
+		Digits: totpDigits, Algorithm: otp.AlgorithmSHA1, Secret: raw})
+	if err != nil || key.Secret() != secret {
+		return Enrolment{}, errEnrolmentExpired
+	}
+	return Enrolment{Secret: secret, URL: key.URL(), Token: token}, nil
 }
 
 // signEnrolment is the signature of an enrolment of secret for user id until expires.

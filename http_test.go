@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -51,8 +52,8 @@ func (o *lockedOutput) String() string {
 }
 
 // startLocal starts wiregui serve on a free loopback port; extraEnv overrides the defaults,
-// among them the data dir and the metrics listener (off). It is stopped with SIGTERM when the
-// test ends.
+// among them the data dir and the metrics listener (off); "{port}" in it is the port. It is
+// stopped with SIGTERM when the test ends.
 func startLocal(t *testing.T, extraEnv ...string) *localServer {
 	t.Helper()
 	port := freeLoopbackPort(t)
@@ -61,7 +62,9 @@ func startLocal(t *testing.T, extraEnv ...string) *localServer {
 	s.cmd.Env = append(envWithoutSettings(), "WG_DATA_DIR="+t.TempDir(), "WG_HOST=127.0.0.1", fmt.Sprintf("WG_PORT=%d", port),
 		"WG_EXTERNAL_URL="+s.url, "WG_WG_ENABLED=false", "WG_METRICS_LISTEN=off",
 		"WG_ADMIN_EMAIL="+adminEmail, "WG_ADMIN_PASSWORD="+adminPassword)
-	s.cmd.Env = append(s.cmd.Env, extraEnv...)
+	for _, kv := range extraEnv {
+		s.cmd.Env = append(s.cmd.Env, strings.ReplaceAll(kv, "{port}", strconv.Itoa(port)))
+	}
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"wiregui/app"
 	"wiregui/app/dataplane"
 	"wiregui/app/instance"
+	"wiregui/app/mfa"
 	"wiregui/app/text"
 	"wiregui/app/users"
 	"wiregui/collector"
@@ -148,11 +149,20 @@ func serve(args []string) error {
 	if cfg.Metrics.VictoriaMetricsURL != "" {
 		history = &collector.History{URL: cfg.Metrics.VictoriaMetricsURL}
 	}
+	// Second factors. The attempt limiter of sign-in bounds their guesses too (wired with it).
+	mfaSvc, err := mfa.New(mfa.Options{Store: st, ExternalURL: cfg.ExternalURL, Key: secretKey, Logger: log})
+	if err != nil {
+		return err
+	}
+	if why := mfaSvc.WebAuthnUnavailable(); why != "" {
+		log.Warn("security keys and passkeys are off: "+why, slog.String("external_url", cfg.ExternalURL))
+	}
 	opts := app.Options{
 		Store:         st,
 		Devices:       devices,
 		Rules:         rulesSvc,
 		Users:         usersSvc,
+		MFA:           mfaSvc,
 		Logger:        log,
 		ExternalURL:   cfg.ExternalURL,
 		SecretKey:     secretKey,

@@ -49,7 +49,13 @@ type sessionRow struct {
 }
 
 // signInWords says how a user signs in, after "with": "password" → "a password".
-var signInWords = map[string]string{"password": "a password"}
+var signInWords = map[string]string{
+	"password":               "a password",
+	"password+totp":          "a password and an authenticator app's code",
+	"password+webauthn":      "a password and a security key",
+	"password+recovery_code": "a password and a recovery code",
+	"passkey":                "a passkey",
+}
 
 func (s *Server) showAccount(w http.ResponseWriter, r *http.Request) {
 	pd, err := s.accountPage(r)

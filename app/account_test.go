@@ -78,9 +78,10 @@ func TestAccountPageShowsTheUsersDetails(t *testing.T) {
 			`value="system" checked`, `value="light"`, `value="dark"`,
 			"<strong>This session</strong>, now", "You are signed in here only.",
 			"Delete my account", "with your 2 devices",
-			`<a class="user-email" href="/account"`, `aria-current="page">alice@example.com</a>`)
+			`<a class="user-email" href="/account"`, `aria-current="page">alice@example.com</a>`,
+			`<a class="btn" href="/account/mfa">Manage two-factor authentication</a>`)
 		wantLacks(t, "the Account page", body, "Sign out everywhere else", // she has no other session
-			"SSO", "single sign-on", "API token", "Two-factor", "MFA", "coming soon")
+			"SSO", "single sign-on", "API token", "coming soon")
 
 		_, ac := e.signedIn(t, "root@example.com", store.RoleAdmin)
 		wantContains(t, "an admin's Account page", ac.Get("/account").Body, "<dt>Role</dt><dd>Admin</dd>", "with your 0 devices")

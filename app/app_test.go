@@ -21,6 +21,7 @@ import (
 	"wiregui/app/auth"
 	"wiregui/app/dataplane"
 	"wiregui/app/devices"
+	"wiregui/app/mfa"
 	"wiregui/app/rules"
 	"wiregui/app/users"
 	"wiregui/collector"
@@ -42,6 +43,9 @@ type env struct {
 	web     *app.Server
 	// wg is what the data plane reports; set it before the requests that should see it.
 	wg dataplane.Status
+	// mfa checks second factors, with limiter bounding wrong codes (3 in a row: a minute).
+	mfa     *mfa.Service
+	limiter *apptest.Limiter
 }
 
 // newEnv starts a web server on a fresh SQLite store; opts adjust its options.
@@ -98,6 +102,13 @@ func newEnvOn(t testing.TB, driver, dsn string, opts ...func(*app.Options)) *env
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if o.MFA == nil {
+		e.limiter = &apptest.Limiter{Max: 3, Lockout: time.Minute, Now: time.Now}
+		if o.MFA, err = mfa.New(mfa.Options{Store: st, Limiter: e.limiter, ExternalURL: o.ExternalURL, Key: o.SecretKey}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.mfa = o.MFA
 	web, err := app.New(o)
 	if err != nil {
 		t.Fatal(err)

@@ -24,8 +24,9 @@ type per struct{ own, others, missing int }
 
 func every(status int) per { return per{status, status, status} }
 
-// authzRow is the answer of one route to each role. {id} in path is the device; {rule},
-// {test} and {newuser} are a rule, a policy test and a user made for the request.
+// authzRow is the answer of one route to each role. {id} in path is the device, {method} an
+// MFA method; {rule}, {test} and {newuser} are a rule, a policy test and a user made for the
+// request.
 type authzRow struct {
 	pattern                string // as routes.go registers it
 	method                 string // only for a pattern without one
@@ -61,6 +62,33 @@ var authzTable = []authzRow{
 	{pattern: "POST /account/sessions/end", path: "/account/sessions/end", anonymous: every(403), user: every(303), admin: every(303)},
 	{pattern: "POST /account/delete", path: "/account/delete", form: url.Values{"confirm_email": {"someone@example.com"}},
 		anonymous: every(403), user: every(422), admin: every(422)},
+	// A sign-in's second factor: nobody here waits for one, so a visitor is sent to sign in
+	// and a signed-in user to their devices. A visitor's POST to /mfa carries the sign-in
+	// form's token, whose cookie is for /login only (403). The passkey's sign-in is allowed,
+	// and the server at 127.0.0.1 can do no WebAuthn (409: past the checks).
+	{pattern: "GET /mfa", path: "/mfa", anonymous: every(303), user: every(303), admin: every(303)},
+	{pattern: "POST /mfa", path: "/mfa", form: url.Values{"code": {"123456"}}, anonymous: every(403), user: every(303), admin: every(303)},
+	{pattern: "POST /mfa/webauthn/begin", path: "/mfa/webauthn/begin", anonymous: every(403), user: every(303), admin: every(303)},
+	{pattern: "POST /mfa/webauthn/finish", path: "/mfa/webauthn/finish", anonymous: every(403), user: every(303), admin: every(303)},
+	{pattern: "POST /login/passkey/begin", path: "/login/passkey/begin", anonymous: every(409), user: every(409), admin: every(409)},
+	{pattern: "POST /login/passkey/finish", path: "/login/passkey/finish", anonymous: every(409), user: every(409), admin: every(409)},
+
+	// Two-factor authentication: everyone's own page. {method} is an MFA method: the role's
+	// own, another user's, or none; nobody reaches another user's here, admins included. A
+	// wrong code and recovery codes without a method are 422.
+	{pattern: "GET /account/mfa", path: "/account/mfa", anonymous: every(303), user: every(200), admin: every(200)},
+	{pattern: "GET /account/mfa/totp", path: "/account/mfa/totp", anonymous: every(303), user: every(200), admin: every(200)},
+	{pattern: "POST /account/mfa/totp", path: "/account/mfa/totp", form: url.Values{"name": {"Phone"}, "code": {"000000"}},
+		anonymous: every(403), user: every(422), admin: every(422)},
+	{pattern: "POST /account/mfa/webauthn/begin", path: "/account/mfa/webauthn/begin", form: url.Values{"name": {"Key"}},
+		anonymous: every(403), user: every(409), admin: every(409)},
+	{pattern: "POST /account/mfa/webauthn/finish", path: "/account/mfa/webauthn/finish",
+		anonymous: every(403), user: every(409), admin: every(409)},
+	{pattern: "POST /account/mfa/recovery", path: "/account/mfa/recovery", anonymous: every(403), user: every(422), admin: every(422)},
+	{pattern: "GET /account/mfa/{id}/delete", path: "/account/mfa/{method}/delete",
+		anonymous: every(303), user: per{200, 404, 404}, admin: per{200, 404, 404}},
+	{pattern: "POST /account/mfa/{id}/delete", path: "/account/mfa/{method}/delete",
+		anonymous: every(403), user: per{303, 404, 404}, admin: per{303, 404, 404}},
 
 	{pattern: "GET /devices", path: "/devices", anonymous: every(303), user: every(200), admin: every(200)},
 	{pattern: "POST /devices", path: "/devices", form: url.Values{"name": {"new"}},
@@ -154,6 +182,9 @@ func TestEveryRouteAnswersEachRoleAsTheTableSays(t *testing.T) {
 		o.History = &collector.History{URL: "http://127.0.0.1:1"} // nothing listens on port 1
 	})
 	bob := e.user(t, "bob@example.com", password, store.RoleUnprivileged)
+	if _, err := e.store.UpdateSettings(t.Context(), func(st *store.Settings) error { st.PasswordlessEnabled = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
 
 	rows := map[string]bool{}
 	for _, row := range authzTable {
@@ -205,7 +236,12 @@ func TestEveryRouteAnswersEachRoleAsTheTableSays(t *testing.T) {
 				{"another user's device", want.others, func() string { return newDevice(bob, "bob's") }},
 				{"missing device", want.missing, func() string { return "no-such-device" }},
 			}
-			if !strings.Contains(row.path, "{id}") {
+			if strings.Contains(row.path, "{method}") {
+				objects[0].id = func() string { return e.mfaMethod(t, ownerOf(c, alice)) }
+				objects[1].id = func() string { return e.mfaMethod(t, bob) }
+				objects[2].id = func() string { return "no-such-method" }
+			}
+			if !strings.Contains(row.path, "{id}") && !strings.Contains(row.path, "{method}") {
 				if want != every(want.own) {
 					t.Errorf("%s %s: the path names no device, so one status per role, got %+v", method, row.path, want)
 				}
@@ -215,7 +251,7 @@ func TestEveryRouteAnswersEachRoleAsTheTableSays(t *testing.T) {
 			for _, o := range objects {
 				path := row.path
 				if o.id != nil {
-					path = strings.ReplaceAll(path, "{id}", o.id())
+					path = strings.NewReplacer("{id}", o.id(), "{method}", o.id()).Replace(path)
 				}
 				if strings.Contains(path, "{rule}") {
 					path = strings.ReplaceAll(path, "{rule}", e.rule(t, rules.RuleSpec{Action: "drop", Destination: "192.0.2.0/24"}).ID)
@@ -243,6 +279,9 @@ func TestEveryRouteAnswersEachRoleAsTheTableSays(t *testing.T) {
 				}
 				if loc := r.Header.Get("Location"); c.user == nil && r.Status == http.StatusSeeOther && loc != "/login" {
 					t.Errorf("%s: sent to %q, want /login", name, loc)
+				}
+				for _, u := range []*store.User{alice, root, bob} { // a second factor would stop the next sign-ins
+					e.store.ResetMFA(t.Context(), u.ID)
 				}
 			}
 			if row.pattern == "POST /logout" && c.user != nil {

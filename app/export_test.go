@@ -26,3 +26,11 @@ func (s *Server) RoutePatterns() []string {
 	}
 	return patterns
 }
+
+// SetPendingMFA sets how long a sign-in waits for its second factor, and returns a function
+// that restores it.
+func SetPendingMFA(d time.Duration) (restore func()) {
+	was := pendingMFA
+	pendingMFA = d
+	return func() { pendingMFA = was }
+}

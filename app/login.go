@@ -1,7 +1,9 @@
 package app
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -58,7 +60,24 @@ func (s *Server) popLoginNotice(w http.ResponseWriter, r *http.Request) string {
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) *PageData {
 	pd := s.page(r, "Sign in", "login")
 	pd.CSRFToken = s.loginToken(w, r)
+	pd.Data = loginOptions{Passkey: s.passkeyOffered(r)}
 	return pd
+}
+
+// loginOptions are the ways of signing in the sign-in page offers besides the password.
+type loginOptions struct {
+	Passkey bool // with a passkey alone
+}
+
+// passkeyOffered reports whether the sign-in page offers a passkey: an admin allows it and
+// this server can do WebAuthn. When the settings cannot be read, the page offers the password
+// alone (the database's state is told elsewhere).
+func (s *Server) passkeyOffered(r *http.Request) bool {
+	if s.mfa.WebAuthnUnavailable() != "" {
+		return false
+	}
+	st, err := s.store.Settings(r.Context())
+	return err == nil && st.PasswordlessEnabled
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
@@ -107,37 +126,128 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.renderPage(w, r, http.StatusUnauthorized, "login", pd)
 		return
 	}
-	if err := s.signIn(w, r, u, "password"); err != nil {
+	s.signIn(w, r, u, "password")
+}
+
+// pendingMFA is how long a sign-in waits for its second factor. (A variable for the tests.)
+var pendingMFA = 5 * time.Minute
+
+// signIn signs u in on this request by method ("password", …), once that first factor has been
+// checked, and answers the request: every way of signing in ends here. A user with a second
+// factor is not signed in yet: the session only remembers, for pendingMFA, who passed the
+// first factor, and the second (/mfa) completes the sign-in. A user without one, where an
+// admin requires one, is signed in to add one first (enrolGate). A passkey is both factors.
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request, u *store.User, method string) {
+	ctx := r.Context()
+	methods, err := s.mfa.Methods(ctx, u.ID)
+	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/devices", http.StatusSeeOther)
+	st, err := s.store.Settings(ctx)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	var next string
+	switch {
+	case multiFactor(method) || len(methods) == 0 && !st.MFARequired:
+		next, err = "/devices", s.finishSignIn(w, r, u, method)
+	case len(methods) > 0:
+		next, err = "/mfa", s.awaitSecondFactor(w, r, u, method)
+	default:
+		next, err = "/account/mfa", s.startEnrolment(w, r, u, method)
+	}
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	goTo(w, r, next)
 }
 
-// signIn signs u in on this request, by method ("password", …): the one place where every
-// way of signing in ends, once every factor it needs has been checked.
-func (s *Server) signIn(w http.ResponseWriter, r *http.Request, u *store.User, method string) error {
-	// Recorded before the session changes, so that a failed write (a full disk) leaves the
-	// visitor signed out, with the error page alone.
-	if err := s.store.RecordSignIn(r.Context(), u.ID, method, time.Now()); err != nil {
+// multiFactor reports whether a way of signing in proves two factors by itself: a passkey
+// whose authenticator verified its user.
+func multiFactor(method string) bool { return method == "passkey" }
+
+// newSession starts the session of a sign-in afresh: a new token defeats session fixation, and
+// nothing of a session from before (another user's, an earlier attempt) carries over.
+func (s *Server) newSession(w http.ResponseWriter, ctx context.Context) error {
+	if err := s.sessions.RenewToken(ctx); err != nil {
 		return err
 	}
-	// A new token on every privilege change defeats session fixation. The session is
-	// created here, at sign-in, and not before.
-	if err := s.sessions.RenewToken(r.Context()); err != nil {
+	if err := s.sessions.Clear(ctx); err != nil {
+		return err
+	}
+	s.sessions.Put(ctx, sessionCSRF, randomHex(32))
+	s.endLoginToken(w)
+	return nil
+}
+
+// awaitSecondFactor remembers, for pendingMFA, that u passed the first factor method; the
+// session expires with it.
+func (s *Server) awaitSecondFactor(w http.ResponseWriter, r *http.Request, u *store.User, method string) error {
+	ctx := r.Context()
+	if err := s.newSession(w, ctx); err != nil {
+		return err
+	}
+	until := time.Now().Add(pendingMFA)
+	s.sessions.SetDeadline(ctx, until)
+	s.sessions.Put(ctx, sessionPendingUser, u.ID)
+	s.sessions.Put(ctx, sessionPendingMethod, method)
+	s.sessions.Put(ctx, sessionPendingUntil, until.UnixMilli())
+	s.log.Info("sign-in awaits a second factor", slog.String("user", u.Email), slog.String("method", method))
+	return nil
+}
+
+// startEnrolment signs u in to add a second factor and nothing else (enrolGate); adding one
+// completes the sign-in by method (finishEnrolment).
+func (s *Server) startEnrolment(w http.ResponseWriter, r *http.Request, u *store.User, method string) error {
+	ctx := r.Context()
+	if err := s.newSession(w, ctx); err != nil {
+		return err
+	}
+	s.sessions.Put(ctx, sessionUserID, u.ID)
+	s.sessions.Put(ctx, sessionSeen, time.Now().UnixMilli())
+	s.sessions.Put(ctx, sessionEnrol, method)
+	s.log.Info("sign-in awaits a second factor's enrolment", slog.String("user", u.Email), slog.String("method", method))
+	return nil
+}
+
+// finishSignIn signs u in by method ("password", "password+totp", "passkey", …) once every
+// factor it needs is checked.
+func (s *Server) finishSignIn(w http.ResponseWriter, r *http.Request, u *store.User, method string) error {
+	ctx := r.Context()
+	// Recorded before the session changes, so that a failed write (a full disk) leaves the
+	// visitor signed out, with the error page alone.
+	if err := s.store.RecordSignIn(ctx, u.ID, method, time.Now()); err != nil {
+		return err
+	}
+	if err := s.newSession(w, ctx); err != nil {
 		return err
 	}
 	now := time.Now().UnixMilli()
-	s.sessions.Put(r.Context(), sessionUserID, u.ID)
-	s.sessions.Put(r.Context(), sessionRole, u.Role)
-	s.sessions.Put(r.Context(), sessionSignedIn, now)
-	s.sessions.Put(r.Context(), sessionSeen, now)
-	s.sessions.Put(r.Context(), sessionCSRF, randomHex(32))
-	s.endLoginToken(w)
+	s.sessions.Put(ctx, sessionUserID, u.ID)
+	s.sessions.Put(ctx, sessionRole, u.Role)
+	s.sessions.Put(ctx, sessionSignedIn, now)
+	s.sessions.Put(ctx, sessionSeen, now)
+	s.log.Info("signed in", slog.String("user", u.Email), slog.String("method", method))
 	// A fresh sign-in renews an expired VPN session: the user's peers come back now.
 	s.accessChanged(u.ID)
 	return nil
 }
+
+// goTo sends the browser to path: a page with a redirect, a script's request (which asks for
+// JSON, e.g. a WebAuthn answer) with {"redirect": path} for it to follow.
+func goTo(w http.ResponseWriter, r *http.Request, path string) {
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, map[string]string{"redirect": path})
+		return
+	}
+	http.Redirect(w, r, path, http.StatusSeeOther)
+}
+
+// wantsJSON reports whether the request is a script's that reads JSON answers.
+func wantsJSON(r *http.Request) bool { return r.Header.Get("Accept") == "application/json" }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	if err := s.sessions.Destroy(r.Context()); err != nil {

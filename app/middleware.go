@@ -34,6 +34,16 @@ const (
 	sessionRole   = "role" // the user's role when the session last had a token made (withUser)
 	// sessionSignedIn is the unix ms of the sign-in that made the session.
 	sessionSignedIn = "signed_in"
+	// A sign-in that waits for its second factor (login.go): who passed the first, how, and
+	// until when (unix ms) the second may come.
+	sessionPendingUser   = "mfa_user"
+	sessionPendingMethod = "mfa_method"
+	sessionPendingUntil  = "mfa_until"
+	// sessionEnrol holds the first factor of a sign-in that must add a second factor before
+	// anything else (enrolGate).
+	sessionEnrol = "mfa_enrol"
+	// sessionWebAuthn holds the WebAuthn ceremony begun, until its answer comes (mfa.Ceremony).
+	sessionWebAuthn = "webauthn"
 )
 
 // A signed-in session ends after sessionIdle without a request. Activity is written at most
@@ -112,9 +122,8 @@ func (s *Server) withUser(next http.Handler) http.Handler {
 			}
 			if role := s.sessions.GetString(ctx, sessionRole); role != u.Role {
 				// Their role changed since the session's token was made (an admin demoted
-				// or promoted them): a new token, as at every privilege change. The
-				// sessions table cannot name a user's sessions, so each of them is renewed
-				// on its own next request, the first moment it could use the old role.
+				// or promoted them): a new token, as at every privilege change, on each
+				// session's own next request, the first moment it could use the old role.
 				if err := s.sessions.RenewToken(ctx); err != nil {
 					s.serverError(w, r, err)
 					return
@@ -127,6 +136,10 @@ func (s *Server) withUser(next http.Handler) http.Handler {
 			}
 			if now.Sub(time.UnixMilli(s.sessions.GetInt64(ctx, sessionSeen))) > sessionSeenEvery {
 				s.sessions.Put(ctx, sessionSeen, now.UnixMilli())
+			}
+			if s.sessions.GetString(ctx, sessionEnrol) != "" && !enrolPath(r.URL.Path) {
+				s.enrolGate(w, r)
+				return
 			}
 			next.ServeHTTP(w, r.WithContext(ctx))
 		}
@@ -182,8 +195,8 @@ func (s *Server) csrfToken(r *http.Request) string {
 }
 
 // checkCSRF refuses state-changing requests that do not carry their token, in the
-// X-CSRF-Token header (htmx) or the csrf_token form field: a signed-in user's session token,
-// or else the sign-in form's signed token (loginToken). It backs up the origin check of
+// X-CSRF-Token header (htmx) or the csrf_token form field: the session's token, or for a
+// visitor who is not signed in the sign-in form's signed token (loginToken). It backs up the origin check of
 // http.CrossOriginProtection, which runs first.
 func (s *Server) checkCSRF(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -196,11 +209,11 @@ func (s *Server) checkCSRF(next http.Handler) http.Handler {
 		if got == "" {
 			got = r.PostFormValue(csrfField)
 		}
-		var ok bool
-		if currentUser(r) != nil {
-			want := s.sessions.GetString(r.Context(), sessionCSRF)
-			ok = want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
-		} else {
+		// A session's own token (a signed-in user's, or a sign-in's that waits for its second
+		// factor); a visitor without one has the sign-in form's.
+		want := s.sessions.GetString(r.Context(), sessionCSRF)
+		ok := want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+		if !ok && currentUser(r) == nil {
 			ok = s.validLoginToken(r, got)
 		}
 		if !ok {

@@ -35,6 +35,24 @@ func (s *Server) routes() []route {
 		visitor("GET /login", s.showLogin),
 		visitor("POST /login", s.login),
 		visitor("POST /logout", s.logout),
+		// A sign-in's second factor, and a passkey's sign-in alone (secondfactor.go).
+		visitor("GET /mfa", s.whenPending(s.showSecondFactor)),
+		visitor("POST /mfa", s.whenPending(s.verifySecondFactor)),
+		visitor("POST /mfa/webauthn/begin", s.whenPending(s.beginSecondFactorKey)),
+		visitor("POST /mfa/webauthn/finish", s.whenPending(s.finishSecondFactorKey)),
+		visitor("POST /login/passkey/begin", s.beginPasskey),
+		visitor("POST /login/passkey/finish", s.finishPasskey),
+
+		// Two-factor authentication: the user's own methods; the handler finds {id} among
+		// them (account_mfa.go).
+		s.signedIn("GET /account/mfa", s.showAccountMFA),
+		s.signedIn("GET /account/mfa/totp", s.showTOTPEnrolment),
+		s.signedIn("POST /account/mfa/totp", s.confirmTOTP),
+		s.signedIn("POST /account/mfa/webauthn/begin", s.beginKeyRegistration),
+		s.signedIn("POST /account/mfa/webauthn/finish", s.finishKeyRegistration),
+		s.signedIn("POST /account/mfa/recovery", s.newRecoveryCodes),
+		s.signedIn("GET /account/mfa/{id}/delete", s.confirmRemoveMFA),
+		s.signedIn("POST /account/mfa/{id}/delete", s.removeMFA),
 
 		// My Devices.
 		s.guard("GET /devices", access.ViewDevices, s.showDeviceList(myDevices)),

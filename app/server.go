@@ -18,6 +18,7 @@ import (
 
 	"wiregui/app/dataplane"
 	"wiregui/app/devices"
+	"wiregui/app/mfa"
 	"wiregui/app/rules"
 	"wiregui/app/users"
 	"wiregui/assets"
@@ -47,10 +48,12 @@ type Store interface {
 
 // Options are the web server's dependencies and settings.
 type Options struct {
-	Store       Store
-	Devices     *devices.Service
-	Rules       *rules.Service
-	Users       *users.Service
+	Store   Store
+	Devices *devices.Service
+	Rules   *rules.Service
+	Users   *users.Service
+	// MFA checks and enrols second factors (required).
+	MFA         *mfa.Service
 	Logger      *slog.Logger
 	ExternalURL string // e.g. https://vpn.example.com; https turns on Secure cookies
 	// SecretKey signs what the server hands out without storing it: the sign-in form's CSRF
@@ -83,6 +86,7 @@ type Server struct {
 	devices         *devices.Service
 	rules           *rules.Service
 	users           *users.Service
+	mfa             *mfa.Service
 	firewall        Firewall
 	log             *slog.Logger
 	render          *assets.Renderer
@@ -114,11 +118,15 @@ func New(opts Options) (*Server, error) {
 	if len(opts.SecretKey) < 32 {
 		return nil, fmt.Errorf("secret key: got %d bytes, want at least 32", len(opts.SecretKey))
 	}
+	if opts.MFA == nil {
+		return nil, errors.New("no mfa service")
+	}
 	s := &Server{
 		store:    opts.Store,
 		devices:  opts.Devices,
 		rules:    opts.Rules,
 		users:    opts.Users,
+		mfa:      opts.MFA,
 		firewall: opts.Firewall,
 		log:      opts.Logger,
 		render:   render,

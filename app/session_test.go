@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"wiregui/app/mfa"
 	"wiregui/store"
 	"wiregui/store/storetest"
 )
@@ -14,8 +15,13 @@ import (
 // A page that only read still shows when the session's activity cannot be saved for a full
 // disk; a change that cannot save its session says so.
 func TestSessionErrorLetsReadsThroughOnAFullDisk(t *testing.T) {
-	s, err := New(Options{Store: storetest.Open(t, "sqlite"), ExternalURL: "http://vpn.example.com",
-		SecretKey: []byte("test-secret-key-of-32-bytes-at-least")})
+	st := storetest.Open(t, "sqlite")
+	key := []byte("test-secret-key-of-32-bytes-at-least")
+	second, err := mfa.New(mfa.Options{Store: st, ExternalURL: "http://vpn.example.com", Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Store: st, ExternalURL: "http://vpn.example.com", SecretKey: key, MFA: second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"wiregui/app/devices"
+	"wiregui/app/text"
 	"wiregui/store"
 )
 
@@ -16,6 +17,8 @@ type settingsPage struct {
 	Durations     []durationOption
 	Saved         bool              // the htmx answer to a save
 	Notifications *notificationList // nil when there are none, or in the htmx answer
+	// KeysUnavailable says why passkeys cannot be used on this server; "" when they can.
+	KeysUnavailable string
 }
 
 // durationOption is one choice of the VPN session duration select; Value is in seconds.
@@ -88,6 +91,12 @@ func fillSettingsForm(f *Form, st store.Settings) {
 	if st.AllowUnprivilegedDeviceConfiguration {
 		f.Values["allow_unprivileged_device_configuration"] = "on"
 	}
+	if st.MFARequired {
+		f.Values["mfa_required"] = "on"
+	}
+	if st.PasswordlessEnabled {
+		f.Values["passwordless_enabled"] = "on"
+	}
 }
 
 func (s *Server) updateSettings(w http.ResponseWriter, r *http.Request) {
@@ -108,6 +117,14 @@ func (s *Server) updateSettings(w http.ResponseWriter, r *http.Request) {
 	if configuration {
 		f.Values["allow_unprivileged_device_configuration"] = "on"
 	}
+	mfaRequired := r.PostFormValue("mfa_required") != ""
+	passwordless := r.PostFormValue("passwordless_enabled") != ""
+	if mfaRequired {
+		f.Values["mfa_required"] = "on"
+	}
+	if passwordless {
+		f.Values["passwordless_enabled"] = "on"
+	}
 	if f.Valid() {
 		// Checked again with the rules the CLI and the API meet.
 		if err := devices.ValidateClientSettings(defaults); err != nil {
@@ -123,6 +140,7 @@ func (s *Server) updateSettings(w http.ResponseWriter, r *http.Request) {
 		st.VPNSessionDuration = duration
 		st.AllowUnprivilegedDeviceManagement = management
 		st.AllowUnprivilegedDeviceConfiguration = configuration
+		st.MFARequired, st.PasswordlessEnabled = mfaRequired, passwordless
 		return nil
 	})
 	if err != nil {
@@ -169,7 +187,8 @@ func (s *Server) renderSettingsPage(w http.ResponseWriter, r *http.Request, stat
 			fields[i].Hint += " Without a port, " + strconv.Itoa(s.devices.Client.EndpointPort) + " is used."
 		}
 	}
-	page := settingsPage{Defaults: fields, Durations: durationOptions(st.VPNSessionDuration), Saved: saved}
+	page := settingsPage{Defaults: fields, Durations: durationOptions(st.VPNSessionDuration), Saved: saved,
+		KeysUnavailable: text.Sentence(s.mfa.WebAuthnUnavailable())}
 	if isHTMX(r) {
 		pd.Data = page
 		s.renderFragment(w, r, status, "settings", "settings-form", pd)

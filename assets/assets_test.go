@@ -94,6 +94,10 @@ func TestEveryPageAndFragmentParses(t *testing.T) {
 		"device-delete": {"content", "device-delete-form"},
 		"settings":      {"content", "settings-form"},
 		"error":         {"content"},
+		"mfa":           {"content", "head"},
+		"account-mfa":   {"content", "head"},
+		"mfa-totp":      {"content"},
+		"mfa-delete":    {"content"},
 	} {
 		set, ok := r.pages[page]
 		if !ok {

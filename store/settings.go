@@ -28,6 +28,11 @@ type Settings struct {
 	VPNSessionDuration                   time.Duration
 	AllowUnprivilegedDeviceManagement    bool
 	AllowUnprivilegedDeviceConfiguration bool
+	// PasswordlessEnabled lets a passkey sign its user in alone, without a password.
+	PasswordlessEnabled bool
+	// MFARequired makes users without a second factor add one when they next sign in with a
+	// password (or another local way), before they can do anything else.
+	MFARequired bool
 	// Firewall are the network policies and the default action. UpdateSettings leaves them
 	// as they are: they change with the rules, through UpdatePolicy, so that the rule service
 	// checks every change of them against the policy tests.
@@ -64,7 +69,8 @@ type ClientSettings struct {
 
 const settingsColumns = `default_client_endpoint, default_client_dns, default_client_allowed_ips, default_client_mtu,
 	default_client_persistent_keepalive, vpn_session_duration, allow_unprivileged_device_management,
-	allow_unprivileged_device_configuration, allow_peer_to_peer, allow_lan_to_peers, default_action`
+	allow_unprivileged_device_configuration, allow_peer_to_peer, allow_lan_to_peers, default_action,
+	passwordless_enabled, mfa_required`
 
 // defaultSettings are the settings before an admin changed any.
 var defaultSettings = Settings{AllowUnprivilegedDeviceManagement: true, AllowUnprivilegedDeviceConfiguration: true,
@@ -83,7 +89,8 @@ func (s *Store) settings(ctx context.Context, q queryer) (Settings, error) {
 	err := q.QueryRowContext(ctx, `SELECT `+settingsColumns+` FROM configuration WHERE id = 1`).Scan(
 		&endpoint, &dns, &allowed, &mtu, &keepalive, &session,
 		&st.AllowUnprivilegedDeviceManagement, &st.AllowUnprivilegedDeviceConfiguration,
-		&st.Firewall.PeerToPeer, &st.Firewall.LANToPeers, &st.Firewall.DefaultAction)
+		&st.Firewall.PeerToPeer, &st.Firewall.LANToPeers, &st.Firewall.DefaultAction,
+		&st.PasswordlessEnabled, &st.MFARequired)
 	if errors.Is(err, sql.ErrNoRows) {
 		return defaultSettings, nil
 	}
@@ -130,18 +137,19 @@ func (s *Store) UpdateSettings(ctx context.Context, fn func(*Settings) error) (S
 func writeSettings(ctx context.Context, tx *sql.Tx, st Settings) error {
 	c := st.ClientDefaults
 	_, err := tx.ExecContext(ctx, `INSERT INTO configuration (id, created_at, updated_at, `+settingsColumns+`)
-		VALUES (1, $1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+		VALUES (1, $1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 		ON CONFLICT (id) DO UPDATE SET updated_at = $1, default_client_endpoint = $2, default_client_dns = $3,
 		default_client_allowed_ips = $4, default_client_mtu = $5, default_client_persistent_keepalive = $6,
 		vpn_session_duration = $7, allow_unprivileged_device_management = $8,
 		allow_unprivileged_device_configuration = $9, allow_peer_to_peer = $10, allow_lan_to_peers = $11,
-		default_action = $12`,
+		default_action = $12, passwordless_enabled = $13, mfa_required = $14`,
 		now(), optionalString(c.Endpoint.Value, c.Endpoint.Set),
 		optionalString(strings.Join(c.DNS.Value, ","), c.DNS.Set),
 		optionalString(joinPrefixes(c.AllowedIPs.Value), c.AllowedIPs.Set),
 		optionalInt(c.MTU), optionalInt(c.PersistentKeepalive), int64(st.VPNSessionDuration/time.Second),
 		st.AllowUnprivilegedDeviceManagement, st.AllowUnprivilegedDeviceConfiguration,
-		st.Firewall.PeerToPeer, st.Firewall.LANToPeers, st.Firewall.DefaultAction)
+		st.Firewall.PeerToPeer, st.Firewall.LANToPeers, st.Firewall.DefaultAction,
+		st.PasswordlessEnabled, st.MFARequired)
 	if err != nil {
 		return fmt.Errorf("update settings: %w", err)
 	}

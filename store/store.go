@@ -5,8 +5,9 @@
 // store.go opens the database and runs reads, writes and transactions; migrate.go migrates
 // it; errors.go classifies the drivers' errors; postgres.go wraps pgx. Each entity has a file
 // of its own, its type next to the methods that store it: settings.go, serverkeys.go,
-// notifications.go, users.go, sessions.go, and devices.go with devicepage.go (the device
-// tables), devicestats.go (the collector's counters) and livepeers.go (who is connected).
+// notifications.go, users.go, sessions.go, mfa.go (second factors and recovery codes), and
+// devices.go with devicepage.go (the device tables), devicestats.go (the collector's
+// counters) and livepeers.go (who is connected).
 package store
 
 import (

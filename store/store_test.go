@@ -357,12 +357,12 @@ func TestSettingsDefaultsAndUpdates(t *testing.T) {
 		ctx := context.Background()
 		st, err := s.Settings(ctx)
 		if err != nil || !st.AllowUnprivilegedDeviceManagement || !st.AllowUnprivilegedDeviceConfiguration ||
-			st.ClientDefaults.MTU.Set || st.VPNSessionDuration != 0 {
+			st.ClientDefaults.MTU.Set || st.VPNSessionDuration != 0 || st.PasswordlessEnabled || st.MFARequired {
 			t.Fatalf("initial settings %+v, %v", st, err)
 		}
 		// The firewall's settings are not UpdateSettings' to change: they stay.
 		want := store.Settings{VPNSessionDuration: 24 * time.Hour, AllowUnprivilegedDeviceConfiguration: true,
-			Firewall: st.Firewall}
+			PasswordlessEnabled: true, MFARequired: true, Firewall: st.Firewall}
 		want.ClientDefaults.MTU = store.Some(1420)
 		want.ClientDefaults.PersistentKeepalive = store.Some(0)
 		want.ClientDefaults.DNS = store.Some([]string{"9.9.9.9"})

@@ -185,6 +185,8 @@ default_client_persistent_keepalive=
 vpn_session_duration=0
 allow_unprivileged_device_management=true
 allow_unprivileged_device_configuration=true
+passwordless_enabled=false
+mfa_required=false
 allow_peer_to_peer=false
 allow_lan_to_peers=false
 default_action=accept
@@ -195,7 +197,7 @@ default_action=accept
 			asked := c.listenAsServer()
 			c.ok("", "settings", "set", "default_client_dns=9.9.9.9, 1.1.1.1", "default_client_allowed_ips=10.0.0.0/8,fd00::/8",
 				"default_client_mtu=1380", "vpn_session_duration=24h", "allow_peer_to_peer=true", "default_action=drop",
-				"allow_unprivileged_device_management=false")
+				"allow_unprivileged_device_management=false", "mfa_required=true")
 			if asked.Load() != 1 {
 				t.Errorf("the server was asked %d times to apply the settings, want once", asked.Load())
 			}
@@ -205,7 +207,7 @@ default_action=accept
 				"default_client_dns": []any{"9.9.9.9", "1.1.1.1"}, "default_client_allowed_ips": []any{"10.0.0.0/8", "fd00::/8"},
 				"default_client_mtu": 1380.0, "default_client_endpoint": nil, "vpn_session_duration": 86400.0,
 				"allow_peer_to_peer": true, "allow_lan_to_peers": false, "default_action": "drop",
-				"allow_unprivileged_device_management": false,
+				"allow_unprivileged_device_management": false, "mfa_required": true, "passwordless_enabled": false,
 			} {
 				if g, _ := json.Marshal(got[key]); string(g) != mustJSON(want) {
 					t.Errorf("settings get --json: %s = %s, want %s", key, g, mustJSON(want))

@@ -59,7 +59,7 @@ func TestUsersTableSearchesSortsAndPages(t *testing.T) {
 		!strings.Contains(r.Body, "1–50 of 61") {
 		t.Fatalf("the first page: %d, %d rows from %q", r.Status, len(got), got)
 	}
-	if !strings.Contains(r.Body, `<a href="/admin/devices?owner=user07%40example.com">2</a>`) {
+	if !strings.Contains(r.Body, `<a href="/admin/devices?owner=user07%40example.com" aria-label="2 devices of user07@example.com">2</a>`) {
 		t.Error("user07's row does not link their 2 devices")
 	}
 	if !strings.Contains(r.Body, `rel="next" href="/admin/users?page=2"`) {

@@ -96,4 +96,3 @@ func TestDeviceTableHeaderMatchesItsCells(t *testing.T) {
 }
 
 var cellLabel = regexp.MustCompile(`<td data-label="([^"]*)"`)
-

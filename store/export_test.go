@@ -27,4 +27,3 @@ func IsDiskFullForTest(err error) bool { return isDiskFull(err) }
 // OnAdminKeptForTest makes every change of users run fn once it has found an enabled admin
 // left, before it commits.
 func OnAdminKeptForTest(s *Store, fn func()) { s.adminKept = fn }
-

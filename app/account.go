@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"html/template"
@@ -48,8 +49,11 @@ type sessionRow struct {
 	Current        bool
 }
 
-// signInWords says how a user signs in, after "with": "password" → "a password".
-var signInWords = map[string]string{
+// signInWords says how a user signed in, after "with": "password" → "a password"; a method
+// it does not know is said as it is stored.
+func signInWords(method string) string { return cmp.Or(signInMethodWords[method], method) }
+
+var signInMethodWords = map[string]string{
 	"password":               "a password",
 	"password+totp":          "a password and an authenticator app's code",
 	"password+webauthn":      "a password and a security key",
@@ -78,7 +82,7 @@ func (s *Server) accountPage(r *http.Request) (*PageData, error) {
 	}
 	if u.LastSignedInAt != nil {
 		page.LastSignIn = agoHTML(*u.LastSignedInAt, now)
-		if how := signInWords[u.LastSignedInMethod]; how != "" {
+		if how := signInWords(u.LastSignedInMethod); how != "" {
 			page.LastSignIn += template.HTML(" with " + template.HTMLEscapeString(how))
 		}
 	}

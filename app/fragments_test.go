@@ -27,6 +27,7 @@ func TestFragmentsMatchTheirGoldenFiles(t *testing.T) {
 	online := deviceLive{Status: collector.Online, Handshake: now.Add(-30 * time.Second), RxTotal: 3 << 20, TxTotal: 1536,
 		RxRate: 2048, TxRate: 10, Seen: now}
 	never := deviceLive{Status: collector.Offline, Seen: now}
+	signedIn := now.Add(-3 * time.Minute)
 	for _, tc := range []struct {
 		name string
 		html template.HTML
@@ -44,6 +45,11 @@ func TestFragmentsMatchTheirGoldenFiles(t *testing.T) {
 		{"handshake-never", never.HandshakeHTML()},
 		{"received", online.ReceivedHTML()},
 		{"sent", online.SentHTML()},
+		{"user-row", userRow{UserRow: store.UserRow{User: store.User{ID: "u-1", Email: `o'brien+<b>@example.com`, Role: store.RoleAdmin,
+			LastSignedInAt: &signedIn, LastSignedInMethod: `pass<word>`, CreatedAt: now.Add(-48 * time.Hour)}, Devices: 3},
+			Href: "/admin/users/u-1", DevicesHref: "/admin/devices?owner=o%27brien%2B%3Cb%3E%40example.com", Self: true, Now: now}.HTML()},
+		{"user-row-disabled", userRow{UserRow: store.UserRow{User: store.User{ID: "u-2", Email: "bob@example.com", Role: store.RoleUnprivileged,
+			DisabledAt: &now, CreatedAt: now}}, Href: "/admin/users/u-2", DevicesHref: "/admin/devices?owner=bob%40example.com", Now: now}.HTML()},
 		{"live-current", liveCurrent},
 		{"live-delayed", delayedHTML(collectorSilence(now.Add(-90*time.Second), now))},
 	} {

@@ -17,15 +17,6 @@ var userSorts = tableSorts[store.UserSort]{def: store.SortUsersByEmail, first: m
 	store.SortUsersByEmail: false, store.SortUsersByRole: false, store.SortUsersBySignIn: true, store.SortUsersByCreated: true,
 }}
 
-// userColumns are the users table's columns, in order; sort is "" for one that does not sort.
-var userColumns = []struct {
-	label string
-	sort  store.UserSort
-}{
-	{"Email", store.SortUsersByEmail}, {"Role", store.SortUsersByRole}, {"Devices", ""}, {"Status", ""},
-	{"Last sign-in", store.SortUsersBySignIn}, {"Created", store.SortUsersByCreated},
-}
-
 // userListPage is the payload of the Users page (pages/users.html).
 type userListPage struct {
 	URL      string // this view of the table, with its parameters
@@ -39,17 +30,6 @@ type userListPage struct {
 	NextURL  string // "" on the last
 	Filtered bool   // a search is applied
 	NewURL   string // the Add user page; the dialog loads its form from there
-}
-
-// userRow is one user of the table.
-type userRow struct {
-	store.UserRow
-	Href        string // the user's page
-	DevicesHref string // All Devices, showing theirs
-	SignedIn    string // when they last signed in, in words: "3 minutes ago", "never"
-	SignedInAt  string // the same as a machine-readable time; "" when never
-	Created     string // the day the account was made: "2 Jan 2026"
-	Self        bool   // the viewer
 }
 
 // userPath is the page of user id.
@@ -94,11 +74,9 @@ func (s *Server) userListPage(r *http.Request, q tableQuery[store.UserSort]) (*u
 	p := &userListPage{URL: urlOf(usersPath, userSorts.values(q)), Query: q, Total: total, Filtered: q.Search != "",
 		NewURL: usersPath + "/new"}
 	now, viewer := time.Now(), currentUser(r)
-	for _, u := range rows {
-		row := userRow{UserRow: u, Href: userPath(u.ID), DevicesHref: ownerDevicesURL(u.Email), Self: u.ID == viewer.ID,
-			Created: u.CreatedAt.Local().Format("2 Jan 2006")}
-		row.SignedIn, row.SignedInAt = signedInWords(u.LastSignedInAt, now)
-		p.Rows = append(p.Rows, row)
+	p.Rows = make([]userRow, len(rows))
+	for i, u := range rows {
+		p.Rows[i] = userRow{UserRow: u, Href: userPath(u.ID), DevicesHref: ownerDevicesURL(u.Email), Self: u.ID == viewer.ID, Now: now}
 	}
 	if len(rows) > 0 {
 		p.First, p.Last = sq.Offset+1, sq.Offset+len(rows)

@@ -128,7 +128,7 @@ func (s *Server) userPageOf(r *http.Request, u *store.User) (userPage, error) {
 		return userPage{}, err
 	}
 	p := userPage{User: u, Belongings: b, Self: u.ID == currentUser(r).ID, DevicesHref: ownerDevicesURL(u.Email),
-		RulesHref: rulesURL(u.Email), Created: u.CreatedAt.Local().Format("2 Jan 2006 15:04")}
+		RulesHref: rulesURL(u.Email), Created: u.CreatedAt.UTC().Format("2 Jan 2006 15:04 UTC")}
 	p.SignedIn, p.SignedInAt = signedInWords(u.LastSignedInAt, time.Now())
 	return p, nil
 }

@@ -59,7 +59,7 @@ func TestUsersTableSearchesSortsAndPages(t *testing.T) {
 		!strings.Contains(r.Body, "1–50 of 61") {
 		t.Fatalf("the first page: %d, %d rows from %q", r.Status, len(got), got)
 	}
-	if !strings.Contains(r.Body, `<a href="/admin/devices?owner=user07%40example.com">2</a>`) {
+	if !strings.Contains(r.Body, `<a href="/admin/devices?owner=user07%40example.com" aria-label="2 devices of user07@example.com">2</a>`) {
 		t.Error("user07's row does not link their 2 devices")
 	}
 	if !strings.Contains(r.Body, `rel="next" href="/admin/users?page=2"`) {
@@ -103,7 +103,7 @@ func TestUsersTableSearchesSortsAndPages(t *testing.T) {
 	if !strings.Contains(r.Body, `aria-sort="descending"><a class="sort" href="/admin/users?dir=asc&amp;q=user&amp;sort=signin"`) {
 		t.Errorf("the last sign-in header does not offer the other direction:\n%s", r.Body)
 	}
-	if !strings.Contains(r.Body, `Last sign-in</a>`) || !strings.Contains(r.Body, `<span class="muted">by password</span>`) {
+	if !strings.Contains(r.Body, `Last sign-in</a>`) || !strings.Contains(r.Body, `<span class="muted">with a password</span>`) {
 		t.Error("no sign-in method shown")
 	}
 	for _, bad := range []string{"?sort=password_hash", "?dir=up", "?page=0", "?q=" + url.QueryEscape("a\u202eb")} {

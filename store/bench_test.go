@@ -191,3 +191,66 @@ func BenchmarkListDeviceSources10k(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkListUsersPage10k is the database half of one page of the users table at 10,000
+// users: 1,000 of them own the 10,000 devices of seedDevices and have signed in; of the
+// 9,000 others every tenth is an admin and two thirds signed in at scattered times.
+// PostgreSQL is vacuumed and analyzed first, as autovacuum would have done.
+func BenchmarkListUsersPage10k(b *testing.B) {
+	benchSeeded(b, 10_000, func(b *testing.B, driver string, s *store.Store) {
+		db := store.RawDBForTest(s)
+		tx, err := db.Begin()
+		if err != nil {
+			b.Fatal(err)
+		}
+		now := time.Now().UTC()
+		for i := range 9_000 {
+			role, method := store.RoleUnprivileged, ""
+			if i%10 == 0 {
+				role = store.RoleAdmin
+			}
+			var signedIn any
+			if i%3 != 0 {
+				signedIn, method = now.Add(-time.Duration(i*7919%43_200)*time.Minute), "password"
+			}
+			if _, err := tx.Exec(`INSERT INTO users (id, email, role, last_signed_in_at, last_signed_in_method, created_at, updated_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $6)`, fmt.Sprintf("m%05d", i), fmt.Sprintf("member%05d@example.com", i), role,
+				signedIn, method, now.Add(-time.Duration(9_000-i)*time.Minute)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		if driver == "postgres" {
+			if _, err := db.Exec(`VACUUM ANALYZE`); err != nil {
+				b.Fatal(err)
+			}
+		}
+		cases := []struct {
+			name    string
+			q       store.UserQuery
+			matches int
+		}{
+			{"email/page=1", store.UserQuery{Limit: 50}, 10_000},
+			{"email/offset=5000", store.UserQuery{Offset: 5000, Limit: 50}, 10_000},
+			{"role/offset=5000", store.UserQuery{Sort: store.SortUsersByRole, Offset: 5000, Limit: 50}, 10_000},
+			{"signin-desc/offset=5000", store.UserQuery{Sort: store.SortUsersBySignIn, Desc: true, Offset: 5000, Limit: 50}, 10_000},
+			{"created-desc/page=1", store.UserQuery{Sort: store.SortUsersByCreated, Desc: true, Limit: 50}, 10_000},
+			// "example" is in every email; "member012" in 100.
+			{"search=all/signin-desc", store.UserQuery{Search: "example", Sort: store.SortUsersBySignIn, Desc: true, Limit: 50}, 10_000},
+			{"search=100/email", store.UserQuery{Search: "member012", Limit: 50}, 100},
+		}
+		ctx := context.Background()
+		for _, c := range cases {
+			b.Run(c.name, func(b *testing.B) {
+				for b.Loop() {
+					users, total, err := s.ListUsersPage(ctx, c.q)
+					if err != nil || total != c.matches || len(users) != min(c.q.Limit, c.matches) {
+						b.Fatalf("got %d users of %d, %v; want %d of %d", len(users), total, err, min(c.q.Limit, c.matches), c.matches)
+					}
+				}
+			})
+		}
+	})
+}

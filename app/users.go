@@ -214,7 +214,9 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
 			slog.String("by", currentUser(r).ID))
 	}
 	if updated.ID == currentUser(r).ID && (!updated.IsAdmin() || updated.Disabled()) {
-		s.redirect(w, r, myDevices.path) // no longer an admin: the Users page is not theirs
+		// No longer an admin (or signed out at their next request): the Users page is not theirs.
+		s.sessions.Put(r.Context(), sessionFlash, saved+" You are no longer an admin.")
+		s.redirect(w, r, myDevices.path)
 		return
 	}
 	if !isHTMX(r) {

@@ -248,6 +248,9 @@ func TestEditUser(t *testing.T) {
 	if r.Header.Get("HX-Redirect") != "/devices" {
 		t.Errorf("root stepping down: %d, HX-Redirect %q; want /devices", r.Status, r.Header.Get("HX-Redirect"))
 	}
+	if r := c.Get("/devices"); !strings.Contains(r.Body, "Saved root@example.com. You are no longer an admin.") {
+		t.Error("root's devices do not say why they are there")
+	}
 	if r := c.Get("/admin/users"); r.Status != http.StatusNotFound {
 		t.Errorf("root as a user opens the Users page: %d", r.Status)
 	}

@@ -94,7 +94,7 @@ func TestBrowserUsersPage(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#user-add-dialog button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#user-add-password-error`)))
 	for id, want := range map[string]string{"user-add-email-error": `"carol@" is not an email address (name@domain).`,
-		"user-add-password-error": "Password must be at least 10 characters (this one has 5)."} {
+		"user-add-password-error": "The password must have at least 10 characters; this one has 5."} {
 		if got := apptest.Eval[string](t, b, `document.getElementById("`+id+`")?.textContent ?? ""`); got != want {
 			t.Errorf("%s says %q, want %q", id, got, want)
 		}

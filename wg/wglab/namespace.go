@@ -32,8 +32,10 @@ type Namespace struct {
 }
 
 // NewNamespace creates a namespace named prefix plus a random suffix, with lo
-// up. At cleanup it stops the processes started in it (and any other process
-// still inside) and deletes it.
+// up and IPv4 forwarding off (a new namespace copies the host's IPv4 settings,
+// and a host that forwards must not change what the tests see). At cleanup it
+// stops the processes started in it (and any other process still inside) and
+// deletes it.
 func NewNamespace(t testing.TB, prefix string) *Namespace {
 	t.Helper()
 	name := UniqueName(prefix)
@@ -43,6 +45,7 @@ func NewNamespace(t testing.TB, prefix string) *Namespace {
 	ns := &Namespace{Name: name, Path: filepath.Join("/var/run/netns", name)}
 	t.Cleanup(func() { ns.destroy(t) })
 	ns.Run(t, "ip", "link", "set", "lo", "up")
+	ns.Run(t, "sysctl", "-qw", "net.ipv4.ip_forward=0")
 	return ns
 }
 

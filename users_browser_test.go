@@ -102,6 +102,9 @@ func TestBrowserUsersPage(t *testing.T) {
 	if got := apptest.Eval[string](t, b, `document.getElementById("user-add-email").value + "|" + document.getElementById("user-add-password").value`); got != "carol@|" {
 		t.Errorf("the form kept %q, want the email typed and no password", got)
 	}
+	// Focus moves to the first field a message names once the answer has settled; typing
+	// before that would race it.
+	b.WaitJS(t, "focus on the email field", `document.activeElement.id === "user-add-email"`, `document.activeElement.id`, 2*time.Second)
 	b.Run(t, "correct the user",
 		chromedp.SetValue(chromedp.CSS(`#user-add-email`), "carol@example.com"),
 		chromedp.SendKeys(chromedp.CSS(`#user-add-password`), "carol-password-1"),

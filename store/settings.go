@@ -28,6 +28,10 @@ type Settings struct {
 	VPNSessionDuration                   time.Duration
 	AllowUnprivilegedDeviceManagement    bool
 	AllowUnprivilegedDeviceConfiguration bool
+	// LocalAuthEnabled lets people sign in with a password; MagicLinkEnabled with a link sent
+	// to their email address. Both are enforced by the server, not only shown.
+	LocalAuthEnabled bool
+	MagicLinkEnabled bool
 	// Firewall are the network policies and the default action. UpdateSettings leaves them
 	// as they are: they change with the rules, through UpdatePolicy, so that the rule service
 	// checks every change of them against the policy tests.
@@ -64,11 +68,12 @@ type ClientSettings struct {
 
 const settingsColumns = `default_client_endpoint, default_client_dns, default_client_allowed_ips, default_client_mtu,
 	default_client_persistent_keepalive, vpn_session_duration, allow_unprivileged_device_management,
-	allow_unprivileged_device_configuration, allow_peer_to_peer, allow_lan_to_peers, default_action`
+	allow_unprivileged_device_configuration, allow_peer_to_peer, allow_lan_to_peers, default_action,
+	local_auth_enabled, magic_link_enabled`
 
 // defaultSettings are the settings before an admin changed any.
 var defaultSettings = Settings{AllowUnprivilegedDeviceManagement: true, AllowUnprivilegedDeviceConfiguration: true,
-	Firewall: FirewallSettings{DefaultAction: ActionAccept}}
+	LocalAuthEnabled: true, Firewall: FirewallSettings{DefaultAction: ActionAccept}}
 
 // Settings returns the runtime settings.
 func (s *Store) Settings(ctx context.Context) (Settings, error) {
@@ -83,7 +88,8 @@ func (s *Store) settings(ctx context.Context, q queryer) (Settings, error) {
 	err := q.QueryRowContext(ctx, `SELECT `+settingsColumns+` FROM configuration WHERE id = 1`).Scan(
 		&endpoint, &dns, &allowed, &mtu, &keepalive, &session,
 		&st.AllowUnprivilegedDeviceManagement, &st.AllowUnprivilegedDeviceConfiguration,
-		&st.Firewall.PeerToPeer, &st.Firewall.LANToPeers, &st.Firewall.DefaultAction)
+		&st.Firewall.PeerToPeer, &st.Firewall.LANToPeers, &st.Firewall.DefaultAction,
+		&st.LocalAuthEnabled, &st.MagicLinkEnabled)
 	if errors.Is(err, sql.ErrNoRows) {
 		return defaultSettings, nil
 	}
@@ -130,18 +136,19 @@ func (s *Store) UpdateSettings(ctx context.Context, fn func(*Settings) error) (S
 func writeSettings(ctx context.Context, tx *sql.Tx, st Settings) error {
 	c := st.ClientDefaults
 	_, err := tx.ExecContext(ctx, `INSERT INTO configuration (id, created_at, updated_at, `+settingsColumns+`)
-		VALUES (1, $1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+		VALUES (1, $1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 		ON CONFLICT (id) DO UPDATE SET updated_at = $1, default_client_endpoint = $2, default_client_dns = $3,
 		default_client_allowed_ips = $4, default_client_mtu = $5, default_client_persistent_keepalive = $6,
 		vpn_session_duration = $7, allow_unprivileged_device_management = $8,
 		allow_unprivileged_device_configuration = $9, allow_peer_to_peer = $10, allow_lan_to_peers = $11,
-		default_action = $12`,
+		default_action = $12, local_auth_enabled = $13, magic_link_enabled = $14`,
 		now(), optionalString(c.Endpoint.Value, c.Endpoint.Set),
 		optionalString(strings.Join(c.DNS.Value, ","), c.DNS.Set),
 		optionalString(joinPrefixes(c.AllowedIPs.Value), c.AllowedIPs.Set),
 		optionalInt(c.MTU), optionalInt(c.PersistentKeepalive), int64(st.VPNSessionDuration/time.Second),
 		st.AllowUnprivilegedDeviceManagement, st.AllowUnprivilegedDeviceConfiguration,
-		st.Firewall.PeerToPeer, st.Firewall.LANToPeers, st.Firewall.DefaultAction)
+		st.Firewall.PeerToPeer, st.Firewall.LANToPeers, st.Firewall.DefaultAction,
+		st.LocalAuthEnabled, st.MagicLinkEnabled)
 	if err != nil {
 		return fmt.Errorf("update settings: %w", err)
 	}

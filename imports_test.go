@@ -26,6 +26,7 @@ var mayImport = map[string][]string{
 	"wiregui/app/cli":            {"wiregui/app/access", "wiregui/app/devices", "wiregui/app/instance", "wiregui/app/rules", "wiregui/app/text", "wiregui/app/users", "wiregui/config", "wiregui/store", "wiregui/wg"},
 	"wiregui/app/dataplane":      {"wiregui/store", "wiregui/wg", "wiregui/wg/firewall"},
 	"wiregui/app/devices":        {"wiregui/app/text", "wiregui/store", "wiregui/wg"},
+	"wiregui/app/limits":         {"wiregui/store"},
 	"wiregui/app/instance":       {"wiregui/app/devices", "wiregui/app/rules", "wiregui/config", "wiregui/store", "wiregui/wg"},
 	"wiregui/app/rules":          {"wiregui/app/devices", "wiregui/app/text", "wiregui/store", "wiregui/wg/firewall"},
 	"wiregui/app/text":           {"wiregui/wg"},

@@ -18,7 +18,9 @@ import (
 // saved is a Store of admins' settings.
 type saved store.MailSettings
 
-func (s saved) MailSettings(context.Context) (store.MailSettings, error) { return store.MailSettings(s), nil }
+func (s saved) MailSettings(context.Context) (store.MailSettings, error) {
+	return store.MailSettings(s), nil
+}
 
 func message() mail.Message {
 	return mail.Message{To: "ann@example.com", Subject: "Hello ✓", Text: "plain body https://vpn.example.com/x",

@@ -58,11 +58,9 @@ func serve(args []string) error {
 		return err
 	}
 	defer lock.Close()
-	secretKey := []byte(cfg.SecretKey)
-	if cfg.SecretKey == "" {
-		if secretKey, err = store.ReadOrCreateKeyFile(cfg.SecretKeyFile()); err != nil {
-			return err
-		}
+	secretKey, err := instance.SecretKey(cfg)
+	if err != nil {
+		return err
 	}
 	// The web server listens at once: until the database is open, its gate answers that the
 	// database is unavailable.
@@ -142,10 +140,13 @@ func serve(args []string) error {
 	if cfg.Metrics.VictoriaMetricsURL != "" {
 		history = &collector.History{URL: cfg.Metrics.VictoriaMetricsURL}
 	}
+	mailer := instance.Mailer(cfg, st, log)
 	opts := app.Options{
 		Store:         st,
 		Devices:       devices,
 		Rules:         rulesSvc,
+		Users:         instance.Users(cfg, st, mailer, secretKey, log, accessChanged),
+		Mail:          mailer,
 		Logger:        log,
 		ExternalURL:   cfg.ExternalURL,
 		SecretKey:     secretKey,
@@ -283,6 +284,9 @@ func expireSessions(ctx context.Context, st *store.Store, log *slog.Logger) {
 		case <-t.C:
 			if _, err := st.Sessions().DeleteExpired(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("expire sessions", slog.Any("err", err))
+			}
+			if _, err := st.DeleteExpiredSignInTokens(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				log.Warn("expire sign-in links", slog.Any("err", err))
 			}
 		}
 	}

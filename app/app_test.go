@@ -21,7 +21,9 @@ import (
 	"wiregui/app/auth"
 	"wiregui/app/dataplane"
 	"wiregui/app/devices"
+	"wiregui/app/mail"
 	"wiregui/app/rules"
+	"wiregui/app/users"
 	"wiregui/collector"
 	"wiregui/store"
 	"wiregui/store/storetest"
@@ -33,6 +35,8 @@ type env struct {
 	store   *store.Store
 	devices *devices.Service
 	rules   *rules.Service
+	users   *users.Service
+	mail    *mail.Mailer
 	dbPath  string // the SQLite file, or PostgreSQL's URL
 	url     string
 	changed []string // the users whose devices changed, in order; "" is everyone
@@ -80,10 +84,14 @@ func newEnvOn(t testing.TB, driver, dsn string, opts ...func(*app.Options)) *env
 	e.live = collector.NewHub(collector.DefaultPoints)
 	e.rules = &rules.Service{Store: st, Interface: "wg0", Networks: e.devices.Tunnels,
 		Changed: func(userID string) { e.changed = append(e.changed, userID) }}
+	e.mail = &mail.Mailer{Store: st}
+	e.users = &users.Service{Store: st, Mail: e.mail, Tokens: auth.NewTokens(testSecretKey), URL: e.url}
 	o := app.Options{
 		Store:         st,
 		Devices:       e.devices,
 		Rules:         e.rules,
+		Users:         e.users,
+		Mail:          e.mail,
 		ExternalURL:   e.url,
 		SecretKey:     testSecretKey,
 		Version:       "test",
@@ -564,5 +572,20 @@ func TestPagesDoNotWriteTheSession(t *testing.T) {
 	}
 	if sessions() != before {
 		t.Error("reading pages wrote the session: every request would wait for the one SQLite writer")
+	}
+}
+
+// linksOn sets email up with the SMTP server at host:port (no TLS) and turns sign-in links on.
+func (e *env) linksOn(t testing.TB, host string, port int) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := e.store.UpdateMailSettings(ctx, func(m *store.MailSettings) error {
+		*m = store.MailSettings{Host: host, Port: port, TLS: mail.NoTLS, From: "WireGUI <vpn@example.com>"}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.UpdateSettings(ctx, func(st *store.Settings) error { st.MagicLinkEnabled = true; return nil }); err != nil {
+		t.Fatal(err)
 	}
 }

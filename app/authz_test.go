@@ -49,6 +49,19 @@ var authzTable = []authzRow{
 	{pattern: "POST /login", path: "/login", form: url.Values{"email": {"nobody@example.com"}, "password": {"wrong"}},
 		anonymous: every(401), user: every(401), admin: every(401)},
 	{pattern: "POST /logout", path: "/logout", anonymous: every(403), user: every(303), admin: every(303)},
+	// Sign-in links (on in this test) and invitations: anyone may ask for a link; a token
+	// that is no link's or invitation's is 404 for everyone.
+	{pattern: "POST /login/link", path: "/login/link", form: url.Values{"email": {"nobody@example.com"}},
+		anonymous: every(200), user: every(200), admin: every(200)},
+	{pattern: "GET /login/link/{token}", path: "/login/link/" + strings.Repeat("A", 43),
+		anonymous: every(404), user: every(404), admin: every(404)},
+	{pattern: "POST /login/link/{token}", path: "/login/link/" + strings.Repeat("A", 43),
+		anonymous: every(404), user: every(404), admin: every(404)},
+	{pattern: "GET /login/invitation/{token}", path: "/login/invitation/not-a-token",
+		anonymous: every(404), user: every(404), admin: every(404)},
+	{pattern: "POST /login/invitation/{token}", path: "/login/invitation/" + strings.Repeat("A", 43),
+		form:      url.Values{"password": {"long enough password"}, "confirm": {"long enough password"}},
+		anonymous: every(404), user: every(404), admin: every(404)},
 
 	{pattern: "GET /devices", path: "/devices", anonymous: every(303), user: every(200), admin: every(200)},
 	{pattern: "POST /devices", path: "/devices", form: url.Values{"name": {"new"}},
@@ -78,6 +91,14 @@ var authzTable = []authzRow{
 		form: url.Values{"vpn_session_duration": {"0"}, "allow_unprivileged_device_management": {"on"},
 			"allow_unprivileged_device_configuration": {"on"}},
 		anonymous: every(403), user: every(404), admin: every(303)},
+	{pattern: "POST /admin/settings/sign-in", path: "/admin/settings/sign-in",
+		form:      url.Values{"local_auth_enabled": {"on"}, "magic_link_enabled": {"on"}},
+		anonymous: every(403), user: every(404), admin: every(303)},
+	{pattern: "POST /admin/settings/email", path: "/admin/settings/email", form: smtpForm,
+		anonymous: every(403), user: every(404), admin: every(303)},
+	// Nothing listens on port 1: the test email is not sent, and the form says why.
+	{pattern: "POST /admin/settings/email/test", path: "/admin/settings/email/test", form: smtpForm,
+		anonymous: every(403), user: every(404), admin: every(422)},
 	{pattern: "POST /admin/notifications/clear", path: "/admin/notifications/clear",
 		anonymous: every(403), user: every(404), admin: every(303)},
 
@@ -111,6 +132,9 @@ var authzTable = []authzRow{
 	{pattern: "/", method: "POST", path: "/no-such-page", anonymous: every(403), user: every(404), admin: every(404)},
 }
 
+// smtpForm is the email settings of a server that is not there.
+var smtpForm = url.Values{"host": {"127.0.0.1"}, "port": {"1"}, "tls": {"none"}, "from": {"vpn@example.com"}}
+
 // roleClient is a client signed in as user, or a visitor's when user is nil.
 type roleClient struct {
 	name string
@@ -128,6 +152,7 @@ func TestEveryRouteAnswersEachRoleAsTheTableSays(t *testing.T) {
 		o.History = &collector.History{URL: "http://127.0.0.1:1"} // nothing listens on port 1
 	})
 	bob := e.user(t, "bob@example.com", password, store.RoleUnprivileged)
+	e.linksOn(t, "127.0.0.1", 1)
 
 	rows := map[string]bool{}
 	for _, row := range authzTable {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"wiregui/app/mail"
+	"wiregui/app/users"
 	"wiregui/store"
 	"wiregui/store/storetest"
 )
@@ -14,8 +16,9 @@ import (
 // A page that only read still shows when the session's activity cannot be saved for a full
 // disk; a change that cannot save its session says so.
 func TestSessionErrorLetsReadsThroughOnAFullDisk(t *testing.T) {
-	s, err := New(Options{Store: storetest.Open(t, "sqlite"), ExternalURL: "http://vpn.example.com",
-		SecretKey: []byte("test-secret-key-of-32-bytes-at-least")})
+	st := storetest.Open(t, "sqlite")
+	s, err := New(Options{Store: st, ExternalURL: "http://vpn.example.com", Users: &users.Service{Store: st},
+		Mail: &mail.Mailer{Store: st}, SecretKey: []byte("test-secret-key-of-32-bytes-at-least")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -87,11 +87,12 @@ func (m *Mailer) Settings(ctx context.Context) (store.MailSettings, error) {
 	if err != nil {
 		return store.MailSettings{}, err
 	}
-	return m.Env.apply(s), nil
+	return m.Env.Apply(s), nil
 }
 
-// apply returns saved with the environment's settings over it and the defaults filled in.
-func (e Env) apply(s store.MailSettings) store.MailSettings {
+// Apply returns saved with the environment's settings over it and the defaults filled in:
+// the settings in effect.
+func (e Env) Apply(s store.MailSettings) store.MailSettings {
 	env := e.Settings
 	pick := func(name string, envValue, saved string) string {
 		if e.Pinned[name] {
@@ -181,15 +182,26 @@ func Check(s store.MailSettings) error {
 // message that is not sent is an error that says why, with the server's answer when there
 // was one; it is logged here, once.
 func (m *Mailer) Send(ctx context.Context, msg Message) (answer string, err error) {
+	s, err := m.Settings(ctx)
+	if err != nil {
+		return "", err
+	}
+	return m.send(ctx, s, msg)
+}
+
+// SendWith is Send with saved as the saved settings instead of the Store's (the environment
+// still overrides them): the Settings page tests what an admin typed before saving it.
+func (m *Mailer) SendWith(ctx context.Context, saved store.MailSettings, msg Message) (answer string, err error) {
+	return m.send(ctx, m.Env.Apply(saved), msg)
+}
+
+// send sends msg with the settings s in effect.
+func (m *Mailer) send(ctx context.Context, s store.MailSettings, msg Message) (answer string, err error) {
 	defer func() {
 		if err != nil {
 			m.log().Warn("email not sent", slog.String("to", msg.To), slog.String("subject", msg.Subject), slog.Any("err", err))
 		}
 	}()
-	s, err := m.Settings(ctx)
-	if err != nil {
-		return "", err
-	}
 	if s.Host == "" || s.From == "" {
 		return "", ErrNotSetUp
 	}

@@ -1,12 +1,12 @@
 package app
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"wiregui/app/mail"
+	"wiregui/app/users"
 	"wiregui/store"
 )
 
@@ -99,16 +99,9 @@ func (s *Server) updateSignInSettings(w http.ResponseWriter, r *http.Request) {
 	local := r.PostFormValue("local_auth_enabled") != ""
 	links := r.PostFormValue("magic_link_enabled") != ""
 	f.Values["local_auth_enabled"], f.Values["magic_link_enabled"] = checkbox(local), checkbox(links)
-	if links {
-		if err := s.mail.Ready(r.Context()); errors.Is(err, mail.ErrNotSetUp) {
-			f.Errors["magic_link_enabled"] = "Set up email below first: sign-in links are sent by email."
-		} else if err != nil {
-			s.serverError(w, r, err)
-			return
-		}
-	}
-	if !local && !links {
-		f.Errors["local_auth_enabled"] = "Keep password sign-in on, or turn sign-in links on: without either, nobody could sign in."
+	if err := users.CheckSignIn(local, links, st.MagicLinkEnabled, s.mail.Ready(r.Context())); !fieldError(f, err) && err != nil {
+		s.serverError(w, r, err)
+		return
 	}
 	cards.SignIn.Form = f
 	if !f.Valid() {

@@ -455,7 +455,7 @@ func TestInvitationSetsAPasswordAndSignsIn(t *testing.T) {
 		t.Fatalf("the invitation's page: got %d\n%s", r.Status, r.Body)
 	}
 	for pw, want := range map[[2]string]string{
-		{"short", "short"}: "Choose a password of at least 10 characters.",
+		{"short", "short"}:                     "Choose a password of at least 10 characters.",
 		{"new@example.com", "new@example.com"}: "Choose a password that is not your email address.",
 		{"long enough pw", "long enough px"}:   "The two passwords differ.",
 	} {

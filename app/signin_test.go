@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -81,6 +82,21 @@ func (l *logLines) named(name string) []map[string]any {
 	return out
 }
 
+// rows counts the rows of table in the env's SQLite database.
+func (e *env) rows(t *testing.T, table string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", e.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM ` + table).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // withClockAndLog gives the server the clock c and a JSON log into l.
 func withClockAndLog(c *clock, l *logLines) func(*app.Options) {
 	return func(o *app.Options) {
@@ -118,9 +134,11 @@ func signInAttempt(t *testing.T, c *apptest.Client, email, pw string) answer {
 // wait; a success clears the count. An email that is no account's gets the very same
 // answers. Each failure and the lockout are logged.
 func TestPasswordSignInIsLimitedTheSameForAnUnknownEmail(t *testing.T) {
+	var unknownEnv *env
 	transcript := func(t *testing.T, email string, known bool) ([]answer, *logLines) {
 		clk, logs := newClock(), &logLines{}
 		e := newEnv(t, withClockAndLog(clk, logs))
+		unknownEnv = e
 		e.user(t, "ann@example.com", password, store.RoleUnprivileged)
 		c := apptest.New(t, e.url)
 		var got []answer
@@ -162,6 +180,10 @@ func TestPasswordSignInIsLimitedTheSameForAnUnknownEmail(t *testing.T) {
 	if !slices.Equal(unknown, wantUnknown) {
 		t.Errorf("an email that is no account's:\n got %v\nwant %v", unknown, wantUnknown)
 	}
+	// What a visitor typed that is no account's is counted in memory, never written.
+	if n := unknownEnv.rows(t, "sign_in_failures"); n != 0 {
+		t.Errorf("an unknown email's failures wrote %d rows, want 0", n)
+	}
 
 	// Logged: the 7 attempts let in that failed (not the refused ones), and a lockout for
 	// the 5th and 6th failure, and the unknown email's 7th, which no success preceded.
@@ -193,10 +215,12 @@ func TestPasswordSignInIsLimitedTheSameForAnUnknownEmail(t *testing.T) {
 }
 
 // A wrong password and an email that is no account's take the same time: both check a
-// password hash. Medians of interleaved attempts, each on an account of its own.
+// password hash. Medians of interleaved attempts, each on an account of its own, in turns
+// (the first of two in a row is the slower: it collects the other's 19 MiB of hashing).
+// Without the hash for an unknown email, it answers 20 to 30 times faster.
 func TestUnknownEmailAndWrongPasswordTakeTheSameTime(t *testing.T) {
 	e := newEnv(t)
-	const n = 7
+	const n = 10 // 20 attempts in all: the address's limit
 	for i := range n {
 		e.user(t, fmt.Sprintf("u%d@example.com", i), password, store.RoleUnprivileged)
 	}
@@ -213,16 +237,21 @@ func TestUnknownEmailAndWrongPasswordTakeTheSameTime(t *testing.T) {
 	}
 	var wrong, unknown []time.Duration
 	for i := range n {
-		wrong = append(wrong, timed(fmt.Sprintf("u%d@example.com", i)))
-		unknown = append(unknown, timed(fmt.Sprintf("nobody%d@example.com", i)))
+		if i%2 == 0 {
+			wrong = append(wrong, timed(fmt.Sprintf("u%d@example.com", i)))
+			unknown = append(unknown, timed(fmt.Sprintf("nobody%d@example.com", i)))
+		} else {
+			unknown = append(unknown, timed(fmt.Sprintf("nobody%d@example.com", i)))
+			wrong = append(wrong, timed(fmt.Sprintf("u%d@example.com", i)))
+		}
 	}
 	median := func(d []time.Duration) time.Duration {
 		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
 		return d[len(d)/2]
 	}
 	mw, mu := median(wrong), median(unknown)
-	if ratio := float64(mu) / float64(mw); ratio < 0.6 || ratio > 1.6 {
-		t.Errorf("median time: wrong password %s, unknown email %s; want them within a factor of 1.6", mw, mu)
+	if ratio := float64(mu) / float64(mw); ratio < 0.5 || ratio > 2 {
+		t.Errorf("median time: wrong password %s, unknown email %s; want them within a factor of 2", mw, mu)
 	}
 }
 

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"wiregui/app"
 	"wiregui/app/apptest"
 	"wiregui/app/mail/mailtest"
@@ -519,5 +521,35 @@ func TestInvitationSetsAPasswordAndSignsIn(t *testing.T) {
 	c.Get("/login")
 	if r := c.Post(late, url.Values{"password": {"a long new password"}, "confirm": {"a long new password"}}); r.Status != http.StatusNotFound {
 		t.Errorf("saving after 72 hours: got %d, want 404", r.Status)
+	}
+}
+
+// A sign-in link the mail server refuses is not dropped in silence: the log says so and why,
+// and admins read it among the Settings page's notifications (once an hour at most).
+func TestALinkThatCannotBeSentIsRaisedToAdmins(t *testing.T) {
+	clk, logs := newClock(), &logLines{}
+	e := newEnv(t, withClockAndLog(clk, logs))
+	e.user(t, "ann@example.com", password, store.RoleUnprivileged)
+	_, admin := e.signedIn(t, "root@example.com", store.RoleAdmin)
+	srv := mailtest.Start(t, mailtest.Options{Refuse: &smtp.SMTPError{Code: 550, Message: "mailbox unavailable"}})
+	e.linksOn(t, srv.Host, srv.Port)
+	c := apptest.New(t, e.url)
+	for range 2 {
+		c.Get("/login")
+		if r := c.Post("/login/link", url.Values{"email": {"ann@example.com"}}); r.Status != http.StatusOK {
+			t.Fatalf("asking for a link: got %d, want 200 (the visitor learns nothing)", r.Status)
+		}
+	}
+	var notSent []map[string]any
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && len(notSent) < 2; {
+		time.Sleep(50 * time.Millisecond)
+		notSent = logs.named("sign_in_link_not_sent")
+	}
+	if len(notSent) != 2 || !strings.Contains(fmt.Sprint(notSent[0]["reason"]), "mailbox unavailable") {
+		t.Fatalf("links not sent, logged: %v; want 2 with the server's answer", notSent)
+	}
+	page := admin.Get("/admin/settings").Body
+	if n := strings.Count(page, "A sign-in link for ann@example.com could not be sent"); n != 1 || !strings.Contains(page, "mailbox unavailable") {
+		t.Errorf("the admins' notifications name the failure %d times, want once with the server's answer", n)
 	}
 }

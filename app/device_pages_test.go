@@ -11,11 +11,10 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"wiregui/app/apptest"
 	"wiregui/app/devices"
+	"wiregui/app/text"
 	"wiregui/store"
 	"wiregui/wg"
 )
@@ -281,11 +280,7 @@ func TestSettingsFlagsOffRefuseUsersChanges(t *testing.T) {
 }
 
 // wgMessage is the message the forms show for a wg parser's error.
-func wgMessage(err error) string {
-	s := err.Error()
-	r, n := utf8.DecodeRuneInString(s)
-	return html.EscapeString(string(unicode.ToUpper(r)) + s[n:] + ".")
-}
+func wgMessage(err error) string { return html.EscapeString(text.Sentence(err.Error())) }
 
 func TestOverrideErrorsShowNextToTheFieldAndSaveNothing(t *testing.T) {
 	e := newEnv(t)

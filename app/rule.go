@@ -61,7 +61,8 @@ func (s *Server) ruleFor(w http.ResponseWriter, r *http.Request) *store.Rule {
 		s.notFound(w, r)
 		return nil
 	}
-	return &p.Rules[i]
+	rule := p.Rules[i] // a copy: the policy is shared
+	return &rule
 }
 
 func fillRuleForm(f *Form, rule *store.Rule) {

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path"
 	"strings"
 	"testing"
@@ -148,15 +149,30 @@ func TestStaticURLPanicsForAnUnknownFile(t *testing.T) {
 	StaticURL("no-such-file.css")
 }
 
-// TestVendoredFilesMatchVERSIONS is vendor.sh --check: the embedded third-party files are the
-// ones the script fetched and verified.
+// TestVendoredFilesMatchVERSIONS is vendor.sh --check: the embedded third-party files, and
+// the tests' own (axe-core), are the ones the script fetched and verified.
 func TestVendoredFilesMatchVERSIONS(t *testing.T) {
-	manifest, err := fs.ReadFile(files, "static/vendor/VERSIONS")
+	for _, tc := range []struct {
+		dir       string
+		fsys      fs.FS
+		libraries []string
+	}{
+		{"static/vendor", files, []string{"htmx.org", "htmx-ext-sse", "@alpinejs/csp", "echarts"}},
+		{"testdata/vendor", os.DirFS("."), []string{"axe-core"}},
+	} {
+		t.Run(tc.dir, func(t *testing.T) { checkVendored(t, tc.fsys, tc.dir, tc.libraries) })
+	}
+}
+
+// checkVendored compares every file of dir in fsys with its sha256 in dir/VERSIONS, refuses
+// files VERSIONS does not list, and wants each of libraries listed.
+func checkVendored(t *testing.T, fsys fs.FS, dir string, libraries []string) {
+	manifest, err := fs.ReadFile(fsys, dir+"/VERSIONS")
 	if err != nil {
 		t.Fatal(err)
 	}
 	listed := map[string]bool{"VERSIONS": true}
-	libraries := map[string]bool{}
+	found := map[string]bool{}
 	sc := bufio.NewScanner(bytes.NewReader(manifest))
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
@@ -170,8 +186,8 @@ func TestVendoredFilesMatchVERSIONS(t *testing.T) {
 		}
 		pkg, file, want := fields[0], fields[2], fields[3]
 		listed[file] = true
-		libraries[pkg] = true
-		body, err := fs.ReadFile(files, "static/vendor/"+file)
+		found[pkg] = true
+		body, err := fs.ReadFile(fsys, dir+"/"+file)
 		if err != nil {
 			t.Errorf("%s (%s): %v", file, pkg, err)
 			continue
@@ -181,18 +197,18 @@ func TestVendoredFilesMatchVERSIONS(t *testing.T) {
 			t.Errorf("%s (%s): sha256 %s, VERSIONS says %s; run assets/vendor.sh", file, pkg, got, want)
 		}
 	}
-	entries, err := fs.ReadDir(files, "static/vendor")
+	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
 		if !listed[e.Name()] {
-			t.Errorf("static/vendor/%s is not in VERSIONS", e.Name())
+			t.Errorf("%s/%s is not in VERSIONS", dir, e.Name())
 		}
 	}
-	for _, pkg := range []string{"htmx.org", "htmx-ext-sse", "@alpinejs/csp", "echarts"} {
-		if !libraries[pkg] {
-			t.Errorf("VERSIONS lists no %s", pkg)
+	for _, pkg := range libraries {
+		if !found[pkg] {
+			t.Errorf("%s/VERSIONS lists no %s", dir, pkg)
 		}
 	}
 }

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # vendor.sh fetches the pinned front-end libraries from the npm registry and copies the files the
-# web UI serves into static/vendor/, with their licence texts and a VERSIONS manifest that records
-# each file's sha256. Running it twice gives the same tree.
+# web UI serves into static/vendor/, and the files only the tests use (axe-core, which checks the
+# pages' accessibility in the browser tests) into testdata/vendor/, each folder with the licence
+# texts and a VERSIONS manifest that records each file's sha256. Running it twice gives the same
+# tree.
 #
-#   ./assets/vendor.sh          fetch, verify each tarball's integrity, rewrite static/vendor/
+#   ./assets/vendor.sh          fetch, verify each tarball's integrity, rewrite both folders
 #   ./assets/vendor.sh --check  offline: recompute the sha256 of every vendored file and compare
-#                               with VERSIONS (the Go test in this package does the same)
+#                               with VERSIONS (the Go tests do the same)
 #
 # To upgrade a library: change its version and integrity below, run the script, review the diff.
 # The integrity is what `npm view <package>@<version> dist.integrity` prints; the script refuses a
@@ -13,7 +15,6 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-vendor="$here/static/vendor"
 
 # One line per library: package, version, integrity, then "tarball-path:vendored-name" pairs.
 # The first pair is the library itself; the rest are its licence files.
@@ -23,12 +24,21 @@ pins=(
 	"@alpinejs/csp 3.17.4 sha512-SlRXmqO6kYhnxlg+99etmuzJtE9Lk4QbKjBHqerXzaMflJqoJXdz/SI3IvHJGZ/vRVyC3bR0SSBz40oY7goBeg== dist/cdn.min.js:alpinejs-csp.min.js -:alpinejs-csp.LICENSE.txt"
 	"echarts 6.1.0 sha512-q0yaFPggC9FUdsWH4blavRWFmxdrIodbkoKNAjJudAI6CA9gNPxHtV2RcZNEepZVlk4yvBYkOkbk6HIVpIyHZA== dist/echarts.common.min.js:echarts.common.min.js LICENSE:echarts.LICENSE.txt NOTICE:echarts.NOTICE.txt licenses/LICENSE-d3:echarts.LICENSE-d3.txt"
 )
+# The tests' own: never served.
+test_pins=(
+	"axe-core 4.14.1 sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ== axe.min.js:axe.min.js LICENSE:axe.LICENSE.txt"
+)
 
 die() { echo "vendor.sh: $*" >&2; exit 1; }
 
-# check compares every file listed in VERSIONS with its recorded sha256 and refuses files in
-# static/vendor/ that VERSIONS does not list.
+# check compares every file listed in a folder's VERSIONS with its recorded sha256 and refuses
+# files in the folder that VERSIONS does not list.
 check() {
+	check_dir "$here/static/vendor" && check_dir "$here/testdata/vendor"
+}
+
+check_dir() {
+	local vendor="$1"
 	[[ -f "$vendor/VERSIONS" ]] || die "no $vendor/VERSIONS; run without --check first"
 	local bad=0 listed=" VERSIONS " pkg ver file sum lic got
 	while read -r pkg ver file sum lic; do
@@ -45,8 +55,8 @@ check() {
 	for f in "$vendor"/*; do
 		[[ "$listed" == *" $(basename "$f") "* ]] || { echo "not in VERSIONS: $(basename "$f")" >&2; bad=1; }
 	done
-	((bad == 0)) || die "vendored files do not match VERSIONS"
-	echo "vendor.sh: static/vendor matches VERSIONS"
+	((bad == 0)) || die "vendored files in $vendor do not match VERSIONS"
+	echo "vendor.sh: ${vendor#"$here"/} matches VERSIONS"
 }
 
 # sri prints the subresource-integrity form (sha512-<base64>) of a file's digest.
@@ -88,10 +98,18 @@ EOF
 fetch() {
 	command -v npm >/dev/null || die "npm is not installed"
 	command -v openssl >/dev/null || die "openssl is not installed"
-	local stage
 	tmp="$(mktemp -d)" # global: the EXIT trap runs after this function has returned
 	trap 'rm -rf "$tmp"' EXIT
-	stage="$tmp/stage"
+	fetch_into "$here/static/vendor" "${pins[@]}"
+	fetch_into "$here/testdata/vendor" "${test_pins[@]}"
+	check
+}
+
+# fetch_into fetches the libraries of the pins that follow the folder and rewrites the folder.
+fetch_into() {
+	local vendor="$1" stage="$tmp/stage"
+	shift
+	rm -rf "$stage"
 	mkdir -p "$stage"
 	local manifest="$stage/VERSIONS"
 	{
@@ -100,7 +118,7 @@ fetch() {
 	} >"$manifest"
 
 	local line pkg ver want pairs tgz got registry license pair src dst sum
-	for line in "${pins[@]}"; do
+	for line in "$@"; do
 		read -r pkg ver want pairs <<<"$line"
 		echo "vendor.sh: $pkg@$ver"
 		registry="$(npm view "$pkg@$ver" dist.integrity 2>"$tmp/npm.log")" || { cat "$tmp/npm.log" >&2; die "npm view $pkg@$ver failed"; }
@@ -133,7 +151,6 @@ fetch() {
 	mkdir -p "$vendor"
 	rm -f "$vendor"/*
 	cp "$stage"/* "$vendor"/
-	check
 }
 
 case "${1:-}" in

@@ -480,7 +480,7 @@ func TestValidationErrors(t *testing.T) {
 		{"userspace", map[string]string{"WG_WG_USERSPACE": "sometimes"}, nil, `WG_WG_USERSPACE: "sometimes" is not one of auto, always, never`},
 		{"reconcile not duration", map[string]string{"WG_RECONCILE_INTERVAL": "30"}, nil, `WG_RECONCILE_INTERVAL: "30" is not a duration`},
 		{"reconcile too short", map[string]string{"WG_RECONCILE_INTERVAL": "500ms"}, nil, `WG_RECONCILE_INTERVAL: "500ms" is shorter than 1s`},
-		{"dns", map[string]string{"WG_WG_DNS": "1.1.1.1, bad host"}, nil, `WG_WG_DNS: "bad host" is not an IP address or search domain: it contains ' '`},
+		{"dns", map[string]string{"WG_WG_DNS": "1.1.1.1, bad host"}, nil, `WG_WG_DNS: "bad host" is not an IP address or search domain: it contains a space;`},
 		{"dns bad label", map[string]string{"WG_WG_DNS": "-bad-.example"}, nil, `WG_WG_DNS: "-bad-.example" is not an IP address or search domain: label "-bad-" starts or ends with a hyphen`},
 		{"dns empty list", map[string]string{"WG_WG_DNS": " , "}, nil, "WG_WG_DNS: \" , \" has no entries"},
 		{"mtu low", map[string]string{"WG_WG_MTU": "1279"}, nil, `WG_WG_MTU: MTU "1279" is not between 1280 and 9000`},

@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -371,7 +372,7 @@ func hostnameProblem(s string) string {
 		}
 		if i := strings.IndexFunc(l, func(r rune) bool { return !isNameChar(r) }); i >= 0 {
 			r, _ := utf8.DecodeRuneInString(l[i:])
-			return fmt.Sprintf("it contains %q; a hostname has only letters, digits, hyphens, underscores and dots", r)
+			return fmt.Sprintf("it contains %s; a hostname has only letters, digits, hyphens, underscores and dots", charName(r))
 		}
 		if len(l) > 63 {
 			return fmt.Sprintf("label %q is %d characters long; a label has at most 63", l, len(l))
@@ -405,4 +406,20 @@ func splitEntries(s string) []string {
 		}
 	}
 	return entries
+}
+
+// charName names a character for a message: the invisible ones in words ("a space"), the
+// others quoted.
+func charName(r rune) string {
+	switch {
+	case r == ' ':
+		return "a space"
+	case r == '\t':
+		return "a tab"
+	case unicode.IsSpace(r):
+		return fmt.Sprintf("a space character (%U)", r)
+	case !unicode.IsPrint(r):
+		return fmt.Sprintf("an invisible character (%U)", r)
+	}
+	return fmt.Sprintf("%q", r)
 }

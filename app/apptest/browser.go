@@ -241,22 +241,62 @@ func (b *Browser) Screenshot(t testing.TB) {
 	t.Logf("%sscreenshot saved to %s", b.prefix(), path)
 }
 
-// screenshotDir is .artifacts/screenshots in the directory of the nearest go.mod above the
-// package's directory, where tests run.
-func screenshotDir() string {
+// screenshotDir is .artifacts/screenshots in the module's directory.
+func screenshotDir() string { return filepath.Join(moduleDir(), ".artifacts", "screenshots") }
+
+// moduleDir is the directory of the nearest go.mod above the package's directory, where tests
+// run; the package's directory when there is none.
+func moduleDir() string {
 	dir, err := os.Getwd()
 	if err != nil {
-		return filepath.Join(".artifacts", "screenshots")
+		return "."
 	}
 	for root := dir; ; {
 		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
-			return filepath.Join(root, ".artifacts", "screenshots")
+			return root
 		}
 		parent := filepath.Dir(root)
 		if parent == root {
-			return filepath.Join(dir, ".artifacts", "screenshots")
+			return dir
 		}
 		root = parent
+	}
+}
+
+// axeSource is axe-core, which assets/vendor.sh vendors for the tests alone.
+var axeSource = sync.OnceValues(func() ([]byte, error) {
+	return os.ReadFile(filepath.Join(moduleDir(), "assets", "testdata", "vendor", "axe.min.js"))
+})
+
+// axeRun runs every axe-core rule but the experimental ones on the page and returns the
+// violations, a line each: the rule, its impact, what it asks and the elements that fail it.
+const axeRun = `axe.run(document, {resultTypes: ["violations"]}).then(r => r.violations.map(v =>
+	v.id + " (" + v.impact + "): " + v.help + "\n\t" + v.nodes.map(n => n.target.join(" ") + ": " +
+	n.failureSummary.replaceAll("\n", " ")).join("\n\t")))`
+
+// Accessible fails the test, with a screenshot, when axe-core finds a violation on the page
+// as it is now (rendered, its dialogs as they are open); page says where the test is.
+func (b *Browser) Accessible(t testing.TB, page string) {
+	t.Helper()
+	src, err := axeSource()
+	if err != nil {
+		t.Fatalf("axe-core: %v (run assets/vendor.sh)", err)
+	}
+	loaded, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](`typeof axe === "object"`))
+	if err == nil && !loaded { // once a page: a navigation forgets it
+		_, err = chromedp.Run(b.Ctx, chromedp.Evaluate[bool](string(src)+";\ntrue"))
+	}
+	var violations []string
+	if err == nil {
+		violations, err = chromedp.Run(b.Ctx, chromedp.Evaluate[[]string](axeRun, chromedp.EvalAwaitPromise))
+	}
+	if err != nil {
+		b.Screenshot(t)
+		t.Fatalf("%saxe-core on %s: %v", b.prefix(), page, err)
+	}
+	if len(violations) > 0 {
+		b.Screenshot(t)
+		t.Errorf("%saccessibility of %s: %d violations:\n%s", b.prefix(), page, len(violations), strings.Join(violations, "\n"))
 	}
 }
 

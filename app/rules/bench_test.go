@@ -14,9 +14,10 @@ import (
 // memoryStore holds a policy and devices in memory: the benchmarks measure the service's own
 // work (building, compiling, evaluating), not the database's reads.
 type memoryStore struct {
-	p       store.Policy
-	devices []store.DeviceSource
-	mark    string
+	p          store.Policy
+	devices    []store.DeviceSource
+	mark       string // the PolicyMark
+	accessMark string
 }
 
 func (m *memoryStore) Policy(context.Context) (*store.Policy, error) { p := m.p; return &p, nil }
@@ -29,6 +30,7 @@ func (m *memoryStore) ListDeviceSources(context.Context) ([]store.DeviceSource, 
 	return m.devices, nil
 }
 func (m *memoryStore) PolicyMark(context.Context) (string, error) { return m.mark, nil }
+func (m *memoryStore) AccessMark(context.Context) (string, error) { return m.accessMark, nil }
 
 // bigPolicy is the size: 10,000 devices of 1,000 users, 5,000 rules (a tenth global).
 func bigPolicy() *memoryStore {

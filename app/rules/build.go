@@ -18,7 +18,7 @@ import (
 // rule that did not read, and a source with a prefix that overlaps one of an earlier source
 // (list the older devices first). problems names each, in words for an admin.
 func (s *Service) Input(ctx context.Context, sources []firewall.Source) (in firewall.Input, problems []string, err error) {
-	p, err := s.Store.Policy(ctx)
+	p, err := s.Policy(ctx)
 	if err != nil {
 		return firewall.Input{}, nil, err
 	}

@@ -76,6 +76,7 @@ func (f *fakePolicy) ListDeviceSources(context.Context) ([]store.DeviceSource, e
 	return nil, nil
 }
 func (f *fakePolicy) PolicyMark(context.Context) (string, error) { return "", nil }
+func (f *fakePolicy) AccessMark(context.Context) (string, error) { return "", nil }
 
 // TestInputLeavesOutWhatCannotCompile: a damaged rule, a damaged device, and a device whose
 // prefixes overlap an older device's are left out and named, and the rest compiles: one bad

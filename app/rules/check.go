@@ -92,7 +92,7 @@ func (s *Service) Explain(ctx context.Context, c Connection) (Explanation, error
 // evaluator returns the description compiled from the stored policy and every device: the
 // one compiled before while the store's PolicyMark has not moved.
 func (s *Service) evaluator(ctx context.Context) (*evaluator, error) {
-	mark, err := s.Store.PolicyMark(ctx) // before the reads: a change meanwhile moves it again
+	p, mark, err := s.policyNow(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -105,11 +105,7 @@ func (s *Service) evaluator(ctx context.Context) (*evaluator, error) {
 	if e != nil {
 		return e, nil
 	}
-	p, err := s.Store.Policy(ctx)
-	if err != nil {
-		return nil, err
-	}
-	devices, err := s.Store.ListDeviceSources(ctx)
+	devices, err := s.deviceSources(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -461,7 +457,7 @@ type UserPolicy struct {
 // ForUser returns what decides the connections of userID's devices. A damaged rule applies
 // nowhere, so it is not listed.
 func (s *Service) ForUser(ctx context.Context, userID string) (UserPolicy, error) {
-	p, err := s.Store.Policy(ctx)
+	p, err := s.Policy(ctx)
 	if err != nil {
 		return UserPolicy{}, err
 	}

@@ -117,3 +117,17 @@ func TestMailbox(t *testing.T) {
 		}
 	}
 }
+
+func TestSentence(t *testing.T) {
+	for in, want := range map[string]string{
+		"":              "",
+		"name is empty": "Name is empty.",
+		"ends well.":    "Ends well.",
+		"has host bits set; did you mean 10.0.0.0/8?": "Has host bits set; did you mean 10.0.0.0/8?",
+		"éclair": "Éclair.",
+	} {
+		if got := Sentence(in); got != want {
+			t.Errorf("Sentence(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

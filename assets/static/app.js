@@ -143,11 +143,43 @@
       if (dialog && dialog.showModal) {
         event.preventDefault();
         dialog.showModal();
+        placeFocus(dialog);
       }
       return;
     }
     var closer = event.target.closest("dialog [data-close]");
     if (closer) closer.closest("dialog").close();
+  });
+
+  // Where focus goes when a dialog opens or a form's answer arrives, so that it never falls to
+  // the page's body: the first field a message names ([aria-invalid]), else what the answer
+  // points at ([data-focus]: a result, made focusable with tabindex="-1"), else an
+  // [autofocus] element, else the form's first field. An answer's [data-dialog-title] becomes
+  // the title of the dialog it is in ("Device laptop created"). Returns whether it moved.
+  var fieldSelector = "input:not([type=hidden]):not([disabled]), select:not([disabled]), textarea:not([disabled])";
+  function placeFocus(root) {
+    var dialog = root.closest("dialog");
+    var titled = root.querySelector("[data-dialog-title]");
+    if (dialog && titled) {
+      var title = document.getElementById(dialog.getAttribute("aria-labelledby"));
+      if (title) title.textContent = titled.getAttribute("data-dialog-title");
+    }
+    var candidates = [root.querySelector("[aria-invalid=true]"), root.querySelector("[data-focus]"),
+      root.querySelector("[autofocus]"), root.querySelector(fieldSelector)];
+    for (var i = 0; i < candidates.length; i++) {
+      var el = candidates[i];
+      if (el && el.offsetParent !== null) {
+        el.focus();
+        return true;
+      }
+    }
+    return false;
+  }
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var root = event.detail.elt;
+    // Only the answers to what the user did in a form or a dialog; live refreshes keep focus.
+    if (!root || !root.closest || root.closest("[data-live-refresh]")) return;
+    if (root.closest("dialog[open]") || root.querySelector("[aria-invalid=true], [data-focus]")) placeFocus(root);
   });
 
   // A client setting with a "Use default" box ([data-use-default]): typing a value of one's

@@ -1,11 +1,14 @@
 package app_test
 
 import (
+	"context"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"wiregui/app/apptest"
@@ -92,4 +95,59 @@ func TestBrowserTestEmailShowsARefusal(t *testing.T) {
 		t.Errorf("the page is %s, want /admin/settings (htmx swapped the card)", url)
 	}
 	b.NoErrors(t, "the Settings page after the test email")
+}
+
+// axe-core finds no violation on the pages of signing in by link and by invitation, in the
+// light scheme at 1280 px and the dark one at 375 px.
+func TestBrowserSignInPagesAreAccessible(t *testing.T) {
+	b := apptest.NewBrowser(t, apptest.TabOptions{ReportCSP: true})
+	e := newEnv(t)
+	e.user(t, "ann@example.com", password, store.RoleUnprivileged)
+	srv := mailtest.Start(t, mailtest.Options{})
+	e.linksOn(t, srv.Host, srv.Port)
+	c := apptest.New(t, e.url)
+	c.Get("/login")
+	for _, view := range []struct {
+		scheme string
+		width  int64
+	}{{"light", 1280}, {"dark", 375}} {
+		t.Run(view.scheme, func(t *testing.T) {
+			b.Run(t, "the "+view.scheme+" scheme", chromedp.EmulateViewport(view.width, 900),
+				chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+					_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+						Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: view.scheme}}})
+					return err
+				}))
+			c.Post("/login/link", url.Values{"email": {"ann@example.com"}})
+			link := mailtest.Link(srv.Next(t, 10*time.Second).Text, e.url)
+			if _, err := e.users.Invite(context.Background(), "new-"+view.scheme+"@example.com", store.RoleUnprivileged); err != nil {
+				t.Fatal(err)
+			}
+			invitation := mailtest.Link(srv.Next(t, 10*time.Second).Text, e.url)
+			for _, p := range []struct{ name, url, ready string }{
+				{"the sign-in page with both ways", e.url + "/login", `button[formaction="/login/link"]`},
+				{"a sign-in link", link, `form[action^="/login/link/"]`},
+				{"a link that does not work", e.url + "/login/link/" + strings.Repeat("A", 43), "h1"},
+				{"an invitation", invitation, "#invitation-password"},
+				{"an invitation that does not work", e.url + "/login/invitation/x", "h1"},
+			} {
+				b.Run(t, "open "+p.name, chromedp.Navigate(p.url), chromedp.WaitVisible(chromedp.CSS(p.ready)))
+				b.Accessible(t, p.name+", "+view.scheme)
+			}
+			b.Run(t, "a refused password on the invitation",
+				chromedp.Navigate(invitation), chromedp.WaitVisible(chromedp.ID("invitation-password")),
+				chromedp.SendKeys(chromedp.ID("invitation-password"), "short"),
+				chromedp.SendKeys(chromedp.ID("invitation-confirm"), "short"),
+				chromedp.Click(chromedp.CSS(`form[action^="/login/invitation/"] button[type="submit"]`)),
+				chromedp.WaitVisible(chromedp.ID("invitation-password-error")))
+			b.Accessible(t, "an invitation with a refused password, "+view.scheme)
+			b.Run(t, "ask for a link", chromedp.Navigate(e.url+"/login"),
+				chromedp.WaitVisible(chromedp.CSS(`input[name="email"]`)),
+				chromedp.SendKeys(chromedp.CSS(`input[name="email"]`), "nobody@example.com"),
+				chromedp.Click(chromedp.CSS(`button[formaction="/login/link"]`)),
+				chromedp.WaitVisible(chromedp.CSS(`p[role="status"]`)))
+			b.Accessible(t, "the page after asking for a link, "+view.scheme)
+		})
+	}
+	b.NoErrors(t, "the sign-in pages")
 }

@@ -62,11 +62,9 @@ func serve(args []string) error {
 		return err
 	}
 	defer lock.Close()
-	secretKey := []byte(cfg.SecretKey)
-	if cfg.SecretKey == "" {
-		if secretKey, err = store.ReadOrCreateKeyFile(cfg.SecretKeyFile()); err != nil {
-			return err
-		}
+	secretKey, err := instance.SecretKey(cfg)
+	if err != nil {
+		return err
 	}
 	// The web server listens at once: until the database is open, its gate answers that the
 	// database is unavailable.
@@ -140,7 +138,9 @@ func serve(args []string) error {
 	}
 	// A change of a user (disabled, demoted, deleted with their devices and rules) changes
 	// who may connect and the firewall's rules alike.
-	usersSvc := &users.Service{Store: st, Changed: func(userID string) { accessChanged(userID); policyChanged(userID) }}
+	mailer := instance.Mailer(cfg, st, log)
+	usersSvc := instance.Users(cfg, st, mailer, secretKey, log,
+		func(userID string) { accessChanged(userID); policyChanged(userID) })
 	instance.LogEndpoint(ctx, log, devices)
 	// What the collector (or the stats loop) reports after each poll: the live UI, /healthz
 	// and /metrics read it.
@@ -163,6 +163,7 @@ func serve(args []string) error {
 		Rules:         rulesSvc,
 		Users:         usersSvc,
 		MFA:           mfaSvc,
+		Mail:          mailer,
 		Logger:        log,
 		ExternalURL:   cfg.ExternalURL,
 		SecretKey:     secretKey,
@@ -308,6 +309,9 @@ func expireSessions(ctx context.Context, st *store.Store, log *slog.Logger) {
 		case <-t.C:
 			if _, err := st.Sessions().DeleteExpired(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("expire sessions", slog.Any("err", err))
+			}
+			if _, err := st.DeleteExpiredSignInTokens(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				log.Warn("expire sign-in links", slog.Any("err", err))
 			}
 		}
 	}

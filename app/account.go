@@ -59,6 +59,8 @@ var signInMethodWords = map[string]string{
 	"password+webauthn":      "a password and a security key",
 	"password+recovery_code": "a password and a recovery code",
 	"passkey":                "a passkey",
+	"magic_link":             "a link sent by email",
+	"invitation":             "an invitation's link",
 }
 
 func (s *Server) showAccount(w http.ResponseWriter, r *http.Request) {

@@ -21,6 +21,7 @@ import (
 	"wiregui/app/auth"
 	"wiregui/app/dataplane"
 	"wiregui/app/devices"
+	"wiregui/app/mail"
 	"wiregui/app/mfa"
 	"wiregui/app/rules"
 	"wiregui/app/users"
@@ -36,6 +37,7 @@ type env struct {
 	devices *devices.Service
 	rules   *rules.Service
 	users   *users.Service
+	mail    *mail.Mailer
 	dbPath  string // the SQLite file, or PostgreSQL's URL
 	url     string
 	changed []string // the users whose devices changed, in order; "" is everyone
@@ -43,9 +45,8 @@ type env struct {
 	web     *app.Server
 	// wg is what the data plane reports; set it before the requests that should see it.
 	wg dataplane.Status
-	// mfa checks second factors, with limiter bounding wrong codes (3 in a row: a minute).
-	mfa     *mfa.Service
-	limiter *apptest.Limiter
+	// mfa checks second factors.
+	mfa *mfa.Service
 }
 
 // newEnv starts a web server on a fresh SQLite store; opts adjust its options.
@@ -86,12 +87,15 @@ func newEnvOn(t testing.TB, driver, dsn string, opts ...func(*app.Options)) *env
 	e.live = collector.NewHub(collector.DefaultPoints)
 	e.rules = &rules.Service{Store: st, Interface: "wg0", Networks: e.devices.Tunnels,
 		Changed: func(userID string) { e.changed = append(e.changed, userID) }}
-	e.users = &users.Service{Store: st, Changed: func(userID string) { e.changed = append(e.changed, userID) }}
+	e.mail = &mail.Mailer{Store: st}
+	e.users = &users.Service{Store: st, Changed: func(userID string) { e.changed = append(e.changed, userID) },
+		Mail: e.mail, Tokens: auth.NewTokens(testSecretKey), URL: e.url}
 	o := app.Options{
 		Store:         st,
 		Devices:       e.devices,
 		Rules:         e.rules,
 		Users:         e.users,
+		Mail:          e.mail,
 		ExternalURL:   e.url,
 		SecretKey:     testSecretKey,
 		Version:       "test",
@@ -103,8 +107,7 @@ func newEnvOn(t testing.TB, driver, dsn string, opts ...func(*app.Options)) *env
 		opt(&o)
 	}
 	if o.MFA == nil {
-		e.limiter = &apptest.Limiter{Max: 3, Lockout: time.Minute, Now: time.Now}
-		if o.MFA, err = mfa.New(mfa.Options{Store: st, Limiter: e.limiter, ExternalURL: o.ExternalURL, Key: o.SecretKey}); err != nil {
+		if o.MFA, err = mfa.New(mfa.Options{Store: st, ExternalURL: o.ExternalURL, Key: o.SecretKey}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -579,5 +582,20 @@ func TestPagesDoNotWriteTheSession(t *testing.T) {
 	}
 	if sessions() != before {
 		t.Error("reading pages wrote the session: every request would wait for the one SQLite writer")
+	}
+}
+
+// linksOn sets email up with the SMTP server at host:port (no TLS) and turns sign-in links on.
+func (e *env) linksOn(t testing.TB, host string, port int) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := e.store.UpdateMailSettings(ctx, func(m *store.MailSettings) error {
+		*m = store.MailSettings{Host: host, Port: port, TLS: mail.NoTLS, From: "WireGUI <vpn@example.com>"}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.UpdateSettings(ctx, func(st *store.Settings) error { st.MagicLinkEnabled = true; return nil }); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -51,6 +51,19 @@ var authzTable = []authzRow{
 	{pattern: "POST /login", path: "/login", form: url.Values{"email": {"nobody@example.com"}, "password": {"wrong"}},
 		anonymous: every(401), user: every(401), admin: every(401)},
 	{pattern: "POST /logout", path: "/logout", anonymous: every(403), user: every(303), admin: every(303)},
+	// Sign-in links (on in this test) and invitations: anyone may ask for a link; a token
+	// that is no link's or invitation's is 404 for everyone.
+	{pattern: "POST /login/link", path: "/login/link", form: url.Values{"email": {"nobody@example.com"}},
+		anonymous: every(200), user: every(200), admin: every(200)},
+	{pattern: "GET /login/link/{token}", path: "/login/link/" + strings.Repeat("A", 43),
+		anonymous: every(404), user: every(404), admin: every(404)},
+	{pattern: "POST /login/link/{token}", path: "/login/link/" + strings.Repeat("A", 43),
+		anonymous: every(404), user: every(404), admin: every(404)},
+	{pattern: "GET /login/invitation/{token}", path: "/login/invitation/not-a-token",
+		anonymous: every(404), user: every(404), admin: every(404)},
+	{pattern: "POST /login/invitation/{token}", path: "/login/invitation/" + strings.Repeat("A", 43),
+		form:      url.Values{"password": {"long enough password"}, "confirm": {"long enough password"}},
+		anonymous: every(404), user: every(404), admin: every(404)},
 
 	// The Account page acts on the viewer's own account only. A wrong current password and a
 	// wrong email (422) got past the guard.
@@ -118,6 +131,14 @@ var authzTable = []authzRow{
 		form: url.Values{"vpn_session_duration": {"0"}, "allow_unprivileged_device_management": {"on"},
 			"allow_unprivileged_device_configuration": {"on"}},
 		anonymous: every(403), user: every(404), admin: every(303)},
+	{pattern: "POST /admin/settings/sign-in", path: "/admin/settings/sign-in",
+		form:      url.Values{"local_auth_enabled": {"on"}, "magic_link_enabled": {"on"}},
+		anonymous: every(403), user: every(404), admin: every(303)},
+	{pattern: "POST /admin/settings/email", path: "/admin/settings/email", form: smtpForm,
+		anonymous: every(403), user: every(404), admin: every(303)},
+	// Nothing listens on port 1: the test email is not sent, and the form says why.
+	{pattern: "POST /admin/settings/email/test", path: "/admin/settings/email/test", form: smtpForm,
+		anonymous: every(403), user: every(404), admin: every(422)},
 	{pattern: "POST /admin/notifications/clear", path: "/admin/notifications/clear",
 		anonymous: every(403), user: every(404), admin: every(303)},
 
@@ -165,6 +186,9 @@ var authzTable = []authzRow{
 	{pattern: "/", method: "POST", path: "/no-such-page", anonymous: every(403), user: every(404), admin: every(404)},
 }
 
+// smtpForm is the email settings of a server that is not there.
+var smtpForm = url.Values{"host": {"127.0.0.1"}, "port": {"1"}, "tls": {"none"}, "from": {"vpn@example.com"}}
+
 // roleClient is a client signed in as user, or a visitor's when user is nil.
 type roleClient struct {
 	name string
@@ -185,6 +209,7 @@ func TestEveryRouteAnswersEachRoleAsTheTableSays(t *testing.T) {
 	if _, err := e.store.UpdateSettings(t.Context(), func(st *store.Settings) error { st.PasswordlessEnabled = true; return nil }); err != nil {
 		t.Fatal(err)
 	}
+	e.linksOn(t, "127.0.0.1", 1)
 
 	rows := map[string]bool{}
 	for _, row := range authzTable {

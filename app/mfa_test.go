@@ -156,24 +156,41 @@ func TestRecoveryCodeSignsInOnce(t *testing.T) {
 	}
 }
 
-// Wrong codes lock the account out (the limiter's word) with 429, Retry-After and when to
-// try again; the right code is refused while it lasts.
+// Wrong codes are limited as every way of signing in is (app/limits): five in a row, then
+// 429 with Retry-After and when to try again; the right code is refused while it lasts, a
+// recovery code too; after the wait the right code works. Each failure and the lockout are
+// logged.
 func TestSecondFactorAttemptsAreLimited(t *testing.T) {
-	e := newEnv(t)
+	clk, logs := newClock(), &logLines{}
+	e := newEnv(t, withClockAndLog(clk, logs))
 	alice := e.user(t, "alice@example.com", password, store.RoleUnprivileged)
 	e.mfaMethod(t, alice)
 	c := apptest.New(t, e.url)
 	passwordStep(t, c, "alice@example.com")
-	for range 3 {
-		c.Post("/mfa", url.Values{"code": {"000000"}})
+	for i := range 5 {
+		if r := c.Post("/mfa", url.Values{"code": {"000000"}}); r.Status != http.StatusUnauthorized {
+			t.Fatalf("wrong code %d: %d, want 401", i+1, r.Status)
+		}
 	}
 	r := c.Post("/mfa", url.Values{"code": {totpCode(t, totpSecret, time.Now())}})
-	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" ||
-		!regexp.MustCompile(`Too many wrong codes\. Try again in \d+ seconds\.`).MatchString(r.Body) {
-		t.Errorf("the right code after 3 wrong ones: %d, Retry-After %q; want 429 saying when to retry", r.Status, r.Header.Get("Retry-After"))
+	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") != "30" ||
+		!strings.Contains(r.Body, "Too many attempts. Try again in 30 seconds.") {
+		t.Errorf("the right code after 5 wrong ones: %d, Retry-After %q; want 429 saying when to retry", r.Status, r.Header.Get("Retry-After"))
 	}
 	if r := c.Post("/mfa", url.Values{"recovery_code": {"AAAA-AAAA-AAAA-AAAA"}}); r.Status != http.StatusTooManyRequests {
 		t.Errorf("a recovery code while locked out: %d, want 429", r.Status)
+	}
+	failed, lockouts := logs.named("sign_in_failed"), logs.named("lockout")
+	if len(failed) != 5 || failed[0]["method"] != "mfa" || failed[0]["user"] != "alice@example.com" {
+		t.Errorf("the failed attempts logged: %v, want 5 of alice's, method mfa", failed)
+	}
+	if len(lockouts) != 1 || lockouts[0]["method"] != "mfa" {
+		t.Errorf("the lockouts logged: %v, want 1, method mfa", lockouts)
+	}
+	clk.add(30 * time.Second)
+	// The pending sign-in lasts 5 minutes of real time: still waiting for its factor.
+	if r := c.Post("/mfa", url.Values{"code": {totpCode(t, totpSecret, time.Now())}}); !strings.HasSuffix(r.URL, "/devices") {
+		t.Errorf("the right code after the wait: %d at %s, want /devices", r.Status, r.URL)
 	}
 }
 

@@ -53,6 +53,13 @@ func (s *Server) routes() []route {
 		s.signedIn("POST /account/mfa/recovery", s.newRecoveryCodes),
 		s.signedIn("GET /account/mfa/{id}/delete", s.confirmRemoveMFA),
 		s.signedIn("POST /account/mfa/{id}/delete", s.removeMFA),
+		// Sign-in links and invitations, under /login where the sign-in form's CSRF cookie
+		// is sent: the token is in the path, checked by the handler.
+		visitor("POST /login/link", s.requestSignInLink),
+		visitor("GET /login/link/{token}", s.showSignInLink),
+		visitor("POST /login/link/{token}", s.useSignInLink),
+		visitor("GET /login/invitation/{token}", s.showInvitation),
+		visitor("POST /login/invitation/{token}", s.acceptInvitation),
 
 		// My Devices.
 		s.guard("GET /devices", access.ViewDevices, s.showDeviceList(myDevices)),
@@ -81,6 +88,9 @@ func (s *Server) routes() []route {
 		s.guard("GET /admin/devices/new", allDevices.create, s.showNewDevice(allDevices)),
 		s.guard("GET /admin/settings", access.EditSettings, s.showSettings),
 		s.guard("POST /admin/settings", access.EditSettings, s.updateSettings),
+		s.guard("POST /admin/settings/sign-in", access.EditSettings, s.updateSignInSettings),
+		s.guard("POST /admin/settings/email", access.EditSettings, s.updateEmailSettings),
+		s.guard("POST /admin/settings/email/test", access.EditSettings, s.testEmail),
 		s.guard("POST /admin/notifications/clear", access.ManageNotifications, s.clearNotifications),
 
 		// The Rules page: the table and its order, one rule, the policies, explain, policy tests.

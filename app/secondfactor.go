@@ -2,14 +2,13 @@ package app
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
+	"wiregui/app/limits"
 	"wiregui/app/mfa"
 	"wiregui/app/text"
 	"wiregui/store"
@@ -118,33 +117,45 @@ func (s *Server) verifySecondFactor(w http.ResponseWriter, r *http.Request, p *p
 		field, factor = "recovery_code", "recovery_code"
 		pd.Data = withRecovery(pd.Data)
 	}
-	status := http.StatusUnprocessableEntity
-	switch {
-	case strings.TrimSpace(code) == "" && factor == "totp":
+	if strings.TrimSpace(code) == "" && factor == "totp" {
 		pd.Form.Errors[field] = "Enter the 6-digit code your authenticator app shows, or use another way below."
-	case factor == "totp":
+		s.renderPage(w, r, http.StatusUnprocessableEntity, "mfa", pd)
+		return
+	}
+	attempt := limits.Attempt{Kind: limits.MFA, UserID: p.user.ID, Addr: clientAddr(r)}
+	verdict, err := s.limits.Begin(r.Context(), attempt)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if verdict.Wait > 0 {
+		w.Header().Set("Retry-After", limits.RetryAfter(verdict.Wait))
+		pd.Form.Errors[field] = limits.Message(verdict.Wait)
+		s.renderPage(w, r, http.StatusTooManyRequests, "mfa", pd)
+		return
+	}
+	if factor == "totp" {
 		err = s.mfa.VerifyTOTP(r.Context(), p.user, code)
-	default:
+	} else {
 		err = s.mfa.UseRecoveryCode(r.Context(), p.user, recovery)
 	}
-	var locked *mfa.LockedError
 	switch {
-	case errors.As(err, &locked):
-		w.Header().Set("Retry-After", strconv.Itoa(int((locked.Wait+time.Second-1)/time.Second)))
-		pd.Form.Errors[field] = fmt.Sprintf("Too many wrong codes. Try again in %s.", waitWords(locked.Wait))
-		status = http.StatusTooManyRequests
-	case errors.Is(err, mfa.ErrWrongCode) && factor == "totp":
-		pd.Form.Errors[field] = "That code is not right, or it was used already. Wait for the next code and try again."
-		status = http.StatusUnauthorized
 	case errors.Is(err, mfa.ErrWrongCode):
-		pd.Form.Errors[field] = "That recovery code is not right, or it was used already."
-		status = http.StatusUnauthorized
+		if factor == "totp" {
+			s.signInFailed(r, attempt, p.user.Email, verdict, "wrong authenticator code")
+			pd.Form.Errors[field] = "That code is not right, or it was used already. Wait for the next code and try again."
+		} else {
+			s.signInFailed(r, attempt, p.user.Email, verdict, "wrong recovery code")
+			pd.Form.Errors[field] = "That recovery code is not right, or it was used already."
+		}
+		s.renderPage(w, r, http.StatusUnauthorized, "mfa", pd)
+		return
 	case err != nil:
 		s.serverError(w, r, err)
 		return
 	}
-	if !pd.Form.Valid() {
-		s.renderPage(w, r, status, "mfa", pd)
+	if err := s.limits.Succeed(r.Context(), attempt); err != nil {
+		s.serverError(w, r, err)
 		return
 	}
 	if err := s.finishSignIn(w, r, p.user, p.method+"+"+factor); err != nil {
@@ -162,19 +173,6 @@ func withRecovery(data any) any {
 	page := data.(secondFactorPage)
 	page.Recovery = true
 	return page
-}
-
-// waitWords says a wait in whole seconds or minutes: "30 seconds", "2 minutes".
-func waitWords(d time.Duration) string {
-	secs := int((d + time.Second - 1) / time.Second)
-	switch {
-	case secs <= 1:
-		return "1 second"
-	case secs < 120:
-		return strconv.Itoa(secs) + " seconds"
-	default:
-		return strconv.Itoa((secs+59)/60) + " minutes"
-	}
 }
 
 // jsonAnswer is the answer of the requests a page's script makes for WebAuthn: where to go

@@ -11,13 +11,17 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
 
+	"wiregui/app/auth"
 	"wiregui/app/dataplane"
 	"wiregui/app/devices"
+	"wiregui/app/limits"
+	"wiregui/app/mail"
 	"wiregui/app/mfa"
 	"wiregui/app/rules"
 	"wiregui/app/users"
@@ -42,6 +46,13 @@ type Store interface {
 	UpdateSettings(ctx context.Context, fn func(*store.Settings) error) (store.Settings, error)
 	OpenNotifications(ctx context.Context, limit int) ([]store.Notification, error)
 	ClearNotifications(ctx context.Context, ids []string) (int, error)
+	Notify(ctx context.Context, n *store.Notification, dedupeKey string) (bool, error)
+	MailSettings(ctx context.Context) (store.MailSettings, error)
+	UpdateMailSettings(ctx context.Context, fn func(*store.MailSettings) error) (store.MailSettings, error)
+	CreateSignInToken(ctx context.Context, t *store.SignInToken) error
+	SignInTokenUser(ctx context.Context, hash, purpose string, at time.Time) (*store.User, error)
+	UseSignInToken(ctx context.Context, hash, purpose string, at time.Time, fn func(*store.User) error) (*store.User, error)
+	limits.Store
 	Sessions() *store.Sessions
 	DiskFull() bool
 }
@@ -51,15 +62,21 @@ type Options struct {
 	Store   Store
 	Devices *devices.Service
 	Rules   *rules.Service
-	Users   *users.Service
+	// Users is the user service: accounts are changed and invitations accepted through it.
+	Users *users.Service
 	// MFA checks and enrols second factors (required).
 	MFA         *mfa.Service
 	Logger      *slog.Logger
 	ExternalURL string // e.g. https://vpn.example.com; https turns on Secure cookies
-	// SecretKey signs what the server hands out without storing it: the sign-in form's CSRF
-	// token. At least 32 bytes (WG_SECRET_KEY or <data dir>/secret.key).
+	// SecretKey signs what the server hands out without storing it, the sign-in form's CSRF
+	// token, and keys the hashes of sign-in links' tokens (app/auth.Tokens). At least 32
+	// bytes (WG_SECRET_KEY or <data dir>/secret.key).
 	SecretKey []byte
-	Version   string
+	// Mail sends sign-in links and the Settings page's test email.
+	Mail *mail.Mailer
+	// Now is the clock of sign-in links and attempt limits; nil is time.Now.
+	Now     func() time.Time
+	Version string
 	// WireGuard reports the data plane's state; nil when WireGuard is disabled.
 	WireGuard func() dataplane.Status
 	// AccessChanged, if set, is told when a user's access to the VPN may have changed other
@@ -87,6 +104,12 @@ type Server struct {
 	rules           *rules.Service
 	users           *users.Service
 	mfa             *mfa.Service
+	mail            *mail.Mailer
+	limits          *limits.Limiter
+	tokens          *auth.Tokens
+	now             func() time.Time
+	outbox          chan func() // emails sent in the background (magic links)
+	externalURL     string      // WG_EXTERNAL_URL, what links in emails start with
 	firewall        Firewall
 	log             *slog.Logger
 	render          *assets.Renderer
@@ -115,6 +138,9 @@ func New(opts Options) (*Server, error) {
 	if err != nil || ext.Host == "" {
 		return nil, fmt.Errorf("external url %q is not an absolute URL", opts.ExternalURL)
 	}
+	if opts.Users == nil || opts.Mail == nil {
+		return nil, errors.New("the user service and the mailer are required")
+	}
 	if len(opts.SecretKey) < 32 {
 		return nil, fmt.Errorf("secret key: got %d bytes, want at least 32", len(opts.SecretKey))
 	}
@@ -122,14 +148,19 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.New("no mfa service")
 	}
 	s := &Server{
-		store:    opts.Store,
-		devices:  opts.Devices,
-		rules:    opts.Rules,
-		users:    opts.Users,
-		mfa:      opts.MFA,
-		firewall: opts.Firewall,
-		log:      opts.Logger,
-		render:   render,
+		store:       opts.Store,
+		devices:     opts.Devices,
+		rules:       opts.Rules,
+		users:       opts.Users,
+		mfa:         opts.MFA,
+		mail:        opts.Mail,
+		tokens:      auth.NewTokens(opts.SecretKey),
+		now:         opts.Now,
+		outbox:      make(chan func(), outboxSize),
+		externalURL: strings.TrimRight(opts.ExternalURL, "/"),
+		firewall:    opts.Firewall,
+		log:         opts.Logger,
+		render:      render,
 		// A key of its own for each use of the secret key, so that one use's values are
 		// never valid for another.
 		loginKey:        subkey(opts.SecretKey, "wiregui sign-in csrf"),
@@ -152,6 +183,11 @@ func New(opts Options) (*Server, error) {
 	if s.accessChanged == nil {
 		s.accessChanged = func(string) {}
 	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.limits = limits.New(opts.Store, s.now)
+	go s.sendMail()
 	s.sessions = scs.New()
 	s.sessions.Store = sessionStore{sessions: opts.Store.Sessions(), codec: s.sessions.Codec}
 	s.sessions.Lifetime = 7 * 24 * time.Hour

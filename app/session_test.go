@@ -7,7 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"wiregui/app/mail"
 	"wiregui/app/mfa"
+	"wiregui/app/users"
 	"wiregui/store"
 	"wiregui/store/storetest"
 )
@@ -21,7 +23,8 @@ func TestSessionErrorLetsReadsThroughOnAFullDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Options{Store: st, ExternalURL: "http://vpn.example.com", SecretKey: key, MFA: second})
+	s, err := New(Options{Store: st, ExternalURL: "http://vpn.example.com", SecretKey: key, MFA: second,
+		Users: &users.Service{Store: st}, Mail: &mail.Mailer{Store: st}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ type settingsPage struct {
 	Notifications *notificationList // nil when there are none, or in the htmx answer
 	// KeysUnavailable says why passkeys cannot be used on this server; "" when they can.
 	KeysUnavailable string
+	Cards         settingsCards     // the sign-in and email cards (settings_signin.go)
 }
 
 // durationOption is one choice of the VPN session duration select; Value is in seconds.
@@ -74,7 +75,7 @@ func (s *Server) showSettings(w http.ResponseWriter, r *http.Request) {
 	st := requestViewer(r).settings
 	pd := s.page(r, "Settings", "settings")
 	fillSettingsForm(pd.Form, st)
-	s.renderSettingsPage(w, r, http.StatusOK, pd, st, false)
+	s.renderSettingsPage(w, r, http.StatusOK, pd, st, false, nil)
 }
 
 func fillSettingsForm(f *Form, st store.Settings) {
@@ -132,7 +133,7 @@ func (s *Server) updateSettings(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !f.Valid() {
-		s.renderSettingsPage(w, r, http.StatusUnprocessableEntity, pd, current, false)
+		s.renderSettingsPage(w, r, http.StatusUnprocessableEntity, pd, current, false, nil)
 		return
 	}
 	saved, err := s.store.UpdateSettings(r.Context(), func(st *store.Settings) error {
@@ -157,7 +158,7 @@ func (s *Server) updateSettings(w http.ResponseWriter, r *http.Request) {
 	}
 	pd.Form = newForm()
 	fillSettingsForm(pd.Form, saved)
-	s.renderSettingsPage(w, r, http.StatusOK, pd, saved, true)
+	s.renderSettingsPage(w, r, http.StatusOK, pd, saved, true, nil)
 }
 
 // parseSessionDuration accepts the listed durations (in seconds) and the current one.
@@ -173,8 +174,9 @@ func parseSessionDuration(v string, current time.Duration) (time.Duration, bool)
 
 // renderSettingsPage writes the Settings page, or only its settings-form fragment for htmx.
 // st are the stored settings: the values in effect are shown from them, not from the form.
+// cards are the sign-in and email cards as they are answered; nil shows them as saved.
 func (s *Server) renderSettingsPage(w http.ResponseWriter, r *http.Request, status int, pd *PageData,
-	st store.Settings, saved bool) {
+	st store.Settings, saved bool, cards *settingsCards) {
 	res := devices.Effective(store.ClientSettings{}, st.ClientDefaults, s.devices.Client)
 	fields := clientFields(res, settingsSourceWords)
 	env := resolvedTexts(devices.Effective(store.ClientSettings{}, store.ClientSettings{}, s.devices.Client))
@@ -194,6 +196,15 @@ func (s *Server) renderSettingsPage(w http.ResponseWriter, r *http.Request, stat
 		s.renderFragment(w, r, status, "settings", "settings-form", pd)
 		return
 	}
+	if cards == nil {
+		c, err := s.settingsCards(r, st)
+		if err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		cards = &c
+	}
+	page.Cards = *cards
 	var err error
 	if page.Notifications, err = s.openNotifications(r); err != nil {
 		s.serverError(w, r, err)

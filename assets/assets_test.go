@@ -92,7 +92,9 @@ func TestEveryPageAndFragmentParses(t *testing.T) {
 		"device-new":    {"content", "device-form", "device-created", "user-emails"},
 		"device":        {"content", "device-detail", "device-live", "device-edit-form", "device-delete-form"},
 		"device-delete": {"content", "device-delete-form"},
-		"settings":      {"content", "settings-form"},
+		"settings":      {"content", "settings-form", "signin-settings", "email-settings"},
+		"signin-link":   {"content"},
+		"invitation":    {"content"},
 		"error":         {"content"},
 		"mfa":           {"content", "head"},
 		"account-mfa":   {"content", "head"},
@@ -222,7 +224,7 @@ func TestLoginPage(t *testing.T) {
 	f.Errors["password"] = "Enter your password."
 	f.Errors["_form"] = "Invalid email or password"
 	body := render(t, http.StatusUnauthorized, "login", &pageData{Title: "Sign in", CSRFToken: "tok-123",
-		Version: "v1.2.3", Nav: "login", Form: f, Theme: "system"})
+		Version: "v1.2.3", Nav: "login", Form: f, Theme: "system", Data: map[string]bool{"LocalAuth": true}})
 	wantContains(t, "the sign-in page", body,
 		`<!doctype html>`, `<html lang="en" data-theme="system">`, `<meta name="viewport"`,
 		`<meta name="csrf-token" content="tok-123">`,
@@ -238,7 +240,24 @@ func TestLoginPage(t *testing.T) {
 		`src="`+StaticURL("vendor/htmx.min.js")+`" defer`,
 		`href="`+StaticURL("app.css")+`"`,
 	)
-	wantLacks(t, "the signed-out sign-in page", body, "Sign out", "My Devices", `<b>`, "login-email-error", "<script>")
+	wantLacks(t, "the signed-out sign-in page", body, "Sign out", "My Devices", `<b>`, "login-email-error", "<script>",
+		"sign-in link")
+}
+
+// Each way of signing in shows only while it is on; the link's button posts the same form
+// elsewhere.
+func TestLoginPageShowsTheWaysThatAreOn(t *testing.T) {
+	both := render(t, http.StatusOK, "login", &pageData{CSRFToken: "t", Form: newForm(),
+		Data: map[string]bool{"LocalAuth": true, "MagicLink": true}})
+	wantContains(t, "the sign-in page with both", both, `action="/login"`, `name="password"`,
+		`<button type="submit" formaction="/login/link" class="btn btn-block">Email me a sign-in link</button>`)
+	links := render(t, http.StatusOK, "login", &pageData{CSRFToken: "t", Form: newForm(),
+		Data: map[string]bool{"MagicLink": true}})
+	wantContains(t, "the sign-in page with links only", links, `action="/login/link"`, "Email me a sign-in link")
+	wantLacks(t, "the sign-in page with links only", links, `name="password"`, ">Sign in</button>")
+	none := render(t, http.StatusOK, "login", &pageData{CSRFToken: "t", Form: newForm(), Data: map[string]bool{}})
+	wantContains(t, "the sign-in page with neither", none, "wiregui settings set local_auth_enabled=true")
+	wantLacks(t, "the sign-in page with neither", none, "<form")
 }
 
 // The theme is in the page as the server renders it, before any script: the html element's
@@ -265,7 +284,7 @@ func TestThemeIsRenderedIntoThePage(t *testing.T) {
 }
 
 func TestLoginPageWithoutAForm(t *testing.T) {
-	body := render(t, http.StatusOK, "login", &pageData{CSRFToken: "t"})
+	body := render(t, http.StatusOK, "login", &pageData{CSRFToken: "t", Data: map[string]bool{"LocalAuth": true}})
 	wantContains(t, "the sign-in page without form data", body, `name="email" type="email" value=""`)
 }
 

@@ -36,7 +36,10 @@ type Config struct {
 	AdminEmail    string // lower case
 	AdminPassword string // "" when unset
 
-	Metrics           Metrics
+	Metrics Metrics
+	// SMTP are the email settings the environment gives; the Settings page edits those it does
+	// not (Given tells which).
+	SMTP              SMTP
 	ReconcileInterval time.Duration
 	LogLevel          slog.Level
 	LogFormat         string // "text" or "json"
@@ -87,6 +90,16 @@ type Metrics struct {
 	Token  string // bearer token GET /metrics requires; "" when it is open
 	// Listen is the host:port of the listener that serves only /metrics; "" when it is off.
 	Listen string
+}
+
+// SMTP holds the email settings; each is zero when not given.
+type SMTP struct {
+	Host     string
+	Port     int
+	Username string
+	Password string
+	From     string // an address, or a name and <address>
+	TLS      string // "starttls", "tls" or "none"
 }
 
 // DatabaseDriver returns "postgres" or "sqlite".

@@ -86,6 +86,12 @@ func TestDefaults(t *testing.T) {
 		{"WG_METRICS_POLL_INTERVAL", c.Metrics.PollInterval, 5 * time.Second},
 		{"WG_VICTORIAMETRICS_URL", c.Metrics.VictoriaMetricsURL, ""},
 		{"WG_STATS_INTERVAL", c.Metrics.StatsInterval, 60 * time.Second},
+		{"WG_SMTP_HOST", c.SMTP.Host, ""}, // unset: the Settings page's, else no email
+		{"WG_SMTP_PORT", c.SMTP.Port, 0},
+		{"WG_SMTP_USERNAME", c.SMTP.Username, ""},
+		{"WG_SMTP_PASSWORD", c.SMTP.Password, ""},
+		{"WG_SMTP_FROM", c.SMTP.From, ""},
+		{"WG_SMTP_TLS", c.SMTP.TLS, ""},
 		{"WG_METRICS_BUFFER", c.Metrics.Buffer, time.Hour},
 		{"WG_METRICS_TOKEN", c.Metrics.Token, ""},
 		{"WG_METRICS_LISTEN", c.Metrics.Listen, "127.0.0.1:13001"},
@@ -785,4 +791,35 @@ func manyPrefixes(n int) string {
 		ps[i] = fmt.Sprintf("10.0.%d.%d/32", i/256, i%256)
 	}
 	return strings.Join(ps, ",")
+}
+
+// The SMTP settings are validated like every other; each given one is Given, which pins it
+// on the Settings page.
+func TestSMTPSettings(t *testing.T) {
+	pw := writeTemp(t, "smtp-password", "from-a-file\n")
+	c := mustLoad(t, []string{"--smtp-tls", "TLS"}, map[string]string{"WG_SMTP_HOST": "smtp.example.com",
+		"WG_SMTP_PORT": "2525", "WG_SMTP_USERNAME": "mailer", "WG_SMTP_PASSWORD_FILE": pw,
+		"WG_SMTP_FROM": "WireGUI <vpn@example.com>"})
+	want := SMTP{Host: "smtp.example.com", Port: 2525, Username: "mailer", Password: "from-a-file",
+		From: "WireGUI <vpn@example.com>", TLS: "tls"}
+	if c.SMTP != want {
+		t.Errorf("got %+v, want %+v", c.SMTP, want)
+	}
+	for _, name := range []string{"WG_SMTP_HOST", "WG_SMTP_PORT", "WG_SMTP_USERNAME", "WG_SMTP_PASSWORD", "WG_SMTP_FROM", "WG_SMTP_TLS"} {
+		if !c.Given(name) {
+			t.Errorf("Given(%s) = false, want true", name)
+		}
+	}
+	for env, msg := range map[string]string{
+		"WG_SMTP_HOST=smtp example.com": "WG_SMTP_HOST",
+		"WG_SMTP_PORT=0":                "WG_SMTP_PORT: \"0\" is not a port number",
+		"WG_SMTP_FROM=WireGUI":          "WG_SMTP_FROM: \"WireGUI\" is not an email address",
+		"WG_SMTP_TLS=ssl":               "WG_SMTP_TLS: \"ssl\" is not one of starttls, tls, none",
+	} {
+		name, value, _ := strings.Cut(env, "=")
+		_, err := loadIn(t, nil, map[string]string{name: value})
+		if err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%s: got %v, want an error with %q", env, err, msg)
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"wiregui/app/text"
 	"wiregui/wg"
 )
 
@@ -128,7 +129,7 @@ func settings() []setting {
 		{
 			name: "WG_SECRET_KEY", secret: true, fileSuffix: true,
 			defDoc: "generated into <data dir>/secret.key",
-			doc:    "Secret for sessions, CSRF tokens and API token hashes; at least 32 characters.",
+			doc:    "Secret that keys the sign-in form's CSRF token and the hashes of the tokens in sign-in links and invitations; at least 32 characters.",
 			parse:  func(c *Config, v string) (err error) { c.SecretKey, err = parseSecretKey(v); return err },
 			format: func(c *Config) string { return c.SecretKey },
 		},
@@ -313,6 +314,50 @@ func settings() []setting {
 			doc:    "Bearer token (at least 16 characters) that GET /metrics then requires on WG_METRICS_LISTEN, and on the web UI's port, which serves /metrics only when it is set.",
 			parse:  func(c *Config, v string) (err error) { c.Metrics.Token, err = parseMetricsToken(v); return err },
 			format: func(c *Config) string { return c.Metrics.Token },
+		},
+		{
+			name:   "WG_SMTP_HOST",
+			doc:    "SMTP server that sends email (sign-in links, invitations); unset, the Settings page sets it.",
+			parse:  func(c *Config, v string) (err error) { c.SMTP.Host, err = wg.ParseHost(v); return err },
+			format: func(c *Config) string { return c.SMTP.Host },
+		},
+		{
+			name:   "WG_SMTP_PORT",
+			defDoc: "587 for starttls, 465 for tls, 25 for none",
+			doc:    "SMTP server port.",
+			parse:  func(c *Config, v string) (err error) { c.SMTP.Port, err = parsePort(v); return err },
+			format: func(c *Config) string { return formatPort(c.SMTP.Port) },
+		},
+		{
+			name: "WG_SMTP_USERNAME",
+			doc:  "SMTP user name; unset, email is sent without signing in to the server.",
+			parse: func(c *Config, v string) (err error) {
+				c.SMTP.Username, err = text.Field{Name: "an SMTP user name", Max: 254}.Clean(v)
+				return err
+			},
+			format: func(c *Config) string { return c.SMTP.Username },
+		},
+		{
+			name: "WG_SMTP_PASSWORD", secret: true, fileSuffix: true,
+			doc:    "SMTP password.",
+			parse:  func(c *Config, v string) error { c.SMTP.Password = v; return nil },
+			format: func(c *Config) string { return c.SMTP.Password },
+		},
+		{
+			name:   "WG_SMTP_FROM",
+			doc:    `Sender of the emails: an address, or a name and <address> ("WireGUI <vpn@example.com>").`,
+			parse:  func(c *Config, v string) (err error) { c.SMTP.From, err = text.Mailbox(v); return err },
+			format: func(c *Config) string { return c.SMTP.From },
+		},
+		{
+			name:   "WG_SMTP_TLS",
+			defDoc: "starttls",
+			doc:    "How the connection to the SMTP server is encrypted: starttls (required, certificate checked), tls (from the start) or none.",
+			parse: func(c *Config, v string) (err error) {
+				c.SMTP.TLS, err = parseChoice(v, "starttls", "tls", "none")
+				return err
+			},
+			format: func(c *Config) string { return c.SMTP.TLS },
 		},
 		{
 			name: "WG_STATS_INTERVAL", def: "60s",

@@ -39,6 +39,14 @@ func parsePort(v string) (int, error) {
 	return n, nil
 }
 
+// formatPort prints a port; 0 (not given) is "".
+func formatPort(p int) string {
+	if p == 0 {
+		return ""
+	}
+	return strconv.Itoa(p)
+}
+
 func parseChoice(v string, choices ...string) (string, error) {
 	lv := strings.ToLower(v)
 	for _, c := range choices {

@@ -74,6 +74,15 @@ func (d dialect) lock(ctx context.Context, tx *sql.Tx, key int, what string) err
 	return nil
 }
 
+// forUpdate is what ends a SELECT that locks the rows it reads until the transaction ends.
+// SQLite has no row locks and needs none: its write transactions are already exclusive.
+func (d dialect) forUpdate() string {
+	if d.postgres() {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
 // batchesStats reports whether the collector's stats are written with a few UPDATE … FROM
 // VALUES statements instead of one statement per device: fewer round trips to a server.
 // SQLite, in-process, has no round trips, and its planner scans the whole table for

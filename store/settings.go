@@ -33,6 +33,10 @@ type Settings struct {
 	// MFARequired makes users without a second factor add one when they next sign in with a
 	// password (or another local way), before they can do anything else.
 	MFARequired bool
+	// LocalAuthEnabled lets people sign in with a password; MagicLinkEnabled with a link sent
+	// to their email address. Both are enforced by the server, not only shown.
+	LocalAuthEnabled bool
+	MagicLinkEnabled bool
 	// Firewall are the network policies and the default action. UpdateSettings leaves them
 	// as they are: they change with the rules, through UpdatePolicy, so that the rule service
 	// checks every change of them against the policy tests.
@@ -70,11 +74,11 @@ type ClientSettings struct {
 const settingsColumns = `default_client_endpoint, default_client_dns, default_client_allowed_ips, default_client_mtu,
 	default_client_persistent_keepalive, vpn_session_duration, allow_unprivileged_device_management,
 	allow_unprivileged_device_configuration, allow_peer_to_peer, allow_lan_to_peers, default_action,
-	passwordless_enabled, mfa_required`
+	passwordless_enabled, mfa_required, local_auth_enabled, magic_link_enabled`
 
 // defaultSettings are the settings before an admin changed any.
 var defaultSettings = Settings{AllowUnprivilegedDeviceManagement: true, AllowUnprivilegedDeviceConfiguration: true,
-	Firewall: FirewallSettings{DefaultAction: ActionAccept}}
+	LocalAuthEnabled: true, Firewall: FirewallSettings{DefaultAction: ActionAccept}}
 
 // Settings returns the runtime settings.
 func (s *Store) Settings(ctx context.Context) (Settings, error) {
@@ -90,7 +94,7 @@ func (s *Store) settings(ctx context.Context, q queryer) (Settings, error) {
 		&endpoint, &dns, &allowed, &mtu, &keepalive, &session,
 		&st.AllowUnprivilegedDeviceManagement, &st.AllowUnprivilegedDeviceConfiguration,
 		&st.Firewall.PeerToPeer, &st.Firewall.LANToPeers, &st.Firewall.DefaultAction,
-		&st.PasswordlessEnabled, &st.MFARequired)
+		&st.PasswordlessEnabled, &st.MFARequired, &st.LocalAuthEnabled, &st.MagicLinkEnabled)
 	if errors.Is(err, sql.ErrNoRows) {
 		return defaultSettings, nil
 	}
@@ -137,19 +141,20 @@ func (s *Store) UpdateSettings(ctx context.Context, fn func(*Settings) error) (S
 func writeSettings(ctx context.Context, tx *sql.Tx, st Settings) error {
 	c := st.ClientDefaults
 	_, err := tx.ExecContext(ctx, `INSERT INTO configuration (id, created_at, updated_at, `+settingsColumns+`)
-		VALUES (1, $1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+		VALUES (1, $1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 		ON CONFLICT (id) DO UPDATE SET updated_at = $1, default_client_endpoint = $2, default_client_dns = $3,
 		default_client_allowed_ips = $4, default_client_mtu = $5, default_client_persistent_keepalive = $6,
 		vpn_session_duration = $7, allow_unprivileged_device_management = $8,
 		allow_unprivileged_device_configuration = $9, allow_peer_to_peer = $10, allow_lan_to_peers = $11,
-		default_action = $12, passwordless_enabled = $13, mfa_required = $14`,
+		default_action = $12, passwordless_enabled = $13, mfa_required = $14, local_auth_enabled = $15,
+		magic_link_enabled = $16`,
 		now(), optionalString(c.Endpoint.Value, c.Endpoint.Set),
 		optionalString(strings.Join(c.DNS.Value, ","), c.DNS.Set),
 		optionalString(joinPrefixes(c.AllowedIPs.Value), c.AllowedIPs.Set),
 		optionalInt(c.MTU), optionalInt(c.PersistentKeepalive), int64(st.VPNSessionDuration/time.Second),
 		st.AllowUnprivilegedDeviceManagement, st.AllowUnprivilegedDeviceConfiguration,
 		st.Firewall.PeerToPeer, st.Firewall.LANToPeers, st.Firewall.DefaultAction,
-		st.PasswordlessEnabled, st.MFARequired)
+		st.PasswordlessEnabled, st.MFARequired, st.LocalAuthEnabled, st.MagicLinkEnabled)
 	if err != nil {
 		return fmt.Errorf("update settings: %w", err)
 	}

@@ -60,6 +60,12 @@ func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSp
 
 // CreateUser inserts u, filling its ID and timestamps. A taken email is ErrConflict.
 func (s *Store) CreateUser(ctx context.Context, u *User) error {
+	prepareUser(u)
+	return s.inTx(ctx, func(tx *sql.Tx) error { return insertUser(ctx, tx, u) })
+}
+
+// prepareUser fills what a new user gets: a normalised email, a role, an ID, timestamps.
+func prepareUser(u *User) {
 	u.Email = NormalizeEmail(u.Email)
 	if u.Role == "" {
 		u.Role = RoleUnprivileged
@@ -69,7 +75,11 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 	}
 	u.ID = newID()
 	u.CreatedAt, u.UpdatedAt = now(), now()
-	_, err := s.exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+}
+
+// insertUser inserts the prepared user u in transaction tx; a taken email is ErrConflict.
+func insertUser(ctx context.Context, tx *sql.Tx, u *User) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		u.ID, u.Email, u.PasswordHash, u.Role, nullTime(u.DisabledAt), nullTime(u.LastSignedInAt), u.LastSignedInMethod, u.Theme,
 		u.CreatedAt, u.UpdatedAt)
 	if isUniqueViolation(err) {

@@ -1,4 +1,5 @@
-// Package auth holds the ways a user proves who they are. For now: local passwords.
+// Package auth holds the ways a user proves who they are: local passwords, and the tokens
+// of the links sent by email (magic links, invitations).
 package auth
 
 import (

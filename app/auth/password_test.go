@@ -124,3 +124,28 @@ func TestLimiterWaitRunsOut(t *testing.T) {
 		t.Errorf("%d still counted as waiting", n)
 	}
 }
+
+func TestTokensAreHashedUnderTheSecretAndPurpose(t *testing.T) {
+	a, b := NewTokens([]byte("secret-a-of-at-least-32-bytes-long")), NewTokens([]byte("secret-b-of-at-least-32-bytes-long"))
+	token, hash := a.New("magic_link")
+	if len(token) != 43 || len(hash) != 64 || strings.Contains(hash, token) {
+		t.Fatalf("token %q, hash %q", token, hash)
+	}
+	if got := a.Hash("magic_link", token); got != hash {
+		t.Errorf("the hash again: got %q, want %q", got, hash)
+	}
+	if a.Hash("invitation", token) == hash {
+		t.Error("another purpose gave the same hash")
+	}
+	if b.Hash("magic_link", token) == hash {
+		t.Error("another secret key gave the same hash")
+	}
+	for _, bad := range []string{"", "short", token + "x", strings.Repeat("!", 43)} {
+		if got := a.Hash("magic_link", bad); got != "" {
+			t.Errorf("Hash(%q): got %q, want \"\" for what New does not make", bad, got)
+		}
+	}
+	if other, _ := a.New("magic_link"); other == token {
+		t.Error("two tokens alike")
+	}
+}

@@ -53,7 +53,7 @@ var commands = map[string]map[string]command{
 	"init":    {"": initialize},
 	"migrate": {"": migrate},
 	"user": {"add": userAdd, "list": userList, "set": userSet, "delete": userDelete,
-		"disable": userDisable, "enable": userEnable, "reset-mfa": userResetMFA},
+		"disable": userDisable, "enable": userEnable, "invite": userInvite, "reset-mfa": userResetMFA},
 	"device": {"add": deviceAdd, "delete": deviceDelete, "list": deviceList},
 	"rule": {"add": ruleAdd, "list": ruleList, "delete": ruleDelete, "explain": ruleExplain, "default": ruleDefault,
 		"test": func(ctx context.Context, env Env, args []string) error {

@@ -42,6 +42,8 @@ var runtimeSettings = []runtimeSetting{
 	boolSetting("allow_unprivileged_device_configuration", func(st *store.Settings) *bool { return &st.AllowUnprivilegedDeviceConfiguration }),
 	boolSetting("passwordless_enabled", func(st *store.Settings) *bool { return &st.PasswordlessEnabled }),
 	boolSetting("mfa_required", func(st *store.Settings) *bool { return &st.MFARequired }),
+	boolSetting("local_auth_enabled", func(st *store.Settings) *bool { return &st.LocalAuthEnabled }),
+	boolSetting("magic_link_enabled", func(st *store.Settings) *bool { return &st.MagicLinkEnabled }),
 	boolSetting("allow_peer_to_peer", func(st *store.Settings) *bool { return &st.Firewall.PeerToPeer }),
 	boolSetting("allow_lan_to_peers", func(st *store.Settings) *bool { return &st.Firewall.LANToPeers }),
 	{name: "default_action",

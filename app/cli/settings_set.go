@@ -8,7 +8,9 @@ import (
 	"strings"
 
 	"wiregui/app/devices"
+	"wiregui/app/instance"
 	"wiregui/app/text"
+	"wiregui/app/users"
 	"wiregui/config"
 	"wiregui/store"
 )
@@ -42,10 +44,23 @@ func settingsSet(ctx context.Context, env Env, args []string) error {
 			return fmt.Errorf("%s: %s", c.setting.name, text.Sentence(err.Error()))
 		}
 	}
+	signIn := slices.ContainsFunc(changes, func(c change) bool {
+		return c.setting.name == "local_auth_enabled" || c.setting.name == "magic_link_enabled"
+	})
 	return withStore(ctx, env, func(cfg *config.Config, st *store.Store) error {
+		var mailReady error
+		if signIn {
+			mailReady = instance.Mailer(cfg, st, nil).Ready(ctx)
+		}
 		_, err := ruleService(env, cfg, st).UpdateSettings(ctx, func(s *store.Settings) error {
+			linksWere := s.MagicLinkEnabled
 			for _, c := range changes {
 				c.setting.set(s, c.value) // parsed above
+			}
+			if signIn { // nobody may be left without a way to sign in
+				if err := users.CheckSignIn(s.LocalAuthEnabled, s.MagicLinkEnabled, linksWere, mailReady); err != nil {
+					return err
+				}
 			}
 			// Checked again with the rules the web forms meet.
 			return devices.ValidateClientSettings(s.ClientDefaults)
@@ -54,7 +69,7 @@ func settingsSet(ctx context.Context, env Env, args []string) error {
 			switch field := bad[0].Field; field {
 			case "_form": // a policy test
 				return errors.New(bad[0].Message)
-			case "default_action":
+			case "default_action", "local_auth_enabled", "magic_link_enabled":
 				return fmt.Errorf("%s: %s", field, bad[0].Message)
 			default: // a client setting
 				return fmt.Errorf("default_client_%s: %s", field, bad[0].Message)

@@ -3,8 +3,8 @@
 // lists and removes them. The web UI and the CLI go through it; the web UI decides when a
 // sign-in needs a second factor (app/login.go), this package whether one is right.
 //
-// What an attacker could guess (a TOTP code, a recovery code) is bounded by a Limiter per
-// account; no code works twice, whichever requests bring it at the same moment (the store
+// What an attacker could guess (a TOTP code, a recovery code) is bounded by the caller, with
+// the one attempt limiter of every way of signing in (app/limits); no code works twice, whichever requests bring it at the same moment (the store
 // checks and records a use in one statement).
 package mfa
 
@@ -40,21 +40,9 @@ type Store interface {
 	UserByID(ctx context.Context, id string) (*store.User, error)
 }
 
-// Limiter bounds the attempts at what can be guessed, per account (a user's id): Check says
-// how long the account must wait before its next attempt (0: it may try now), Fail records a
-// wrong attempt and Succeed a right one.
-type Limiter interface {
-	Check(ctx context.Context, account string) (time.Duration, error)
-	Fail(ctx context.Context, account string) error
-	Succeed(ctx context.Context, account string) error
-}
-
 // Options are the service's dependencies and settings.
 type Options struct {
 	Store Store
-	// Limiter bounds wrong TOTP and recovery codes per account; nil bounds nothing (serve wires
-	// the sign-in attempt limiter).
-	Limiter Limiter
 	// ExternalURL is where users reach WireGUI: its host is the WebAuthn relying party's id and
 	// its origin the only one WebAuthn answers are accepted from. A host that is an IP address
 	// leaves WebAuthn off (browsers take only domain names), and WebAuthnUnavailable says why.
@@ -71,7 +59,6 @@ type Options struct {
 // Service enrols and checks second factors.
 type Service struct {
 	store    Store
-	limiter  Limiter
 	key      []byte
 	log      *slog.Logger
 	now      func() time.Time
@@ -98,15 +85,12 @@ func New(opts Options) (*Service, error) {
 	}
 	mac := hmac.New(sha256.New, opts.Key)
 	mac.Write([]byte("wiregui totp enrolment"))
-	s := &Service{store: opts.Store, limiter: opts.Limiter, key: mac.Sum(nil), log: opts.Logger, now: opts.Now}
+	s := &Service{store: opts.Store, key: mac.Sum(nil), log: opts.Logger, now: opts.Now}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.now == nil {
 		s.now = time.Now
-	}
-	if s.limiter == nil {
-		s.limiter = unlimited{}
 	}
 	s.webauthn, s.webauthnOff = newWebAuthn(opts.ExternalURL)
 	return s, nil
@@ -138,14 +122,6 @@ func (s *Service) WebAuthnUnavailable() string { return s.webauthnOff }
 
 // ErrWrongCode is a TOTP or recovery code that is not right, or was used already.
 var ErrWrongCode = errors.New("wrong code")
-
-// LockedError is an attempt refused because the account made too many wrong ones: it may try
-// again after Wait.
-type LockedError struct{ Wait time.Duration }
-
-func (e *LockedError) Error() string {
-	return fmt.Sprintf("too many wrong codes; try again in %s", e.Wait.Round(time.Second))
-}
 
 // methodName is the text rule of an MFA method's name.
 var methodName = text.Field{Name: "a name", Max: 64}
@@ -189,38 +165,16 @@ func (s *Service) Reset(ctx context.Context, u *store.User) (methods, codes int,
 	return methods, codes, nil
 }
 
-// attempt runs check, an attempt at what can be guessed, within the account's limit: a
-// LockedError while the account must wait, ErrWrongCode when check finds the code wrong.
-func (s *Service) attempt(ctx context.Context, u *store.User, what string, check func() (bool, error)) error {
-	wait, err := s.limiter.Check(ctx, u.ID)
-	if err != nil {
-		return fmt.Errorf("attempt limit: %w", err)
-	}
-	if wait > 0 {
-		s.log.Warn("mfa attempt refused: locked", slog.String("user", u.Email), slog.String("factor", what),
-			slog.Duration("wait", wait))
-		return &LockedError{Wait: wait}
-	}
+// attempt runs check, an attempt at what can be guessed: ErrWrongCode, logged, when check
+// finds the code wrong.
+func (s *Service) attempt(u *store.User, what string, check func() (bool, error)) error {
 	ok, err := check()
 	if err != nil {
 		return err
 	}
 	if !ok {
-		if err := s.limiter.Fail(ctx, u.ID); err != nil {
-			return fmt.Errorf("attempt limit: %w", err)
-		}
 		s.log.Warn("mfa code refused", slog.String("user", u.Email), slog.String("factor", what))
 		return ErrWrongCode
 	}
-	if err := s.limiter.Succeed(ctx, u.ID); err != nil {
-		return fmt.Errorf("attempt limit: %w", err)
-	}
 	return nil
 }
-
-// unlimited is the Limiter of a service given none: every attempt may go ahead.
-type unlimited struct{}
-
-func (unlimited) Check(context.Context, string) (time.Duration, error) { return 0, nil }
-func (unlimited) Fail(context.Context, string) error                   { return nil }
-func (unlimited) Succeed(context.Context, string) error                { return nil }

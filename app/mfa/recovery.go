@@ -66,10 +66,9 @@ func normalRecovery(code string) string {
 }
 
 // UseRecoveryCode checks code against u's unused recovery codes and uses it up: ErrWrongCode
-// when it is not one of them (or was used), a *LockedError while u made too many wrong
-// attempts.
+// when it is not one of them (or was used).
 func (s *Service) UseRecoveryCode(ctx context.Context, u *store.User, code string) error {
-	return s.attempt(ctx, u, "recovery code", func() (bool, error) {
+	return s.attempt(u, "recovery code", func() (bool, error) {
 		c := normalRecovery(code)
 		if len(c) != 16 {
 			return false, nil

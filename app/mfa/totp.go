@@ -141,10 +141,9 @@ func (s *Service) ConfirmTOTP(ctx context.Context, u *store.User, token, name, c
 }
 
 // VerifyTOTP checks code against u's TOTP methods and records its use: ErrWrongCode when no
-// method takes it (a code used already included), a *LockedError while u made too many
-// wrong attempts.
+// method takes it (a code used already included).
 func (s *Service) VerifyTOTP(ctx context.Context, u *store.User, code string) error {
-	return s.attempt(ctx, u, "totp", func() (bool, error) {
+	return s.attempt(u, "totp", func() (bool, error) {
 		digits, err := cleanCode(code)
 		if err != nil {
 			return false, nil

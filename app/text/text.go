@@ -22,6 +22,7 @@ package text
 import (
 	"errors"
 	"fmt"
+	"net/mail"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -120,6 +121,26 @@ func Email(s string) (string, error) {
 		return "", fmt.Errorf("%q is not an email address: %q is not a domain name (letters, digits, hyphens and dots)", e, domain)
 	}
 	return e, nil
+}
+
+// Mailbox checks the address emails are sent from: an email address (Email), alone or after
+// a name, as in "WireGUI <vpn@example.com>". It returns the mailbox trimmed, in NFC.
+func Mailbox(s string) (string, error) {
+	m, err := EmailAddress.Clean(s)
+	switch {
+	case err != nil:
+		return "", err
+	case m == "":
+		return "", errors.New("the sender address is empty")
+	}
+	addr, err := mail.ParseAddress(m)
+	if err != nil {
+		return "", fmt.Errorf("%q is not an email address, nor a name and <email address>", m)
+	}
+	if _, err := Email(addr.Address); err != nil {
+		return "", err
+	}
+	return m, nil
 }
 
 // InputError is a problem with one field of what someone entered, from a form, the CLI or an

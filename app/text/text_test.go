@@ -97,6 +97,27 @@ func TestEmail(t *testing.T) {
 	}
 }
 
+func TestMailbox(t *testing.T) {
+	for in, want := range map[string]string{
+		" vpn@example.com ":               "vpn@example.com",
+		"WireGUI <vpn@example.com>":       "WireGUI <vpn@example.com>",
+		`"Wire, GUI" <vpn@example.com>`:   `"Wire, GUI" <vpn@example.com>`,
+		"":                                "error: the sender address is empty",
+		"WireGUI":                         "error: is not an email address, nor a name and <email address>",
+		"WireGUI <vpn@exa mple.com>":      "error: is not an email address",
+		"WireGUI <vpn@example.com> extra": "error: is not an email address, nor a name",
+		"a\nb <vpn@example.com>":          "error: cannot contain line breaks",
+	} {
+		got, err := Mailbox(in)
+		if err != nil {
+			got = "error: " + err.Error()
+		}
+		if got != want && !(strings.HasPrefix(want, "error: ") && strings.Contains(got, strings.TrimPrefix(want, "error: "))) {
+			t.Errorf("Mailbox(%q): got %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestSentence(t *testing.T) {
 	for in, want := range map[string]string{
 		"":              "",

@@ -10,8 +10,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
+	"wiregui/app/audit"
 	"wiregui/app/auth"
 	"wiregui/app/text"
 	"wiregui/store"
@@ -27,6 +29,10 @@ type Store interface {
 	UpdateUser(ctx context.Context, id string, fn func(*store.User) error) (*store.User, error)
 	DeleteUser(ctx context.Context, id string) error
 	SetUserTheme(ctx context.Context, id, theme string) error
+	InviteUser(ctx context.Context, u *store.User, t *store.SignInToken) error
+	CreateSignInToken(ctx context.Context, t *store.SignInToken) error
+	SignInTokenUser(ctx context.Context, hash, purpose string, at time.Time) (*store.User, error)
+	UseSignInToken(ctx context.Context, hash, purpose string, at time.Time, fn func(*store.User) error) (*store.User, error)
 }
 
 // Service creates and changes users.
@@ -36,6 +42,16 @@ type Service struct {
 	// enabled, deleted with their devices and rules, …), so that the data plane applies it at
 	// once.
 	Changed func(userID string)
+
+	// For invitations (invitations.go): the mailer, the tokens of the links, the web UI's
+	// URL (WG_EXTERNAL_URL) the links point to. Unset, Invite says email is not set up.
+	Mail   Mailer
+	Tokens *auth.Tokens
+	URL    string
+	// Log receives the account events (app/audit); nil discards them.
+	Log *slog.Logger
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
 }
 
 // Spec is what a new user is made from.
@@ -187,6 +203,9 @@ func (s *Service) UpdateByID(ctx context.Context, id string, c Change) (*store.U
 		return nil, false, &text.InputError{Field: "email", Message: fmt.Sprintf("A user with the email %s already exists.", newEmail), Err: err}
 	case err != nil:
 		return nil, false, err
+	}
+	if c.Password != nil && updated.PasswordHash != u.PasswordHash {
+		s.event(audit.Event{Name: audit.PasswordChanged, User: updated.Email, UserID: updated.ID, Method: "set"})
 	}
 	if s.Changed != nil {
 		s.Changed(updated.ID)

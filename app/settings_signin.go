@@ -1,0 +1,255 @@
+package app
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"wiregui/app/mail"
+	"wiregui/app/users"
+	"wiregui/store"
+)
+
+// The Settings page's cards of how people sign in and of email, each a form of its own.
+
+// settingsCards are the Settings page's sign-in and email cards.
+type settingsCards struct {
+	SignIn signInCard
+	Email  emailCard
+}
+
+// signInCard is the card of the ways of signing in.
+type signInCard struct {
+	Form  *Form // local_auth_enabled, magic_link_enabled ("on")
+	Saved bool
+}
+
+// emailCard is the card of the SMTP settings.
+type emailCard struct {
+	Form *Form // host, port, tls, username, password, clear_password, from
+	// Pinned names, for each setting the server's environment gives, its variable.
+	Pinned        map[string]string
+	PasswordSaved bool // a password is saved (it is never shown)
+	Saved         bool
+	// The test email's outcome: where it went and the server's answer, or why not.
+	TestTo, Sent, NotSent string
+}
+
+// signInForm is the sign-in card's form for st.
+func signInForm(st store.Settings) *Form {
+	f := newForm()
+	f.Values["local_auth_enabled"] = checkbox(st.LocalAuthEnabled)
+	f.Values["magic_link_enabled"] = checkbox(st.MagicLinkEnabled)
+	return f
+}
+
+func checkbox(on bool) string {
+	if on {
+		return "on"
+	}
+	return ""
+}
+
+// emailCardFor is the email card showing saved, and the environment's settings where it
+// gives them.
+func (s *Server) emailCardFor(saved store.MailSettings) emailCard {
+	c := emailCard{Form: newForm(), Pinned: map[string]string{}, PasswordSaved: saved.Password != ""}
+	env := s.mail.Env
+	values := mailValues(saved)
+	for _, f := range mail.Fields {
+		if env.Pinned[f.Name] {
+			c.Pinned[f.Name] = f.Var
+			values[f.Name] = mailValues(env.Settings)[f.Name]
+		}
+	}
+	values["password"] = "" // never shown
+	c.Form.Values = values
+	return c
+}
+
+// mailValues is s as the email card's input text.
+func mailValues(s store.MailSettings) map[string]string {
+	port := ""
+	if s.Port != 0 {
+		port = strconv.Itoa(s.Port)
+	}
+	return map[string]string{"host": s.Host, "port": port, "tls": s.TLS, "username": s.Username,
+		"password": s.Password, "from": s.From}
+}
+
+// settingsCards returns the cards as saved.
+func (s *Server) settingsCards(r *http.Request, st store.Settings) (settingsCards, error) {
+	saved, err := s.store.MailSettings(r.Context())
+	if err != nil {
+		return settingsCards{}, err
+	}
+	return settingsCards{SignIn: signInCard{Form: signInForm(st)}, Email: s.emailCardFor(saved)}, nil
+}
+
+// updateSignInSettings saves which ways of signing in are on. Nobody must be left without
+// one: password sign-in goes off only while links are on, and links need email set up.
+func (s *Server) updateSignInSettings(w http.ResponseWriter, r *http.Request) {
+	st := requestViewer(r).settings
+	cards, err := s.settingsCards(r, st)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	f := newForm()
+	local := r.PostFormValue("local_auth_enabled") != ""
+	links := r.PostFormValue("magic_link_enabled") != ""
+	f.Values["local_auth_enabled"], f.Values["magic_link_enabled"] = checkbox(local), checkbox(links)
+	if err := users.CheckSignIn(local, links, st.MagicLinkEnabled, s.mail.Ready(r.Context())); !fieldError(f, err) && err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	cards.SignIn.Form = f
+	if !f.Valid() {
+		s.renderSettingsCard(w, r, http.StatusUnprocessableEntity, "signin-settings", st, cards)
+		return
+	}
+	st, err = s.store.UpdateSettings(r.Context(), func(st *store.Settings) error {
+		st.LocalAuthEnabled, st.MagicLinkEnabled = local, links
+		return nil
+	})
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if !isHTMX(r) {
+		s.sessions.Put(r.Context(), sessionFlash, "Sign-in settings saved.")
+		http.Redirect(w, r, "/admin/settings", http.StatusSeeOther)
+		return
+	}
+	cards.SignIn = signInCard{Form: signInForm(st), Saved: true}
+	s.renderSettingsCard(w, r, http.StatusOK, "signin-settings", st, cards)
+}
+
+// emailForm reads the email card's form over saved: what the admin typed where the
+// environment does not pin it. An empty password keeps the saved one unless clear_password
+// is ticked.
+func (s *Server) emailForm(r *http.Request, c *emailCard, saved store.MailSettings) (store.MailSettings, bool) {
+	f := c.Form
+	for _, field := range mail.Fields {
+		if _, pinned := c.Pinned[field.Name]; !pinned {
+			f.Values[field.Name] = strings.TrimSpace(r.PostFormValue(field.Name))
+		}
+	}
+	m := saved
+	set := func(name string, to *string) {
+		if _, pinned := c.Pinned[name]; !pinned {
+			*to = f.Values[name]
+		}
+	}
+	set("host", &m.Host)
+	set("tls", &m.TLS)
+	set("username", &m.Username)
+	set("from", &m.From)
+	if _, pinned := c.Pinned["port"]; !pinned {
+		m.Port = 0
+		if p := f.Values["port"]; p != "" {
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 1 || n > 65535 {
+				f.Errors["port"] = "A port is a number from 1 to 65535."
+			}
+			m.Port = n
+		}
+	}
+	if _, pinned := c.Pinned["password"]; !pinned {
+		switch {
+		case r.PostFormValue("clear_password") != "":
+			m.Password = ""
+			f.Values["clear_password"] = "on"
+		case r.PostFormValue("password") != "":
+			m.Password = r.PostFormValue("password") // as typed: spaces may be part of it
+		}
+	}
+	f.Values["password"] = ""
+	if f.Errors["port"] != "" {
+		m.Port = saved.Port
+	}
+	fieldError(f, mail.Check(m))
+	return m, f.Valid()
+}
+
+// updateEmailSettings saves the SMTP settings the environment does not pin.
+func (s *Server) updateEmailSettings(w http.ResponseWriter, r *http.Request) {
+	st := requestViewer(r).settings
+	cards, err := s.settingsCards(r, st)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	saved, err := s.store.MailSettings(r.Context())
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	m, ok := s.emailForm(r, &cards.Email, saved)
+	if effective := s.mail.Env.Apply(m); ok && st.MagicLinkEnabled && (effective.Host == "" || effective.From == "") {
+		cards.Email.Form.Errors["_form"] = "Sign-in links are on, and they need an SMTP server and a sender. Turn them off first."
+		ok = false
+	}
+	if !ok {
+		s.renderSettingsCard(w, r, http.StatusUnprocessableEntity, "email-settings", st, cards)
+		return
+	}
+	if saved, err = s.store.UpdateMailSettings(r.Context(), func(ms *store.MailSettings) error { *ms = m; return nil }); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if !isHTMX(r) {
+		s.sessions.Put(r.Context(), sessionFlash, "Email settings saved.")
+		http.Redirect(w, r, "/admin/settings", http.StatusSeeOther)
+		return
+	}
+	cards.Email = s.emailCardFor(saved)
+	cards.Email.Saved = true
+	s.renderSettingsCard(w, r, http.StatusOK, "email-settings", st, cards)
+}
+
+// testEmail sends a test email to the admin with the settings in the form, saved or not,
+// and shows the server's answer. Nothing is saved.
+func (s *Server) testEmail(w http.ResponseWriter, r *http.Request) {
+	st := requestViewer(r).settings
+	cards, err := s.settingsCards(r, st)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	saved, err := s.store.MailSettings(r.Context())
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	m, ok := s.emailForm(r, &cards.Email, saved)
+	if !ok {
+		s.renderSettingsCard(w, r, http.StatusUnprocessableEntity, "email-settings", st, cards)
+		return
+	}
+	to := currentUser(r).Email
+	cards.Email.TestTo = to
+	answer, err := s.mail.SendWith(r.Context(), m, mail.Test(to))
+	status := http.StatusOK
+	if err != nil {
+		// Logged by the mailer; the admin reads the server's words here.
+		cards.Email.NotSent, status = mail.Answer(err), http.StatusUnprocessableEntity
+	} else {
+		cards.Email.Sent = answer
+	}
+	s.renderSettingsCard(w, r, status, "email-settings", st, cards)
+}
+
+// renderSettingsCard answers a card's form: for htmx the card alone, otherwise the whole
+// Settings page with it.
+func (s *Server) renderSettingsCard(w http.ResponseWriter, r *http.Request, status int, card string, st store.Settings,
+	cards settingsCards) {
+	pd := s.page(r, "Settings", "settings")
+	if isHTMX(r) {
+		pd.Data = settingsPage{Cards: cards}
+		s.renderFragment(w, r, status, "settings", card, pd)
+		return
+	}
+	fillSettingsForm(pd.Form, st)
+	s.renderSettingsPage(w, r, status, pd, st, false, &cards)
+}

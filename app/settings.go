@@ -19,7 +19,7 @@ type settingsPage struct {
 	Notifications *notificationList // nil when there are none, or in the htmx answer
 	// KeysUnavailable says why passkeys cannot be used on this server; "" when they can.
 	KeysUnavailable string
-	Cards         settingsCards     // the sign-in and email cards (settings_signin.go)
+	Cards           settingsCards // the sign-in and email cards (settings_signin.go)
 }
 
 // durationOption is one choice of the VPN session duration select; Value is in seconds.

@@ -122,7 +122,7 @@ func classify(err error) error {
 }
 
 // Close closes the connection. The table stays in the kernel: the tunnels it filters may
-// outlive the process (a kernel WireGuard link does).
+// outlive the process (a kernel WireGuard link does); Remove deletes it.
 func (t *Table) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()

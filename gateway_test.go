@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -678,4 +679,65 @@ func holdTable(t *testing.T, ns *wglab.Namespace) (release func()) {
 		t.Fatalf("table inet wiregui is not held:\n%s", out)
 	}
 	return func() { conn.Close() }
+}
+
+// TestGatewayUndoneAtExit: with the embedded WireGuard the interface goes with the process, so
+// serve, stopped by SIGTERM or SIGINT, switches off the forwarding it switched on and deletes
+// its table inet wiregui, and says so in one line; a host that forwarded before keeps
+// forwarding.
+func TestGatewayUndoneAtExit(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		sig          syscall.Signal
+		hostForwards bool
+	}{
+		{"forwarding switched on by serve, SIGTERM", syscall.SIGTERM, false},
+		{"forwarding the host had on, SIGINT", syscall.SIGINT, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			wglab.Require(t)
+			s := newServer(t, "sqlite", nil)
+			forwarding := func() string {
+				return strings.Join(strings.Fields(s.ns.Run(t, "sysctl", "-n", "net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")), " ")
+			}
+			hasTable := func() bool { _, err := s.ns.Exec("nft", "list", "table", "inet", "wiregui"); return err == nil }
+			wantOn := wg.ForwardingOn
+			if c.hostForwards {
+				s.ns.Run(t, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
+				wantOn = wg.ForwardingByHost
+			}
+			s.start(t)
+			(&gateway{s: s}).healthBecomes(t, "forwarding with the rule set in the kernel", 10*time.Second,
+				func(_ string, gw *wg.GatewayStatus) bool {
+					return gw.InKernel && gw.IPv4Forwarding == wantOn && gw.IPv6Forwarding == wantOn
+				})
+			if got := forwarding(); got != "1 1" || !hasTable() {
+				t.Fatalf("while serving: forwarding %s, table %v; want 1 1 and the table", got, hasTable())
+			}
+
+			s.proc.Signal(c.sig)
+			select {
+			case <-s.proc.Done():
+			case <-time.After(10 * time.Second):
+				t.Fatalf("serve did not exit within 10s of %s", c.sig)
+			}
+			if err := s.proc.Err(); err != nil {
+				t.Errorf("serve exit: %v, want 0\n%s", err, s.proc.Output())
+			}
+			want := "0 0"
+			if c.hostForwards {
+				want = "1 1"
+			}
+			if got := forwarding(); got != want {
+				t.Errorf("forwarding %s after serve exited, want %s", got, want)
+			}
+			if hasTable() {
+				t.Error("table inet wiregui is still in the kernel after serve exited")
+			}
+			const undone = `msg="userspace wireguard link gone with the process; its gateway is undone"`
+			if n := strings.Count(s.proc.Output(), undone); n != 1 {
+				t.Errorf("%d lines say the gateway is undone, want 1:\n%s", n, s.proc.Output())
+			}
+		})
+	}
 }

@@ -113,14 +113,23 @@ func serve(args []string) error {
 
 	var bg sync.WaitGroup
 	bgCtx, stopBackground := context.WithCancel(context.Background())
-	defer func() { stopBackground(); bg.Wait() }()
+	var plane *dataplane.Plane
+	// However serve returns, the data plane closes after the background work: a userspace
+	// interface goes with the process, and closing it undoes its gateway (forwarding off, the
+	// firewall's table removed). Closing twice is harmless.
+	defer func() {
+		stopBackground()
+		bg.Wait()
+		if plane != nil {
+			plane.Close()
+		}
+	}()
 
 	// The data plane learns of every change to who may connect: devices, sign-ins, settings,
 	// users disabled by the CLI (over the control socket).
 	// The firewall's policy changes apart: the devices need no new read for it.
 	accessChanged, policyChanged := func(string) {}, func(string) {}
 	rulesSvc := instance.Rules(cfg, st, func(userID string) { policyChanged(userID) })
-	var plane *dataplane.Plane
 	if cfg.WireGuard.Enabled {
 		plane, err = dataplane.New(dataplane.Options{Store: st, Logger: log, Keys: keys,
 			Interface: cfg.WireGuard.Interface, Mode: wg.Mode(cfg.WireGuard.Userspace), ListenPort: cfg.WireGuard.ListenPort,

@@ -210,6 +210,63 @@ func (i *Interface) syncForwarding(sysctl string, on bool, ch *Changes) (string,
 	return ForwardingOff, nil
 }
 
+// closeGateway undoes the gateway as the Interface closes, when the link goes with the process
+// (userspace: the TUN closes with wireguard-go): the forwarding sysctls this Interface switched
+// on are switched off (a host that forwarded before keeps forwarding), then table inet wiregui
+// is deleted, so that the host does not go on forwarding between its other interfaces with a
+// table that filters nothing of ours. A kernel link outlives the process and goes on carrying
+// its tunnels, so both stay for it, filtering and forwarding as they did. Either way one log
+// line says what happened; a failure is in that line too and does not fail Close. Interface.mu
+// is held.
+func (i *Interface) closeGateway() {
+	g := &i.gw
+	var ours []string
+	for _, sysctl := range forwardingSysctl {
+		if g.ours[sysctl] {
+			ours = append(ours, sysctl)
+		}
+	}
+	if g.table == nil && len(ours) == 0 {
+		return // nothing of ours to undo or keep
+	}
+	table := "inet " + firewall.TableName
+	forwarding := func(key string, names []string) []any {
+		if len(names) == 0 {
+			return nil
+		}
+		return []any{slog.String(key, strings.ReplaceAll(strings.Join(names, ","), "/", "."))}
+	}
+	if i.kind != KindUserspace {
+		i.logger.Info("kernel wireguard link stays up after exit: its firewall and forwarding are kept",
+			append([]any{slog.String("table", table)}, forwarding("forwarding_kept", ours)...)...)
+		return
+	}
+	var errs []error
+	var off []string
+	for _, sysctl := range ours {
+		if err := i.writeSysctl(sysctl, "0"); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		delete(g.ours, sysctl)
+		off = append(off, sysctl)
+	}
+	attrs := forwarding("forwarding_off", off)
+	if g.table != nil {
+		if err := g.table.Remove(); err != nil {
+			errs = append(errs, err)
+		} else {
+			attrs = append(attrs, slog.String("table_removed", table))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		i.logger.Error("userspace wireguard link gone with the process; undoing its gateway failed",
+			append(attrs, slog.String("err", err.Error()))...)
+		return
+	}
+	i.logger.Info("userspace wireguard link gone with the process; its gateway is undone", attrs...)
+}
+
 // readSysctl reads /proc/sys/<name> in the interface's network namespace: the files under
 // /proc/sys/net are those of the namespace of the thread that opens them.
 func (i *Interface) readSysctl(name string) (string, error) {

@@ -2,8 +2,11 @@ package wg
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -174,4 +177,116 @@ func TestReconcilerReportsTheGateway(t *testing.T) {
 	if text, matches, err := l.iface.FirewallKernel(); err != nil || !matches || text != l.want.Firewall.Text() {
 		t.Errorf("FirewallKernel() = matches %v, %v:\n%s", matches, err, text)
 	}
+}
+
+// logTo makes the lab's interface log into a buffer as well as the test's output, for tests
+// that count lines.
+func (l *lab) logTo(t *testing.T) *lockedLog {
+	b := &lockedLog{}
+	l.iface.logger = slog.New(slog.NewTextHandler(io.MultiWriter(b, &gatedWriter{w: t.Output()}), nil)).
+		With(slog.String("interface", l.iface.Name()))
+	return b
+}
+
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// lines returns the lines that contain msg.
+func (l *lockedLog) lines(msg string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for line := range strings.Lines(l.b.String()) {
+		if strings.Contains(line, msg) {
+			out = append(out, strings.TrimSpace(line))
+		}
+	}
+	return out
+}
+
+const (
+	gatewayUndone = `msg="userspace wireguard link gone with the process; its gateway is undone"`
+	gatewayKept   = `msg="kernel wireguard link stays up after exit: its firewall and forwarding are kept"`
+)
+
+// TestCloseUndoesTheGateway: a userspace link goes with the process, so Close switches off the
+// forwarding the Interface switched on and deletes table inet wiregui, and says so in one line;
+// forwarding the host had on before stays on.
+func TestCloseUndoesTheGateway(t *testing.T) {
+	wglab.RequireRoot(t, "nft", "sysctl")
+	t.Run("forwarding switched on by us: off after Close, the table gone", func(t *testing.T) {
+		l := newLab(t, 1)
+		log := l.logTo(t)
+		l.want.Forward, l.want.Firewall = true, l.ruleset(t)
+		l.syncGateway(t)
+		if !l.hasTable(t) || l.forwarding(t) != "1 1" {
+			t.Fatalf("before Close: table %v, forwarding %s; want the table and 1 1", l.hasTable(t), l.forwarding(t))
+		}
+		if err := l.iface.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := l.forwarding(t); got != "0 0" {
+			t.Errorf("forwarding %s after Close, want 0 0", got)
+		}
+		if l.hasTable(t) {
+			t.Error("table inet wiregui is still in the kernel after Close")
+		}
+		lines := log.lines(gatewayUndone)
+		if len(lines) != 1 || !strings.Contains(lines[0], "forwarding_off=net.ipv4.ip_forward,net.ipv6.conf.all.forwarding") ||
+			!strings.Contains(lines[0], `table_removed="inet wiregui"`) {
+			t.Errorf("log lines %q; want one naming both sysctls and the table", lines)
+		}
+		if err := l.iface.Close(); err != nil || len(log.lines(gatewayUndone)) != 1 {
+			t.Errorf("a second Close: %v, %d lines; want nil and nothing more said", err, len(log.lines(gatewayUndone)))
+		}
+	})
+	t.Run("forwarding the host had on: still on after Close", func(t *testing.T) {
+		l := newLab(t, 1)
+		log := l.logTo(t)
+		l.ns.Run(t, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
+		l.want.Forward, l.want.Firewall = true, l.ruleset(t)
+		if _, st := l.syncGateway(t); st.IPv4Forwarding != ForwardingByHost || st.IPv6Forwarding != ForwardingByHost || !l.hasTable(t) {
+			t.Fatalf("before Close: Gateway() = %+v, table %v; want the host's forwarding and the table", st, l.hasTable(t))
+		}
+		if err := l.iface.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := l.forwarding(t); got != "1 1" {
+			t.Errorf("forwarding %s after Close, want the host's 1 1 kept", got)
+		}
+		if l.hasTable(t) {
+			t.Error("table inet wiregui is still in the kernel after Close")
+		}
+		if lines := log.lines(gatewayUndone); len(lines) != 1 || strings.Contains(lines[0], "forwarding_off") {
+			t.Errorf("log lines %q; want one, naming no forwarding switched off", lines)
+		}
+	})
+	t.Run("a kernel link: forwarding and the table kept, and said", func(t *testing.T) {
+		// No kernel WireGuard here: the decision is checked on a userspace link that the
+		// Interface is told is a kernel one.
+		l := newLab(t, 1)
+		log := l.logTo(t)
+		l.want.Forward, l.want.Firewall = true, l.ruleset(t)
+		l.syncGateway(t)
+		l.iface.mu.Lock()
+		l.iface.kind = KindKernel
+		l.iface.mu.Unlock()
+		if err := l.iface.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := l.forwarding(t); got != "1 1" || !l.hasTable(t) {
+			t.Errorf("forwarding %s, table %v after Close; want both kept for a kernel link", got, l.hasTable(t))
+		}
+		if lines := log.lines(gatewayKept); len(lines) != 1 || len(log.lines(gatewayUndone)) != 0 {
+			t.Errorf("log lines %q; want one saying both are kept", lines)
+		}
+	})
 }

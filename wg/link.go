@@ -383,7 +383,10 @@ func (i *Interface) Peers(ctx context.Context) ([]PeerStats, error) {
 }
 
 // Close releases the interface. A userspace link disappears with its
-// wireguard-go device; a kernel link stays up, so tunnels survive a restart.
+// wireguard-go device, and its gateway with it: the forwarding this Interface
+// switched on goes off and table inet wiregui is deleted (closeGateway). A
+// kernel link stays up, so tunnels survive a restart, and so do its firewall
+// and forwarding.
 func (i *Interface) Close() error {
 	i.mu.Lock()
 	defer i.mu.Unlock()
@@ -395,6 +398,7 @@ func (i *Interface) Close() error {
 
 func (i *Interface) closeLocked() error {
 	i.closed, i.known = true, nil
+	i.closeGateway() // while the namespace and the table are open, before the link goes
 	var errs []error
 	if i.user != nil {
 		errs = append(errs, i.user.close())

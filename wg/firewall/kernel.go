@@ -122,7 +122,7 @@ func classify(err error) error {
 }
 
 // Close closes the connection. The table stays in the kernel: the tunnels it filters may
-// outlive the process (a kernel WireGuard link does).
+// outlive the process (a kernel WireGuard link does); Remove deletes it.
 func (t *Table) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -140,6 +140,26 @@ func (t *Table) Close() error {
 		t.ns = nil
 	}
 	return errors.Join(errs...)
+}
+
+// Remove deletes the table from the kernel, in one batch; a table that is not there is not
+// an error. It is for a gateway that ends with the process: a userspace WireGuard link goes
+// with it, and nothing is left for the table to filter. A later Apply writes the table whole.
+func (t *Table) Remove() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.nl == nil {
+		return errors.New("nftables: table is closed")
+	}
+	b := newBatch()
+	// Creating the table first makes deleting it succeed when it is missing (as batchReplace).
+	b.AddTable(nftTableRef)
+	b.DelTable(nftTableRef)
+	t.applied, t.written = nil, nil
+	if _, err := b.send(t.nl); err != nil {
+		return fmt.Errorf("delete table inet %s: %w", TableName, classify(err))
+	}
+	return nil
 }
 
 // Result is what one Apply or Sync did.

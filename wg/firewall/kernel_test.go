@@ -277,6 +277,38 @@ func TestSyncAfterRestart(t *testing.T) {
 	}
 }
 
+// TestRemove: Remove deletes table inet wiregui and nothing else, succeeds when the table is
+// not there, and a later Apply writes the table whole again.
+func TestRemove(t *testing.T) {
+	tb, ns := newTable(t)
+	rs := compile(t, testInput())
+	if _, err := tb.Apply(rs); err != nil {
+		t.Fatal(err)
+	}
+	ns.Run(t, "nft", "add", "table", "ip", "other")
+	if err := tb.Remove(); err != nil {
+		t.Fatalf("Remove: %v", err)
+	}
+	if _, err := ns.Exec("nft", "list", "table", "inet", TableName); err == nil {
+		t.Error("table inet wiregui is still in the kernel after Remove")
+	}
+	if tb.InKernel() {
+		t.Error("InKernel() after Remove, want false")
+	}
+	if _, err := ns.Exec("nft", "list", "table", "ip", "other"); err != nil {
+		t.Errorf("Remove touched another table: %v", err)
+	}
+	if err := tb.Remove(); err != nil {
+		t.Errorf("Remove of a table that is not there: %v, want nil", err)
+	}
+	if res, err := tb.Apply(rs); err != nil || !res.Replaced {
+		t.Errorf("Apply after Remove: %+v, %v; want the table written whole", res, err)
+	}
+	if text, matches, err := tb.Kernel(rs); err != nil || !matches {
+		t.Errorf("the kernel's table is not the rule set after Remove and Apply (err %v):\n%s", err, text)
+	}
+}
+
 // TestApplyAfterTheTableVanished: a change written against a table someone deleted since
 // (the kernel refuses it) is written again as the whole table, in the same Apply, so the
 // gateway is not left without its rule set until the next pass.

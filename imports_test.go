@@ -31,7 +31,7 @@ var mayImport = map[string][]string{
 	"wiregui/app/limits":         {"wiregui/store"},
 	"wiregui/app/mail":           {"wiregui/app/text", "wiregui/store", "wiregui/wg"},
 	"wiregui/app/mail/mailtest":  {},
-	"wiregui/app/mfa":            {"wiregui/app/text", "wiregui/store"},
+	"wiregui/app/mfa":            {"wiregui/app/audit", "wiregui/app/text", "wiregui/store"},
 	"wiregui/app/rules":          {"wiregui/app/devices", "wiregui/app/text", "wiregui/store", "wiregui/wg/firewall"},
 	"wiregui/app/text":           {"wiregui/wg"},
 	"wiregui/app/users":          {"wiregui/app/audit", "wiregui/app/auth", "wiregui/app/mail", "wiregui/app/text", "wiregui/store"},

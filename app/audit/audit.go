@@ -17,7 +17,7 @@ const (
 	SignInFailed    = "sign_in_failed"    // a password, code or link was wrong (Reason: why)
 	Lockout         = "lockout"           // failures made an account or address wait (Wait)
 	PasswordChanged = "password_changed"  // a password was set or changed (Method: how)
-	MFAChanged      = "mfa_changed"       // a second factor was added or removed (Method: which)
+	MFAChanged      = "mfa_changed"       // second factors changed (Method: which, Change: how)
 	LinkSent        = "sign_in_link_sent" // a sign-in link was emailed
 	LinkNotSent     = "sign_in_link_not_sent"
 	Invited         = "invited" // an invitation was emailed
@@ -31,11 +31,12 @@ type Event struct {
 	Method string // "password", "magic_link", "invitation", "totp", "webauthn" …
 	Addr   string // the client's address; "" when there is no client (the CLI)
 	Reason string // why it failed
+	Change string // what changed: "added", "removed", "reset", "recovery codes made"
 	Wait   time.Duration
 }
 
 // Log writes e to log as one line: failures and lockouts as warnings, the rest as info.
-// The attributes event, user, method and addr are always there; user_id, reason and
+// The attributes event, user, method and addr are always there; user_id, reason, change and
 // retry_after (seconds) when they have a value.
 func Log(log *slog.Logger, e Event) {
 	attrs := []slog.Attr{slog.String("event", e.Name), slog.String("user", e.User),
@@ -45,6 +46,9 @@ func Log(log *slog.Logger, e Event) {
 	}
 	if e.Reason != "" {
 		attrs = append(attrs, slog.String("reason", e.Reason))
+	}
+	if e.Change != "" {
+		attrs = append(attrs, slog.String("change", e.Change))
 	}
 	if e.Wait > 0 {
 		attrs = append(attrs, slog.Int("retry_after", int((e.Wait+time.Second-1)/time.Second)))

@@ -37,7 +37,8 @@ func TestUserResetMFA(t *testing.T) {
 			if status != ExitOK || out != "removed 2 second factors and 3 unused recovery codes of ann@example.com\n" {
 				t.Errorf("reset-mfa: exit %d, %q", status, out)
 			}
-			if !strings.Contains(errOut, `msg="mfa reset" user=ann@example.com methods=2 recovery_codes=3`) {
+			if !strings.Contains(errOut, `msg=account event=mfa_changed user=ann@example.com method="" addr="" user_id=`) ||
+				!strings.Contains(errOut, `change="reset: 2 methods and 3 recovery codes removed"`) {
 				t.Errorf("reset-mfa logged %q, want the reset with what it removed", errOut)
 			}
 			if list, _ := st.MFAMethods(t.Context(), ann.ID); len(list) != 0 {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/go-webauthn/webauthn/webauthn"
 
+	"wiregui/app/audit"
 	"wiregui/app/text"
 	"wiregui/store"
 )
@@ -146,11 +147,24 @@ func (s *Service) Methods(ctx context.Context, userID string) ([]store.MFAMethod
 // Remove removes the user's method id; with their last method go their recovery codes. A
 // method that is not the user's is an error that wraps store.ErrNotFound.
 func (s *Service) Remove(ctx context.Context, u *store.User, id string) error {
+	methods, err := s.store.MFAMethods(ctx, u.ID)
+	if err != nil {
+		return err
+	}
 	if err := s.store.DeleteMFAMethod(ctx, u.ID, id); err != nil {
 		return err
 	}
-	s.log.Info("mfa method removed", slog.String("user", u.Email), slog.String("method", id))
+	for _, m := range methods {
+		if m.ID == id {
+			s.changed(u, m.Kind, "removed")
+		}
+	}
 	return nil
+}
+
+// changed logs a change of u's second factors (app/audit): what kind of method, and how.
+func (s *Service) changed(u *store.User, kind, change string) {
+	audit.Log(s.log, audit.Event{Name: audit.MFAChanged, User: u.Email, UserID: u.ID, Method: kind, Change: change})
 }
 
 // Reset removes all of the user's MFA methods and recovery codes (an operator's way back in for
@@ -161,7 +175,7 @@ func (s *Service) Reset(ctx context.Context, u *store.User) (methods, codes int,
 	if err != nil {
 		return 0, 0, fmt.Errorf("reset mfa of %s: %w", u.Email, err)
 	}
-	s.log.Info("mfa reset", slog.String("user", u.Email), slog.Int("methods", methods), slog.Int("recovery_codes", codes))
+	s.changed(u, "", fmt.Sprintf("reset: %d methods and %d recovery codes removed", methods, codes))
 	return methods, codes, nil
 }
 

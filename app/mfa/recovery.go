@@ -36,7 +36,7 @@ func (s *Service) NewRecoveryCodes(ctx context.Context, u *store.User) ([]string
 	if err := s.store.SetRecoveryCodes(ctx, u.ID, hashes); err != nil {
 		return nil, fmt.Errorf("new recovery codes: %w", err)
 	}
-	s.log.Info("mfa recovery codes made", slog.String("user", u.Email))
+	s.changed(u, "recovery_code", "recovery codes made")
 	return codes, nil
 }
 

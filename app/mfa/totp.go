@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -136,7 +135,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, u *store.User, token, name, c
 	if err := s.store.CreateMFAMethod(ctx, m); err != nil {
 		return nil, err
 	}
-	s.log.Info("mfa method added", slog.String("user", u.Email), slog.String("kind", m.Kind), slog.String("method", m.ID))
+	s.changed(u, m.Kind, "added")
 	return m, nil
 }
 

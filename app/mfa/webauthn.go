@@ -188,8 +188,7 @@ func (s *Service) FinishRegistration(ctx context.Context, u *store.User, c Cerem
 		}
 		return nil, err
 	}
-	s.log.Info("mfa method added", slog.String("user", u.Email), slog.String("kind", m.Kind), slog.String("method", m.ID),
-		slog.Bool("passkey", m.Discoverable))
+	s.changed(u, m.Kind, "added")
 	return m, nil
 }
 

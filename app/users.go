@@ -361,8 +361,14 @@ func belongingsWords(b store.Belongings, prefix string) string {
 	if b.Rules > 0 {
 		parts = append(parts, count(b.Rules, "firewall rule", "firewall rules"))
 	}
+	if b.SecondFactors > 0 {
+		parts = append(parts, count(b.SecondFactors, "second factor", "second factors"))
+	}
 	if len(parts) == 0 {
 		return ""
 	}
-	return prefix + strings.Join(parts, " and ")
+	if len(parts) > 1 {
+		parts = append(parts[:len(parts)-2], parts[len(parts)-2]+" and "+parts[len(parts)-1])
+	}
+	return prefix + strings.Join(parts, ", ")
 }

@@ -199,8 +199,13 @@ func TestDeleteUserTakesWhatIsTheirs(t *testing.T) {
 			}
 			return nil
 		})
-		if b, err := s.UserBelongings(ctx, ann.ID); err != nil || b != (store.Belongings{Devices: 2, Rules: 2, PolicyTests: 1}) {
-			t.Errorf("ann has %+v, %v; want 2 devices, 2 rules, 1 policy test", b, err)
+		for _, name := range []string{"Phone", "Key"} {
+			if err := s.CreateMFAMethod(ctx, &store.MFAMethod{UserID: ann.ID, Kind: store.MFATOTP, Name: name, Secret: "JBSWY3DPEHPK3PXP" + name}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if b, err := s.UserBelongings(ctx, ann.ID); err != nil || b != (store.Belongings{Devices: 2, Rules: 2, PolicyTests: 1, SecondFactors: 2}) {
+			t.Errorf("ann has %+v, %v; want 2 devices, 2 rules, 1 policy test, 2 second factors", b, err)
 		}
 		if err := s.DeleteUser(ctx, ann.ID); err != nil {
 			t.Fatal(err)

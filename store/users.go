@@ -240,6 +240,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 // the devices' policy tests) and their own firewall rules.
 type Belongings struct {
 	Devices, Rules, PolicyTests int
+	SecondFactors               int // MFA methods: authenticator apps, security keys, passkeys
 }
 
 // UserBelongings counts what goes with user id when they are deleted.
@@ -247,8 +248,9 @@ func (s *Store) UserBelongings(ctx context.Context, id string) (Belongings, erro
 	var b Belongings
 	err := s.reads.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM devices WHERE user_id = $1),
 		(SELECT count(*) FROM rules WHERE user_id = $1),
-		(SELECT count(*) FROM policy_tests t JOIN devices d ON d.id = t.device_id WHERE d.user_id = $1)`, id).
-		Scan(&b.Devices, &b.Rules, &b.PolicyTests)
+		(SELECT count(*) FROM policy_tests t JOIN devices d ON d.id = t.device_id WHERE d.user_id = $1),
+		(SELECT count(*) FROM mfa_methods WHERE user_id = $1)`, id).
+		Scan(&b.Devices, &b.Rules, &b.PolicyTests, &b.SecondFactors)
 	if err != nil {
 		return Belongings{}, fmt.Errorf("count what user %s has: %w", id, err)
 	}

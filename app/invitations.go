@@ -57,13 +57,8 @@ func (s *Server) acceptInvitation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	attempt := limits.Attempt{Kind: limits.Invitation, Addr: clientAddr(r)}
-	verdict, err := s.limits.Begin(r.Context(), attempt)
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	if verdict.Wait > 0 {
-		s.tooManyAttempts(w, r, "invitation", pd, verdict.Wait)
+	verdict, ok := s.beginAttempt(w, r, "invitation", pd, attempt)
+	if !ok {
 		return
 	}
 	if status != http.StatusOK {

@@ -147,14 +147,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	// than the other.
 	checked := make(chan passwordCheck, 1)
 	go func() { checked <- checkPassword(u, password) }()
-	verdict, err := s.limits.Begin(r.Context(), attempt)
+	verdict, begun := s.beginAttempt(w, r, "login", pd, attempt)
 	check := <-checked
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	if verdict.Wait > 0 {
-		s.tooManyAttempts(w, r, "login", pd, verdict.Wait)
+	if !begun {
 		return
 	}
 	ok, err := check.ok, check.err
@@ -205,6 +200,21 @@ func (s *Server) signInFailed(r *http.Request, a limits.Attempt, who string, v l
 	if v.Lock > 0 {
 		s.event(r, audit.Event{Name: audit.Lockout, User: who, UserID: a.UserID, Method: string(a.Kind), Wait: v.Lock})
 	}
+}
+
+// beginAttempt begins attempt a (app/limits). When the limits refuse it, or cannot count it,
+// it answers the request, with page and pd when it must wait, and returns false.
+func (s *Server) beginAttempt(w http.ResponseWriter, r *http.Request, page string, pd *PageData, a limits.Attempt) (limits.Verdict, bool) {
+	v, err := s.limits.Begin(r.Context(), a)
+	if err != nil {
+		s.serverError(w, r, err)
+		return v, false
+	}
+	if v.Wait > 0 {
+		s.tooManyAttempts(w, r, page, pd, v.Wait)
+		return v, false
+	}
+	return v, true
 }
 
 // tooManyAttempts answers an attempt the limits refuse: 429 with Retry-After, and the page

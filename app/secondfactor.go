@@ -123,15 +123,8 @@ func (s *Server) verifySecondFactor(w http.ResponseWriter, r *http.Request, p *p
 		return
 	}
 	attempt := limits.Attempt{Kind: limits.MFA, UserID: p.user.ID, Addr: clientAddr(r)}
-	verdict, err := s.limits.Begin(r.Context(), attempt)
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	if verdict.Wait > 0 {
-		w.Header().Set("Retry-After", limits.RetryAfter(verdict.Wait))
-		pd.Form.Errors[field] = limits.Message(verdict.Wait)
-		s.renderPage(w, r, http.StatusTooManyRequests, "mfa", pd)
+	verdict, ok := s.beginAttempt(w, r, "mfa", pd, attempt)
+	if !ok {
 		return
 	}
 	if factor == "totp" {

@@ -66,13 +66,7 @@ func (s *Server) requestSignInLink(w http.ResponseWriter, r *http.Request) {
 	}
 	// The address is limited here, where the visitor sees it; the account in the
 	// background, where what it answers cannot tell whether the address has one.
-	verdict, err := s.limits.Begin(r.Context(), limits.Attempt{Kind: limits.MagicLink, Addr: clientAddr(r)})
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	if verdict.Wait > 0 {
-		s.tooManyAttempts(w, r, "login", pd, verdict.Wait)
+	if _, ok := s.beginAttempt(w, r, "login", pd, limits.Attempt{Kind: limits.MagicLink, Addr: clientAddr(r)}); !ok {
 		return
 	}
 	addr := clientAddr(r)
@@ -219,13 +213,8 @@ func (s *Server) useSignInLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	attempt := limits.Attempt{Kind: limits.MagicLink, Addr: clientAddr(r)}
-	verdict, err := s.limits.Begin(r.Context(), attempt)
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	if verdict.Wait > 0 {
-		s.tooManyAttempts(w, r, "signin-link", pd, verdict.Wait)
+	verdict, ok := s.beginAttempt(w, r, "signin-link", pd, attempt)
+	if !ok {
 		return
 	}
 	var u *store.User

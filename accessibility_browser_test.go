@@ -20,8 +20,8 @@ import (
 // page and dialog, as an admin, a user and a visitor see them, in the light scheme at 1280 px
 // and in the dark one at 375 px: no violation of any rule, and nothing wider than the window.
 func TestBrowserAccessibility(t *testing.T) {
-	// Some 60 pages, each read by axe-core: over a minute, more on a busy machine.
-	b := apptest.NewBrowser(t, apptest.TabOptions{ReportCSP: true, Timeout: 4 * time.Minute})
+	// Some 60 pages, each read by axe-core: a minute, three on a busy machine.
+	b := apptest.NewBrowser(t, apptest.TabOptions{ReportCSP: true, Timeout: 5 * time.Minute})
 	dir := t.TempDir()
 	// Browsers take WebAuthn only from a domain name: the pages are read at localhost.
 	s := startLocal(t, "WG_DATA_DIR="+dir, "WG_EXTERNAL_URL=http://localhost:{port}")
@@ -84,6 +84,10 @@ func TestBrowserAccessibility(t *testing.T) {
 			b.Run(t, "the sign-in page", chromedp.Navigate(base+"/login"), chromedp.WaitVisible(chromedp.CSS(`input[name="email"]`)),
 				chromedp.WaitVisible(chromedp.CSS(`form[data-webauthn="passkey"] button`)))
 			inspect(t, b, "/login with a passkey's button, "+view.scheme)
+			if gap := apptest.Eval[float64](t, b, `document.querySelector('form[data-webauthn="passkey"] button').getBoundingClientRect().top -
+				document.querySelector('form[action="/login"] button').getBoundingClientRect().bottom`); gap < 8 {
+				t.Errorf("the passkey's button is %.0f px below the Sign in button, want them apart", gap)
+			}
 			if got := apptest.Eval[float64](t, b, focusRingContrast); got < 3 {
 				t.Errorf("the focus ring's contrast with the page is %.2f:1, want at least 3:1", got)
 			}

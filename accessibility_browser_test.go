@@ -271,6 +271,9 @@ func secondFactorPages(t *testing.T, b *apptest.Browser, base, dir, view string)
 	}
 	addKey("Passkey " + view)
 	inspect(t, b, "/account/mfa with an authenticator app and a passkey, "+view)
+	if apptest.Eval[bool](t, b, `document.getElementById("recovery-codes") !== null`) {
+		t.Error("the recovery codes are shown again")
+	}
 	remove := apptest.Eval[string](t, b, `[...document.querySelectorAll("main tbody tr")]
 		.find(tr => tr.cells[1].textContent === "Passkey").querySelector('a[href$="/delete"]').href`)
 	b.Run(t, "the passkey's removal", chromedp.Navigate(remove), chromedp.WaitVisible(chromedp.CSS(`button.btn-danger`)))

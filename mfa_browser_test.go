@@ -22,19 +22,10 @@ func TestBrowserSecurityKeysAndPasskeys(t *testing.T) {
 	s := startLocal(t, "WG_EXTERNAL_URL=http://localhost:{port}")
 	base := strings.Replace(s.url, "127.0.0.1", "localhost", 1)
 
-	if _, err := chromedp.Call(b.Ctx, webauthn.Enable, webauthn.EnableParams{}); err != nil {
-		t.Fatalf("enable the WebAuthn domain: %v", err)
-	}
-	added, err := chromedp.Call(b.Ctx, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
-		Options: &webauthn.VirtualAuthenticatorOptions{Protocol: webauthn.AuthenticatorProtocolCtap2,
-			Ctap2version: webauthn.Ctap2versionCtap21, Transport: webauthn.AuthenticatorTransportInternal,
-			HasResidentKey: true, HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true}})
-	if err != nil {
-		t.Fatalf("add a virtual authenticator: %v", err)
-	}
+	authenticator := virtualAuthenticator(t, b)
 	credentials := func() []*webauthn.Credential {
 		t.Helper()
-		got, err := chromedp.Call(b.Ctx, webauthn.GetCredentials, webauthn.GetCredentialsParams{AuthenticatorID: added.AuthenticatorID})
+		got, err := chromedp.Call(b.Ctx, webauthn.GetCredentials, webauthn.GetCredentialsParams{AuthenticatorID: authenticator})
 		if err != nil {
 			t.Fatalf("the authenticator's credentials: %v", err)
 		}
@@ -138,4 +129,21 @@ func TestBrowserSecurityKeysAndPasskeys(t *testing.T) {
 	}
 	password(`#device-list`)
 	b.NoErrors(t, "the end")
+}
+
+// virtualAuthenticator gives b's tab a DevTools virtual authenticator: a platform
+// authenticator that keeps passkeys, verifies its user and answers at once.
+func virtualAuthenticator(t *testing.T, b *apptest.Browser) webauthn.AuthenticatorID {
+	t.Helper()
+	if _, err := chromedp.Call(b.Ctx, webauthn.Enable, webauthn.EnableParams{}); err != nil {
+		t.Fatalf("enable the WebAuthn domain: %v", err)
+	}
+	added, err := chromedp.Call(b.Ctx, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
+		Options: &webauthn.VirtualAuthenticatorOptions{Protocol: webauthn.AuthenticatorProtocolCtap2,
+			Ctap2version: webauthn.Ctap2versionCtap21, Transport: webauthn.AuthenticatorTransportInternal,
+			HasResidentKey: true, HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true}})
+	if err != nil {
+		t.Fatalf("add a virtual authenticator: %v", err)
+	}
+	return added.AuthenticatorID
 }

@@ -20,8 +20,8 @@ import (
 // chromiumPath is where Debian installs Chromium.
 const chromiumPath = "/usr/bin/chromium"
 
-// browserTimeout bounds a test's whole time in the browser: chromedp's waits have no end of
-// their own.
+// browserTimeout bounds a test's whole time in the browser, unless TabOptions.Timeout says
+// otherwise: chromedp's waits have no end of their own.
 const browserTimeout = 90 * time.Second
 
 // Browser is a headless Debian Chromium tab, 1280×900, that records JS exceptions, console
@@ -51,6 +51,9 @@ type TabOptions struct {
 	// with a middle click: document.visibilityState is "hidden" until SetVisible. (Headless
 	// Chromium shows every tab.)
 	Hidden bool
+	// Timeout bounds the whole time of the browser NewBrowser starts, for a test that goes
+	// through many pages; browserTimeout when zero.
+	Timeout time.Duration
 }
 
 // NewBrowser starts Chromium and opens its first tab. Without Chromium or root the test is
@@ -71,7 +74,11 @@ func NewBrowser(t testing.TB, opts TabOptions) *Browser {
 		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1280, 900))
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), allocOpts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, browserTimeout)
+	timeout := browserTimeout
+	if opts.Timeout > 0 {
+		timeout = opts.Timeout
+	}
+	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
 	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
 	return openTab(t, ctx, opts)
 }

@@ -7,6 +7,16 @@
   // Lets app.css hide controls that need JavaScript (.js-only) or show their fallback.
   document.documentElement.classList.add("js");
 
+  // The browser gives focus to an [autofocus] element while the page loads, before the line
+  // above shows the .js-only ones: it passes over those (a passkey's button). Now that they
+  // show, the first [autofocus] on the page gets focus, unless focus went somewhere already.
+  if (!document.activeElement || document.activeElement === document.body) {
+    var autofocus = Array.prototype.find.call(document.querySelectorAll("[autofocus]"), function (el) {
+      return el.offsetParent !== null;
+    });
+    if (autofocus) autofocus.focus();
+  }
+
   function csrfToken() {
     var meta = document.querySelector('meta[name="csrf-token"]');
     return meta ? meta.content : "";

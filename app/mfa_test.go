@@ -253,6 +253,9 @@ func TestRequiredMFAMakesUsersEnrolFirst(t *testing.T) {
 	if !strings.HasSuffix(r.URL, "/account/mfa") || !strings.Contains(r.Body, "An administrator requires a second factor") {
 		t.Fatalf("bob's sign-in: at %s, want the enrolment page saying why", r.URL)
 	}
+	if strings.Contains(r.Body, `aria-label="Main"`) || !strings.Contains(r.Body, "Sign out") {
+		t.Error("the enrolment page shows the navigation to pages that send back to it, or no way to sign out")
+	}
 	for _, path := range []string{"/devices", "/devices/new", "/"} {
 		if r := c.Get(path); !strings.HasSuffix(r.URL, "/account/mfa") {
 			t.Errorf("%s before enrolling: at %s, want /account/mfa", path, r.URL)
@@ -283,8 +286,8 @@ func TestRequiredMFAMakesUsersEnrolFirst(t *testing.T) {
 		strings.Contains(r.Body, "An administrator requires a second factor") || !strings.Contains(r.Body, "You have no recovery codes") {
 		t.Fatalf("the right code: at %s, want the page with the app added and no longer enrolling", r.URL)
 	}
-	if r := c.Get("/devices"); !strings.HasSuffix(r.URL, "/devices") {
-		t.Errorf("devices after enrolling: at %s", r.URL)
+	if r := c.Get("/devices"); !strings.HasSuffix(r.URL, "/devices") || !strings.Contains(r.Body, `aria-label="Main"`) {
+		t.Errorf("devices after enrolling: at %s, with the navigation: %v", r.URL, strings.Contains(r.Body, `aria-label="Main"`))
 	}
 	if method, _ := e.signInMethod(t, bob); method != "password+totp" {
 		t.Errorf("recorded sign-in method %q, want password+totp", method)

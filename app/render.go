@@ -19,6 +19,9 @@ type PageData struct {
 	Theme     string      // the user's colour theme; the system's for visitors (store.Theme*)
 	CSRFToken string
 	Nav       string // the active navigation item
+	// Enrolling hides the navigation from a user who must add a second factor first: every
+	// other page sends them back to adding one.
+	Enrolling bool
 	Flash     string
 	Banners   []string // warnings shown on every page, e.g. WireGuard is down
 	Version   string
@@ -54,6 +57,7 @@ func (s *Server) page(r *http.Request, title, nav string) *PageData {
 	}
 	if u != nil {
 		pd.Theme = u.Theme
+		pd.Enrolling = s.enrolling(r)
 		pd.CSRFToken = s.csrfToken(r)
 		pd.Flash = s.sessions.PopString(r.Context(), sessionFlash)
 	}

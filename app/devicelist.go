@@ -16,19 +16,22 @@ import (
 // listPageSize is how many devices a page of a device table shows.
 const listPageSize = 50
 
-// deviceList is one of the two device tables: My Devices (the user's own) and All Devices
-// (admins: every owner, with an owner column and filter). Its routes' guards check who may
-// see it and add to it (routes.go).
+// deviceList is one of the device tables: My Devices (the user's own) and All Devices
+// (admins: every owner, with an owner column and filter), whose routes' guards check who may
+// see them and add to them (routes.go); and a user's devices on their page (admins), one
+// owner's part of All Devices, which does not sort (All Devices does).
 type deviceList struct {
 	path, title, nav string
 	admin            bool
 	create           access.Action // what the user must be allowed to add to it
+	fixed            bool          // the table does not sort
 }
 
 var (
 	myDevices  = deviceList{path: "/devices", title: "My Devices", nav: "devices", create: access.CreateOwnDevice}
 	allDevices = deviceList{path: "/admin/devices", title: "All Devices", nav: "admin-devices", admin: true,
 		create: access.ManageAllDevices}
+	ownerDevices = deviceList{path: "/admin/devices", title: "Devices", nav: "users", create: access.ManageAllDevices, fixed: true}
 )
 
 // listQuery is what a device table was asked to show: its URL parameters q, sort, dir and
@@ -187,13 +190,10 @@ func (s *Server) deviceRows(r *http.Request, l deviceList, q listQuery, sq store
 	p.NewURL = l.path + "/new"
 	now := time.Now()
 	ids := url.Values{}
-	admin := s.can(r, access.ManageAllDevices, nil)
 	for i := range list {
 		d := &list[i]
-		row := deviceRow{Device: d, Live: s.liveOf(d, now), Href: devicePath(d.ID, l.path), ShowOwner: l.admin}
-		if admin {
-			row.NotApplied = s.notApplied(d)
-		}
+		row := deviceRow{Device: d, Live: s.liveOf(d, now), Href: devicePath(d.ID, l.path), ShowOwner: l.admin,
+			State: s.deviceState(r, d, now)}
 		if s.can(r, access.DeleteDevice, d) {
 			row.DeleteHref = "/devices/" + d.ID + "/delete" + map[bool]string{true: "?next=/admin/devices"}[l.admin]
 		}
@@ -229,7 +229,7 @@ func (s *Server) listColumns(l deviceList, q listQuery) []listColumn {
 			continue
 		}
 		col := listColumn{Label: c.label, Hidden: c.hidden}
-		if c.sort != "" {
+		if c.sort != "" && !l.fixed {
 			to := q
 			to.tableQuery, col.Aria = deviceSorts.sortedBy(q.tableQuery, c.sort)
 			col.Href = to.url(l.path)

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -49,8 +50,8 @@ type devicePage struct {
 	Notice       template.HTML // what the page says about the collector (liveNotice)
 	HistoryURL   string        // its traffic history; "" without VictoriaMetrics
 	HistorySpans []collector.HistorySpan
-	// NotApplied is why the device is not a WireGuard peer although it should be; admins only.
-	NotApplied string
+	// State is why the device is not a live WireGuard peer, if it is not.
+	State devices.State
 	// FullTunnel: the device's Allowed IPs hold a default route, so all its traffic goes
 	// through the server; otherwise only traffic to those networks does (split tunnel).
 	FullTunnel bool
@@ -299,13 +300,15 @@ func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request) {
 	s.renderDevicePage(w, r, http.StatusUnprocessableEntity, pd, dev, next, false)
 }
 
-// notApplied says why dev is not a WireGuard peer although it should be: the data plane
-// left it out, or its row does not read. "" when nothing is wrong.
-func (s *Server) notApplied(dev *store.Device) string {
-	if reason := s.wg().NotApplied[dev.ID]; reason != "" {
-		return reason
+// deviceState is why dev is not a live WireGuard peer at now, as the request's viewer may be
+// told (devices.StateOf): its owner keeps it off, or, to admins only, the data plane left it
+// out or its row does not read.
+func (s *Server) deviceState(r *http.Request, dev *store.Device, now time.Time) devices.State {
+	var notApplied string
+	if s.can(r, access.ManageAllDevices, nil) {
+		notApplied = cmp.Or(s.wg().NotApplied[dev.ID], dev.Problem)
 	}
-	return dev.Problem
+	return devices.StateOf(dev, now, requestViewer(r).settings.VPNSessionDuration, notApplied)
 }
 
 // AddressesHTML is the device's tunnel addresses, as the tables show them.
@@ -344,9 +347,7 @@ func (s *Server) renderDevicePage(w http.ResponseWriter, r *http.Request, status
 		Saved:        saved,
 		FullTunnel:   slices.ContainsFunc(res.AllowedIPs.Value, func(p netip.Prefix) bool { return p.Bits() == 0 }),
 	}
-	if p.ShowOwner {
-		p.NotApplied = s.notApplied(dev)
-	}
+	p.State = s.deviceState(r, dev, now)
 	if s.history != nil {
 		p.HistoryURL, p.HistorySpans = "/devices/"+dev.ID+"/history", collector.HistorySpans
 	}

@@ -27,6 +27,11 @@ type userPage struct {
 	SignedIn    string // when they last signed in, in words ("never")
 	SignedInAt  string // the same as a machine-readable time
 	Created     string
+	// Devices is the first page of their devices, by name, as a table (no sorting, no
+	// filters: All Devices, DevicesHref, has those), each saying why it is not live if it
+	// is not; SessionExpired says that their VPN session has expired.
+	Devices        *deviceListPage
+	SessionExpired bool
 }
 
 // Href is the user's page.
@@ -129,7 +134,15 @@ func (s *Server) userPageOf(r *http.Request, u *store.User) (userPage, error) {
 	}
 	p := userPage{User: u, Belongings: b, Self: u.ID == currentUser(r).ID, DevicesHref: ownerDevicesURL(u.Email),
 		RulesHref: rulesURL(u.Email), Created: u.CreatedAt.UTC().Format("2 Jan 2006 15:04 UTC")}
-	p.SignedIn, p.SignedInAt = signedInWords(u.LastSignedInAt, time.Now())
+	now := time.Now()
+	p.SignedIn, p.SignedInAt = signedInWords(u.LastSignedInAt, now)
+	p.SessionExpired = u.Hold(now, requestViewer(r).settings.VPNSessionDuration) == store.HeldByExpiredSession
+	sq := store.DeviceQuery{UserID: u.ID, Limit: listPageSize}
+	list, total, err := s.store.ListDevicesPage(r.Context(), sq)
+	if err != nil {
+		return userPage{}, err
+	}
+	p.Devices = s.deviceRows(r, ownerDevices, listQuery{}, sq, list, total)
 	return p, nil
 }
 

@@ -1,0 +1,139 @@
+package app_test
+
+import (
+	"context"
+	"html"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"wiregui/store"
+)
+
+// deviceRowState matches a row of a device table: the device's name, then what its Name
+// cell says after it.
+var deviceRowState = regexp.MustCompile(`<tr id="device-[^"]*"><td data-label="Name"><a [^>]*>([^<]*)</a>(.*?)</td>`)
+
+var tags = regexp.MustCompile(`<[^>]*>`)
+
+// deviceStates is what each device table row in body says of its device's state, as text
+// (a screen reader's, the visually hidden colon included), by device name; "" for a device
+// it says nothing of.
+func deviceStates(t *testing.T, body string) map[string]string {
+	t.Helper()
+	states := map[string]string{}
+	for _, m := range deviceRowState.FindAllStringSubmatch(body, -1) {
+		states[html.UnescapeString(m[1])] = html.UnescapeString(tags.ReplaceAllString(m[2], ""))
+	}
+	return states
+}
+
+// wantStates fails the test unless the device rows of body say want, and no other row is listed.
+func wantStates(t *testing.T, what, body string, want map[string]string) {
+	t.Helper()
+	got := deviceStates(t, body)
+	for name, w := range want {
+		if s, ok := got[name]; !ok {
+			t.Errorf("%s: no row of %s", what, name)
+		} else if s != w {
+			t.Errorf("%s: %s says %q, want %q", what, name, s, w)
+		}
+	}
+	for name := range got {
+		if _, ok := want[name]; !ok {
+			t.Errorf("%s: a row of %s, which it should not list", what, name)
+		}
+	}
+}
+
+const (
+	ownerDisabledSays  = "owner disabled: not connected until the owner is enabled again"
+	sessionExpiredSays = "session expired: not connected until the owner signs in again"
+)
+
+// setSession sets how long a sign-in keeps a user's devices connected (0: for ever).
+func (e *env) setSession(t *testing.T, d time.Duration) {
+	t.Helper()
+	if _, err := e.store.UpdateSettings(context.Background(), func(st *store.Settings) error {
+		st.VPNSessionDuration = d
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDeviceStatesSayWhyADeviceIsNotLive: All Devices, a user's page and the device's page
+// say of each device that is not a live peer why, in the same words: its owner is disabled,
+// its owner's VPN session expired, or (to admins only) the data plane left it out; My Devices
+// says the first two to the owner; the state follows the owner and the settings.
+func TestDeviceStatesSayWhyADeviceIsNotLive(t *testing.T) {
+	onBothDatabases(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		e.setSession(t, time.Hour)
+		ann, annc := e.signedIn(t, "ann@example.com", store.RoleUnprivileged)
+		bob := e.user(t, "bob@example.com", password, store.RoleUnprivileged)
+		cat, catc := e.signedIn(t, "cat@example.com", store.RoleUnprivileged)
+		_, admin := e.signedIn(t, "admin@example.com", store.RoleAdmin)
+		e.device(t, ann, "ann-laptop")
+		left := e.device(t, ann, "ann-left-out")
+		bobPhone := e.device(t, bob, "bob-phone")
+		e.device(t, cat, "cat-tablet")
+		if err := e.store.SetUserDisabled(ctx, bob.ID, new(time.Now())); err != nil {
+			t.Fatal(err)
+		}
+		// cat signed in two hours ago: her session ended an hour ago, her web session goes on.
+		if err := e.store.RecordSignIn(ctx, cat.ID, "password", time.Now().Add(-2*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		e.wg.Enabled, e.wg.NotApplied = true, map[string]string{left.ID: "the public key is the server's own"}
+
+		all := map[string]string{"ann-laptop": "", "ann-left-out": "not applied: the public key is the server's own",
+			"bob-phone": ownerDisabledSays, "cat-tablet": sessionExpiredSays}
+		r := admin.Get("/admin/devices")
+		if r.Status != http.StatusOK {
+			t.Fatalf("All Devices: %d", r.Status)
+		}
+		wantStates(t, "All Devices", r.Body, all)
+		if strings.Count(r.Body, `<span class="sr-only">:</span>`) != 3 {
+			t.Errorf("All Devices: the colon between a state's word and its reason is not there for screen readers 3 times")
+		}
+		r = admin.HTMXGet("/admin/devices?sort=owner")
+		wantStates(t, "All Devices refreshed by htmx", r.Body, all)
+
+		for _, tc := range []struct {
+			user *store.User
+			want map[string]string
+		}{
+			{ann, map[string]string{"ann-laptop": "", "ann-left-out": all["ann-left-out"]}},
+			{bob, map[string]string{"bob-phone": ownerDisabledSays}},
+			{cat, map[string]string{"cat-tablet": sessionExpiredSays}},
+		} {
+			r := admin.Get("/admin/users/" + tc.user.ID)
+			if r.Status != http.StatusOK {
+				t.Fatalf("%s's page: %d", tc.user.Email, r.Status)
+			}
+			wantStates(t, tc.user.Email+"'s page", r.Body, tc.want)
+		}
+		wantContains(t, "cat's page", admin.Get("/admin/users/"+cat.ID).Body,
+			"Active, but their VPN session has expired: their devices are disconnected until they sign in again")
+		wantContains(t, "bob-phone's page", admin.Get("/devices/"+bobPhone.ID).Body,
+			"<strong>Owner disabled:</strong> not connected until the owner is enabled again.")
+
+		// The owners: cat is told her session expired; ann is not told what only admins are.
+		wantStates(t, "cat's My Devices", catc.Get("/devices").Body, map[string]string{"cat-tablet": sessionExpiredSays})
+		wantStates(t, "ann's My Devices", annc.Get("/devices").Body, map[string]string{"ann-laptop": "", "ann-left-out": ""})
+
+		// Sessions that never expire, bob enabled, the data plane content: every device is live.
+		e.setSession(t, 0)
+		if err := e.store.SetUserDisabled(ctx, bob.ID, nil); err != nil {
+			t.Fatal(err)
+		}
+		e.wg.NotApplied = nil
+		wantStates(t, "All Devices, all live", admin.Get("/admin/devices").Body,
+			map[string]string{"ann-laptop": "", "ann-left-out": "", "bob-phone": "", "cat-tablet": ""})
+		wantLacks(t, "bob-phone's page, live", admin.Get("/devices/"+bobPhone.ID).Body, "Owner disabled")
+		wantLacks(t, "cat's page, live", admin.Get("/admin/users/"+cat.ID).Body, "session has expired")
+	})
+}

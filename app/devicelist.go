@@ -92,9 +92,11 @@ type deviceListPage struct {
 	Users     []string      // every user's email, for owner fields; All Devices only
 	Filtered  bool          // a search or an owner filter is applied
 	CanCreate bool
-	NewURL    string        // the Add device page; the dialog loads its form from there
-	Overrides []clientField // the Add device form's Advanced section: the defaults in effect
-	Created   *createdView  // set once, right after a device was created
+	NewURL    string // the Add device page; the dialog loads its form from there
+	// OwnerWarning is what the Add device form says of the owner it names (ownerWarning).
+	OwnerWarning string
+	Overrides    []clientField // the Add device form's Advanced section: the defaults in effect
+	Created      *createdView  // set once, right after a device was created
 	// Firewall is what decides the connections of the user's devices, read-only; My Devices only.
 	Firewall *firewallView
 }
@@ -188,6 +190,9 @@ func (s *Server) deviceRows(r *http.Request, l deviceList, q listQuery, sq store
 	p := &deviceListPage{Admin: l.admin, Path: l.path, URL: q.url(l.path), Query: q, Total: total,
 		Filtered: q.Search != "" || q.Owner != "", CanCreate: s.can(r, l.create, nil)}
 	p.NewURL = l.path + "/new"
+	if q.Owner != "" { // the form names the owner the table shows
+		p.NewURL += "?" + url.Values{"user_email": {q.Owner}}.Encode()
+	}
 	now := time.Now()
 	ids := url.Values{}
 	for i := range list {
@@ -248,20 +253,35 @@ func (s *Server) showNewDevice(l deviceList) http.HandlerFunc {
 			return
 		}
 		fillOverrides(pd.Form, store.ClientSettings{}, defaults)
+		if l.admin { // a table of one owner's devices names them (deviceRows)
+			pd.Form.Values["user_email"] = r.URL.Query().Get("user_email")
+		}
 		s.renderNewDevicePage(w, r, http.StatusOK, pd, l, defaults, nil)
 	}
 }
 
-// addDevicePage is what the Add device form needs, on its own page or as an htmx answer:
-// the defaults in effect and, on All Devices, the owners to choose from.
-func (s *Server) addDevicePage(r *http.Request, l deviceList, defaults devices.Resolved) (*deviceListPage, error) {
+// addDevicePage is what the Add device form f needs, on its own page or as an htmx answer:
+// the defaults in effect, what the owner means for the device (its owner field's on All
+// Devices, the viewer on My Devices) and, on All Devices, the owners to choose from.
+func (s *Server) addDevicePage(r *http.Request, l deviceList, defaults devices.Resolved, f *Form) (*deviceListPage, error) {
 	list := &deviceListPage{Admin: l.admin, Path: l.path, CanCreate: true, Overrides: clientFields(defaults, deviceSourceWords)}
+	owner := currentUser(r)
 	if l.admin {
 		users, err := s.store.UserEmails(r.Context())
 		if err != nil {
 			return nil, err
 		}
 		list.Users = users
+		owner = nil
+		if email, err := text.EmailAddress.Clean(f.Values["user_email"]); err == nil && email != "" {
+			owner, err = s.store.UserByEmail(r.Context(), email)
+			if err != nil && !isNotFound(err) {
+				return nil, err
+			}
+		}
+	}
+	if owner != nil {
+		list.OwnerWarning = ownerWarning(r, owner)
 	}
 	return list, nil
 }
@@ -269,7 +289,7 @@ func (s *Server) addDevicePage(r *http.Request, l deviceList, defaults devices.R
 // renderNewDevicePage writes the Add device page: the form, or the device just created.
 func (s *Server) renderNewDevicePage(w http.ResponseWriter, r *http.Request, status int, pd *PageData, l deviceList,
 	defaults devices.Resolved, created *createdView) {
-	list, err := s.addDevicePage(r, l, defaults)
+	list, err := s.addDevicePage(r, l, defaults, pd.Form)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
@@ -281,7 +301,7 @@ func (s *Server) renderNewDevicePage(w http.ResponseWriter, r *http.Request, sta
 
 // renderDeviceForm answers an htmx request with the Add device form and its errors (422).
 func (s *Server) renderDeviceForm(w http.ResponseWriter, r *http.Request, pd *PageData, l deviceList, defaults devices.Resolved) {
-	list, err := s.addDevicePage(r, l, defaults)
+	list, err := s.addDevicePage(r, l, defaults, pd.Form)
 	if err != nil {
 		s.serverError(w, r, err)
 		return

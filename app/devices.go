@@ -31,6 +31,9 @@ type createdView struct {
 	// EndpointWarning says that devices on other networks cannot dial the configuration's
 	// endpoint (devices.EndpointWarning); "" when they can.
 	EndpointWarning string
+	// OwnerWarning says that the owner keeps the device off WireGuard, and until when
+	// (devices.OwnerWarning); "" when they do not.
+	OwnerWarning string
 }
 
 // devicePage is the payload of a device's page and of its delete confirmation.
@@ -67,7 +70,7 @@ func (s *Server) createDevice(l deviceList) http.HandlerFunc {
 			return
 		}
 		f := pd.Form
-		ownerID := currentUser(r).ID
+		owner := currentUser(r)
 		if l.admin {
 			typed := r.PostFormValue("user_email")
 			f.Values["user_email"] = typed
@@ -77,7 +80,7 @@ func (s *Server) createDevice(l deviceList) http.HandlerFunc {
 			case email == "":
 				f.Errors["user_email"] = "Choose an owner."
 			default:
-				owner, err := s.store.UserByEmail(r.Context(), email)
+				chosen, err := s.store.UserByEmail(r.Context(), email)
 				switch {
 				case isNotFound(err):
 					f.Errors["user_email"] = "No user has this email. Choose an owner from the list."
@@ -85,12 +88,12 @@ func (s *Server) createDevice(l deviceList) http.HandlerFunc {
 					s.serverError(w, r, err)
 					return
 				default:
-					ownerID = owner.ID
+					owner = chosen
 				}
 			}
 		}
 		nd := readNewDevice(r, f, defaults)
-		nd.UserID = ownerID
+		nd.UserID = owner.ID
 		// Relay subnets are read only from All Devices, and only from those who may set them.
 		if l.admin && s.can(r, access.EditRelaySubnets, nil) {
 			nd.AllowedSubnets = parseRelaySubnets(r, f)
@@ -112,7 +115,7 @@ func (s *Server) createDevice(l deviceList) http.HandlerFunc {
 			s.renderNewDevicePage(w, r, http.StatusUnprocessableEntity, pd, l, defaults, nil)
 			return
 		}
-		view := s.createdView(r, created, nd.PublicKey != "", l.path)
+		view := s.createdView(r, created, owner, nd.PublicKey != "", l.path)
 		if isHTMX(r) {
 			pd.Data = &deviceListPage{Admin: l.admin, Path: l.path, Created: view}
 			w.Header().Set(hxTrigger, devicesChanged)
@@ -149,9 +152,9 @@ func readNewDevice(r *http.Request, f *Form, defaults devices.Resolved) devices.
 	return nd
 }
 
-// createdView adds the QR code to a created device. A configuration too long for a QR code
-// is still shown, without one.
-func (s *Server) createdView(r *http.Request, c *devices.Created, ownKey bool, back string) *createdView {
+// createdView adds the QR code to a created device of owner, and what the owner means for it.
+// A configuration too long for a QR code is still shown, without one.
+func (s *Server) createdView(r *http.Request, c *devices.Created, owner *store.User, ownKey bool, back string) *createdView {
 	qr, err := qrDataURL(c.Config)
 	if err != nil {
 		s.log.Warn("no qr code for the configuration", slog.String("device", c.Device.ID),
@@ -162,7 +165,7 @@ func (s *Server) createdView(r *http.Request, c *devices.Created, ownKey bool, b
 		warning = "This configuration dials " + w
 	}
 	return &createdView{Device: c.Device, Config: c.Config, FileName: c.FileName, QR: qr, OwnKey: ownKey, Back: back,
-		EndpointWarning: warning}
+		EndpointWarning: warning, OwnerWarning: ownerWarning(r, owner)}
 }
 
 // deviceFor loads the device named in the path and checks that the user may perform act on
@@ -298,6 +301,13 @@ func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.renderDevicePage(w, r, http.StatusUnprocessableEntity, pd, dev, next, false)
+}
+
+// ownerWarning is what the Add device form says of owner, to the request's viewer: that
+// they keep a new device off WireGuard, and until when (devices.OwnerWarning); "" when not.
+func ownerWarning(r *http.Request, owner *store.User) string {
+	v := requestViewer(r)
+	return devices.OwnerWarning(owner, owner.ID == v.user.ID, time.Now(), v.settings.VPNSessionDuration)
 }
 
 // deviceState is why dev is not a live WireGuard peer at now, as the request's viewer may be

@@ -4,6 +4,7 @@ import (
 	"context"
 	"html"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -135,5 +136,80 @@ func TestDeviceStatesSayWhyADeviceIsNotLive(t *testing.T) {
 			map[string]string{"ann-laptop": "", "ann-left-out": "", "bob-phone": "", "cat-tablet": ""})
 		wantLacks(t, "bob-phone's page, live", admin.Get("/devices/"+bobPhone.ID).Body, "Owner disabled")
 		wantLacks(t, "cat's page, live", admin.Get("/admin/users/"+cat.ID).Body, "session has expired")
+	})
+}
+
+// ownerNote is the Add device form's note on its owner field, saying warning.
+func ownerNote(warning string) string {
+	return `<p id="device-owner-note" class="field-warning">` + html.EscapeString(warning) + `</p>`
+}
+
+// TestAddDeviceWarnsOfAnOwnerWhoKeepsItOff: the Add device form on All Devices says, for the
+// owner it names (from a table of their devices, or asked again when the field changes),
+// that a disabled owner keeps the device off until enabled and an expired session until they
+// sign in; the device is created all the same, and its configuration says it again. On My
+// Devices, a user whose VPN session expired is told the same of themself.
+func TestAddDeviceWarnsOfAnOwnerWhoKeepsItOff(t *testing.T) {
+	onBothDatabases(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		e.setSession(t, time.Hour)
+		e.setFlags(t, true, true)
+		_, annc := e.signedIn(t, "ann@example.com", store.RoleUnprivileged)
+		bob := e.user(t, "bob@example.com", password, store.RoleUnprivileged)
+		cat, catc := e.signedIn(t, "cat@example.com", store.RoleUnprivileged)
+		_, admin := e.signedIn(t, "admin@example.com", store.RoleAdmin)
+		if err := e.store.SetUserDisabled(ctx, bob.ID, new(time.Now())); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.RecordSignIn(ctx, cat.ID, "password", time.Now().Add(-2*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		const (
+			bobDisabled = "bob@example.com is disabled: the device will not connect until they are enabled again."
+			catExpired  = "cat@example.com's VPN session has expired: the device connects once they sign in again."
+			selfExpired = "Your VPN session has expired: the device connects once you sign in again."
+		)
+
+		wantContains(t, "All Devices of bob", admin.Get("/admin/devices?owner=bob%40example.com").Body,
+			`href="/admin/devices/new?user_email=bob%40example.com"`)
+		for _, tc := range []struct{ email, note string }{
+			{"bob@example.com", bobDisabled},
+			{"CAT@example.com", catExpired},
+			{"ann@example.com", ""},
+			{"nobody@example.com", ""},
+			{"not an email", ""},
+		} {
+			r := admin.Get("/admin/devices/new?" + url.Values{"user_email": {tc.email}}.Encode())
+			if r.Status != http.StatusOK {
+				t.Fatalf("the Add device form for %s: %d", tc.email, r.Status)
+			}
+			wantContains(t, "the Add device form for "+tc.email, r.Body, ownerNote(tc.note),
+				`value="`+html.EscapeString(tc.email)+`"`)
+		}
+
+		// A refused form still warns; a good one creates the device, and says it again.
+		r := admin.HTMX("/admin/devices", defaultsForm("user_email", "bob@example.com", "name", ""))
+		if r.Status != http.StatusUnprocessableEntity {
+			t.Fatalf("an Add device form without a name: %d, want 422", r.Status)
+		}
+		wantContains(t, "the refused form", r.Body, ownerNote(bobDisabled), `id="device-name-error"`)
+		admin.Get("/admin/devices")
+		r = admin.HTMX("/admin/devices", defaultsForm("user_email", "bob@example.com", "name", "phone"))
+		if r.Status != http.StatusOK {
+			t.Fatalf("an Add device form for bob: %d, want 200: a warning, not a refusal", r.Status)
+		}
+		wantContains(t, "bob's new device", r.Body, `<p class="notice" role="alert">`+html.EscapeString(bobDisabled)+`</p>`, `id="device-config"`)
+		if _, err := e.store.DeviceByName(ctx, bob.ID, "phone"); err != nil {
+			t.Errorf("bob's new device: %v", err)
+		}
+		admin.Get("/admin/devices")
+		r = admin.HTMX("/admin/devices", defaultsForm("user_email", "ann@example.com", "name", "phone"))
+		wantLacks(t, "ann's new device", r.Body, "is disabled", "has expired")
+
+		// cat is told of her own session, on her form and with her new device; ann is not.
+		wantContains(t, "cat's Add device form", catc.Get("/devices/new").Body, `<p class="notice" role="status">`+selfExpired+`</p>`)
+		r = catc.HTMX("/devices", defaultsForm("name", "tablet"))
+		wantContains(t, "cat's new device", r.Body, `<p class="notice" role="alert">`+selfExpired+`</p>`)
+		wantLacks(t, "ann's Add device form", annc.Get("/devices/new").Body, "has expired", `id="device-owner-note"`)
 	})
 }

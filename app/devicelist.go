@@ -195,10 +195,11 @@ func (s *Server) deviceRows(r *http.Request, l deviceList, q listQuery, sq store
 	}
 	now := time.Now()
 	ids := url.Values{}
+	stateOf := s.deviceStates(r)
 	for i := range list {
 		d := &list[i]
 		row := deviceRow{Device: d, Live: s.liveOf(d, now), Href: devicePath(d.ID, l.path), ShowOwner: l.admin,
-			State: s.deviceState(r, d, now)}
+			State: stateOf(d, now)}
 		if s.can(r, access.DeleteDevice, d) {
 			row.DeleteHref = "/devices/" + d.ID + "/delete" + map[bool]string{true: "?next=/admin/devices"}[l.admin]
 		}

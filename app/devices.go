@@ -310,15 +310,24 @@ func ownerWarning(r *http.Request, owner *store.User) string {
 	return devices.OwnerWarning(owner, owner.ID == v.user.ID, time.Now(), v.settings.VPNSessionDuration)
 }
 
-// deviceState is why dev is not a live WireGuard peer at now, as the request's viewer may be
-// told (devices.StateOf): its owner keeps it off, or, to admins only, the data plane left it
-// out or its row does not read.
-func (s *Server) deviceState(r *http.Request, dev *store.Device, now time.Time) devices.State {
-	var notApplied string
-	if s.can(r, access.ManageAllDevices, nil) {
-		notApplied = cmp.Or(s.wg().NotApplied[dev.ID], dev.Problem)
+// deviceStates returns why a device is not a live WireGuard peer at a time, as the request's
+// viewer may be told (devices.StateOf): its owner keeps it off, or, to admins only, the data
+// plane left it out or its row does not read. It reads what it needs once, for a page of
+// devices.
+func (s *Server) deviceStates(r *http.Request) func(dev *store.Device, now time.Time) devices.State {
+	admin := s.can(r, access.ManageAllDevices, nil)
+	var notApplied map[string]string
+	if admin {
+		notApplied = s.wg().NotApplied
 	}
-	return devices.StateOf(dev, now, requestViewer(r).settings.VPNSessionDuration, notApplied)
+	session := requestViewer(r).settings.VPNSessionDuration
+	return func(dev *store.Device, now time.Time) devices.State {
+		var why string
+		if admin {
+			why = cmp.Or(notApplied[dev.ID], dev.Problem)
+		}
+		return devices.StateOf(dev, now, session, why)
+	}
 }
 
 // AddressesHTML is the device's tunnel addresses, as the tables show them.
@@ -357,7 +366,7 @@ func (s *Server) renderDevicePage(w http.ResponseWriter, r *http.Request, status
 		Saved:        saved,
 		FullTunnel:   slices.ContainsFunc(res.AllowedIPs.Value, func(p netip.Prefix) bool { return p.Bits() == 0 }),
 	}
-	p.State = s.deviceState(r, dev, now)
+	p.State = s.deviceStates(r)(dev, now)
 	if s.history != nil {
 		p.HistoryURL, p.HistorySpans = "/devices/"+dev.ID+"/history", collector.HistorySpans
 	}

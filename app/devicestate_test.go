@@ -126,10 +126,20 @@ func TestDeviceStatesSayWhyADeviceIsNotLive(t *testing.T) {
 		wantStates(t, "cat's My Devices", catc.Get("/devices").Body, map[string]string{"cat-tablet": sessionExpiredSays})
 		wantStates(t, "ann's My Devices", annc.Get("/devices").Body, map[string]string{"ann-laptop": "", "ann-left-out": ""})
 
-		// Sessions that never expire, bob enabled, the data plane content: every device is live.
+		// Disabling ann on her page answers with her devices held by it.
+		admin.Get("/admin/users/" + ann.ID)
+		r = admin.HTMX("/admin/users/"+ann.ID, url.Values{"email": {"ann@example.com"}, "role": {"user"}, "disabled": {"on"}})
+		if r.Status != http.StatusOK {
+			t.Fatalf("disabling ann: %d", r.Status)
+		}
+		wantStates(t, "ann's page, disabled", r.Body, map[string]string{"ann-laptop": ownerDisabledSays, "ann-left-out": ownerDisabledSays})
+
+		// Sessions that never expire, bob and ann enabled, the data plane content: every device is live.
 		e.setSession(t, 0)
-		if err := e.store.SetUserDisabled(ctx, bob.ID, nil); err != nil {
-			t.Fatal(err)
+		for _, u := range []*store.User{ann, bob} {
+			if err := e.store.SetUserDisabled(ctx, u.ID, nil); err != nil {
+				t.Fatal(err)
+			}
 		}
 		e.wg.NotApplied = nil
 		wantStates(t, "All Devices, all live", admin.Get("/admin/devices").Body,

@@ -137,6 +137,15 @@ func (s *Server) userPageOf(r *http.Request, u *store.User) (userPage, error) {
 	now := time.Now()
 	p.SignedIn, p.SignedInAt = signedInWords(u.LastSignedInAt, now)
 	p.SessionExpired = u.Hold(now, requestViewer(r).settings.VPNSessionDuration) == store.HeldByExpiredSession
+	return p, nil
+}
+
+// userDetailOf is userPageOf with their first devices, for the user's page itself.
+func (s *Server) userDetailOf(r *http.Request, u *store.User) (userPage, error) {
+	p, err := s.userPageOf(r, u)
+	if err != nil {
+		return userPage{}, err
+	}
 	sq := store.DeviceQuery{UserID: u.ID, Limit: listPageSize}
 	list, total, err := s.store.ListDevicesPage(r.Context(), sq)
 	if err != nil {
@@ -161,7 +170,7 @@ func (s *Server) showUser(w http.ResponseWriter, r *http.Request) {
 	if u == nil {
 		return
 	}
-	p, err := s.userPageOf(r, u)
+	p, err := s.userDetailOf(r, u)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
@@ -244,7 +253,7 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
 
 // renderUserDetailSaved answers an htmx edit that was saved: the user's page as it is now.
 func (s *Server) renderUserDetailSaved(w http.ResponseWriter, r *http.Request, u *store.User, pd *PageData, saved string) {
-	p, err := s.userPageOf(r, u)
+	p, err := s.userDetailOf(r, u)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
@@ -257,7 +266,7 @@ func (s *Server) renderUserDetailSaved(w http.ResponseWriter, r *http.Request, u
 // renderUserDetail writes the user's page with the edit form as pd has it: the whole page,
 // or for htmx the user-detail fragment.
 func (s *Server) renderUserDetail(w http.ResponseWriter, r *http.Request, status int, u *store.User, pd *PageData) {
-	p, err := s.userPageOf(r, u)
+	p, err := s.userDetailOf(r, u)
 	if err != nil {
 		s.serverError(w, r, err)
 		return

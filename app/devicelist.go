@@ -16,19 +16,22 @@ import (
 // listPageSize is how many devices a page of a device table shows.
 const listPageSize = 50
 
-// deviceList is one of the two device tables: My Devices (the user's own) and All Devices
-// (admins: every owner, with an owner column and filter). Its routes' guards check who may
-// see it and add to it (routes.go).
+// deviceList is one of the device tables: My Devices (the user's own) and All Devices
+// (admins: every owner, with an owner column and filter), whose routes' guards check who may
+// see them and add to them (routes.go); and a user's devices on their page (admins), one
+// owner's part of All Devices, which does not sort (All Devices does).
 type deviceList struct {
 	path, title, nav string
 	admin            bool
 	create           access.Action // what the user must be allowed to add to it
+	fixed            bool          // the table does not sort
 }
 
 var (
 	myDevices  = deviceList{path: "/devices", title: "My Devices", nav: "devices", create: access.CreateOwnDevice}
 	allDevices = deviceList{path: "/admin/devices", title: "All Devices", nav: "admin-devices", admin: true,
 		create: access.ManageAllDevices}
+	ownerDevices = deviceList{path: "/admin/devices", title: "Devices", nav: "users", create: access.ManageAllDevices, fixed: true}
 )
 
 // listQuery is what a device table was asked to show: its URL parameters q, sort, dir and
@@ -89,9 +92,11 @@ type deviceListPage struct {
 	Users     []string      // every user's email, for owner fields; All Devices only
 	Filtered  bool          // a search or an owner filter is applied
 	CanCreate bool
-	NewURL    string        // the Add device page; the dialog loads its form from there
-	Overrides []clientField // the Add device form's Advanced section: the defaults in effect
-	Created   *createdView  // set once, right after a device was created
+	NewURL    string // the Add device page; the dialog loads its form from there
+	// OwnerWarning is what the Add device form says of the owner it names (ownerWarning).
+	OwnerWarning string
+	Overrides    []clientField // the Add device form's Advanced section: the defaults in effect
+	Created      *createdView  // set once, right after a device was created
 	// Firewall is what decides the connections of the user's devices, read-only; My Devices only.
 	Firewall *firewallView
 }
@@ -185,15 +190,16 @@ func (s *Server) deviceRows(r *http.Request, l deviceList, q listQuery, sq store
 	p := &deviceListPage{Admin: l.admin, Path: l.path, URL: q.url(l.path), Query: q, Total: total,
 		Filtered: q.Search != "" || q.Owner != "", CanCreate: s.can(r, l.create, nil)}
 	p.NewURL = l.path + "/new"
+	if q.Owner != "" { // the form names the owner the table shows
+		p.NewURL += "?" + url.Values{"user_email": {q.Owner}}.Encode()
+	}
 	now := time.Now()
 	ids := url.Values{}
-	admin := s.can(r, access.ManageAllDevices, nil)
+	stateOf := s.deviceStates(r)
 	for i := range list {
 		d := &list[i]
-		row := deviceRow{Device: d, Live: s.liveOf(d, now), Href: devicePath(d.ID, l.path), ShowOwner: l.admin}
-		if admin {
-			row.NotApplied = s.notApplied(d)
-		}
+		row := deviceRow{Device: d, Live: s.liveOf(d, now), Href: devicePath(d.ID, l.path), ShowOwner: l.admin,
+			State: stateOf(d, now)}
 		if s.can(r, access.DeleteDevice, d) {
 			row.DeleteHref = "/devices/" + d.ID + "/delete" + map[bool]string{true: "?next=/admin/devices"}[l.admin]
 		}
@@ -229,7 +235,7 @@ func (s *Server) listColumns(l deviceList, q listQuery) []listColumn {
 			continue
 		}
 		col := listColumn{Label: c.label, Hidden: c.hidden}
-		if c.sort != "" {
+		if c.sort != "" && !l.fixed {
 			to := q
 			to.tableQuery, col.Aria = deviceSorts.sortedBy(q.tableQuery, c.sort)
 			col.Href = to.url(l.path)
@@ -248,20 +254,35 @@ func (s *Server) showNewDevice(l deviceList) http.HandlerFunc {
 			return
 		}
 		fillOverrides(pd.Form, store.ClientSettings{}, defaults)
+		if l.admin { // a table of one owner's devices names them (deviceRows)
+			pd.Form.Values["user_email"] = r.URL.Query().Get("user_email")
+		}
 		s.renderNewDevicePage(w, r, http.StatusOK, pd, l, defaults, nil)
 	}
 }
 
-// addDevicePage is what the Add device form needs, on its own page or as an htmx answer:
-// the defaults in effect and, on All Devices, the owners to choose from.
-func (s *Server) addDevicePage(r *http.Request, l deviceList, defaults devices.Resolved) (*deviceListPage, error) {
+// addDevicePage is what the Add device form f needs, on its own page or as an htmx answer:
+// the defaults in effect, what the owner means for the device (its owner field's on All
+// Devices, the viewer on My Devices) and, on All Devices, the owners to choose from.
+func (s *Server) addDevicePage(r *http.Request, l deviceList, defaults devices.Resolved, f *Form) (*deviceListPage, error) {
 	list := &deviceListPage{Admin: l.admin, Path: l.path, CanCreate: true, Overrides: clientFields(defaults, deviceSourceWords)}
+	owner := currentUser(r)
 	if l.admin {
 		users, err := s.store.UserEmails(r.Context())
 		if err != nil {
 			return nil, err
 		}
 		list.Users = users
+		owner = nil
+		if email, err := text.EmailAddress.Clean(f.Values["user_email"]); err == nil && email != "" {
+			owner, err = s.store.UserByEmail(r.Context(), email)
+			if err != nil && !isNotFound(err) {
+				return nil, err
+			}
+		}
+	}
+	if owner != nil {
+		list.OwnerWarning = ownerWarning(r, owner)
 	}
 	return list, nil
 }
@@ -269,7 +290,7 @@ func (s *Server) addDevicePage(r *http.Request, l deviceList, defaults devices.R
 // renderNewDevicePage writes the Add device page: the form, or the device just created.
 func (s *Server) renderNewDevicePage(w http.ResponseWriter, r *http.Request, status int, pd *PageData, l deviceList,
 	defaults devices.Resolved, created *createdView) {
-	list, err := s.addDevicePage(r, l, defaults)
+	list, err := s.addDevicePage(r, l, defaults, pd.Form)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
@@ -281,7 +302,7 @@ func (s *Server) renderNewDevicePage(w http.ResponseWriter, r *http.Request, sta
 
 // renderDeviceForm answers an htmx request with the Add device form and its errors (422).
 func (s *Server) renderDeviceForm(w http.ResponseWriter, r *http.Request, pd *PageData, l deviceList, defaults devices.Resolved) {
-	list, err := s.addDevicePage(r, l, defaults)
+	list, err := s.addDevicePage(r, l, defaults, pd.Form)
 	if err != nil {
 		s.serverError(w, r, err)
 		return

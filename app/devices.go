@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -30,6 +31,9 @@ type createdView struct {
 	// EndpointWarning says that devices on other networks cannot dial the configuration's
 	// endpoint (devices.EndpointWarning); "" when they can.
 	EndpointWarning string
+	// OwnerWarning says that the owner keeps the device off WireGuard, and until when
+	// (devices.OwnerWarning); "" when they do not.
+	OwnerWarning string
 }
 
 // devicePage is the payload of a device's page and of its delete confirmation.
@@ -49,8 +53,8 @@ type devicePage struct {
 	Notice       template.HTML // what the page says about the collector (liveNotice)
 	HistoryURL   string        // its traffic history; "" without VictoriaMetrics
 	HistorySpans []collector.HistorySpan
-	// NotApplied is why the device is not a WireGuard peer although it should be; admins only.
-	NotApplied string
+	// State is why the device is not a live WireGuard peer, if it is not.
+	State devices.State
 	// FullTunnel: the device's Allowed IPs hold a default route, so all its traffic goes
 	// through the server; otherwise only traffic to those networks does (split tunnel).
 	FullTunnel bool
@@ -66,7 +70,7 @@ func (s *Server) createDevice(l deviceList) http.HandlerFunc {
 			return
 		}
 		f := pd.Form
-		ownerID := currentUser(r).ID
+		owner := currentUser(r)
 		if l.admin {
 			typed := r.PostFormValue("user_email")
 			f.Values["user_email"] = typed
@@ -76,7 +80,7 @@ func (s *Server) createDevice(l deviceList) http.HandlerFunc {
 			case email == "":
 				f.Errors["user_email"] = "Choose an owner."
 			default:
-				owner, err := s.store.UserByEmail(r.Context(), email)
+				chosen, err := s.store.UserByEmail(r.Context(), email)
 				switch {
 				case isNotFound(err):
 					f.Errors["user_email"] = "No user has this email. Choose an owner from the list."
@@ -84,12 +88,12 @@ func (s *Server) createDevice(l deviceList) http.HandlerFunc {
 					s.serverError(w, r, err)
 					return
 				default:
-					ownerID = owner.ID
+					owner = chosen
 				}
 			}
 		}
 		nd := readNewDevice(r, f, defaults)
-		nd.UserID = ownerID
+		nd.UserID = owner.ID
 		// Relay subnets are read only from All Devices, and only from those who may set them.
 		if l.admin && s.can(r, access.EditRelaySubnets, nil) {
 			nd.AllowedSubnets = parseRelaySubnets(r, f)
@@ -111,7 +115,7 @@ func (s *Server) createDevice(l deviceList) http.HandlerFunc {
 			s.renderNewDevicePage(w, r, http.StatusUnprocessableEntity, pd, l, defaults, nil)
 			return
 		}
-		view := s.createdView(r, created, nd.PublicKey != "", l.path)
+		view := s.createdView(r, created, owner, nd.PublicKey != "", l.path)
 		if isHTMX(r) {
 			pd.Data = &deviceListPage{Admin: l.admin, Path: l.path, Created: view}
 			w.Header().Set(hxTrigger, devicesChanged)
@@ -148,9 +152,9 @@ func readNewDevice(r *http.Request, f *Form, defaults devices.Resolved) devices.
 	return nd
 }
 
-// createdView adds the QR code to a created device. A configuration too long for a QR code
-// is still shown, without one.
-func (s *Server) createdView(r *http.Request, c *devices.Created, ownKey bool, back string) *createdView {
+// createdView adds the QR code to a created device of owner, and what the owner means for it.
+// A configuration too long for a QR code is still shown, without one.
+func (s *Server) createdView(r *http.Request, c *devices.Created, owner *store.User, ownKey bool, back string) *createdView {
 	qr, err := qrDataURL(c.Config)
 	if err != nil {
 		s.log.Warn("no qr code for the configuration", slog.String("device", c.Device.ID),
@@ -161,7 +165,7 @@ func (s *Server) createdView(r *http.Request, c *devices.Created, ownKey bool, b
 		warning = "This configuration dials " + w
 	}
 	return &createdView{Device: c.Device, Config: c.Config, FileName: c.FileName, QR: qr, OwnKey: ownKey, Back: back,
-		EndpointWarning: warning}
+		EndpointWarning: warning, OwnerWarning: ownerWarning(r, owner)}
 }
 
 // deviceFor loads the device named in the path and checks that the user may perform act on
@@ -299,13 +303,31 @@ func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request) {
 	s.renderDevicePage(w, r, http.StatusUnprocessableEntity, pd, dev, next, false)
 }
 
-// notApplied says why dev is not a WireGuard peer although it should be: the data plane
-// left it out, or its row does not read. "" when nothing is wrong.
-func (s *Server) notApplied(dev *store.Device) string {
-	if reason := s.wg().NotApplied[dev.ID]; reason != "" {
-		return reason
+// ownerWarning is what the Add device form says of owner, to the request's viewer: that
+// they keep a new device off WireGuard, and until when (devices.OwnerWarning); "" when not.
+func ownerWarning(r *http.Request, owner *store.User) string {
+	v := requestViewer(r)
+	return devices.OwnerWarning(owner, owner.ID == v.user.ID, time.Now(), v.settings.VPNSessionDuration)
+}
+
+// deviceStates returns why a device is not a live WireGuard peer at a time, as the request's
+// viewer may be told (devices.StateOf): its owner keeps it off, or, to admins only, the data
+// plane left it out or its row does not read. It reads what it needs once, for a page of
+// devices.
+func (s *Server) deviceStates(r *http.Request) func(dev *store.Device, now time.Time) devices.State {
+	admin := s.can(r, access.ManageAllDevices, nil)
+	var notApplied map[string]string
+	if admin {
+		notApplied = s.wg().NotApplied
 	}
-	return dev.Problem
+	session := requestViewer(r).settings.VPNSessionDuration
+	return func(dev *store.Device, now time.Time) devices.State {
+		var why string
+		if admin {
+			why = cmp.Or(notApplied[dev.ID], dev.Problem)
+		}
+		return devices.StateOf(dev, now, session, why)
+	}
 }
 
 // AddressesHTML is the device's tunnel addresses, as the tables show them.
@@ -344,9 +366,7 @@ func (s *Server) renderDevicePage(w http.ResponseWriter, r *http.Request, status
 		Saved:        saved,
 		FullTunnel:   slices.ContainsFunc(res.AllowedIPs.Value, func(p netip.Prefix) bool { return p.Bits() == 0 }),
 	}
-	if p.ShowOwner {
-		p.NotApplied = s.notApplied(dev)
-	}
+	p.State = s.deviceStates(r)(dev, now)
 	if s.history != nil {
 		p.HistoryURL, p.HistorySpans = "/devices/"+dev.ID+"/history", collector.HistorySpans
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"wiregui/app/devices"
 	"wiregui/assets"
 	"wiregui/store"
 )
@@ -63,10 +64,10 @@ func (c *deviceColumn) shownOn(admin bool) bool { return admin || !c.admin }
 type deviceRow struct {
 	Device     *store.Device
 	Live       deviceLive
-	Href       string // the device's page
-	ShowOwner  bool   // the row is on All Devices
-	DeleteHref string // the delete confirmation; "" when the user may not delete it
-	NotApplied string // why the device is not a WireGuard peer; shown to admins only
+	Href       string        // the device's page
+	ShowOwner  bool          // the row is on All Devices
+	DeleteHref string        // the delete confirmation; "" when the user may not delete it
+	State      devices.State // why the device is not a live WireGuard peer, if it is not
 }
 
 // HTML is the row's <tr>: a <td> per column, labelled for narrow screens.
@@ -103,13 +104,19 @@ func (row deviceRow) HTML() template.HTML {
 	return template.HTML(b.String())
 }
 
-// nameCell links the device's page, and says why it is not applied when it is not.
+// nameCell links the device's page, and says why it is not a live peer when it is not.
 func nameCell(row *deviceRow) string {
-	s := `<a href="` + html.EscapeString(row.Href) + `">` + html.EscapeString(row.Device.Name) + `</a>`
-	if row.NotApplied != "" {
-		s += `<span class="not-applied">not applied: ` + html.EscapeString(row.NotApplied) + `</span>`
+	return `<a href="` + html.EscapeString(row.Href) + `">` + html.EscapeString(row.Device.Name) + `</a>` + stateHTML(row.State)
+}
+
+// stateHTML is why a device is not a live peer: its word as a badge, then the reason, which
+// a screen reader reads after a colon; "" for a device that is.
+func stateHTML(st devices.State) string {
+	if st.Word == "" {
+		return ""
 	}
-	return s
+	return `<span class="device-state"><span class="badge badge-warn">` + html.EscapeString(st.Word) +
+		`</span><span class="sr-only">:</span> <span class="state-reason">` + html.EscapeString(st.Reason) + `</span></span>`
 }
 
 // actionsCell links the delete confirmation, when the user may delete the device.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"wiregui/app/devices"
 	"wiregui/collector"
 	"wiregui/store"
 )
@@ -34,7 +35,9 @@ func TestFragmentsMatchTheirGoldenFiles(t *testing.T) {
 	}{
 		{"row-my-devices", deviceRow{Device: plain, Live: online, Href: "/devices/d-2", DeleteHref: "/devices/d-2/delete"}.HTML()},
 		{"row-all-devices", deviceRow{Device: typed, Live: never, Href: "/devices/d-1?next=/admin/devices", ShowOwner: true,
-			NotApplied: `public key "<x>" is not a key`}.HTML()},
+			State: devices.StateOf(typed, now, 0, `public key "<x>" is not a key`)}.HTML()},
+		{"row-owner-disabled", deviceRow{Device: plain, Live: online, Href: "/devices/d-2?next=/admin/devices", ShowOwner: true,
+			State: devices.OwnerDisabled}.HTML()},
 		{"addresses-both", addressesHTML(typed)},
 		{"addresses-ipv4", addressesHTML(plain)},
 		{"addresses-none", addressesHTML(&store.Device{})},

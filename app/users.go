@@ -27,6 +27,11 @@ type userPage struct {
 	SignedIn    string // when they last signed in, in words ("never")
 	SignedInAt  string // the same as a machine-readable time
 	Created     string
+	// Devices is the first page of their devices, by name, as a table (no sorting, no
+	// filters: All Devices, DevicesHref, has those), each saying why it is not live if it
+	// is not; SessionExpired says that their VPN session has expired.
+	Devices        *deviceListPage
+	SessionExpired bool
 }
 
 // Href is the user's page.
@@ -129,7 +134,24 @@ func (s *Server) userPageOf(r *http.Request, u *store.User) (userPage, error) {
 	}
 	p := userPage{User: u, Belongings: b, Self: u.ID == currentUser(r).ID, DevicesHref: ownerDevicesURL(u.Email),
 		RulesHref: rulesURL(u.Email), Created: u.CreatedAt.UTC().Format("2 Jan 2006 15:04 UTC")}
-	p.SignedIn, p.SignedInAt = signedInWords(u.LastSignedInAt, time.Now())
+	now := time.Now()
+	p.SignedIn, p.SignedInAt = signedInWords(u.LastSignedInAt, now)
+	p.SessionExpired = u.Hold(now, requestViewer(r).settings.VPNSessionDuration) == store.HeldByExpiredSession
+	return p, nil
+}
+
+// userDetailOf is userPageOf with their first devices, for the user's page itself.
+func (s *Server) userDetailOf(r *http.Request, u *store.User) (userPage, error) {
+	p, err := s.userPageOf(r, u)
+	if err != nil {
+		return userPage{}, err
+	}
+	sq := store.DeviceQuery{UserID: u.ID, Limit: listPageSize}
+	list, total, err := s.store.ListDevicesPage(r.Context(), sq)
+	if err != nil {
+		return userPage{}, err
+	}
+	p.Devices = s.deviceRows(r, ownerDevices, listQuery{}, sq, list, total)
 	return p, nil
 }
 
@@ -148,7 +170,7 @@ func (s *Server) showUser(w http.ResponseWriter, r *http.Request) {
 	if u == nil {
 		return
 	}
-	p, err := s.userPageOf(r, u)
+	p, err := s.userDetailOf(r, u)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
@@ -231,7 +253,7 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
 
 // renderUserDetailSaved answers an htmx edit that was saved: the user's page as it is now.
 func (s *Server) renderUserDetailSaved(w http.ResponseWriter, r *http.Request, u *store.User, pd *PageData, saved string) {
-	p, err := s.userPageOf(r, u)
+	p, err := s.userDetailOf(r, u)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
@@ -244,7 +266,7 @@ func (s *Server) renderUserDetailSaved(w http.ResponseWriter, r *http.Request, u
 // renderUserDetail writes the user's page with the edit form as pd has it: the whole page,
 // or for htmx the user-detail fragment.
 func (s *Server) renderUserDetail(w http.ResponseWriter, r *http.Request, status int, u *store.User, pd *PageData) {
-	p, err := s.userPageOf(r, u)
+	p, err := s.userDetailOf(r, u)
 	if err != nil {
 		s.serverError(w, r, err)
 		return

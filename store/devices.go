@@ -12,15 +12,19 @@ import (
 
 // Device is a WireGuard peer owned by a user. The private key is never stored.
 type Device struct {
-	ID           string
-	UserID       string
-	UserEmail    string // filled on reads that join the owner
-	Name         string
-	Description  string
-	PublicKey    string // base64
-	PresharedKey string // base64, plaintext in memory; encrypted at rest
-	IPv4         netip.Addr
-	IPv6         netip.Addr
+	ID        string
+	UserID    string
+	UserEmail string // filled on reads that join the owner
+	// OwnerDisabledAt and OwnerSignedInAt are the owner's (User.DisabledAt, LastSignedInAt),
+	// filled on the same reads: what Hold decides by.
+	OwnerDisabledAt *time.Time
+	OwnerSignedInAt *time.Time
+	Name            string
+	Description     string
+	PublicKey       string // base64
+	PresharedKey    string // base64, plaintext in memory; encrypted at rest
+	IPv4            netip.Addr
+	IPv6            netip.Addr
 	// Overrides are the device's own client settings; an unset one uses the default.
 	Overrides ClientSettings
 	// AllowedSubnets are relay (site-to-site) networks behind the device, routed to it by
@@ -44,7 +48,7 @@ type AddressPools struct {
 	IPv4, IPv6 AddressPool
 }
 
-const deviceColumns = `d.id, d.user_id, u.email, d.name, d.description, d.public_key, d.preshared_key, d.ipv4, d.ipv6,
+const deviceColumns = `d.id, d.user_id, u.email, u.disabled_at, u.last_signed_in_at, d.name, d.description, d.public_key, d.preshared_key, d.ipv4, d.ipv6,
 	d.use_default_allowed_ips, d.allowed_ips, d.use_default_dns, d.dns, d.use_default_endpoint, d.endpoint,
 	d.use_default_mtu, d.mtu, d.use_default_persistent_keepalive, d.persistent_keepalive, d.allowed_subnets,
 	d.rx_bytes, d.tx_bytes, d.rx_total, d.tx_total, d.latest_handshake, d.remote_endpoint, d.created_at, d.updated_at`
@@ -55,10 +59,10 @@ func (s *Store) scanDevice(row scanner) (Device, error) {
 	var d Device
 	var psk, allowedIPs, dns, subnets string
 	var v4, v6 sql.NullString
-	var handshake sql.NullTime
+	var handshake, ownerDisabled, ownerSignedIn sql.NullTime
 	var defAllowed, defDNS, defEndpoint, defMTU, defKeepalive bool
 	o := &d.Overrides
-	err := row.Scan(&d.ID, &d.UserID, &d.UserEmail, &d.Name, &d.Description, &d.PublicKey, &psk, &v4, &v6,
+	err := row.Scan(&d.ID, &d.UserID, &d.UserEmail, &ownerDisabled, &ownerSignedIn, &d.Name, &d.Description, &d.PublicKey, &psk, &v4, &v6,
 		&defAllowed, &allowedIPs, &defDNS, &dns, &defEndpoint, &o.Endpoint.Value,
 		&defMTU, &o.MTU.Value, &defKeepalive, &o.PersistentKeepalive.Value, &subnets,
 		&d.RxBytes, &d.TxBytes, &d.RxTotal, &d.TxTotal, &handshake, &d.RemoteEndpoint, &d.CreatedAt, &d.UpdatedAt)
@@ -76,6 +80,7 @@ func (s *Store) scanDevice(row scanner) (Device, error) {
 	d.IPv6, problems = readAddr("IPv6 address", v6, problems)
 	d.Problem = strings.Join(problems, "; ")
 	d.LatestHandshake = timePtr(handshake)
+	d.OwnerDisabledAt, d.OwnerSignedInAt = timePtr(ownerDisabled), timePtr(ownerSignedIn)
 	return d, nil
 }
 

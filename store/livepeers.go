@@ -28,13 +28,46 @@ type LivePeer struct {
 
 // livePeerQuery selects the live peers; $1 is the start of the valid sessions (NULL when
 // sessions never expire) and, when scoped, $2 is an owner's id. This is the one place that
-// decides who is connected.
+// decides who is connected; HoldOf says the same of one owner, in Go, for the pages.
 func livePeerQuery(d dialect, scoped bool) string {
 	since := d.param(1, "timestamptz")
 	return `SELECT d.id, d.user_id, d.public_key, d.preshared_key, d.ipv4, d.ipv6, d.allowed_subnets,
 	d.remote_endpoint, d.created_at FROM devices d JOIN users u ON u.id = d.user_id
 	WHERE u.disabled_at IS NULL AND (` + since + ` IS NULL OR u.last_signed_in_at > ` + since + `)` +
 		ownerCondition(scoped) + ` ORDER BY d.created_at, d.id`
+}
+
+// Hold is why an owner keeps their devices from being live WireGuard peers; "" when they
+// do not.
+type Hold string
+
+const (
+	HeldByDisabledOwner  Hold = "owner-disabled"  // an admin disabled the owner
+	HeldByExpiredSession Hold = "session-expired" // the owner's VPN session expired: they must sign in again
+)
+
+// HoldOf says whether an owner, disabled at disabledAt (nil: enabled) and last signed in at
+// signedIn (nil: never), keeps their devices off WireGuard at time at, when VPN sessions last
+// session (0: for ever). It decides as livePeerQuery does, and a test holds the two together:
+// a device is a live peer exactly when its owner's hold is "".
+func HoldOf(disabledAt, signedIn *time.Time, at time.Time, session time.Duration) Hold {
+	switch {
+	case disabledAt != nil:
+		return HeldByDisabledOwner
+	case session > 0 && (signedIn == nil || !signedIn.After(at.Add(-session))):
+		return HeldByExpiredSession
+	}
+	return ""
+}
+
+// Hold is HoldOf the user.
+func (u *User) Hold(at time.Time, session time.Duration) Hold {
+	return HoldOf(u.DisabledAt, u.LastSignedInAt, at, session)
+}
+
+// Hold is HoldOf the device's owner.
+func (d *Device) Hold(at time.Time, session time.Duration) Hold {
+	return HoldOf(d.OwnerDisabledAt, d.OwnerSignedInAt, at, session)
 }
 
 // nextExpiryQuery finds the earliest valid session that keeps a device live, with the same

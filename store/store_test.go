@@ -306,6 +306,79 @@ func TestLiveDevicesFollowDisableAndSessionExpiry(t *testing.T) {
 	})
 }
 
+// TestDeviceHoldAgreesWithLivePeers: what the pages say of a device (Device.Hold, from the
+// owner's columns that every device read fills) agrees with what the data plane applies
+// (ListLivePeers), for owners disabled, never signed in and signed in around the session's
+// edge, with sessions that expire and that do not.
+func TestDeviceHoldAgreesWithLivePeers(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+		signIns := map[string]time.Duration{ // before now; absent: never signed in
+			"fresh": 10 * time.Minute, "edge": time.Hour, "inside": time.Hour - time.Second, "stale": 2 * time.Hour,
+			"off": time.Minute, "off-stale": 3 * time.Hour,
+		}
+		names := []string{"fresh", "edge", "inside", "stale", "never", "off", "off-stale", "off-never"}
+		for i, name := range names {
+			u := mustUser(t, s, name+"@example.com")
+			if err := s.CreateDevice(ctx, &store.Device{UserID: u.ID, Name: name, PublicKey: fmt.Sprint("k", i)}, pools(9)); err != nil {
+				t.Fatal(err)
+			}
+			if ago, ok := signIns[name]; ok {
+				if err := s.RecordSignIn(ctx, u.ID, "password", now.Add(-ago)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if strings.HasPrefix(name, "off") {
+				if err := s.SetUserDisabled(ctx, u.ID, &now); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		for _, tc := range []struct {
+			session time.Duration
+			want    map[string]store.Hold
+		}{
+			{0, map[string]store.Hold{"off": store.HeldByDisabledOwner, "off-stale": store.HeldByDisabledOwner,
+				"off-never": store.HeldByDisabledOwner}},
+			{time.Hour, map[string]store.Hold{"edge": store.HeldByExpiredSession, "stale": store.HeldByExpiredSession,
+				"never": store.HeldByExpiredSession, "off": store.HeldByDisabledOwner, "off-stale": store.HeldByDisabledOwner,
+				"off-never": store.HeldByDisabledOwner}},
+		} {
+			t.Run(fmt.Sprint("session=", tc.session), func(t *testing.T) {
+				if _, err := s.UpdateSettings(ctx, func(st *store.Settings) error { st.VPNSessionDuration = tc.session; return nil }); err != nil {
+					t.Fatal(err)
+				}
+				peers, _, err := s.ListLivePeers(ctx, now, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				live := map[string]bool{}
+				for _, p := range peers {
+					live[p.DeviceID] = true
+				}
+				page, _, err := s.ListDevicesPage(ctx, store.DeviceQuery{Limit: 50})
+				if err != nil || len(page) != len(names) {
+					t.Fatalf("%d devices listed (%v), want %d", len(page), err, len(names))
+				}
+				for _, d := range page {
+					one, err := s.DeviceByID(ctx, d.ID)
+					if err != nil {
+						t.Fatal(err)
+					}
+					hold := d.Hold(now, tc.session)
+					if hold != tc.want[d.Name] || one.Hold(now, tc.session) != hold {
+						t.Errorf("%s: hold %q listed, %q read alone; want %q", d.Name, hold, one.Hold(now, tc.session), tc.want[d.Name])
+					}
+					if live[d.ID] != (hold == "") {
+						t.Errorf("%s: a live peer %v, but its hold is %q: the pages and the data plane disagree", d.Name, live[d.ID], hold)
+					}
+				}
+			})
+		}
+	})
+}
+
 func TestDeviceOverridesAndRelaySubnetsRoundTrip(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()

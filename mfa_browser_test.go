@@ -94,10 +94,10 @@ func TestBrowserSecurityKeysAndPasskeys(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`form[data-webauthn="login"] button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#device-list`)),
 		chromedp.Navigate(base+"/admin/settings"),
-		chromedp.WaitVisible(chromedp.CSS(`input[name="passwordless_enabled"]`)),
-		chromedp.Click(chromedp.CSS(`input[name="passwordless_enabled"]`)),
-		chromedp.Click(chromedp.CSS(`#settings button[type="submit"]`)))
-	b.WaitJS(t, "the settings saved", `document.querySelector("#settings .flash") !== null`, "", 10*time.Second)
+		chromedp.WaitVisible(chromedp.ID("signin-passwordless")),
+		chromedp.Click(chromedp.ID("signin-passwordless")),
+		chromedp.Click(chromedp.CSS(`#signin-settings button[type="submit"]`)))
+	b.WaitJS(t, "the settings saved", `document.querySelector("#signin-settings .flash") !== null`, "", 10*time.Second)
 	signOut()
 	b.Run(t, "sign in with the passkey alone",
 		chromedp.WaitVisible(chromedp.CSS(`form[data-webauthn="passkey"] button`)),

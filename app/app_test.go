@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -356,19 +357,21 @@ func TestHTMXEventsHaveListeners(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		c         *apptest.Client
-		path      string // the page, and where its form posts
+		path      string // the page, and where its form posts unless post says
 		form      url.Values
 		wantEvent bool
+		post      string
 	}{
-		{"add a device", user, "/devices", url.Values{"name": {"phone"}}, true},
-		{"add a device on All Devices", admin, "/admin/devices", url.Values{"user_email": {"alice@example.com"}, "name": {"tablet"}}, true},
-		{"edit a device", user, "/devices/" + dev.ID, defaultsForm("name", "work laptop"), false},
-		{"save the settings", admin, "/admin/settings", url.Values{"vpn_session_duration": {"0"}}, false},
-		{"add a rule in the dialog", admin, "/admin/rules", url.Values{"action": {"drop"}, "destination": {"10.9.0.0/16"}}, true},
+		{"add a device", user, "/devices", url.Values{"name": {"phone"}}, true, ""},
+		{"add a device on All Devices", admin, "/admin/devices", url.Values{"user_email": {"alice@example.com"}, "name": {"tablet"}}, true, ""},
+		{"edit a device", user, "/devices/" + dev.ID, defaultsForm("name", "work laptop"), false, ""},
+		{"save a Settings card", admin, "/admin/settings", url.Values{"vpn_session_duration": {"0"}}, false, "/admin/settings/session"},
+		{"add a rule in the dialog", admin, "/admin/rules", url.Values{"action": {"drop"}, "destination": {"10.9.0.0/16"}}, true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			listens := captures(listener, tc.c.Get(tc.path).Body)
-			r := tc.c.HTMX(tc.path, tc.form)
+			post := cmp.Or(tc.post, tc.path)
+			r := tc.c.HTMX(post, tc.form)
 			if r.Status != http.StatusOK {
 				t.Fatalf("got %d, want 200:\n%.300s", r.Status, r.Body)
 			}

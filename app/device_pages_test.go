@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"wiregui/app/apptest"
 	"wiregui/app/devices"
@@ -178,7 +177,10 @@ func TestNavigationShowsAdminPagesToAdminsOnly(t *testing.T) {
 		if r := user.Get(path); r.Status != http.StatusNotFound {
 			t.Errorf("a user's GET %s: got %d, want 404", path, r.Status)
 		}
-		form := url.Values{"name": {"x"}, "user_id": {alice.ID}, "mtu": {"1400"}, "vpn_session_duration": {"0"}}
+	}
+	form := url.Values{"name": {"x"}, "user_id": {alice.ID}, "mtu": {"1400"}, "vpn_session_duration": {"0"},
+		"allow_unprivileged_device_management": {"off"}}
+	for _, path := range []string{"/admin/devices", "/admin/settings/client", "/admin/settings/devices", "/admin/settings/session"} {
 		if r := user.Post(path, form); r.Status != http.StatusNotFound {
 			t.Errorf("a user's POST %s: got %d, want 404", path, r.Status)
 		}
@@ -395,73 +397,6 @@ func TestEditDevice(t *testing.T) {
 	}
 }
 
-func TestSettingsPageSavesAndShowsSources(t *testing.T) {
-	e := newEnv(t)
-	_, c := e.signedIn(t, "admin@example.com", store.RoleAdmin)
-	r := c.Get("/admin/settings")
-	wantContains(t, "the settings page", r.Body, "Default client configuration", "Access",
-		`placeholder="1.1.1.1"`, "In effect: <strong>1.1.1.1</strong> — the server environment&#39;s default.",
-		`<option value="0" selected>Never expires</option>`,
-		`name="allow_unprivileged_device_management" value="on"`)
-	before := len(e.changed)
-	r = c.Post("/admin/settings", url.Values{
-		"endpoint": {""}, "dns": {"9.9.9.9, 149.112.112.112"}, "allowed_ips": {"10.0.0.0/8, 192.168.0.0/16"},
-		"mtu": {"1420"}, "persistent_keepalive": {"30"}, "vpn_session_duration": {"86400"},
-		"allow_unprivileged_device_management": {"on"},
-	})
-	if r.Status != http.StatusOK || !strings.HasSuffix(r.URL, "/admin/settings") {
-		t.Fatalf("save: got %d at %s", r.Status, r.URL)
-	}
-	wantContains(t, "the settings page after saving", r.Body, "Settings saved.",
-		"In effect: <strong>9.9.9.9, 149.112.112.112</strong> — saved here.",
-		"In effect: <strong>vpn.example.com:51820</strong> — the server environment&#39;s default.",
-		`id="settings-mtu" name="mtu" type="text" value="1420"`,
-		`<option value="86400" selected>1 day</option>`)
-	st, _ := e.store.Settings(context.Background())
-	d := st.ClientDefaults
-	if !slices.Equal(d.DNS.Value, []string{"9.9.9.9", "149.112.112.112"}) || !d.DNS.Set || d.MTU != store.Some(1420) ||
-		d.PersistentKeepalive != store.Some(30) || d.Endpoint.Set || !d.AllowedIPs.Set || len(d.AllowedIPs.Value) != 2 ||
-		st.VPNSessionDuration != 24*time.Hour || !st.AllowUnprivilegedDeviceManagement || st.AllowUnprivilegedDeviceConfiguration {
-		t.Errorf("stored settings %+v", st)
-	}
-	if got := e.changed[before:]; !slices.Equal(got, []string{""}) {
-		t.Errorf("saving the settings told the reconciler about %q, want everyone once", got)
-	}
-
-	// A new device's form now shows the database defaults.
-	r = c.Get("/devices/new")
-	wantContains(t, "the Add form", r.Body, "In effect: <strong>1420</strong> — default from settings.",
-		`id="device-mtu" name="mtu" type="text" value="1420"`)
-}
-
-func TestSettingsRejectsBadInputAndSavesNothing(t *testing.T) {
-	e := newEnv(t)
-	_, c := e.signedIn(t, "admin@example.com", store.RoleAdmin)
-	before, _ := e.store.Settings(context.Background())
-	for name, tc := range map[string]struct {
-		form    url.Values
-		message string
-	}{
-		"unlisted session duration": {url.Values{"vpn_session_duration": {"12345"}}, `<p id="settings-session-error" class="field-error">Choose one of the listed durations.</p>`},
-		"negative session duration": {url.Values{"vpn_session_duration": {"-3600"}}, "Choose one of the listed durations."},
-		"bad MTU": {url.Values{"vpn_session_duration": {"0"}, "mtu": {"70000"}, "allow_unprivileged_device_management": {"on"}},
-			`<p id="settings-mtu-error" class="field-error">MTU &#34;70000&#34; is not between`},
-	} {
-		t.Run(name, func(t *testing.T) {
-			c.Get("/admin/settings")
-			r := c.Post("/admin/settings", tc.form)
-			if r.Status != http.StatusUnprocessableEntity || !strings.Contains(r.Body, tc.message) {
-				t.Errorf("got %d, want 422 with %q", r.Status, tc.message)
-			}
-		})
-	}
-	after, _ := e.store.Settings(context.Background())
-	if after.VPNSessionDuration != before.VPNSessionDuration || after.ClientDefaults.MTU.Set ||
-		after.AllowUnprivilegedDeviceConfiguration != before.AllowUnprivilegedDeviceConfiguration {
-		t.Errorf("rejected input changed the settings: %+v", after)
-	}
-}
-
 func TestAdminCreatesADeviceForAnotherUserWithARelaySubnet(t *testing.T) {
 	e := newEnv(t)
 	alice := e.user(t, "alice@example.com", password, store.RoleUnprivileged)
@@ -605,7 +540,8 @@ func TestPrivateEndpointIsPointedOut(t *testing.T) {
 	}
 	wantLacks(t, "the user's /devices", user.Get("/devices").Body, "New devices get the endpoint")
 	wantContains(t, "the Settings page", admin.Get("/admin/settings").Body,
-		"In effect: <strong>192.168.1.5:51820</strong> — the server&#39;s address on its default route, as WG_WG_ENDPOINT_HOST is not set.")
+		`placeholder="192.168.1.5:51820"`,
+		"Default: <strong>192.168.1.5:51820</strong> — the server&#39;s address on its default route, as WG_WG_ENDPOINT_HOST is not set.")
 
 	r := user.Post("/devices", defaultsForm("name", "phone"))
 	wantContains(t, "the user's new configuration", r.Body, `<p class="notice" role="alert">This configuration dials 192.168.1.5:51820, `+

@@ -21,6 +21,9 @@ type clientField struct {
 	Placeholder string
 	Effective   string // e.g. "1280"
 	Source      string // e.g. "default from settings"
+	// Default says Effective is the default an empty input uses (the Settings page), not the
+	// value in effect.
+	Default bool
 }
 
 // clientFieldInfo is the fixed part of each client field, in the order the forms show them.
@@ -129,10 +132,28 @@ func parseOverrides(r *http.Request, f *Form, defaults map[string]string) store.
 	}
 }
 
-// parseDefaults reads the database defaults of the five client settings (the settings page):
-// an empty input leaves a setting unset, so that the environment's default applies.
-func parseDefaults(r *http.Request, f *Form) store.ClientSettings {
-	return parseOverrides(r, f, nil)
+// parseDefaults reads the database defaults of the five client settings (the Settings page)
+// over saved: an empty input leaves a setting unset, so that the environment's default
+// applies; a setting the form does not send keeps its saved value.
+func parseDefaults(r *http.Request, f *Form, saved store.ClientSettings) store.ClientSettings {
+	cs := parseOverrides(r, f, nil)
+	keep := func(field string) bool { _, sent := r.PostForm[field]; return !sent }
+	if keep("endpoint") {
+		cs.Endpoint = saved.Endpoint
+	}
+	if keep("dns") {
+		cs.DNS = saved.DNS
+	}
+	if keep("allowed_ips") {
+		cs.AllowedIPs = saved.AllowedIPs
+	}
+	if keep("mtu") {
+		cs.MTU = saved.MTU
+	}
+	if keep("persistent_keepalive") {
+		cs.PersistentKeepalive = saved.PersistentKeepalive
+	}
+	return cs
 }
 
 // parseSetting reads one client setting; defaults nil means the form has no "Use default"

@@ -6,54 +6,48 @@ import (
 	"strings"
 
 	"wiregui/app/mail"
+	"wiregui/app/text"
 	"wiregui/app/users"
 	"wiregui/store"
 )
 
-// The Settings page's cards of how people sign in and of email, each a form of its own.
+// The Settings page's cards of how people sign in and of email.
 
-// settingsCards are the Settings page's sign-in and email cards.
-type settingsCards struct {
-	SignIn signInCard
-	Email  emailCard
-}
-
-// signInCard is the card of the ways of signing in.
+// signInCard is the card of the ways of signing in and of the second factor.
 type signInCard struct {
-	Form  *Form // local_auth_enabled, magic_link_enabled ("on")
-	Saved bool
+	settingsCard // local_auth_enabled, magic_link_enabled, passwordless_enabled, mfa_required ("on")
+	// PasskeysNote says why passkeys cannot be used on this server now; "" when they can.
+	PasskeysNote string
 }
 
 // emailCard is the card of the SMTP settings.
 type emailCard struct {
-	Form *Form // host, port, tls, username, password, clear_password, from
+	settingsCard // host, port, tls, username, password, clear_password, from
 	// Pinned names, for each setting the server's environment gives, its variable.
 	Pinned        map[string]string
 	PasswordSaved bool // a password is saved (it is never shown)
-	Saved         bool
 	// The test email's outcome: where it went and the server's answer, or why not.
 	TestTo, Sent, NotSent string
 }
 
-// signInForm is the sign-in card's form for st.
-func signInForm(st store.Settings) *Form {
+// signInCardFor is the sign-in card showing st.
+func (s *Server) signInCardFor(st store.Settings) signInCard {
 	f := newForm()
 	f.Values["local_auth_enabled"] = checkbox(st.LocalAuthEnabled)
 	f.Values["magic_link_enabled"] = checkbox(st.MagicLinkEnabled)
-	return f
-}
-
-func checkbox(on bool) string {
-	if on {
-		return "on"
+	f.Values["passwordless_enabled"] = checkbox(st.PasswordlessEnabled)
+	f.Values["mfa_required"] = checkbox(st.MFARequired)
+	c := signInCard{settingsCard: settingsCard{Form: f}}
+	if why := s.mfa.WebAuthnUnavailable(); why != "" {
+		c.PasskeysNote = "Passkeys cannot be used on this server now: " + text.Sentence(why)
 	}
-	return ""
+	return c
 }
 
 // emailCardFor is the email card showing saved, and the environment's settings where it
 // gives them.
 func (s *Server) emailCardFor(saved store.MailSettings) emailCard {
-	c := emailCard{Form: newForm(), Pinned: map[string]string{}, PasswordSaved: saved.Password != ""}
+	c := emailCard{settingsCard: settingsCard{Form: newForm()}, Pinned: map[string]string{}, PasswordSaved: saved.Password != ""}
 	env := s.mail.Env
 	values := mailValues(saved)
 	for _, f := range mail.Fields {
@@ -77,61 +71,31 @@ func mailValues(s store.MailSettings) map[string]string {
 		"password": s.Password, "from": s.From}
 }
 
-// settingsCards returns the cards as saved.
-func (s *Server) settingsCards(r *http.Request, st store.Settings) (settingsCards, error) {
-	saved, err := s.store.MailSettings(r.Context())
-	if err != nil {
-		return settingsCards{}, err
-	}
-	return settingsCards{SignIn: signInCard{Form: signInForm(st)}, Email: s.emailCardFor(saved)}, nil
-}
-
-// updateSignInSettings saves which ways of signing in are on. Nobody must be left without
-// one: password sign-in goes off only while links are on, and links need email set up.
+// updateSignInSettings saves which ways of signing in are on, and what a second factor may
+// and must do. Nobody must be left without a way to sign in: password sign-in goes off only
+// while links are on, and links need email set up.
 func (s *Server) updateSignInSettings(w http.ResponseWriter, r *http.Request) {
-	st := requestViewer(r).settings
-	cards, err := s.settingsCards(r, st)
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	f := newForm()
-	local := r.PostFormValue("local_auth_enabled") != ""
-	links := r.PostFormValue("magic_link_enabled") != ""
-	f.Values["local_auth_enabled"], f.Values["magic_link_enabled"] = checkbox(local), checkbox(links)
-	if err := users.CheckSignIn(local, links, st.MagicLinkEnabled, s.mail.Ready(r.Context())); !fieldError(f, err) && err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	cards.SignIn.Form = f
-	if !f.Valid() {
-		s.renderSettingsCard(w, r, http.StatusUnprocessableEntity, "signin-settings", st, cards)
-		return
-	}
-	st, err = s.store.UpdateSettings(r.Context(), func(st *store.Settings) error {
-		st.LocalAuthEnabled, st.MagicLinkEnabled = local, links
-		return nil
-	})
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	if !isHTMX(r) {
-		s.sessions.Put(r.Context(), sessionFlash, "Sign-in settings saved.")
-		http.Redirect(w, r, "/admin/settings", http.StatusSeeOther)
-		return
-	}
-	cards.SignIn = signInCard{Form: signInForm(st), Saved: true}
-	s.renderSettingsCard(w, r, http.StatusOK, "signin-settings", st, cards)
+	mailReady := s.mail.Ready(r.Context())
+	s.saveSettingsCard(w, r, settingsSave{fragment: "signin-settings", flash: "Sign-in settings saved.",
+		card: func(c *settingsCards) *settingsCard { return &c.SignIn.settingsCard },
+		edit: func(r *http.Request, f *Form, st *store.Settings) error {
+			linksWere := st.MagicLinkEnabled
+			readSwitch(r, f, "local_auth_enabled", &st.LocalAuthEnabled)
+			readSwitch(r, f, "magic_link_enabled", &st.MagicLinkEnabled)
+			readSwitch(r, f, "passwordless_enabled", &st.PasswordlessEnabled)
+			readSwitch(r, f, "mfa_required", &st.MFARequired)
+			return users.CheckSignIn(st.LocalAuthEnabled, st.MagicLinkEnabled, linksWere, mailReady)
+		}})
 }
 
 // emailForm reads the email card's form over saved: what the admin typed where the
-// environment does not pin it. An empty password keeps the saved one unless clear_password
+// environment does not pin it; a field the form does not send keeps its saved value. An empty password keeps the saved one unless clear_password
 // is ticked.
 func (s *Server) emailForm(r *http.Request, c *emailCard, saved store.MailSettings) (store.MailSettings, bool) {
 	f := c.Form
 	for _, field := range mail.Fields {
-		if _, pinned := c.Pinned[field.Name]; !pinned {
+		_, pinned := c.Pinned[field.Name]
+		if _, sent := r.PostForm[field.Name]; sent && !pinned {
 			f.Values[field.Name] = strings.TrimSpace(r.PostFormValue(field.Name))
 		}
 	}
@@ -191,7 +155,7 @@ func (s *Server) updateEmailSettings(w http.ResponseWriter, r *http.Request) {
 		ok = false
 	}
 	if !ok {
-		s.renderSettingsCard(w, r, http.StatusUnprocessableEntity, "email-settings", st, cards)
+		s.renderSettingsCard(w, r, http.StatusUnprocessableEntity, "email-settings", cards)
 		return
 	}
 	if saved, err = s.store.UpdateMailSettings(r.Context(), func(ms *store.MailSettings) error { *ms = m; return nil }); err != nil {
@@ -205,7 +169,7 @@ func (s *Server) updateEmailSettings(w http.ResponseWriter, r *http.Request) {
 	}
 	cards.Email = s.emailCardFor(saved)
 	cards.Email.Saved = true
-	s.renderSettingsCard(w, r, http.StatusOK, "email-settings", st, cards)
+	s.renderSettingsCard(w, r, http.StatusOK, "email-settings", cards)
 }
 
 // testEmail sends a test email to the admin with the settings in the form, saved or not,
@@ -224,7 +188,7 @@ func (s *Server) testEmail(w http.ResponseWriter, r *http.Request) {
 	}
 	m, ok := s.emailForm(r, &cards.Email, saved)
 	if !ok {
-		s.renderSettingsCard(w, r, http.StatusUnprocessableEntity, "email-settings", st, cards)
+		s.renderSettingsCard(w, r, http.StatusUnprocessableEntity, "email-settings", cards)
 		return
 	}
 	to := currentUser(r).Email
@@ -237,19 +201,5 @@ func (s *Server) testEmail(w http.ResponseWriter, r *http.Request) {
 	} else {
 		cards.Email.Sent = answer
 	}
-	s.renderSettingsCard(w, r, status, "email-settings", st, cards)
-}
-
-// renderSettingsCard answers a card's form: for htmx the card alone, otherwise the whole
-// Settings page with it.
-func (s *Server) renderSettingsCard(w http.ResponseWriter, r *http.Request, status int, card string, st store.Settings,
-	cards settingsCards) {
-	pd := s.page(r, "Settings", "settings")
-	if isHTMX(r) {
-		pd.Data = settingsPage{Cards: cards}
-		s.renderFragment(w, r, status, "settings", card, pd)
-		return
-	}
-	fillSettingsForm(pd.Form, st)
-	s.renderSettingsPage(w, r, status, pd, st, false, &cards)
+	s.renderSettingsCard(w, r, status, "email-settings", cards)
 }

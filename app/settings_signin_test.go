@@ -116,7 +116,7 @@ func TestSignInSettingsKeepAWayToSignIn(t *testing.T) {
 	if r.Status != http.StatusUnprocessableEntity || !strings.Contains(r.Body, "Set up email first") {
 		t.Errorf("links without email: got %d\n%s", r.Status, r.Body)
 	}
-	r = c.HTMX("/admin/settings/sign-in", url.Values{})
+	r = c.HTMX("/admin/settings/sign-in", switches(map[string]bool{"local_auth_enabled": false, "magic_link_enabled": false}))
 	if r.Status != http.StatusUnprocessableEntity || !strings.Contains(r.Body, "without either, nobody could sign in") {
 		t.Errorf("both off: got %d\n%s", r.Status, r.Body)
 	}
@@ -129,7 +129,7 @@ func TestSignInSettingsKeepAWayToSignIn(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	r = c.HTMX("/admin/settings/sign-in", url.Values{"magic_link_enabled": {"on"}})
+	r = c.HTMX("/admin/settings/sign-in", switches(map[string]bool{"local_auth_enabled": false, "magic_link_enabled": true}))
 	if r.Status != http.StatusOK || !strings.Contains(r.Body, "Sign-in settings saved.") {
 		t.Errorf("links only, with email: got %d\n%s", r.Status, r.Body)
 	}

@@ -126,7 +126,7 @@ func fieldErrors(page string) map[string]string {
 	return out
 }
 
-var fieldError = regexp.MustCompile(`<p id="([a-z-]+)-error" class="field-error">([^<]*)</p>`)
+var fieldError = regexp.MustCompile(`<p id="([a-z0-9_-]+)-error" class="field-error">([^<]*)</p>`)
 
 // TestAddUserNamesEveryMistakeAtOnce: the Add user form names every bad field in one answer,
 // keeps what was typed but the password, and creates the user once it is right.

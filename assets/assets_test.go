@@ -92,7 +92,7 @@ func TestEveryPageAndFragmentParses(t *testing.T) {
 		"device-new":    {"content", "device-form", "device-created", "user-emails"},
 		"device":        {"content", "device-detail", "device-live", "device-edit-form", "device-delete-form"},
 		"device-delete": {"content", "device-delete-form"},
-		"settings":      {"content", "settings-form", "signin-settings", "email-settings"},
+		"settings":      {"content", "client-settings", "device-settings", "session-settings", "signin-settings", "email-settings", "settings-saved", "settings-switch"},
 		"signin-link":   {"content"},
 		"invitation":    {"content"},
 		"error":         {"content"},

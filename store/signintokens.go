@@ -130,3 +130,16 @@ func (s *Store) DeleteExpiredSignInTokens(ctx context.Context, at time.Time) (in
 	}
 	return res.RowsAffected()
 }
+
+// InvitationExpiry returns when the link of the invitation that the user id has not used yet
+// expires (it may be past, until DeleteExpiredSignInTokens runs); ErrNotFound when they have
+// none.
+func (s *Store) InvitationExpiry(ctx context.Context, id string) (time.Time, error) {
+	var at time.Time
+	err := s.read.QueryRowContext(ctx, `SELECT expires_at FROM sign_in_tokens WHERE user_id = $1 AND purpose = $2
+		ORDER BY expires_at DESC LIMIT 1`, id, PurposeInvitation).Scan(&at)
+	if err != nil {
+		return time.Time{}, lookupError(err, "invitation of user", id)
+	}
+	return at, nil
+}

@@ -141,20 +141,30 @@ func fillUserForm(f *Form, u *store.User) {
 	}
 }
 
-// showUser answers GET /admin/users/{id}: the user's details, their devices and rules, the
-// edit form and the way to delete them.
-func (s *Server) showUser(w http.ResponseWriter, r *http.Request) {
+// userPageFor finds the user named in the path and builds their page as the viewer sees it;
+// when it cannot, it answers itself (404 for nobody) and returns false.
+func (s *Server) userPageFor(w http.ResponseWriter, r *http.Request) (userPage, bool) {
 	u := s.userFor(w, r)
 	if u == nil {
-		return
+		return userPage{}, false
 	}
 	p, err := s.userPageOf(r, u)
 	if err != nil {
 		s.serverError(w, r, err)
+		return userPage{}, false
+	}
+	return p, true
+}
+
+// showUser answers GET /admin/users/{id}: the user's details, their devices and rules, the
+// edit form and the way to delete them.
+func (s *Server) showUser(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.userPageFor(w, r)
+	if !ok {
 		return
 	}
-	pd := s.page(r, u.Email, "users")
-	fillUserForm(pd.Form, u)
+	pd := s.page(r, p.User.Email, "users")
+	fillUserForm(pd.Form, p.User)
 	pd.Data = p
 	s.renderPage(w, r, http.StatusOK, "user", pd)
 }
@@ -203,7 +213,7 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !f.Valid() {
-		s.renderUserDetail(w, r, http.StatusUnprocessableEntity, u, pd)
+		s.renderUserDetail(w, r, http.StatusUnprocessableEntity, u, pd, "")
 		return
 	}
 	saved := "Nothing to change."
@@ -226,11 +236,12 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
 	}
 	fillUserForm(f, updated)
 	pd.Title = updated.Email
-	s.renderUserDetailSaved(w, r, updated, pd, saved)
+	s.renderUserDetail(w, r, http.StatusOK, updated, pd, saved)
 }
 
-// renderUserDetailSaved answers an htmx edit that was saved: the user's page as it is now.
-func (s *Server) renderUserDetailSaved(w http.ResponseWriter, r *http.Request, u *store.User, pd *PageData, saved string) {
+// renderUserDetail writes the user's page with the edit form as pd has it, and saved (what
+// was saved, or ""): the whole page, or for htmx the user-detail fragment.
+func (s *Server) renderUserDetail(w http.ResponseWriter, r *http.Request, status int, u *store.User, pd *PageData, saved string) {
 	p, err := s.userPageOf(r, u)
 	if err != nil {
 		s.serverError(w, r, err)
@@ -238,23 +249,7 @@ func (s *Server) renderUserDetailSaved(w http.ResponseWriter, r *http.Request, u
 	}
 	p.Saved = saved
 	pd.Data = p
-	s.renderFragment(w, r, http.StatusOK, "user", "user-detail", pd)
-}
-
-// renderUserDetail writes the user's page with the edit form as pd has it: the whole page,
-// or for htmx the user-detail fragment.
-func (s *Server) renderUserDetail(w http.ResponseWriter, r *http.Request, status int, u *store.User, pd *PageData) {
-	p, err := s.userPageOf(r, u)
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	pd.Data = p
-	if isHTMX(r) {
-		s.renderFragment(w, r, status, "user", "user-detail", pd)
-		return
-	}
-	s.renderPage(w, r, status, "user", pd)
+	s.renderUserForm(w, r, status, "user", "user-detail", pd)
 }
 
 // renderUserForm writes the page name, or for htmx its fragment.
@@ -281,16 +276,11 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request, path string) {
 // goes with the user, on a page of its own for browsers without JavaScript (the user's page
 // asks in a dialog).
 func (s *Server) confirmDeleteUser(w http.ResponseWriter, r *http.Request) {
-	u := s.userFor(w, r)
-	if u == nil {
+	p, ok := s.userPageFor(w, r)
+	if !ok {
 		return
 	}
-	p, err := s.userPageOf(r, u)
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	pd := s.page(r, "Delete "+u.Email, "users")
+	pd := s.page(r, "Delete "+p.User.Email, "users")
 	pd.Data = p
 	s.renderPage(w, r, http.StatusOK, "user-delete", pd)
 }
@@ -299,20 +289,16 @@ func (s *Server) confirmDeleteUser(w http.ResponseWriter, r *http.Request) {
 // themself, are refused with the reason (422); otherwise the user goes with their devices and
 // rules, whose peers and firewall entries go at once, and the browser goes to the Users page.
 func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) {
-	u := s.userFor(w, r)
-	if u == nil {
+	p, ok := s.userPageFor(w, r)
+	if !ok {
 		return
 	}
-	p, err := s.userPageOf(r, u)
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
+	u := p.User
 	if p.Self {
 		s.renderDeleteRefusal(w, r, p, selfDelete)
 		return
 	}
-	if _, err = s.users.DeleteByID(r.Context(), u.ID); err != nil {
+	if _, err := s.users.DeleteByID(r.Context(), u.ID); err != nil {
 		switch {
 		case isNotFound(err):
 			s.notFound(w, r)

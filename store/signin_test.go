@@ -159,7 +159,7 @@ func TestInviteUserStoresTheUserAndTokenTogether(t *testing.T) {
 }
 
 // An invitation's expiry is read with its user, on their own and in the users table, until
-// it is used; a sign-in link is no invitation.
+// it is used or deleted; a sign-in link is no invitation.
 func TestInvitationExpiryIsReadWithTheUser(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
@@ -194,6 +194,20 @@ func TestInvitationExpiryIsReadWithTheUser(t *testing.T) {
 		}
 		if _, err := s.InvitationExpiry(ctx, invited.ID); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("after the invitation was used: %v, want ErrNotFound", err)
+		}
+		// A link that was not sent is deleted; its user stays.
+		if err := s.CreateSignInToken(ctx, &store.SignInToken{Hash: "unsent", UserID: invited.ID, Purpose: store.PurposeInvitation,
+			ExpiresAt: until}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteSignInToken(ctx, "unsent"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.InvitationExpiry(ctx, invited.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("after the unsent link was deleted: %v, want ErrNotFound", err)
+		}
+		if _, err := s.UserByID(ctx, invited.ID); err != nil {
+			t.Errorf("the user after their link was deleted: %v", err)
 		}
 	})
 }

@@ -122,6 +122,14 @@ func (s *Store) UseSignInToken(ctx context.Context, hash, purpose string, at tim
 	return used, err
 }
 
+// DeleteSignInToken deletes the token with hash, if it is there: a link that was never sent.
+func (s *Store) DeleteSignInToken(ctx context.Context, hash string) error {
+	if _, err := s.exec(ctx, `DELETE FROM sign_in_tokens WHERE token_hash = $1`, hash); err != nil {
+		return fmt.Errorf("delete sign-in token: %w", err)
+	}
+	return nil
+}
+
 // DeleteExpiredSignInTokens deletes the tokens expired at time at and returns how many.
 func (s *Store) DeleteExpiredSignInTokens(ctx context.Context, at time.Time) (int64, error) {
 	res, err := s.exec(ctx, `DELETE FROM sign_in_tokens WHERE expires_at <= $1`, at.UTC())

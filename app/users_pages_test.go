@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"html"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-smtp"
 
 	"wiregui/app/apptest"
 	"wiregui/app/mail/mailtest"
@@ -501,3 +504,100 @@ func TestAddUserByInvitation(t *testing.T) {
 		}
 	})
 }
+
+// TestInvitationWithoutEmailIsRefused: with no SMTP server set, the invitation is shown
+// disabled with the reason and the way to Settings, and a POST that chooses it anyway is
+// refused with that reason, on the Add user form and on a user's page; nobody is added.
+func TestInvitationWithoutEmailIsRefused(t *testing.T) {
+	e := newEnv(t)
+	_, c := e.signedIn(t, "root@example.com", store.RoleAdmin)
+	const reason = "Email is not set up: the SMTP server and the sender address are needed (Settings, or WG_SMTP_HOST and WG_SMTP_FROM)."
+
+	form := c.Get("/admin/users/new").Body
+	for _, s := range []string{
+		`<input id="user-add-setup-invitation" type="radio" name="setup" value="invitation" disabled>`,
+		`<fieldset class="choices" aria-describedby="user-add-setup-off">`,
+		`<p id="user-add-setup-off" class="hint">No invitation can be sent: ` + reason + ` <a href="/admin/settings#email-settings">Set up email in Settings</a>.</p>`,
+	} {
+		if !strings.Contains(html.UnescapeString(form), s) {
+			t.Errorf("the Add user form does not have %s", s)
+		}
+	}
+	r := c.HTMX("/admin/users", url.Values{"email": {"new@example.com"}, "role": {"user"}, "setup": {"invitation"}})
+	if got := fieldErrors(r.Body); r.Status != http.StatusUnprocessableEntity || got["user-add-setup"] != reason {
+		t.Errorf("inviting without email: %d %q; want 422 with %q", r.Status, got, reason)
+	}
+	if !strings.Contains(r.Body, `value="password" checked>`) {
+		t.Error("after the refusal the form does not choose the password, the choice there is")
+	}
+	if _, err := e.store.UserByEmail(context.Background(), "new@example.com"); !isNotFound(err) {
+		t.Errorf("new@ after the refused invitation: %v; want nobody", err)
+	}
+
+	// A user without a password: the button is disabled with the reason, and a POST refused.
+	u := &store.User{Email: "nopassword@example.com"}
+	if err := e.store.CreateUser(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	page := html.UnescapeString(c.Get("/admin/users/" + u.ID).Body)
+	if !strings.Contains(page, `<button type="submit" class="btn" disabled aria-describedby="user-invitation-off">Send an invitation</button>`) ||
+		!strings.Contains(page, reason) {
+		t.Errorf("the page of a user without a password does not show the invitation disabled with why:\n%s", page)
+	}
+	r = c.HTMX("/admin/users/"+u.ID+"/invitation", nil)
+	if r.Status != http.StatusUnprocessableEntity || !strings.Contains(html.UnescapeString(r.Body), `<p id="user-invitation-error" class="form-error" role="alert">`+reason) {
+		t.Errorf("inviting again without email: %d\n%s", r.Status, r.Body)
+	}
+}
+
+// TestInvitationNotSentLeavesNothing: when the mail server refuses the invitation, the admin
+// reads its answer; a user added by it is removed again, and a new link for a user invited
+// before is removed too (the page no longer says they are invited); on both databases.
+func TestInvitationNotSentLeavesNothing(t *testing.T) {
+	onBothDatabases(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		_, c := e.signedIn(t, "root@example.com", store.RoleAdmin)
+		good := mailtest.Start(t, mailtest.Options{})
+		e.linksOn(t, good.Host, good.Port)
+		c.Get("/admin/users/new")
+		if r := c.HTMX("/admin/users", url.Values{"email": {"first@example.com"}, "role": {"user"}, "setup": {"invitation"}}); r.Status != http.StatusOK {
+			t.Fatalf("the first invitation: %d", r.Status)
+		}
+		good.Next(t, 10*time.Second)
+		first, err := e.store.UserByEmail(ctx, "first@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		refusing := mailtest.Start(t, mailtest.Options{Refuse: &smtp.SMTPError{Code: 550, Message: "mailbox unavailable"}})
+		e.linksOn(t, refusing.Host, refusing.Port)
+		r := c.HTMX("/admin/users", url.Values{"email": {"New@example.com"}, "role": {"admin"}, "setup": {"invitation"}})
+		msg := html.UnescapeString(formError(r.Body))
+		if r.Status != http.StatusUnprocessableEntity || !strings.HasPrefix(msg, "The invitation to new@example.com was not sent, so they were not added.") ||
+			!strings.Contains(msg, "mailbox unavailable") {
+			t.Errorf("a refused invitation: %d %q", r.Status, msg)
+		}
+		if !strings.Contains(r.Body, `value="invitation" checked>`) || !strings.Contains(r.Body, `value="New@example.com"`) {
+			t.Error("the refused form does not keep what was chosen and typed")
+		}
+		if _, err := e.store.UserByEmail(ctx, "new@example.com"); !isNotFound(err) {
+			t.Errorf("new@ after the refused invitation: %v; want nobody", err)
+		}
+
+		r = c.HTMX("/admin/users/"+first.ID+"/invitation", nil)
+		body := html.UnescapeString(r.Body)
+		if r.Status != http.StatusUnprocessableEntity || !strings.Contains(body, `<p id="user-invitation-error" class="form-error" role="alert">The invitation was not sent.`) ||
+			!strings.Contains(body, "mailbox unavailable") || !strings.Contains(body, "Their earlier link no longer works either") {
+			t.Errorf("a refused invitation sent again: %d\n%s", r.Status, r.Body)
+		}
+		if _, err := e.store.InvitationExpiry(ctx, first.ID); !isNotFound(err) {
+			t.Errorf("the link that was not sent: %v; want none", err)
+		}
+		if page := c.Get("/admin/users/" + first.ID).Body; strings.Contains(page, "Invited until") || !strings.Contains(page, ">Send an invitation</button>") {
+			t.Errorf("first@'s page after the refused invitation says they are invited, or offers none")
+		}
+	})
+}
+
+// isNotFound reports whether err is the store's ErrNotFound.
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

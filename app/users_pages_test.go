@@ -517,7 +517,7 @@ func TestInvitationWithoutEmailIsRefused(t *testing.T) {
 	for _, s := range []string{
 		`<input id="user-add-setup-invitation" type="radio" name="setup" value="invitation" disabled>`,
 		`<fieldset class="choices" aria-describedby="user-add-setup-off">`,
-		`<p id="user-add-setup-off" class="hint">No invitation can be sent: ` + reason + ` <a href="/admin/settings#email-settings">Set up email in Settings</a>.</p>`,
+		`<p id="user-add-setup-off" class="hint">No invitation can be sent. ` + reason + ` <a href="/admin/settings#email-settings">Set up email in Settings</a>.</p>`,
 	} {
 		if !strings.Contains(html.UnescapeString(form), s) {
 			t.Errorf("the Add user form does not have %s", s)

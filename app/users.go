@@ -67,6 +67,14 @@ func roleField(u *store.User) string {
 	return map[bool]string{true: "admin", false: "user"}[u.IsAdmin()]
 }
 
+// storedRole is the role of an admin, or of a user, as the store keeps it.
+func storedRole(admin bool) string {
+	if admin {
+		return store.RoleAdmin
+	}
+	return store.RoleUnprivileged
+}
+
 const badRole = "Choose a role: admin or user."
 
 // The ways a new user gets a password: the Add user form's "setup" field.
@@ -119,7 +127,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
 			f.Errors["setup"] = off
 		}
 		if f.Valid() {
-			created, err = s.users.Invite(r.Context(), f.Values["email"], map[bool]string{true: store.RoleAdmin, false: store.RoleUnprivileged}[admin])
+			created, err = s.users.Invite(r.Context(), f.Values["email"], storedRole(admin))
 		} else {
 			_, err = users.Email(f.Values["email"]) // its message too
 		}

@@ -185,6 +185,10 @@ var authzTable = []authzRow{
 		anonymous: every(303), user: every(404), admin: every(200)},
 	{pattern: "POST /admin/users/{id}/delete", path: "/admin/users/{newuser}/delete",
 		anonymous: every(403), user: every(404), admin: every(303)},
+	// {newuser} has no password, so it may be invited; the mail server (port 1) is not there, and
+	// the refusal to send, 422, says the request got past the guard.
+	{pattern: "POST /admin/users/{id}/invitation", path: "/admin/users/{newuser}/invitation",
+		anonymous: every(403), user: every(404), admin: every(422)},
 
 	{pattern: "/", method: "GET", path: "/no-such-page", anonymous: every(404), user: every(404), admin: every(404)},
 	{pattern: "/", method: "POST", path: "/no-such-page", anonymous: every(403), user: every(404), admin: every(404)},

@@ -215,8 +215,13 @@ var userColumns = []userColumn{
 			`">` + n + `</a>`
 	}},
 	{label: "Status", cell: func(row *userRow) string {
-		if row.Disabled() {
+		switch {
+		case row.Disabled():
 			return `<span class="status"><span class="dot off" aria-hidden="true"></span>Disabled</span>`
+		case row.Invited():
+			at := row.InvitationExpires.UTC()
+			return `<span class="status"><span class="dot warn" aria-hidden="true"></span>Invited</span> <span class="muted">until <time datetime="` +
+				at.Format(time.RFC3339) + `">` + dateTimeWords(at) + `</time></span>`
 		}
 		return `<span class="status"><span class="dot ok" aria-hidden="true"></span>Active</span>`
 	}},
@@ -242,6 +247,11 @@ type userRow struct {
 	DevicesHref string // All Devices, showing theirs
 	Self        bool   // the viewer
 	Now         time.Time
+}
+
+// Invited reports whether the user has an invitation whose link still works.
+func (row *userRow) Invited() bool {
+	return row.InvitationExpires != nil && row.InvitationExpires.After(row.Now)
 }
 
 // HTML is the row's <tr>: a <td> per column, labelled for narrow screens.

@@ -29,6 +29,7 @@ func TestFragmentsMatchTheirGoldenFiles(t *testing.T) {
 		RxRate: 2048, TxRate: 10, Seen: now}
 	never := deviceLive{Status: collector.Offline, Seen: now}
 	signedIn := now.Add(-3 * time.Minute)
+	invitedUntil := now.Add(72 * time.Hour)
 	for _, tc := range []struct {
 		name string
 		html template.HTML
@@ -53,6 +54,10 @@ func TestFragmentsMatchTheirGoldenFiles(t *testing.T) {
 			Href: "/admin/users/u-1", DevicesHref: "/admin/devices?owner=o%27brien%2B%3Cb%3E%40example.com", Self: true, Now: now}.HTML()},
 		{"user-row-disabled", userRow{UserRow: store.UserRow{User: store.User{ID: "u-2", Email: "bob@example.com", Role: store.RoleUnprivileged,
 			DisabledAt: &now, CreatedAt: now}}, Href: "/admin/users/u-2", DevicesHref: "/admin/devices?owner=bob%40example.com", Now: now}.HTML()},
+		{"user-row-invited", userRow{UserRow: store.UserRow{User: store.User{ID: "u-3", Email: "new@example.com", Role: store.RoleUnprivileged,
+			CreatedAt: now}, InvitationExpires: &invitedUntil}, Href: "/admin/users/u-3", DevicesHref: "/admin/devices?owner=new%40example.com", Now: now}.HTML()},
+		{"user-row-invitation-expired", userRow{UserRow: store.UserRow{User: store.User{ID: "u-4", Email: "late@example.com", Role: store.RoleUnprivileged,
+			CreatedAt: now}, InvitationExpires: &now}, Href: "/admin/users/u-4", DevicesHref: "/admin/devices?owner=late%40example.com", Now: now}.HTML()},
 		{"live-current", liveCurrent},
 		{"live-delayed", delayedHTML(collectorSilence(now.Add(-90*time.Second), now))},
 	} {

@@ -111,7 +111,8 @@ func (s *Server) routes() []route {
 		s.guard("POST /admin/rules/tests", access.ManageRules, s.addPolicyTest),
 		s.guard("POST /admin/rules/tests/{id}/delete", access.ManageRules, s.deletePolicyTest),
 
-		// The Users page: the table, adding a user, one user's page with its edit form, delete.
+		// The Users page: the table, adding a user, one user's page with its edit form, delete,
+		// and a new invitation for a user who has no password yet.
 		s.guard("GET /admin/users", access.ManageUsers, s.showUsers),
 		s.guard("POST /admin/users", access.ManageUsers, s.createUser),
 		s.guard("GET /admin/users/new", access.ManageUsers, s.showNewUser),
@@ -119,6 +120,7 @@ func (s *Server) routes() []route {
 		s.guard("POST /admin/users/{id}", access.ManageUsers, s.updateUser),
 		s.guard("GET /admin/users/{id}/delete", access.ManageUsers, s.confirmDeleteUser),
 		s.guard("POST /admin/users/{id}/delete", access.ManageUsers, s.deleteUser),
+		s.guard("POST /admin/users/{id}/invitation", access.ManageUsers, s.sendInvitation),
 
 		// Any other path.
 		visitor("/", s.notFound),

@@ -39,6 +39,7 @@ type Store interface {
 	UserEmails(ctx context.Context) ([]string, error)
 	ListUsersPage(ctx context.Context, q store.UserQuery) ([]store.UserRow, int, error)
 	UserBelongings(ctx context.Context, id string) (store.Belongings, error)
+	InvitationExpiry(ctx context.Context, id string) (time.Time, error)
 	DeviceByID(ctx context.Context, id string) (*store.Device, error)
 	ListDevicesPage(ctx context.Context, q store.DeviceQuery) ([]store.Device, int, error)
 	DevicesByID(ctx context.Context, ids []string) ([]store.Device, error)

@@ -73,7 +73,7 @@ func (s *Server) userListPage(r *http.Request, q tableQuery[store.UserSort]) (*u
 	}
 	p := &userListPage{URL: urlOf(usersPath, userSorts.values(q)), Query: q, Total: total, Filtered: q.Search != "",
 		NewURL: usersPath + "/new"}
-	now, viewer := time.Now(), currentUser(r)
+	now, viewer := s.now(), currentUser(r)
 	p.Rows = make([]userRow, len(rows))
 	for i, u := range rows {
 		p.Rows[i] = userRow{UserRow: u, Href: userPath(u.ID), DevicesHref: ownerDevicesURL(u.Email), Self: u.ID == viewer.ID, Now: now}

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"wiregui/app/mail"
 	"wiregui/app/users"
 	"wiregui/store"
 )
@@ -32,6 +34,20 @@ type userPage struct {
 	// is not; SessionExpired says that their VPN session has expired.
 	Devices        *deviceListPage
 	SessionExpired bool
+	// Invitable says an invitation may be sent to the user: they have no password and are not
+	// disabled (users.Service.Invite).
+	Invitable bool
+	// InvitedUntil is when the link of their invitation expires, in words, and InvitedUntilAt
+	// the same as a machine-readable time; "" when they have no invitation that works.
+	InvitedUntil, InvitedUntilAt string
+	// InvitationsOff is why no invitation can be sent now ("" when one can): email is not set
+	// up. On the Add user form and on the page of a user who is Invitable.
+	InvitationsOff string
+}
+
+// InvitationValid is how long an invitation's link works, in words: "72 hours".
+func (userPage) InvitationValid() string {
+	return fmt.Sprintf("%d hours", users.InvitationValid/time.Hour)
 }
 
 // Href is the user's page.
@@ -56,51 +72,100 @@ func roleField(u *store.User) string {
 	return map[bool]string{true: "admin", false: "user"}[u.IsAdmin()]
 }
 
+// storedRole is the role of an admin, or of a user, as the store keeps it.
+func storedRole(admin bool) string {
+	if admin {
+		return store.RoleAdmin
+	}
+	return store.RoleUnprivileged
+}
+
 const badRole = "Choose a role: admin or user."
+
+// The ways a new user gets a password: the Add user form's "setup" field.
+const (
+	setupPassword   = "password"   // the admin sets one
+	setupInvitation = "invitation" // an email with a link to choose one (users.Service.Invite)
+)
+
+const badSetup = "Choose how they get a password: set one, or send an invitation by email."
 
 // showNewUser answers GET /admin/users/new: the Add user form on a page of its own, for
 // browsers without JavaScript; the Users page's dialog loads it from here.
 func (s *Server) showNewUser(w http.ResponseWriter, r *http.Request) {
 	pd := s.page(r, "Add user", "users")
-	pd.Form.Values["role"] = "user"
-	pd.Data = userPage{}
+	pd.Form.Values["role"], pd.Form.Values["setup"] = "user", setupPassword
+	off, err := s.invitationsOff(r)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	pd.Data = userPage{InvitationsOff: off}
 	s.renderPage(w, r, http.StatusOK, "user-new", pd)
 }
 
-// createUser answers POST /admin/users. Every invalid field is named at once. An htmx
-// request gets the form again with its messages (422) or, once created, what was created, in
-// the dialog, and the table behind it is told to refresh; without htmx, the new user's page.
+// createUser answers POST /admin/users: a user with a password, or one invited by email
+// (users.Service.Invite, which adds nobody when the email is not sent). Every invalid field is
+// named at once. An htmx request gets the form again with its messages (422) or, once
+// created, what was created, in the dialog, and the table behind it is told to refresh;
+// without htmx, the new user's page.
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
 	pd := s.page(r, "Add user", "users")
 	f := pd.Form
 	f.Values["email"], f.Values["role"] = r.PostFormValue("email"), r.PostFormValue("role")
-	password := r.PostFormValue("password")
+	f.Values["setup"] = cmp.Or(r.PostFormValue("setup"), setupPassword)
+	off, err := s.invitationsOff(r)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
 	admin, ok := roleOf(f.Values["role"])
 	if !ok {
 		f.Errors["role"] = badRole
 	}
-	spec := users.Spec{Email: f.Values["email"], Password: password, Admin: admin}
-	var err error
 	var created *store.User
-	if password == "" {
-		f.Errors["password"] = "Enter a password for the new user."
-		_, err = users.Email(spec.Email) // its message too
-	} else if f.Valid() {
-		created, err = s.users.Create(r.Context(), spec)
-	} else {
-		_, err = users.Email(spec.Email)
-		err = errors.Join(err, users.CheckPassword(store.NormalizeEmail(spec.Email), password))
+	switch f.Values["setup"] {
+	case setupPassword:
+		created, err = s.createWithPassword(r, f, admin)
+	case setupInvitation:
+		if off != "" {
+			f.Errors["setup"] = off
+		}
+		if f.Valid() {
+			created, err = s.users.Invite(r.Context(), f.Values["email"], storedRole(admin))
+		} else {
+			_, err = users.Email(f.Values["email"]) // its message too
+		}
+	default:
+		f.Errors["setup"] = badSetup
+		_, err = users.Email(f.Values["email"])
 	}
-	if err != nil && !fieldError(f, err) {
+	if errors.Is(err, users.ErrNotSent) {
+		// Logged by the mailer; Invite added nobody. The admin reads the server's words.
+		f.Errors["_form"] = fmt.Sprintf("The invitation to %s was not sent, so they were not added. %s", store.NormalizeEmail(f.Values["email"]),
+			mail.Answer(err))
+	} else if err != nil && !fieldError(f, err) {
 		s.serverError(w, r, err)
 		return
 	}
 	if !f.Valid() {
-		pd.Data = userPage{}
+		pd.Data = userPage{InvitationsOff: off}
+		if off != "" && f.Values["setup"] == setupInvitation {
+			f.Values["setup"] = setupPassword // the choice there is
+		}
 		s.renderUserForm(w, r, http.StatusUnprocessableEntity, "user-new", "user-add", pd)
 		return
 	}
-	message := fmt.Sprintf("Created %s %s.", map[bool]string{true: "the admin", false: "the user"}[created.IsAdmin()], created.Email)
+	role := map[bool]string{true: "the admin", false: "the user"}[created.IsAdmin()]
+	message := fmt.Sprintf("Created %s %s.", role, created.Email)
+	if f.Values["setup"] == setupInvitation {
+		until, err := s.store.InvitationExpiry(r.Context(), created.ID)
+		if err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		message = fmt.Sprintf("Invited %s %s: the email is sent, and its link works until %s.", role, created.Email, dateTimeWords(until))
+	}
 	if !isHTMX(r) {
 		s.sessions.Put(r.Context(), sessionFlash, message)
 		http.Redirect(w, r, userPath(created.ID), http.StatusSeeOther)
@@ -109,6 +174,22 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(hxTrigger, usersChanged)
 	pd.Data = userPage{User: created, Saved: message}
 	s.renderFragment(w, r, http.StatusOK, "user-new", "user-add", pd)
+}
+
+// createWithPassword creates the user of the Add user form f with the password the form has,
+// or puts what is wrong into f: every field's message at once.
+func (s *Server) createWithPassword(r *http.Request, f *Form, admin bool) (*store.User, error) {
+	spec := users.Spec{Email: f.Values["email"], Password: r.PostFormValue("password"), Admin: admin}
+	switch {
+	case spec.Password == "":
+		f.Errors["password"] = "Enter a password for the new user."
+		_, err := users.Email(spec.Email) // its message too
+		return nil, err
+	case f.Valid():
+		return s.users.Create(r.Context(), spec)
+	}
+	_, err := users.Email(spec.Email)
+	return nil, errors.Join(err, users.CheckPassword(store.NormalizeEmail(spec.Email), spec.Password))
 }
 
 // userFor finds the user named in the path; when there is none, it answers 404 itself and
@@ -133,11 +214,22 @@ func (s *Server) userPageOf(r *http.Request, u *store.User) (userPage, error) {
 		return userPage{}, err
 	}
 	p := userPage{User: u, Belongings: b, Self: u.ID == currentUser(r).ID, DevicesHref: ownerDevicesURL(u.Email),
-		RulesHref: rulesURL(u.Email), Created: u.CreatedAt.UTC().Format("2 Jan 2006 15:04 UTC")}
+		RulesHref: rulesURL(u.Email), Created: dateTimeWords(u.CreatedAt)}
 	now := time.Now()
 	p.SignedIn, p.SignedInAt = signedInWords(u.LastSignedInAt, now)
 	p.SessionExpired = u.Hold(now, requestViewer(r).settings.VPNSessionDuration) == store.HeldByExpiredSession
-	return p, nil
+	if p.Invitable = u.PasswordHash == "" && !u.Disabled(); !p.Invitable {
+		return p, nil
+	}
+	until, err := s.store.InvitationExpiry(r.Context(), u.ID)
+	switch {
+	case err == nil && until.After(s.now()):
+		p.InvitedUntil, p.InvitedUntilAt = dateTimeWords(until), until.UTC().Format(time.RFC3339)
+	case err != nil && !isNotFound(err):
+		return userPage{}, err
+	}
+	p.InvitationsOff, err = s.invitationsOff(r)
+	return p, err
 }
 
 // userDetailOf is userPageOf with their first devices, for the user's page itself.
@@ -155,6 +247,18 @@ func (s *Server) userDetailOf(r *http.Request, u *store.User) (userPage, error) 
 	return p, nil
 }
 
+// invitationsOff is why no invitation can be sent now, or "" when one can.
+func (s *Server) invitationsOff(r *http.Request) (string, error) {
+	err := s.users.InvitationsReady(r.Context())
+	if why := refusal(err); why != "" {
+		return why, nil
+	}
+	return "", err
+}
+
+// dateTimeWords is t as the pages write a moment: "6 May 2031 07:08 UTC".
+func dateTimeWords(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") }
+
 // fillUserForm puts u into the edit form.
 func fillUserForm(f *Form, u *store.User) {
 	f.Values["email"], f.Values["role"] = u.Email, roleField(u)
@@ -163,20 +267,32 @@ func fillUserForm(f *Form, u *store.User) {
 	}
 }
 
+// userPageFor finds the user named in the path and builds their page as the viewer sees it
+// with build (userPageOf, or userDetailOf for the page itself); when it cannot, it answers
+// itself (404 for nobody) and returns false.
+func (s *Server) userPageFor(w http.ResponseWriter, r *http.Request,
+	build func(*http.Request, *store.User) (userPage, error)) (userPage, bool) {
+	u := s.userFor(w, r)
+	if u == nil {
+		return userPage{}, false
+	}
+	p, err := build(r, u)
+	if err != nil {
+		s.serverError(w, r, err)
+		return userPage{}, false
+	}
+	return p, true
+}
+
 // showUser answers GET /admin/users/{id}: the user's details, their devices and rules, the
 // edit form and the way to delete them.
 func (s *Server) showUser(w http.ResponseWriter, r *http.Request) {
-	u := s.userFor(w, r)
-	if u == nil {
+	p, ok := s.userPageFor(w, r, s.userDetailOf)
+	if !ok {
 		return
 	}
-	p, err := s.userDetailOf(r, u)
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	pd := s.page(r, u.Email, "users")
-	fillUserForm(pd.Form, u)
+	pd := s.page(r, p.User.Email, "users")
+	fillUserForm(pd.Form, p.User)
 	pd.Data = p
 	s.renderPage(w, r, http.StatusOK, "user", pd)
 }
@@ -225,7 +341,7 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !f.Valid() {
-		s.renderUserDetail(w, r, http.StatusUnprocessableEntity, u, pd)
+		s.renderUserDetail(w, r, http.StatusUnprocessableEntity, u, pd, "")
 		return
 	}
 	saved := "Nothing to change."
@@ -248,11 +364,53 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
 	}
 	fillUserForm(f, updated)
 	pd.Title = updated.Email
-	s.renderUserDetailSaved(w, r, updated, pd, saved)
+	s.renderUserDetail(w, r, http.StatusOK, updated, pd, saved)
 }
 
-// renderUserDetailSaved answers an htmx edit that was saved: the user's page as it is now.
-func (s *Server) renderUserDetailSaved(w http.ResponseWriter, r *http.Request, u *store.User, pd *PageData, saved string) {
+// sendInvitation answers POST /admin/users/{id}/invitation: a new invitation by email to a
+// user who has no password (users.Service.Invite), whose link replaces the one sent before.
+// A refusal or a failure to send is shown on the user's page with the reason (422).
+func (s *Server) sendInvitation(w http.ResponseWriter, r *http.Request) {
+	u := s.userFor(w, r)
+	if u == nil {
+		return
+	}
+	pd := s.page(r, u.Email, "users")
+	fillUserForm(pd.Form, u)
+	_, err := s.users.Invite(r.Context(), u.Email, u.Role)
+	switch {
+	case errors.Is(err, users.ErrNotSent):
+		// Logged by the mailer; Invite removed the new link, and the old one was replaced.
+		pd.Form.Errors["invitation"] = "The invitation was not sent. " + mail.Answer(err) +
+			" Their earlier link no longer works either: send a new one once email works."
+	case refusal(err) != "":
+		pd.Form.Errors["invitation"] = refusal(err)
+	case err != nil:
+		s.serverError(w, r, err)
+		return
+	}
+	if !pd.Form.Valid() {
+		s.renderUserDetail(w, r, http.StatusUnprocessableEntity, u, pd, "")
+		return
+	}
+	until, err := s.store.InvitationExpiry(r.Context(), u.ID)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	saved := fmt.Sprintf("Sent a new invitation to %s: its link works until %s, and the earlier link no longer works.", u.Email,
+		dateTimeWords(until))
+	if !isHTMX(r) {
+		s.sessions.Put(r.Context(), sessionFlash, saved)
+		http.Redirect(w, r, userPath(u.ID), http.StatusSeeOther)
+		return
+	}
+	s.renderUserDetail(w, r, http.StatusOK, u, pd, saved)
+}
+
+// renderUserDetail writes the user's page with the edit form as pd has it, and saved (what
+// was saved, or ""): the whole page, or for htmx the user-detail fragment.
+func (s *Server) renderUserDetail(w http.ResponseWriter, r *http.Request, status int, u *store.User, pd *PageData, saved string) {
 	p, err := s.userDetailOf(r, u)
 	if err != nil {
 		s.serverError(w, r, err)
@@ -260,23 +418,7 @@ func (s *Server) renderUserDetailSaved(w http.ResponseWriter, r *http.Request, u
 	}
 	p.Saved = saved
 	pd.Data = p
-	s.renderFragment(w, r, http.StatusOK, "user", "user-detail", pd)
-}
-
-// renderUserDetail writes the user's page with the edit form as pd has it: the whole page,
-// or for htmx the user-detail fragment.
-func (s *Server) renderUserDetail(w http.ResponseWriter, r *http.Request, status int, u *store.User, pd *PageData) {
-	p, err := s.userDetailOf(r, u)
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	pd.Data = p
-	if isHTMX(r) {
-		s.renderFragment(w, r, status, "user", "user-detail", pd)
-		return
-	}
-	s.renderPage(w, r, status, "user", pd)
+	s.renderUserForm(w, r, status, "user", "user-detail", pd)
 }
 
 // renderUserForm writes the page name, or for htmx its fragment.
@@ -303,16 +445,11 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request, path string) {
 // goes with the user, on a page of its own for browsers without JavaScript (the user's page
 // asks in a dialog).
 func (s *Server) confirmDeleteUser(w http.ResponseWriter, r *http.Request) {
-	u := s.userFor(w, r)
-	if u == nil {
+	p, ok := s.userPageFor(w, r, s.userPageOf)
+	if !ok {
 		return
 	}
-	p, err := s.userPageOf(r, u)
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	pd := s.page(r, "Delete "+u.Email, "users")
+	pd := s.page(r, "Delete "+p.User.Email, "users")
 	pd.Data = p
 	s.renderPage(w, r, http.StatusOK, "user-delete", pd)
 }
@@ -321,20 +458,16 @@ func (s *Server) confirmDeleteUser(w http.ResponseWriter, r *http.Request) {
 // themself, are refused with the reason (422); otherwise the user goes with their devices and
 // rules, whose peers and firewall entries go at once, and the browser goes to the Users page.
 func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) {
-	u := s.userFor(w, r)
-	if u == nil {
+	p, ok := s.userPageFor(w, r, s.userPageOf)
+	if !ok {
 		return
 	}
-	p, err := s.userPageOf(r, u)
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
+	u := p.User
 	if p.Self {
 		s.renderDeleteRefusal(w, r, p, selfDelete)
 		return
 	}
-	if _, err = s.users.DeleteByID(r.Context(), u.ID); err != nil {
+	if _, err := s.users.DeleteByID(r.Context(), u.ID); err != nil {
 		switch {
 		case isNotFound(err):
 			s.notFound(w, r)

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"html"
 	"net/http"
@@ -12,9 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"wiregui/app/apptest"
+	"wiregui/app/mail/mailtest"
 	"wiregui/app/rules"
 	"wiregui/store"
+	"wiregui/store/storetest"
 )
 
 // rowEmails are the emails of the users table's rows, in order.
@@ -344,3 +349,255 @@ func TestDeleteUser(t *testing.T) {
 		t.Errorf("root after the refused self-delete: %v", err)
 	}
 }
+
+// onBothDatabasesWithClock runs fn with a web server on SQLite and on PostgreSQL whose clock
+// the test moves.
+func onBothDatabasesWithClock(t *testing.T, fn func(t *testing.T, e *env, clk *clock)) {
+	for _, driver := range storetest.Drivers {
+		t.Run(driver, func(t *testing.T) {
+			clk := newClock()
+			fn(t, newEnvOn(t, driver, storetest.DSN(t, driver), withClockAndLog(clk, &logLines{})), clk)
+		})
+	}
+}
+
+// invitationPath is the path of the invitation link in an email the server m received.
+func invitationPath(t *testing.T, e *env, m mailtest.Received) string {
+	t.Helper()
+	link := mailtest.Link(m.Text, e.url+"/login/invitation/")
+	if link == "" {
+		t.Fatalf("no invitation link in the email to %v:\n%s", m.To, m.Text)
+	}
+	return strings.TrimPrefix(link, e.url)
+}
+
+// acceptInvitation chooses pw on the invitation's page at path and reports where it ended.
+func acceptInvitation(t *testing.T, e *env, path, pw string) apptest.Response {
+	t.Helper()
+	c := apptest.New(t, e.url)
+	if r := c.Get(path); r.Status != http.StatusOK {
+		t.Fatalf("the invitation's page %s: %d", path, r.Status)
+	}
+	return c.Post(path, url.Values{"password": {pw}, "confirm": {pw}})
+}
+
+// TestAddUserByInvitation: the Add user form invites by email through a real SMTP server,
+// says to whom and until when; the Users table and the user's page show them invited; the
+// link opens the invitation page and the password chosen there signs in; sending again
+// replaces the link; mistakes are named at once and send nothing.
+func TestAddUserByInvitation(t *testing.T) {
+	onBothDatabasesWithClock(t, func(t *testing.T, e *env, clk *clock) {
+		ctx := context.Background()
+		_, c := e.signedIn(t, "root@example.com", store.RoleAdmin)
+		e.user(t, "taken@example.com", password, store.RoleUnprivileged)
+		srv := mailtest.Start(t, mailtest.Options{})
+		e.linksOn(t, srv.Host, srv.Port)
+
+		form := c.Get("/admin/users/new").Body
+		if !strings.Contains(form, `name="setup" value="invitation">`) || strings.Contains(form, "No invitation can be sent") ||
+			!strings.Contains(form, `<div class="field setup-password">`) {
+			t.Fatalf("the Add user form does not offer the invitation, or not enabled:\n%s", form)
+		}
+
+		for _, tc := range []struct {
+			name string
+			form url.Values
+			want map[string]string
+		}{
+			{"bad email and role", url.Values{"email": {"new@"}, "role": {"root"}, "setup": {"invitation"}}, map[string]string{
+				"user-add-email": `"new@" is not an email address (name@domain).`, "user-add-role": "Choose a role: admin or user."}},
+			{"no such choice", url.Values{"email": {"new@"}, "role": {"user"}, "setup": {"pigeon"}}, map[string]string{
+				"user-add-email": `"new@" is not an email address (name@domain).`,
+				"user-add-setup": "Choose how they get a password: set one, or send an invitation by email."}},
+			{"has a password", url.Values{"email": {"Taken@example.com"}, "role": {"user"}, "setup": {"invitation"}}, map[string]string{
+				"user-add-email": "A user with the email taken@example.com already exists and has a password."}},
+		} {
+			r := c.HTMX("/admin/users", tc.form)
+			if got := fieldErrors(r.Body); r.Status != http.StatusUnprocessableEntity || !maps(got, tc.want) {
+				t.Errorf("%s: %d %q; want 422 %q", tc.name, r.Status, got, tc.want)
+			}
+		}
+		srv.None(t, 200*time.Millisecond)
+
+		// The password typed before the choice changed is not used.
+		r := c.HTMX("/admin/users", url.Values{"email": {" New@Example.com "}, "role": {"admin"}, "setup": {"invitation"},
+			"password": {"a password nobody set"}})
+		until := clk.now().Add(72 * time.Hour).UTC().Format("2 Jan 2006 15:04 UTC")
+		want := "Invited the admin new@example.com: the email is sent, and its link works until " + until + "."
+		if r.Status != http.StatusOK || r.Header.Get("HX-Trigger") != "users-changed" || !strings.Contains(r.Body, want) ||
+			!strings.Contains(r.Body, "User invited") {
+			t.Fatalf("invite: %d %q, want 200 with %q\n%s", r.Status, r.Header.Get("HX-Trigger"), want, r.Body)
+		}
+		m := srv.Next(t, 10*time.Second)
+		if len(m.To) != 1 || m.To[0] != "new@example.com" || m.Subject != "You are invited to WireGUI" {
+			t.Fatalf("the email: to %v, %q", m.To, m.Subject)
+		}
+		first := invitationPath(t, e, m)
+		invited, err := e.store.UserByEmail(ctx, "new@example.com")
+		if err != nil || invited.PasswordHash != "" || !invited.IsAdmin() {
+			t.Fatalf("the invited user: %+v, %v", invited, err)
+		}
+
+		// Invited, until when: in the table and on their page, which offers to send it again.
+		table := c.Get("/admin/users?q=new").Body
+		if !strings.Contains(table, `<span class="dot warn" aria-hidden="true"></span>Invited</span> <span class="muted">until <time`) ||
+			!strings.Contains(table, ">"+until+"</time>") {
+			t.Errorf("the table does not show new@ invited until %s:\n%s", until, table)
+		}
+		page := c.Get("/admin/users/" + invited.ID).Body
+		for _, s := range []string{"Invited until <time", ">" + until + "</time>: they have not chosen a password yet", "Send the invitation again"} {
+			if !strings.Contains(page, s) {
+				t.Errorf("new@'s page does not say %q", s)
+			}
+		}
+
+		// Again: a new link, and the first no longer works.
+		clk.add(time.Hour)
+		r = c.HTMX("/admin/users/"+invited.ID+"/invitation", nil)
+		until = clk.now().Add(72 * time.Hour).UTC().Format("2 Jan 2006 15:04 UTC")
+		if want := "Sent a new invitation to new@example.com: its link works until " + until + ", and the earlier link no longer works."; r.Status != http.StatusOK || !strings.Contains(r.Body, want) || !strings.HasPrefix(strings.TrimSpace(r.Body), `<div id="user-detail"`) {
+			t.Fatalf("send again: %d, want the user's page with %q\n%s", r.Status, want, r.Body)
+		}
+		second := invitationPath(t, e, srv.Next(t, 10*time.Second))
+		if second == first {
+			t.Fatal("the invitation sent again has the same link")
+		}
+		if r := apptest.New(t, e.url).Get(first); r.Status != http.StatusNotFound {
+			t.Errorf("the first link after a new one was sent: %d, want 404", r.Status)
+		}
+
+		// The link opens the invitation's page; the password chosen there signs in.
+		if r := acceptInvitation(t, e, second, "new's own password"); r.Status != http.StatusOK || !strings.HasSuffix(r.URL, "/devices") {
+			t.Fatalf("accepting: %d at %s, want /devices", r.Status, r.URL)
+		}
+		apptest.New(t, e.url).SignIn("new@example.com", "new's own password")
+		table = c.Get("/admin/users?q=new").Body
+		if strings.Contains(table, "Invited") || !strings.Contains(table, "Active") {
+			t.Errorf("the table after the invitation was used does not show new@ active")
+		}
+		page = c.Get("/admin/users/" + invited.ID).Body
+		if strings.Contains(page, `id="user-invitation"`) {
+			t.Error("the page of a user with a password offers an invitation")
+		}
+		if r := c.HTMX("/admin/users/"+invited.ID+"/invitation", nil); r.Status != http.StatusUnprocessableEntity ||
+			!strings.Contains(r.Body, "A user with the email new@example.com already exists and has a password.") {
+			t.Errorf("inviting a user who has a password: %d\n%s", r.Status, r.Body)
+		}
+		srv.None(t, 200*time.Millisecond)
+
+		// Without JavaScript: the new user's page says so.
+		c.Get("/admin/users/new")
+		r = c.Post("/admin/users", url.Values{"email": {"plain@example.com"}, "role": {"user"}, "setup": {"invitation"}})
+		if r.Status != http.StatusOK || !strings.Contains(r.URL, "/admin/users/") || !strings.Contains(r.Body, "Invited the user plain@example.com") ||
+			!strings.Contains(r.Body, "Send the invitation again") {
+			t.Errorf("invite without htmx: %d at %s", r.Status, r.URL)
+		}
+		srv.Next(t, 10*time.Second)
+
+		// After 72 hours the invitation is over: the page offers a new one.
+		clk.add(72*time.Hour + time.Minute)
+		plain, _ := e.store.UserByEmail(ctx, "plain@example.com")
+		page = c.Get("/admin/users/" + plain.ID).Body
+		if strings.Contains(page, "Invited until") || !strings.Contains(page, "no invitation whose link still works") ||
+			!strings.Contains(page, ">Send an invitation</button>") {
+			t.Errorf("plain@'s page after 72 hours:\n%s", page)
+		}
+	})
+}
+
+// TestInvitationWithoutEmailIsRefused: with no SMTP server set, the invitation is shown
+// disabled with the reason and the way to Settings, and a POST that chooses it anyway is
+// refused with that reason, on the Add user form and on a user's page; nobody is added.
+func TestInvitationWithoutEmailIsRefused(t *testing.T) {
+	e := newEnv(t)
+	_, c := e.signedIn(t, "root@example.com", store.RoleAdmin)
+	const reason = "Email is not set up: the SMTP server and the sender address are needed (Settings, or WG_SMTP_HOST and WG_SMTP_FROM)."
+
+	form := c.Get("/admin/users/new").Body
+	for _, s := range []string{
+		`<input id="user-add-setup-invitation" type="radio" name="setup" value="invitation" disabled>`,
+		`<fieldset class="choices" aria-describedby="user-add-setup-off">`,
+		`<p id="user-add-setup-off" class="hint">No invitation can be sent. ` + reason + ` <a href="/admin/settings#email-settings">Set up email in Settings</a>.</p>`,
+	} {
+		if !strings.Contains(html.UnescapeString(form), s) {
+			t.Errorf("the Add user form does not have %s", s)
+		}
+	}
+	r := c.HTMX("/admin/users", url.Values{"email": {"new@example.com"}, "role": {"user"}, "setup": {"invitation"}})
+	if got := fieldErrors(r.Body); r.Status != http.StatusUnprocessableEntity || got["user-add-setup"] != reason {
+		t.Errorf("inviting without email: %d %q; want 422 with %q", r.Status, got, reason)
+	}
+	if !strings.Contains(r.Body, `value="password" checked>`) {
+		t.Error("after the refusal the form does not choose the password, the choice there is")
+	}
+	if _, err := e.store.UserByEmail(context.Background(), "new@example.com"); !isNotFound(err) {
+		t.Errorf("new@ after the refused invitation: %v; want nobody", err)
+	}
+
+	// A user without a password: the button is disabled with the reason, and a POST refused.
+	u := &store.User{Email: "nopassword@example.com"}
+	if err := e.store.CreateUser(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	page := html.UnescapeString(c.Get("/admin/users/" + u.ID).Body)
+	if !strings.Contains(page, `<button type="submit" class="btn" disabled aria-describedby="user-invitation-off">Send an invitation</button>`) ||
+		!strings.Contains(page, reason) {
+		t.Errorf("the page of a user without a password does not show the invitation disabled with why:\n%s", page)
+	}
+	r = c.HTMX("/admin/users/"+u.ID+"/invitation", nil)
+	if r.Status != http.StatusUnprocessableEntity || !strings.Contains(html.UnescapeString(r.Body), `<p id="user-invitation-error" class="form-error" role="alert">`+reason) {
+		t.Errorf("inviting again without email: %d\n%s", r.Status, r.Body)
+	}
+}
+
+// TestInvitationNotSentLeavesNothing: when the mail server refuses the invitation, the admin
+// reads its answer; a user added by it is removed again, and a new link for a user invited
+// before is removed too (the page no longer says they are invited); on both databases.
+func TestInvitationNotSentLeavesNothing(t *testing.T) {
+	onBothDatabases(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		_, c := e.signedIn(t, "root@example.com", store.RoleAdmin)
+		good := mailtest.Start(t, mailtest.Options{})
+		e.linksOn(t, good.Host, good.Port)
+		c.Get("/admin/users/new")
+		if r := c.HTMX("/admin/users", url.Values{"email": {"first@example.com"}, "role": {"user"}, "setup": {"invitation"}}); r.Status != http.StatusOK {
+			t.Fatalf("the first invitation: %d", r.Status)
+		}
+		good.Next(t, 10*time.Second)
+		first, err := e.store.UserByEmail(ctx, "first@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		refusing := mailtest.Start(t, mailtest.Options{Refuse: &smtp.SMTPError{Code: 550, Message: "mailbox unavailable"}})
+		e.linksOn(t, refusing.Host, refusing.Port)
+		r := c.HTMX("/admin/users", url.Values{"email": {"New@example.com"}, "role": {"admin"}, "setup": {"invitation"}})
+		msg := html.UnescapeString(formError(r.Body))
+		if r.Status != http.StatusUnprocessableEntity || !strings.HasPrefix(msg, "The invitation to new@example.com was not sent, so they were not added.") ||
+			!strings.Contains(msg, "mailbox unavailable") {
+			t.Errorf("a refused invitation: %d %q", r.Status, msg)
+		}
+		if !strings.Contains(r.Body, `value="invitation" checked>`) || !strings.Contains(r.Body, `value="New@example.com"`) {
+			t.Error("the refused form does not keep what was chosen and typed")
+		}
+		if _, err := e.store.UserByEmail(ctx, "new@example.com"); !isNotFound(err) {
+			t.Errorf("new@ after the refused invitation: %v; want nobody", err)
+		}
+
+		r = c.HTMX("/admin/users/"+first.ID+"/invitation", nil)
+		body := html.UnescapeString(r.Body)
+		if r.Status != http.StatusUnprocessableEntity || !strings.Contains(body, `<p id="user-invitation-error" class="form-error" role="alert">The invitation was not sent.`) ||
+			!strings.Contains(body, "mailbox unavailable") || !strings.Contains(body, "Their earlier link no longer works either") {
+			t.Errorf("a refused invitation sent again: %d\n%s", r.Status, r.Body)
+		}
+		if _, err := e.store.InvitationExpiry(ctx, first.ID); !isNotFound(err) {
+			t.Errorf("the link that was not sent: %v; want none", err)
+		}
+		if page := c.Get("/admin/users/" + first.ID).Body; strings.Contains(page, "Invited until") || !strings.Contains(page, ">Send an invitation</button>") {
+			t.Errorf("first@'s page after the refused invitation says they are invited, or offers none")
+		}
+	})
+}
+
+// isNotFound reports whether err is the store's ErrNotFound.
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

@@ -158,6 +158,60 @@ func TestInviteUserStoresTheUserAndTokenTogether(t *testing.T) {
 	})
 }
 
+// An invitation's expiry is read with its user, on their own and in the users table, until
+// it is used or deleted; a sign-in link is no invitation.
+func TestInvitationExpiryIsReadWithTheUser(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		until := time.Date(2031, 5, 6, 7, 8, 9, 123456000, time.UTC)
+		invited := &store.User{Email: "invited@example.com"}
+		if err := s.InviteUser(ctx, invited, &store.SignInToken{Hash: "inv", Purpose: store.PurposeInvitation, ExpiresAt: until}); err != nil {
+			t.Fatal(err)
+		}
+		other := mustUser(t, s, "other@example.com")
+		if err := s.CreateSignInToken(ctx, &store.SignInToken{Hash: "link", UserID: other.ID, Purpose: store.PurposeMagicLink,
+			ExpiresAt: until}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.InvitationExpiry(ctx, invited.ID); err != nil || !got.Equal(until) {
+			t.Errorf("the invited user's: got %v, %v; want %v", got, err, until)
+		}
+		if got, err := s.InvitationExpiry(ctx, other.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("a user with a sign-in link: got %v, %v; want ErrNotFound", got, err)
+		}
+		rows, _, err := s.ListUsersPage(ctx, store.UserQuery{Limit: 10})
+		if err != nil || len(rows) != 2 {
+			t.Fatalf("the table: %d rows, %v", len(rows), err)
+		}
+		if r := rows[0]; r.Email != "invited@example.com" || r.InvitationExpires == nil || !r.InvitationExpires.Equal(until) {
+			t.Errorf("the invited user's row: %s, %v; want %v", r.Email, r.InvitationExpires, until)
+		}
+		if r := rows[1]; r.InvitationExpires != nil {
+			t.Errorf("%s's row has an invitation until %v", r.Email, r.InvitationExpires)
+		}
+		if _, err := s.UseSignInToken(ctx, "inv", store.PurposeInvitation, time.Now(), func(*store.User) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.InvitationExpiry(ctx, invited.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("after the invitation was used: %v, want ErrNotFound", err)
+		}
+		// A link that was not sent is deleted; its user stays.
+		if err := s.CreateSignInToken(ctx, &store.SignInToken{Hash: "unsent", UserID: invited.ID, Purpose: store.PurposeInvitation,
+			ExpiresAt: until}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteSignInToken(ctx, "unsent"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.InvitationExpiry(ctx, invited.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("after the unsent link was deleted: %v, want ErrNotFound", err)
+		}
+		if _, err := s.UserByID(ctx, invited.ID); err != nil {
+			t.Errorf("the user after their link was deleted: %v", err)
+		}
+	})
+}
+
 // The SMTP password is encrypted at rest; the sign-in switches default to passwords on and
 // links off.
 func TestMailSettingsKeepThePasswordEncrypted(t *testing.T) {

@@ -122,6 +122,14 @@ func (s *Store) UseSignInToken(ctx context.Context, hash, purpose string, at tim
 	return used, err
 }
 
+// DeleteSignInToken deletes the token with hash, if it is there: a link that was never sent.
+func (s *Store) DeleteSignInToken(ctx context.Context, hash string) error {
+	if _, err := s.exec(ctx, `DELETE FROM sign_in_tokens WHERE token_hash = $1`, hash); err != nil {
+		return fmt.Errorf("delete sign-in token: %w", err)
+	}
+	return nil
+}
+
 // DeleteExpiredSignInTokens deletes the tokens expired at time at and returns how many.
 func (s *Store) DeleteExpiredSignInTokens(ctx context.Context, at time.Time) (int64, error) {
 	res, err := s.exec(ctx, `DELETE FROM sign_in_tokens WHERE expires_at <= $1`, at.UTC())
@@ -129,4 +137,17 @@ func (s *Store) DeleteExpiredSignInTokens(ctx context.Context, at time.Time) (in
 		return 0, fmt.Errorf("delete expired sign-in tokens: %w", err)
 	}
 	return res.RowsAffected()
+}
+
+// InvitationExpiry returns when the link of the invitation that the user id has not used yet
+// expires (it may be past, until DeleteExpiredSignInTokens runs); ErrNotFound when they have
+// none.
+func (s *Store) InvitationExpiry(ctx context.Context, id string) (time.Time, error) {
+	var at time.Time
+	err := s.read.QueryRowContext(ctx, `SELECT expires_at FROM sign_in_tokens WHERE user_id = $1 AND purpose = $2
+		ORDER BY expires_at DESC LIMIT 1`, id, PurposeInvitation).Scan(&at)
+	if err != nil {
+		return time.Time{}, lookupError(err, "invitation of user", id)
+	}
+	return at, nil
 }

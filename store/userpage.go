@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // UserSort is a column the users table can be ordered by.
@@ -29,10 +30,14 @@ type UserQuery struct {
 	Limit  int // 1..500
 }
 
-// UserRow is a user as the users table shows them: with the number of their devices.
+// UserRow is a user as the users table shows them: with the number of their devices and
+// their invitation.
 type UserRow struct {
 	User
 	Devices int
+	// InvitationExpires is when the link of the invitation they have not used yet expires
+	// (it may be past, until DeleteExpiredSignInTokens runs); nil when they have none.
+	InvitationExpires *time.Time
 }
 
 // userOrders maps each sort to its fixed ORDER BY texts. Every order is total (email is
@@ -79,8 +84,9 @@ func (s *Store) ListUsersPage(ctx context.Context, q UserQuery) (users []UserRow
 	page, count, args := userPageQueries(s.dialect, q)
 	scan := func(rows *sql.Rows) (UserRow, error) {
 		var r UserRow
-		u, err := scanUser(countedRow{rows, []any{&r.Devices, &total}})
-		r.User = u
+		var invitation sql.NullTime
+		u, err := scanUser(countedRow{rows, []any{&r.Devices, &invitation, &total}})
+		r.User, r.InvitationExpires = u, timePtr(invitation)
 		return r, err
 	}
 	users, err = queryRows(ctx, s.reads, make([]UserRow, 0, q.Limit), scan, page, append(args, q.Limit, q.Offset)...)
@@ -98,7 +104,7 @@ func (s *Store) ListUsersPage(ctx context.Context, q UserQuery) (users []UserRow
 }
 
 // userPageQueries returns the SQL, in dialect, of a page of a valid q, whose rows end with
-// the number of the user's devices and of all matches; the SQL of that number alone; and the
+// the number of the user's devices, their invitation's expiry and the number of all matches; the SQL of that number alone; and the
 // arguments of both. The page takes two more, the limit and the offset.
 //
 // As devicePageQueries does, the page is chosen from the narrow rows of an inner query and
@@ -119,11 +125,18 @@ func userPageQueries(d dialect, q UserQuery) (page, count string, args []any) {
 	if q.Desc {
 		order = userOrders[q.Sort].desc
 	}
-	page = "SELECT " + userColumnsOf("u") + ", (SELECT count(*) FROM devices d WHERE d.user_id = u.id), (" + count + ")" +
+	page = "SELECT " + userColumnsOf("u") + ", (SELECT count(*) FROM devices d WHERE d.user_id = u.id), " + invitationExpiry + ", (" + count + ")" +
 		" FROM users u WHERE u.id IN (SELECT u.id FROM users u" + where + " ORDER BY " + order +
 		fmt.Sprintf(" LIMIT $%d OFFSET $%d)", len(args)+1, len(args)+2) + " ORDER BY " + order
 	return page, count, args
 }
+
+// invitationExpiry is the expiry of the invitation of the user u (sign_in_tokens_user), or
+// NULL. A user has one at most (CreateSignInToken replaces the earlier); the latest is taken
+// all the same. It is read as a column of the table, not an aggregate, so that SQLite reads
+// it as the time its column's type says.
+const invitationExpiry = "(SELECT t.expires_at FROM sign_in_tokens t WHERE t.user_id = u.id AND t.purpose = '" + PurposeInvitation +
+	"' ORDER BY t.expires_at DESC LIMIT 1)"
 
 // userColumnsOf is userColumns, each prefixed with the table alias a.
 func userColumnsOf(a string) string {

@@ -26,11 +26,30 @@ type Mailer interface {
 	Send(ctx context.Context, m mail.Message) (answer string, err error)
 }
 
+// ErrNotSent is the error of an invitation the mail server did not take (Invite); it wraps
+// the mailer's error, which mail.Answer reads.
+var ErrNotSent = errors.New("the invitation was not sent")
+
+// InvitationsReady returns nil when invitations can be sent; otherwise why not: an InputError
+// on "_form" that wraps mail.ErrNotSetUp when email is not set up, or the error of reading the
+// settings.
+func (s *Service) InvitationsReady(ctx context.Context) error {
+	err := mail.ErrNotSetUp
+	if s.Mail != nil && s.Tokens != nil {
+		err = s.Mail.Ready(ctx)
+	}
+	if errors.Is(err, mail.ErrNotSetUp) {
+		return &text.InputError{Field: "_form", Message: text.Sentence(err.Error()), Err: err}
+	}
+	return err
+}
+
 // Invite creates the user email with role (store.RoleAdmin or store.RoleUnprivileged) and no
 // password, and emails them a link, valid InvitationValid and once, to choose a password and
 // sign in. A user invited before who has not accepted is invited again, with a new link that
-// replaces the old. When the email cannot be sent, the user it created is removed again and
-// the error says why (mail.Answer reads the server's words). Errors about the input are
+// replaces the old. When the email cannot be sent, the user it created is removed again (or,
+// for a user invited before, the new link: the old one no longer works either), and the error
+// wraps ErrNotSent and says why (mail.Answer reads the server's words). Errors about the input are
 // InputErrors on "email", "role" or "_form" (email is not set up).
 func (s *Service) Invite(ctx context.Context, email, role string) (*store.User, error) {
 	email, err := Email(email)
@@ -40,13 +59,7 @@ func (s *Service) Invite(ctx context.Context, email, role string) (*store.User, 
 	if role != store.RoleAdmin && role != store.RoleUnprivileged {
 		return nil, &text.InputError{Field: "role", Message: "Choose the role admin or user."}
 	}
-	if s.Mail == nil || s.Tokens == nil {
-		return nil, &text.InputError{Field: "_form", Message: text.Sentence(mail.ErrNotSetUp.Error()), Err: mail.ErrNotSetUp}
-	}
-	if err := s.Mail.Ready(ctx); err != nil {
-		if errors.Is(err, mail.ErrNotSetUp) {
-			return nil, &text.InputError{Field: "_form", Message: text.Sentence(err.Error()), Err: err}
-		}
+	if err := s.InvitationsReady(ctx); err != nil {
 		return nil, err
 	}
 	token, hash := s.Tokens.New(store.PurposeInvitation)
@@ -84,12 +97,15 @@ func (s *Service) Invite(ctx context.Context, email, role string) (*store.User, 
 
 	link := s.URL + InvitationPath + token
 	if _, err := s.Mail.Send(ctx, mail.Invitation(u.Email, link, InvitationValid)); err != nil {
+		// Nothing that nobody was told of stays: the user it created, or the link it made.
 		if created {
 			if derr := s.Store.DeleteUser(ctx, u.ID); derr != nil {
 				err = errors.Join(err, fmt.Errorf("remove the invited user again: %w", derr))
 			}
+		} else if derr := s.Store.DeleteSignInToken(ctx, hash); derr != nil {
+			err = errors.Join(err, fmt.Errorf("remove the link that was not sent: %w", derr))
 		}
-		return nil, fmt.Errorf("the invitation was not sent: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrNotSent, err)
 	}
 	s.event(audit.Event{Name: audit.Invited, User: u.Email, UserID: u.ID, Method: "email"})
 	return u, nil

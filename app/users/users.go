@@ -31,6 +31,7 @@ type Store interface {
 	SetUserTheme(ctx context.Context, id, theme string) error
 	InviteUser(ctx context.Context, u *store.User, t *store.SignInToken) error
 	CreateSignInToken(ctx context.Context, t *store.SignInToken) error
+	DeleteSignInToken(ctx context.Context, hash string) error
 	SignInTokenUser(ctx context.Context, hash, purpose string, at time.Time) (*store.User, error)
 	UseSignInToken(ctx context.Context, hash, purpose string, at time.Time, fn func(*store.User) error) (*store.User, error)
 }

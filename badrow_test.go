@@ -78,7 +78,7 @@ func badRows(t *testing.T, driver string) {
 	admin.SignIn(adminEmail, adminPassword)
 	page := admin.Get("/admin/devices?owner=" + l.users[2])
 	for _, b := range bad {
-		if !strings.Contains(page.Body, "not applied: ") || !strings.Contains(page.Body, b.reason) {
+		if !strings.Contains(page.Body, `<span class="badge badge-warn">not applied</span>`) || !strings.Contains(page.Body, b.reason) {
 			t.Errorf("All Devices does not say why %s is not applied (%q)", b.name, b.reason)
 		}
 	}

@@ -69,9 +69,9 @@ func BenchmarkPasswordSignIn(b *testing.B) {
 }
 
 // BenchmarkParallelSignInsWithAllDevices has 50 people sign in with a password at once, each
-// from an address of their own (so that no address limit holds them back), while 4 admins
-// load the All Devices page (50 rows of 10,000 devices) again and again. Each op is one round
-// of 50 sign-ins; run a few (-benchtime 3x). It reports:
+// from an address of their own (so that no address limit holds them back), while an admin in
+// 4 clients loads the All Devices page (50 rows of 10,000 devices) again and again. Each op is
+// one round of 50 sign-ins; run a few (-benchtime 3x). It reports:
 //   - the sign-ins' latency (p50, p95, max: from sending the POST to the answer), how many were
 //     told the server was busy (ErrBusy, 503) and how many were then refused for those (429:
 //     a busy answer counts as an attempt);

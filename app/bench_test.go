@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -175,8 +174,9 @@ func (e *env) seedUsers(tb testing.TB, n int) {
 }
 
 // servePage serves path to 32 clients signed in as email, each asking again as soon as it has
-// its answer, b.N times in all, and reports the latency percentiles and the CPU time per
-// request (server and clients, which share this process). The first answer must hold row.
+// its answer, b.N times in all, and reports the latency percentiles and the longest (each from
+// sending the request to reading the whole answer), the CPU time per request (server and
+// clients, which share this process) and the load average. The first answer must hold row.
 func (e *env) servePage(b *testing.B, email, path, row string) {
 	const clients = 32
 	cs := make([]*apptest.Client, clients)
@@ -222,14 +222,12 @@ func (e *env) servePage(b *testing.B, email, path, row string) {
 	}
 	wg.Wait()
 	b.StopTimer()
-	b.ReportMetric(float64((cpuTime()-startCPU).Microseconds())/1000/float64(b.N), "cpu-ms/req")
-	slices.Sort(latencies)
-	pct := func(p float64) float64 {
-		return float64(latencies[min(len(latencies)-1, int(p*float64(len(latencies))))].Microseconds()) / 1000
-	}
-	b.ReportMetric(pct(0.50), "p50-ms")
-	b.ReportMetric(pct(0.95), "p95-ms")
-	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(ms(cpuTime()-startCPU)/float64(b.N), "cpu-ms/req")
+	b.ReportMetric(percentile(latencies, 0.50), "p50-ms")
+	b.ReportMetric(percentile(latencies, 0.95), "p95-ms")
+	b.ReportMetric(percentile(latencies, 0.99), "p99-ms")
+	b.ReportMetric(percentile(latencies, 1), "max-ms")
+	reportLoad(b)
 }
 
 // cpuTime is the CPU time this process has used.

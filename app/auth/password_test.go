@@ -2,12 +2,14 @@ package auth
 
 import (
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -121,6 +123,150 @@ func TestLimiterWaitRunsOut(t *testing.T) {
 		t.Errorf("gave up after %s, want the 50ms wait", waited)
 	}
 	if n := l.waiting.Load(); n != 0 {
+		t.Errorf("%d still counted as waiting", n)
+	}
+}
+
+// countHashes replaces idKey, for the test, with a hash that waits for release and counts
+// the hashes that have started and the most that ran at once; it allocates nothing.
+func countHashes(t *testing.T, release <-chan struct{}) (running, most, started *atomic.Int64) {
+	running, most, started = new(atomic.Int64), new(atomic.Int64), new(atomic.Int64)
+	real := idKey
+	t.Cleanup(func() { idKey = real })
+	idKey = func(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
+		started.Add(1)
+		n := running.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		<-release
+		running.Add(-1)
+		return make([]byte, keyLen)
+	}
+	return running, most, started
+}
+
+// Every way of hashing a password (HashPassword, CheckPassword, CheckNothing) goes through
+// the one limiter as sized for serve: with more callers at once than it has slots and queue,
+// no more hashes than slots run, the queue waits its turn, and the rest are told ErrBusy at
+// once without hashing.
+func TestPasswordHashingIsBoundedAcrossCallers(t *testing.T) {
+	hash, err := HashPassword("correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slots, queue := cap(hashing.slots), int(hashing.maxWaiting)
+	if queue < 50 {
+		t.Errorf("a queue of %d: 50 sign-ins at once would be told busy", queue)
+	}
+	release := make(chan struct{})
+	running, most, started := countHashes(t, release)
+	callers := []func() error{
+		func() error { _, err := HashPassword("correct horse"); return err },
+		func() error { _, err := CheckPassword(hash, "correct horse"); return err },
+		func() error { _, err := CheckNothing("correct horse"); return err },
+	}
+	const extra = 6
+	errs := make(chan error, slots+queue+extra)
+	var wg sync.WaitGroup
+	for i := range slots + queue + extra {
+		wg.Go(func() { errs <- callers[i%len(callers)]() })
+	}
+	var busy int
+	for range extra {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, ErrBusy) {
+				t.Errorf("a caller past the queue: got %v, want ErrBusy", err)
+			}
+			busy++
+		case <-time.After(hashing.maxWait / 2):
+			t.Fatalf("after %d callers told ErrBusy, the others past the queue still wait (%d running, %d waiting)",
+				busy, running.Load(), hashing.waiting.Load())
+		}
+	}
+	// The callers with a slot may not have begun hashing yet.
+	for deadline := time.Now().Add(5 * time.Second); running.Load() < int64(slots) && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if got, waiting := running.Load(), hashing.waiting.Load(); got != int64(slots) || waiting != int64(queue) {
+		t.Errorf("%d hashing and %d waiting, want %d and %d", got, waiting, slots, queue)
+	}
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("a caller that fit in the slots or the queue: got %v, want its turn", err)
+		}
+	}
+	if got := most.Load(); got != int64(slots) {
+		t.Errorf("at most %d hashes ran at once, want %d", got, slots)
+	}
+	if got := started.Load(); got != int64(slots+queue) {
+		t.Errorf("%d hashes started, want %d: the callers told ErrBusy must not hash", got, slots+queue)
+	}
+}
+
+// A caller that waits longer than the limiter's wait for a slot is told ErrBusy and goes:
+// it never hashes, so callers that pile up cost no hashing memory (19 MiB each).
+func TestPasswordCheckWaitingTooLongIsBusyAndAllocatesNoHash(t *testing.T) {
+	real := hashing
+	t.Cleanup(func() { hashing = real })
+	hashing = newLimiter(cap(real.slots), int(real.maxWaiting), 100*time.Millisecond) // serve's sizes, a short wait
+	slots := int64(cap(hashing.slots))
+	hash, err := HashPassword("correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first hashes hold every slot until release; any other is the real one.
+	release := make(chan struct{})
+	var started atomic.Int64
+	t.Cleanup(func() { idKey = argon2.IDKey })
+	idKey = func(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
+		if started.Add(1) <= slots {
+			<-release
+			return make([]byte, keyLen)
+		}
+		return argon2.IDKey(password, salt, time, memory, threads, keyLen)
+	}
+	var wg sync.WaitGroup
+	for range slots {
+		wg.Go(func() { CheckPassword(hash, "correct horse") })
+	}
+	for started.Load() != slots {
+		time.Sleep(time.Millisecond)
+	}
+	const waiters = 20
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	errs := make(chan error, waiters)
+	var waited sync.WaitGroup
+	for range waiters {
+		waited.Go(func() { _, err := CheckPassword(hash, "correct horse"); errs <- err })
+	}
+	waited.Wait()
+	took := time.Since(start)
+	runtime.ReadMemStats(&after)
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if !errors.Is(err, ErrBusy) {
+			t.Errorf("a caller with every slot taken for longer than the wait: got %v, want ErrBusy", err)
+		}
+	}
+	if took < hashing.maxWait {
+		t.Errorf("the waiters gave up after %s, want the %s wait", took, hashing.maxWait)
+	}
+	if grown := after.TotalAlloc - before.TotalAlloc; grown > argonMemory*1024/2 {
+		t.Errorf("%d callers told ErrBusy allocated %d KiB, want far less than one hash's %d KiB",
+			waiters, grown/1024, argonMemory)
+	}
+	if got := started.Load(); got != slots {
+		t.Errorf("%d hashes started, want the %d that held the slots", got, slots)
+	}
+	if n := hashing.waiting.Load(); n != 0 {
 		t.Errorf("%d still counted as waiting", n)
 	}
 }

@@ -301,7 +301,10 @@ func TestEndToEndTunnel(t *testing.T) {
 			// monotonic totals, which never go down, and the counters under their own names.
 			last := s.devices(t)[0]
 			s.ns.Run(t, "ip", "link", "del", s.iface)
-			waitFor(t, 20*time.Second, "traffic counted again after the interface came back", func() bool {
+			// Within the client's own retry (15 s after its packets go unanswered) and a poll or
+			// two; the server's own handshake to where it last heard the client, usually at once,
+			// is TestReaddedPeerIsReachedWhereItWasLastHeard's.
+			waitFor(t, 30*time.Second, "traffic counted again after the interface came back", func() bool {
 				pingOnce(clientNS, tunnelServer)
 				d := s.devices(t)[0]
 				if d.RxBytes < last.RxBytes || d.TxBytes < last.TxBytes {

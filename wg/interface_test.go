@@ -304,7 +304,7 @@ func TestInterfaceTunnel(t *testing.T) {
 		t.Error("ping still answered after the peer was removed")
 	}
 
-	t.Log("adding it back with its last known endpoint restores it within 1 s")
+	t.Log("adding it back with its last known endpoint restores it at once")
 	// The client still holds the session the server forgot, and would only
 	// start a new handshake after sending for 15 s without an answer
 	// (WireGuard's KEEPALIVE + REKEY_TIMEOUT). The server handshakes first.
@@ -313,10 +313,12 @@ func TestInterfaceTunnel(t *testing.T) {
 	l.want.Peers = append(l.want.Peers, back)
 	t0 := time.Now()
 	l.sync(t, Changes{PeersAdded: 1})
-	// One reply within a 1 s deadline, sending every 100 ms.
-	_, err = cliNS.Exec("ping", "-n", "-c", "1", "-w", "1", "-i", "0.1", l.pool4.ServerAddr().String())
+	// One reply, sending every 100 ms: within tens of milliseconds (the figure below); the
+	// deadline, 6 s, leaves room for one retransmission of the server's handshake (after 5 s)
+	// on a loaded machine, and is still far from the client's own 15 s.
+	_, err = cliNS.Exec("ping", "-n", "-c", "1", "-w", "6", "-i", "0.1", l.pool4.ServerAddr().String())
 	if err != nil {
-		t.Errorf("no ping answered within 1 s of the peer coming back: %v\nclient: %s\nserver: %s", err, client.Show(t), l.ns.Run(t, "wg", "show"))
+		t.Errorf("no ping answered within 6 s of the peer coming back: %v\nclient: %s\nserver: %s", err, client.Show(t), l.ns.Run(t, "wg", "show"))
 	} else {
 		t.Logf("traffic resumed %v after Sync started", time.Since(t0).Round(time.Millisecond))
 	}
@@ -544,8 +546,12 @@ func TestReaddedPeerIsReachedWhereItWasLastHeard(t *testing.T) {
 			if ch, err := l.iface.Apply(ctx, l.want); err != nil || ch.PeersAdded != 1 {
 				t.Fatalf("Apply adding the peer back: %+v, %v", ch, err)
 			}
-			if _, err := cliNS.Exec("ping", "-n", "-c", "1", "-w", "1", "-i", "0.1", l.pool4.ServerAddr().String()); err != nil {
-				t.Fatalf("no ping answered within 1 s of the peer coming back: %v\nclient: %s\nserver: %s", err, client.Show(t), l.ns.Run(t, "wg", "show"))
+			// The server's own handshake answers within tens of milliseconds (the figure); 6 s
+			// leaves room for one retransmission of it (after 5 s) on a loaded machine and is
+			// still far from the client's own retry (15 s after its packets go unanswered),
+			// which is what this tells apart.
+			if _, err := cliNS.Exec("ping", "-n", "-c", "1", "-w", "6", "-i", "0.1", l.pool4.ServerAddr().String()); err != nil {
+				t.Fatalf("no ping answered within 6 s of the peer coming back: %v\nclient: %s\nserver: %s", err, client.Show(t), l.ns.Run(t, "wg", "show"))
 			}
 			t.Logf("figure: traffic resumed %v after Apply started", time.Since(t0).Round(time.Millisecond))
 		})
@@ -561,8 +567,10 @@ func TestReaddedPeerIsReachedWhereItWasLastHeard(t *testing.T) {
 		if ch, err := l.iface.Apply(ctx, l.want); err != nil || !ch.LinkCreated || ch.PeersAdded != 1 {
 			t.Fatalf("Apply after the link was deleted: %+v, %v", ch, err)
 		}
-		if _, err := cliNS.Exec("ping", "-n", "-c", "1", "-w", "1", "-i", "0.1", l.pool4.ServerAddr().String()); err != nil {
-			t.Fatalf("no ping answered within 1 s of the link coming back: %v\nclient: %s\nserver: %s", err, client.Show(t), l.ns.Run(t, "wg", "show"))
+		t0 := time.Now()
+		if _, err := cliNS.Exec("ping", "-n", "-c", "1", "-w", "6", "-i", "0.1", l.pool4.ServerAddr().String()); err != nil {
+			t.Fatalf("no ping answered within 6 s of the link coming back: %v\nclient: %s\nserver: %s", err, client.Show(t), l.ns.Run(t, "wg", "show", l.iface.Name()))
 		}
+		t.Logf("figure: traffic resumed %v after the link came back", time.Since(t0).Round(time.Millisecond))
 	})
 }

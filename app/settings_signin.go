@@ -136,20 +136,31 @@ func (s *Server) emailForm(r *http.Request, c *emailCard, saved store.MailSettin
 	return m, f.Valid()
 }
 
-// updateEmailSettings saves the SMTP settings the environment does not pin.
-func (s *Server) updateEmailSettings(w http.ResponseWriter, r *http.Request) {
-	st := requestViewer(r).settings
+// postedEmailCard reads the settings page's cards and the Email card's form as posted over
+// the saved mail settings: the settings m it asks for, and whether they are valid (ok). When
+// it cannot read them it answers the request itself, and done is true.
+func (s *Server) postedEmailCard(w http.ResponseWriter, r *http.Request, st store.Settings) (cards settingsCards, m store.MailSettings, ok, done bool) {
 	cards, err := s.settingsCards(r, st)
 	if err != nil {
 		s.serverError(w, r, err)
-		return
+		return cards, m, false, true
 	}
 	saved, err := s.store.MailSettings(r.Context())
 	if err != nil {
 		s.serverError(w, r, err)
+		return cards, m, false, true
+	}
+	m, ok = s.emailForm(r, &cards.Email, saved)
+	return cards, m, ok, false
+}
+
+// updateEmailSettings saves the SMTP settings the environment does not pin.
+func (s *Server) updateEmailSettings(w http.ResponseWriter, r *http.Request) {
+	st := requestViewer(r).settings
+	cards, m, ok, done := s.postedEmailCard(w, r, st)
+	if done {
 		return
 	}
-	m, ok := s.emailForm(r, &cards.Email, saved)
 	if effective := s.mail.Env.Apply(m); ok && st.MagicLinkEnabled && (effective.Host == "" || effective.From == "") {
 		cards.Email.Form.Errors["_form"] = "Sign-in links are on, and they need an SMTP server and a sender. Turn them off first."
 		ok = false
@@ -158,7 +169,8 @@ func (s *Server) updateEmailSettings(w http.ResponseWriter, r *http.Request) {
 		s.renderSettingsCard(w, r, http.StatusUnprocessableEntity, "email-settings", cards)
 		return
 	}
-	if saved, err = s.store.UpdateMailSettings(r.Context(), func(ms *store.MailSettings) error { *ms = m; return nil }); err != nil {
+	saved, err := s.store.UpdateMailSettings(r.Context(), func(ms *store.MailSettings) error { *ms = m; return nil })
+	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
@@ -175,18 +187,10 @@ func (s *Server) updateEmailSettings(w http.ResponseWriter, r *http.Request) {
 // testEmail sends a test email to the admin with the settings in the form, saved or not,
 // and shows the server's answer. Nothing is saved.
 func (s *Server) testEmail(w http.ResponseWriter, r *http.Request) {
-	st := requestViewer(r).settings
-	cards, err := s.settingsCards(r, st)
-	if err != nil {
-		s.serverError(w, r, err)
+	cards, m, ok, done := s.postedEmailCard(w, r, requestViewer(r).settings)
+	if done {
 		return
 	}
-	saved, err := s.store.MailSettings(r.Context())
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	m, ok := s.emailForm(r, &cards.Email, saved)
 	if !ok {
 		s.renderSettingsCard(w, r, http.StatusUnprocessableEntity, "email-settings", cards)
 		return
